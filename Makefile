@@ -1,0 +1,33 @@
+# The two commands (see README): `make demo` and `make test`. Both install what is missing
+# (scripts/setup.sh), configure and build; then run.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+PYTHON := /usr/bin/python3
+
+.PHONY: demo test setup build build-asan test-cpp test-asan test-python clean
+
+demo: build
+	./$(BUILD)/cli/convgrad demo
+
+test: build build-asan
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	PYTHONPATH=$(CURDIR)/$(BUILD)/python CONVGRAD_BIN=$(CURDIR)/$(BUILD)/cli/convgrad \
+	  $(PYTHON) -m pytest -q tests/python
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(PYTHON) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+build-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCONVGRAD_SANITIZE=ON \
+	  -DCONVGRAD_PYTHON=OFF -DCONVGRAD_BENCH=OFF > /dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

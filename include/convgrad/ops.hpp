@@ -1,0 +1,93 @@
+// The learnable filter, its loss and its gradients (DESIGN.md section 2).
+//
+//   yhat[n] = sum_{m=lo..hi} h[m] x[n-m]        n = 0..N-1, x = 0 outside [0, N)
+//   r[n]    = yhat[n] - y[n]
+//   loss    = 1/2 sum_n r[n]^2
+//   dh[m]   = dL/dh[m] = sum_n x[n-m] r[n]      m = lo..hi
+//   dx[k]   = dL/dx[k] = sum_m h[m] r[k+m]      r = 0 outside [0, N)
+//
+// Every function validates its arguments once, at this boundary (sizes, tap range, finite
+// values), and throws convgrad::invalid_argument / non_finite_input with a message naming
+// the argument. Primitives write into caller storage; overloads return vectors.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "convgrad/taps.hpp"
+
+namespace convgrad {
+
+// How a result is computed. All methods agree to rounding (see tolerance.hpp).
+enum class Method {
+  reference,  // the derivation's sums as literal loops: the algorithmic reference
+  direct,     // O(N K) scalar-chain-rule sums, written for speed
+  fft,        // the convolution / flipped-input correlation forms through FFTW
+  jacobian,   // materialise the Jacobians and multiply them as matrices
+  automatic,  // direct or fft, whichever the cost model expects to be faster
+};
+
+std::string_view to_string(Method method);
+// Parses "reference", "direct", "fft", "jacobian", "auto"/"automatic"; throws invalid_argument.
+Method parse_method(std::string_view name);
+
+// The method `automatic` resolves to for a signal of n samples and k taps.
+Method choose_method(std::size_t n, std::size_t k);
+
+// Throws non_finite_input naming `what` and the index of the first NaN or infinity.
+template <std::floating_point T>
+void require_finite(std::span<const T> v, std::string_view what);
+
+// yhat = h * x ('same' length N).
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat,
+          Method method = Method::automatic);
+template <std::floating_point T>
+std::vector<T> conv(std::span<const T> h, Taps taps, std::span<const T> x,
+                    Method method = Method::automatic);
+
+// r = yhat - y (prediction minus target).
+template <std::floating_point T>
+void residual(std::span<const T> yhat, std::span<const T> y, std::span<T> r);
+
+// loss = 1/2 sum r^2, accumulated in double whatever T is.
+template <std::floating_point T>
+double loss(std::span<const T> r);
+
+// dh[m] = sum_n x[n-m] r[n]: the residual correlated with the input.
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh,
+                 Method method = Method::automatic);
+template <std::floating_point T>
+std::vector<T> grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps,
+                           Method method = Method::automatic);
+
+// dx[k] = sum_m h[m] r[k+m]: the residual correlated with the kernel.
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx,
+                Method method = Method::automatic);
+template <std::floating_point T>
+std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r,
+                          Method method = Method::automatic);
+
+// One training step, computed together: yhat, r, loss, dh and (if `dx` is non-empty) dx.
+// Returns the loss. yhat, r and dh must have sizes N, N, K; dx is empty or of size N.
+template <std::floating_point T>
+double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                     std::span<T> yhat, std::span<T> r, std::span<T> dh, std::span<T> dx,
+                     Method method = Method::automatic);
+
+template <std::floating_point T>
+struct Step {
+  std::vector<T> yhat, r, dh, dx;  // dx is empty unless input_grad was asked for
+  double loss = 0;
+};
+
+template <std::floating_point T>
+Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                      Method method = Method::automatic, bool input_grad = false);
+
+}  // namespace convgrad

@@ -1,0 +1,186 @@
+// Showing that the ways agree: every method against the reference loops, and the reference
+// against central finite differences of the loss.
+#include "convgrad/check.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "convgrad/errors.hpp"
+#include "convgrad/jacobian.hpp"
+#include "kernels.hpp"
+
+namespace convgrad {
+namespace {
+
+// Above this many multiply-adds the finite-difference columns are skipped: they cost
+// 2 K (or 2 N) full loss evaluations.
+constexpr double kFiniteDifferenceWork = 2e8;
+
+template <std::floating_point T>
+double norm2(std::span<const T> v) {
+  double s = 0;
+  for (const T a : v) s += static_cast<double>(a) * a;
+  return std::sqrt(s);
+}
+
+template <std::floating_point T>
+double max_abs_diff(std::span<const T> a, std::span<const T> b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  return d;
+}
+
+// 1/2 ||y - h * x||^2 in double, through the reference loops.
+double loss_in_double(std::span<const double> x, std::span<const double> y, std::span<const double> h, Taps taps) {
+  std::vector<double> yhat(x.size()), r(x.size());
+  detail::reference::conv<double>(h, taps, x, yhat);
+  for (std::size_t n = 0; n < r.size(); ++n) r[n] = yhat[n] - y[n];
+  return loss<double>(r);
+}
+
+// The bound on every intermediate of the loss: 1/2 sum_n (sum_m |h[m] x[n-m]| + |y[n]|)^2.
+double loss_scale(std::span<const double> x, std::span<const double> y, std::span<const double> h, Taps taps) {
+  std::vector<double> ax(x.size()), ah(h.size()), yabs(x.size());
+  std::transform(x.begin(), x.end(), ax.begin(), [](double v) { return std::abs(v); });
+  std::transform(h.begin(), h.end(), ah.begin(), [](double v) { return std::abs(v); });
+  detail::reference::conv<double>(ah, taps, ax, yabs);
+  double s = 0;
+  for (std::size_t n = 0; n < x.size(); ++n) s += (yabs[n] + std::abs(y[n])) * (yabs[n] + std::abs(y[n]));
+  return 0.5 * s;
+}
+
+template <std::floating_point T>
+std::vector<double> widen(std::span<const T> v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+double fd_step(double v) { return std::cbrt(std::numeric_limits<double>::epsilon()) * std::max(1.0, std::abs(v)); }
+
+// d/dv[i] of L by central differences, perturbing one entry of `v` (which aliases x or h).
+template <class Loss>
+std::vector<double> central_differences(std::vector<double>& v, Loss&& L) {
+  std::vector<double> g(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double v0 = v[i], s = fd_step(v0);
+    v[i] = v0 + s;
+    const double up = L();
+    v[i] = v0 - s;
+    const double down = L();
+    v[i] = v0;
+    g[i] = (up - down) / (2 * s);
+  }
+  return g;
+}
+
+}  // namespace
+
+template <std::floating_point T>
+std::vector<double> finite_difference_grad_kernel(std::span<const T> x, std::span<const T> y,
+                                                  std::span<const T> h, Taps taps) {
+  const auto xd = widen(x), yd = widen(y);
+  auto hd = widen(h);
+  return central_differences(hd, [&] { return loss_in_double(xd, yd, hd, taps); });
+}
+
+template <std::floating_point T>
+std::vector<double> finite_difference_grad_input(std::span<const T> x, std::span<const T> y,
+                                                 std::span<const T> h, Taps taps) {
+  const auto yd = widen(y), hd = widen(h);
+  auto xd = widen(x);
+  return central_differences(xd, [&] { return loss_in_double(xd, yd, hd, taps); });
+}
+
+template <std::floating_point T>
+double agreement_tolerance(std::size_t terms, std::size_t length, double norm_a, double norm_b) {
+  const double eps = std::numeric_limits<T>::epsilon();
+  const double log_len = std::ceil(std::log2(static_cast<double>(std::max<std::size_t>(length, 2))));
+  return eps * (static_cast<double>(terms) + 8 * log_len) * norm_a * norm_b;
+}
+
+double finite_difference_tolerance(std::size_t n, std::size_t k, double scale, double step) {
+  return std::numeric_limits<double>::epsilon() * static_cast<double>(n + k + 2) * scale / step;
+}
+
+bool CheckReport::ok() const {
+  return std::all_of(rows.begin(), rows.end(), [](const CheckRow& r) { return r.ok || r.skipped; });
+}
+
+template <std::floating_point T>
+CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                            std::size_t jacobian_budget, bool finite_differences) {
+  CheckReport rep;
+  rep.n = x.size();
+  rep.k = h.size();
+  rep.taps = taps;
+  rep.dtype = sizeof(T) == 4 ? "float32" : "float64";
+  const std::size_t N = x.size(), K = h.size();
+  // One shared residual: each method's gradient is compared on identical inputs.
+  const Step<T> ref = loss_and_grad<T>(x, y, h, taps, Method::reference, true);  // validates
+  rep.loss = ref.loss;
+  const std::span<const T> r(ref.r);
+  const std::size_t L = 2 * N + K;
+  const double tol_yhat = agreement_tolerance<T>(K, L, norm2(h), norm2(x));
+  const double tol_dh = agreement_tolerance<T>(N, L, norm2(x), norm2(r));
+  const double tol_dx = agreement_tolerance<T>(K, L, norm2(h), norm2(r));
+
+  auto add = [&](std::string method, std::string quantity, const std::vector<T>& got,
+                 const std::vector<T>& want, double tol) {
+    const double d = max_abs_diff<T>(got, want);
+    rep.rows.push_back({std::move(method), std::move(quantity), d, tol, d <= tol, false, ""});
+  };
+  for (const Method m : {Method::direct, Method::fft, Method::jacobian}) {
+    const std::string name(to_string(m));
+    const bool jac = m == Method::jacobian;  // the one method with a caller-set memory budget
+    std::vector<T> yhat(N), dh(K), dx(N);
+    try {
+      if (jac) detail::jacobian::conv<T>(h, taps, x, yhat, jacobian_budget); else conv<T>(h, taps, x, yhat, m);
+      add(name, "yhat", yhat, ref.yhat, tol_yhat);
+      if (jac) detail::jacobian::grad_kernel<T>(x, r, taps, dh, jacobian_budget); else grad_kernel<T>(x, r, taps, dh, m);
+      add(name, "dh", dh, ref.dh, tol_dh);
+    } catch (const resource_limit& e) {
+      rep.rows.push_back({name, "dh", 0, tol_dh, true, true, e.what()});
+    }
+    try {
+      if (jac) detail::jacobian::grad_input<T>(h, taps, r, dx, jacobian_budget); else grad_input<T>(h, taps, r, dx, m);
+      add(name, "dx", dx, ref.dx, tol_dx);
+    } catch (const resource_limit& e) {
+      rep.rows.push_back({name, "dx", 0, tol_dx, true, true, e.what()});
+    }
+  }
+  const double work = static_cast<double>(N) * static_cast<double>(K) * static_cast<double>(N + K);
+  if (!finite_differences || work > kFiniteDifferenceWork) {
+    const std::string why = finite_differences ? "skipped: too large for 2 (N + K) loss evaluations" : "not asked for";
+    rep.rows.push_back({"finite-difference", "dh", 0, 0, true, true, why});
+    rep.rows.push_back({"finite-difference", "dx", 0, 0, true, true, why});
+    return rep;
+  }
+  const auto xd = widen(x), yd = widen(y), hd = widen(h);
+  // Every step is at least fd_step(0), so the rounding bound holds with that step; the
+  // compared value (the reference in T) carries its own tolerance too.
+  const double tol_fd = finite_difference_tolerance(N, K, loss_scale(xd, yd, hd, taps), fd_step(0.0));
+  auto add_fd = [&](std::string quantity, const std::vector<double>& fd, const std::vector<T>& want, double tol_ref) {
+    double d = 0;
+    for (std::size_t i = 0; i < fd.size(); ++i) d = std::max(d, std::abs(fd[i] - static_cast<double>(want[i])));
+    const double tol = tol_ref + tol_fd;
+    rep.rows.push_back({"finite-difference", std::move(quantity), d, tol, d <= tol, false, ""});
+  };
+  add_fd("dh", finite_difference_grad_kernel<T>(x, y, h, taps), ref.dh, tol_dh);
+  add_fd("dx", finite_difference_grad_input<T>(x, y, h, taps), ref.dx, tol_dx);
+  return rep;
+}
+
+#define CONVGRAD_INSTANTIATE(T)                                                                       \
+  template std::vector<double> finite_difference_grad_kernel<T>(std::span<const T>, std::span<const T>, \
+                                                                std::span<const T>, Taps);              \
+  template std::vector<double> finite_difference_grad_input<T>(std::span<const T>, std::span<const T>,  \
+                                                               std::span<const T>, Taps);               \
+  template double agreement_tolerance<T>(std::size_t, std::size_t, double, double);                     \
+  template CheckReport check_gradients<T>(std::span<const T>, std::span<const T>, std::span<const T>,   \
+                                          Taps, std::size_t, bool);
+CONVGRAD_INSTANTIATE(float)
+CONVGRAD_INSTANTIATE(double)
+#undef CONVGRAD_INSTANTIATE
+
+}  // namespace convgrad

@@ -1,0 +1,64 @@
+// Internal kernels behind ops.hpp. Callers have validated every argument: sizes agree,
+// the tap range is sane and inputs are finite. Each namespace is one way of computing.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "convgrad/taps.hpp"
+
+namespace convgrad::detail {
+
+// Index of tap m = lo + j within h.
+inline std::int64_t tap(Taps taps, std::size_t j) { return taps.lo + static_cast<std::int64_t>(j); }
+
+// The seed's sums as literal loops: the algorithmic reference every fast path must match.
+namespace reference {
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat);
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+}  // namespace reference
+
+// O(N K) sums arranged for speed: contiguous inner loops, OpenMP over fixed chunks of the
+// signal (so results do not depend on the thread count), blockwise accumulation.
+namespace direct {
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat);
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+}  // namespace direct
+
+// The convolution and flipped-input correlation forms through FFTW real transforms.
+namespace fft {
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat);
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+// Smallest n' >= n whose only prime factors are 2, 3, 5 and 7 (FFTW is fastest there).
+std::size_t good_size(std::size_t n);
+}  // namespace fft
+
+// Gradients as (row vector) x (Jacobian matrix), materialised within a memory budget.
+namespace jacobian {
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh,
+                 std::size_t budget);
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx,
+                std::size_t budget);
+// yhat = J_h h: the forward pass as the same matrix times the kernel.
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat,
+          std::size_t budget);
+}  // namespace jacobian
+
+}  // namespace convgrad::detail

@@ -1,0 +1,213 @@
+// The public operations: validate once at this boundary, then dispatch to a method.
+#include "convgrad/ops.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "convgrad/errors.hpp"
+#include "convgrad/jacobian.hpp"
+#include "kernels.hpp"
+
+namespace convgrad {
+namespace {
+
+std::string sz(std::size_t n) { return std::to_string(n); }
+
+void require_valid_taps(Taps taps) { (void)Taps::range(taps.lo, taps.hi); }
+
+void require_signal(std::size_t n, std::string_view what) {
+  if (n == 0) throw invalid_argument(std::string(what) + " is empty: a signal needs at least one sample");
+}
+
+void require_size(std::size_t got, std::size_t want, std::string_view what, std::string_view why) {
+  if (got != want)
+    throw invalid_argument(std::string(what) + " has " + sz(got) + " values, expected " + sz(want) +
+                           " (" + std::string(why) + ")");
+}
+
+}  // namespace
+
+std::string_view to_string(Method method) {
+  switch (method) {
+    case Method::reference: return "reference";
+    case Method::direct: return "direct";
+    case Method::fft: return "fft";
+    case Method::jacobian: return "jacobian";
+    case Method::automatic: return "auto";
+  }
+  return "unknown";
+}
+
+Method parse_method(std::string_view name) {
+  if (name == "reference") return Method::reference;
+  if (name == "direct") return Method::direct;
+  if (name == "fft") return Method::fft;
+  if (name == "jacobian") return Method::jacobian;
+  if (name == "auto" || name == "automatic") return Method::automatic;
+  throw invalid_argument("method: '" + std::string(name) +
+                         "' is not one of reference, direct, fft, jacobian, auto");
+}
+
+// Direct costs about N * K multiply-adds; the FFT route about three transforms of length
+// L ~ 2N + K at roughly c * L log2 L each. The constant is rough; see bench/ for calibration.
+Method choose_method(std::size_t n, std::size_t k) {
+  const double direct = static_cast<double>(n) * static_cast<double>(std::min(k, 2 * n));
+  const double L = 2.0 * static_cast<double>(n) + static_cast<double>(k);
+  const double fft = 12.0 * L * std::log2(L + 1.0);
+  return (k > 48 && fft < direct) ? Method::fft : Method::direct;
+}
+
+template <std::floating_point T>
+void require_finite(std::span<const T> v, std::string_view what) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw non_finite_input(std::string(what) + " has a non-finite value (" + std::to_string(v[i]) +
+                                 ") at index " + sz(i),
+                             i);
+}
+
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat, Method method) {
+  require_valid_taps(taps);
+  require_signal(x.size(), "x");
+  require_size(h.size(), taps.K(), "h", "one value per tap m = lo..hi");
+  require_size(yhat.size(), x.size(), "yhat", "same length as x");
+  require_finite(h, "h");
+  require_finite(x, "x");
+  if (method == Method::automatic) method = choose_method(x.size(), h.size());
+  switch (method) {
+    case Method::reference: return detail::reference::conv(h, taps, x, yhat);
+    case Method::jacobian: return detail::jacobian::conv(h, taps, x, yhat, kDefaultJacobianBudget);
+    case Method::fft: return detail::fft::conv(h, taps, x, yhat);
+    default: return detail::direct::conv(h, taps, x, yhat);
+  }
+}
+
+template <std::floating_point T>
+std::vector<T> conv(std::span<const T> h, Taps taps, std::span<const T> x, Method method) {
+  std::vector<T> yhat(x.size());
+  conv<T>(h, taps, x, yhat, method);
+  return yhat;
+}
+
+template <std::floating_point T>
+void residual(std::span<const T> yhat, std::span<const T> y, std::span<T> r) {
+  require_size(y.size(), yhat.size(), "y", "same length as yhat");
+  require_size(r.size(), yhat.size(), "r", "same length as yhat");
+  for (std::size_t n = 0; n < r.size(); ++n) r[n] = yhat[n] - y[n];
+}
+
+template <std::floating_point T>
+double loss(std::span<const T> r) {
+  double sum = 0;
+  for (const T v : r) sum += static_cast<double>(v) * static_cast<double>(v);
+  return 0.5 * sum;
+}
+
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh, Method method) {
+  require_valid_taps(taps);
+  require_signal(x.size(), "x");
+  require_size(r.size(), x.size(), "r", "same length as x");
+  require_size(dh.size(), taps.K(), "dh", "one value per tap m = lo..hi");
+  require_finite(x, "x");
+  require_finite(r, "r");
+  if (method == Method::automatic) method = choose_method(x.size(), dh.size());
+  switch (method) {
+    case Method::reference: return detail::reference::grad_kernel(x, r, taps, dh);
+    case Method::jacobian: return detail::jacobian::grad_kernel(x, r, taps, dh, kDefaultJacobianBudget);
+    case Method::fft: return detail::fft::grad_kernel(x, r, taps, dh);
+    default: return detail::direct::grad_kernel(x, r, taps, dh);
+  }
+}
+
+template <std::floating_point T>
+std::vector<T> grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, Method method) {
+  std::vector<T> dh(taps.K());
+  grad_kernel<T>(x, r, taps, dh, method);
+  return dh;
+}
+
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx, Method method) {
+  require_valid_taps(taps);
+  require_signal(r.size(), "r");
+  require_size(h.size(), taps.K(), "h", "one value per tap m = lo..hi");
+  require_size(dx.size(), r.size(), "dx", "same length as r");
+  require_finite(h, "h");
+  require_finite(r, "r");
+  if (method == Method::automatic) method = choose_method(r.size(), h.size());
+  switch (method) {
+    case Method::reference: return detail::reference::grad_input(h, taps, r, dx);
+    case Method::jacobian: return detail::jacobian::grad_input(h, taps, r, dx, kDefaultJacobianBudget);
+    case Method::fft: return detail::fft::grad_input(h, taps, r, dx);
+    default: return detail::direct::grad_input(h, taps, r, dx);
+  }
+}
+
+template <std::floating_point T>
+std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r, Method method) {
+  std::vector<T> dx(r.size());
+  grad_input<T>(h, taps, r, dx, method);
+  return dx;
+}
+
+template <std::floating_point T>
+double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                     std::span<T> yhat, std::span<T> r, std::span<T> dh, std::span<T> dx, Method method) {
+  require_valid_taps(taps);
+  require_signal(x.size(), "x");
+  require_size(y.size(), x.size(), "y", "same length as x");
+  require_size(h.size(), taps.K(), "h", "one value per tap m = lo..hi");
+  require_size(yhat.size(), x.size(), "yhat", "same length as x");
+  require_size(r.size(), x.size(), "r", "same length as x");
+  require_size(dh.size(), taps.K(), "dh", "one value per tap m = lo..hi");
+  if (!dx.empty()) require_size(dx.size(), x.size(), "dx", "same length as x, or empty");
+  require_finite(y, "y");
+  if (method == Method::automatic) method = choose_method(x.size(), h.size());
+  conv<T>(h, taps, x, yhat, method);       // checks h and x
+  residual<T>(yhat, y, r);                 // r = yhat - y
+  const double L = loss<T>(r);
+  const std::span<const T> rc(r);
+  switch (method) {                        // r is finite: x, y, h are
+    case Method::reference: detail::reference::grad_kernel<T>(x, rc, taps, dh); break;
+    case Method::jacobian: detail::jacobian::grad_kernel<T>(x, rc, taps, dh, kDefaultJacobianBudget); break;
+    case Method::fft: detail::fft::grad_kernel<T>(x, rc, taps, dh); break;
+    default: detail::direct::grad_kernel<T>(x, rc, taps, dh); break;
+  }
+  if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);
+  return L;
+}
+
+template <std::floating_point T>
+Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                      Method method, bool input_grad) {
+  Step<T> s;
+  s.yhat.resize(x.size());
+  s.r.resize(x.size());
+  s.dh.resize(h.size());
+  if (input_grad) s.dx.resize(x.size());
+  s.loss = loss_and_grad<T>(x, y, h, taps, s.yhat, s.r, s.dh, s.dx, method);
+  return s;
+}
+
+#define CONVGRAD_INSTANTIATE(T)                                                                     \
+  template void require_finite<T>(std::span<const T>, std::string_view);                            \
+  template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);        \
+  template std::vector<T> conv<T>(std::span<const T>, Taps, std::span<const T>, Method);            \
+  template void residual<T>(std::span<const T>, std::span<const T>, std::span<T>);                  \
+  template double loss<T>(std::span<const T>);                                                      \
+  template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method); \
+  template std::vector<T> grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, Method);     \
+  template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);  \
+  template std::vector<T> grad_input<T>(std::span<const T>, Taps, std::span<const T>, Method);      \
+  template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>,      \
+                                   Taps, std::span<T>, std::span<T>, std::span<T>, std::span<T>,    \
+                                   Method);                                                         \
+  template Step<T> loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>,     \
+                                    Taps, Method, bool);
+CONVGRAD_INSTANTIATE(float)
+CONVGRAD_INSTANTIATE(double)
+#undef CONVGRAD_INSTANTIATE
+
+}  // namespace convgrad
