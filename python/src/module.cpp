@@ -1,0 +1,320 @@
+// convgrad._core: thin pybind11 bindings over the library (include/convgrad/*.hpp).
+//
+// The Python layer (python/convgrad/__init__.py) checks dtypes and shapes and hands over
+// C-contiguous, aligned, native-endian arrays of ONE float type; every function here is
+// registered twice, for float32 and float64, with conversion switched off, so nothing is
+// ever cast silently. The math lives in the library: this file only moves arrays in and
+// out, releases the GIL around the compute, and maps the library's typed errors onto
+// Python exceptions:
+//
+//   convgrad::invalid_argument, non_finite_input -> ValueError
+//   convgrad::resource_limit                     -> MemoryError
+//   convgrad::singular_system                    -> numpy.linalg.LinAlgError
+//   convgrad::io_error                           -> OSError
+//   any other convgrad::error                    -> RuntimeError
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "convgrad/check.hpp"
+#include "convgrad/errors.hpp"
+#include "convgrad/jacobian.hpp"
+#include "convgrad/ops.hpp"
+#include "convgrad/taps.hpp"
+
+namespace py = pybind11;
+using namespace py::literals;
+
+namespace {
+
+using convgrad::Method;
+using convgrad::Taps;
+
+// An input array as the library wants it: C order; pybind11 refuses anything else because
+// every binding below is registered with .noconvert().
+template <typename T>
+using In = py::array_t<T, py::array::c_style>;
+
+template <typename T>
+std::span<const T> span_of(const In<T>& a) {
+  return {a.data(), static_cast<std::size_t>(a.size())};
+}
+
+// Taps for K values: m = lo..lo+K-1, or the centred range -(K-1)/2..(K-1)/2 when lo is not
+// given (the library refuses an even K there, with a message saying to pass lo).
+Taps taps_for(std::int64_t K, std::optional<std::int64_t> lo) {
+  return lo ? Taps::from_lo(*lo, K) : Taps::centred_for(K);
+}
+
+// A 1-D numpy array of n values for the library to write into.
+template <typename T>
+py::array_t<T> empty_1d(std::size_t n) {
+  return py::array_t<T>(static_cast<py::ssize_t>(n));
+}
+
+template <typename T>
+std::span<T> out_span(py::array_t<T>& a) {
+  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
+}
+
+// Hands a library-owned buffer to numpy without copying it (the Jacobians can be large).
+template <typename T>
+py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(std::move(shape), owned->data(), free_when_done);
+}
+
+// yhat = h * x.
+template <typename T>
+py::array_t<T> conv(const In<T>& h, const In<T>& x, std::optional<std::int64_t> lo,
+                    const std::string& method) {
+  const Method how = convgrad::parse_method(method);
+  const Taps taps = taps_for(h.size(), lo);
+  auto yhat = empty_1d<T>(x.size());
+  auto out = out_span(yhat);
+  {
+    py::gil_scoped_release free;
+    convgrad::conv<T>(span_of(h), taps, span_of(x), out, how);
+  }
+  return yhat;
+}
+
+// (loss, dh) or (loss, dh, dx) for L = 1/2 ||h * x - y||^2.
+template <typename T>
+py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h,
+                        std::optional<std::int64_t> lo, const std::string& method,
+                        bool input_grad) {
+  const Method how = convgrad::parse_method(method);
+  const Taps taps = taps_for(h.size(), lo);
+  std::vector<T> yhat(x.size()), r(x.size());
+  auto dh = empty_1d<T>(h.size());
+  auto dx = empty_1d<T>(input_grad ? x.size() : 0);
+  auto dh_out = out_span(dh);
+  auto dx_out = out_span(dx);
+  double loss = 0;
+  {
+    py::gil_scoped_release free;
+    loss = convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps, yhat, r, dh_out,
+                                      dx_out, how);
+  }
+  if (input_grad) return py::make_tuple(loss, dh, dx);
+  return py::make_tuple(loss, dh);
+}
+
+// dh[m] = sum_n x[n-m] r[n], m = lo..lo+K-1.
+template <typename T>
+py::array_t<T> grad_kernel(const In<T>& x, const In<T>& r, std::int64_t K,
+                           std::optional<std::int64_t> lo, const std::string& method) {
+  const Method how = convgrad::parse_method(method);
+  const Taps taps = taps_for(K, lo);
+  auto dh = empty_1d<T>(taps.K());
+  auto out = out_span(dh);
+  {
+    py::gil_scoped_release free;
+    convgrad::grad_kernel<T>(span_of(x), span_of(r), taps, out, how);
+  }
+  return dh;
+}
+
+// dx[k] = sum_m h[m] r[k+m].
+template <typename T>
+py::array_t<T> grad_input(const In<T>& h, const In<T>& r, std::optional<std::int64_t> lo,
+                          const std::string& method) {
+  const Method how = convgrad::parse_method(method);
+  const Taps taps = taps_for(h.size(), lo);
+  auto dx = empty_1d<T>(r.size());
+  auto out = out_span(dx);
+  {
+    py::gil_scoped_release free;
+    convgrad::grad_input<T>(span_of(h), taps, span_of(r), out, how);
+  }
+  return dx;
+}
+
+// (dL/dyhat = r^T as 1 x N, dyhat/dh as N x K): the two factors of dh = r^T J_h.
+template <typename T>
+py::tuple jacobians(const In<T>& x, const In<T>& y, const In<T>& h, std::optional<std::int64_t> lo,
+                    std::size_t budget) {
+  const Taps taps = taps_for(h.size(), lo);
+  convgrad::Matrix<T> dl_dyhat, dyhat_dh;
+  {
+    py::gil_scoped_release free;
+    // The residual from the reference loops: the Jacobians are for teaching, not speed.
+    const auto step = convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps,
+                                                 Method::reference, false);
+    dl_dyhat = convgrad::jacobian_loss_yhat<T>(step.r);
+    dyhat_dh = convgrad::jacobian_yhat_h<T>(span_of(x), taps, budget);
+  }
+  const auto rows = [](const auto& m) { return static_cast<py::ssize_t>(m.rows); };
+  const auto cols = [](const auto& m) { return static_cast<py::ssize_t>(m.cols); };
+  return py::make_tuple(adopt(std::move(dl_dyhat.data), {rows(dl_dyhat), cols(dl_dyhat)}),
+                        adopt(std::move(dyhat_dh.data), {rows(dyhat_dh), cols(dyhat_dh)}));
+}
+
+// The agreement report of every method against the reference loops, as plain Python data.
+template <typename T>
+py::dict check(const In<T>& x, const In<T>& y, const In<T>& h, std::optional<std::int64_t> lo,
+               std::size_t jacobian_budget, bool finite_differences) {
+  const Taps taps = taps_for(h.size(), lo);
+  convgrad::CheckReport rep;
+  {
+    py::gil_scoped_release free;
+    rep = convgrad::check_gradients<T>(span_of(x), span_of(y), span_of(h), taps, jacobian_budget,
+                                       finite_differences);
+  }
+  py::list rows;
+  for (const auto& row : rep.rows)
+    rows.append(py::dict("method"_a = row.method, "quantity"_a = row.quantity,
+                         "max_abs_diff"_a = row.max_abs_diff, "tolerance"_a = row.tolerance,
+                         "ok"_a = row.ok, "skipped"_a = row.skipped, "note"_a = row.note));
+  return py::dict("ok"_a = rep.ok(), "n"_a = rep.n, "k"_a = rep.k, "lo"_a = rep.taps.lo,
+                  "hi"_a = rep.taps.hi, "dtype"_a = rep.dtype, "loss"_a = rep.loss,
+                  "rows"_a = rows);
+}
+
+// ---- Batched forms for convgrad.torch: B signals (rows of a C-order B x N array) share one h.
+
+template <typename T>
+std::pair<std::size_t, std::size_t> rows_cols(const In<T>& a, const char* what) {
+  if (a.ndim() != 2)
+    throw convgrad::invalid_argument(std::string(what) + " must be 2-D (B x N), got " +
+                                     std::to_string(a.ndim()) + "-D");
+  return {static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1))};
+}
+
+template <typename T>
+void require_same_shape(const In<T>& a, const In<T>& b, const char* what_b, const char* what_a) {
+  if (a.ndim() != b.ndim() || a.shape(0) != b.shape(0) || a.shape(1) != b.shape(1))
+    throw convgrad::invalid_argument(std::string(what_b) + " must have the shape of " + what_a);
+}
+
+// Y[b] = h * X[b] for every row b.
+template <typename T>
+py::array_t<T> conv_rows(const In<T>& h, const In<T>& X, std::int64_t lo) {
+  const auto [B, N] = rows_cols(X, "x");
+  const Taps taps = Taps::from_lo(lo, static_cast<std::int64_t>(h.size()));
+  py::array_t<T> Y({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(N)});
+  T* out = Y.mutable_data();
+  {
+    py::gil_scoped_release free;
+    for (std::size_t b = 0; b < B; ++b)
+      convgrad::conv<T>(span_of(h), taps, {X.data() + b * N, N}, {out + b * N, N});
+  }
+  return Y;
+}
+
+// dh[m] = sum_b sum_n X[b][n-m] R[b][n]: the shared filter's gradient sums over the batch.
+// Each row's dh is exact to rounding in T; the batch sum is accumulated in double.
+template <typename T>
+py::array_t<T> grad_kernel_rows(const In<T>& X, const In<T>& R, std::int64_t K, std::int64_t lo) {
+  const auto [B, N] = rows_cols(X, "x");
+  require_same_shape(X, R, "r", "x");
+  const Taps taps = Taps::from_lo(lo, K);
+  auto dh = empty_1d<T>(taps.K());
+  auto out = out_span(dh);
+  {
+    py::gil_scoped_release free;
+    std::vector<double> sum(taps.K(), 0.0);
+    std::vector<T> row(taps.K());
+    for (std::size_t b = 0; b < B; ++b) {
+      convgrad::grad_kernel<T>({X.data() + b * N, N}, {R.data() + b * N, N}, taps, row);
+      for (std::size_t j = 0; j < row.size(); ++j) sum[j] += static_cast<double>(row[j]);
+    }
+    for (std::size_t j = 0; j < out.size(); ++j) out[j] = static_cast<T>(sum[j]);
+  }
+  return dh;
+}
+
+// DX[b][k] = sum_m h[m] R[b][k+m] for every row b.
+template <typename T>
+py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) {
+  const auto [B, N] = rows_cols(R, "r");
+  const Taps taps = Taps::from_lo(lo, static_cast<std::int64_t>(h.size()));
+  py::array_t<T> DX({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(N)});
+  T* out = DX.mutable_data();
+  {
+    py::gil_scoped_release free;
+    for (std::size_t b = 0; b < B; ++b)
+      convgrad::grad_input<T>(span_of(h), taps, {R.data() + b * N, N}, {out + b * N, N});
+  }
+  return DX;
+}
+
+template <typename T>
+void bind_dtype(py::module_& m) {
+  m.def("conv", &conv<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a, "method"_a);
+  m.def("loss_and_grad", &loss_and_grad<T>, "x"_a.noconvert(), "y"_a.noconvert(),
+        "h"_a.noconvert(), "lo"_a, "method"_a, "input_grad"_a);
+  m.def("grad_kernel", &grad_kernel<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a, "lo"_a,
+        "method"_a);
+  m.def("grad_input", &grad_input<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a, "method"_a);
+  m.def("jacobians", &jacobians<T>, "x"_a.noconvert(), "y"_a.noconvert(), "h"_a.noconvert(),
+        "lo"_a, "budget"_a);
+  m.def("check", &check<T>, "x"_a.noconvert(), "y"_a.noconvert(), "h"_a.noconvert(), "lo"_a,
+        "jacobian_budget"_a, "finite_differences"_a);
+  m.def("conv_rows", &conv_rows<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a);
+  m.def("grad_kernel_rows", &grad_kernel_rows<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a,
+        "lo"_a);
+  m.def("grad_input_rows", &grad_input_rows<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a);
+}
+
+void translate_errors() {
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const convgrad::invalid_argument& e) {  // includes non_finite_input
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const convgrad::resource_limit& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const convgrad::singular_system& e) {
+      py::object lin_alg_error = py::module_::import("numpy.linalg").attr("LinAlgError");
+      PyErr_SetString(lin_alg_error.ptr(), e.what());
+    } catch (const convgrad::io_error& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const convgrad::error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
+  translate_errors();
+  bind_dtype<float>(m);
+  bind_dtype<double>(m);
+
+  // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
+  // without lo, with the library's message.
+  m.def(
+      "tap_range",
+      [](std::int64_t K, std::optional<std::int64_t> lo) {
+        const Taps taps = taps_for(K, lo);
+        return py::make_tuple(taps.lo, taps.hi);
+      },
+      "K"_a, "lo"_a);
+  m.def(
+      "parse_method",
+      [](const std::string& name) { return std::string(convgrad::to_string(convgrad::parse_method(name))); },
+      "name"_a);
+  // The documented agreement tolerance (check.hpp), for tests: dtype is "float32" or "float64".
+  m.def(
+      "agreement_tolerance",
+      [](const std::string& dtype, std::size_t terms, std::size_t length, double norm_a,
+         double norm_b) {
+        if (dtype == "float32") return convgrad::agreement_tolerance<float>(terms, length, norm_a, norm_b);
+        if (dtype == "float64") return convgrad::agreement_tolerance<double>(terms, length, norm_a, norm_b);
+        throw convgrad::invalid_argument("dtype: '" + dtype + "' is not float32 or float64");
+      },
+      "dtype"_a, "terms"_a, "length"_a, "norm_a"_a, "norm_b"_a);
+  m.attr("default_jacobian_budget") = convgrad::kDefaultJacobianBudget;
+}
