@@ -22,6 +22,7 @@ setup:
 build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(PYTHON) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+	$(PYTHON) python/install_pth.py $(CURDIR)/$(BUILD)/python
 
 # The C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 build-asan: setup
