@@ -56,6 +56,8 @@ def _as_signal(name, a):
             f"not cast silently (convert explicitly, e.g. {name}.astype(numpy.float64))")
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.dtype.isnative and arr.flags.c_contiguous and arr.flags.aligned:
+        return arr
     native = arr.dtype.newbyteorder("=")
     return np.require(arr, dtype=native, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
