@@ -3,6 +3,7 @@
 // Every reader throws convgrad::io_error naming the file, the position and the problem.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +21,11 @@ struct Signal {
 // .wav (through libsndfile; a multi-channel file needs `channel`, 0-based), anything else as
 // text/CSV (one value per line, or separated by commas, spaces or tabs; '#' starts a comment).
 // Rejects empty files, non-numeric text, NaN/Inf (with the index of the first), bad headers.
+//
+// Text: either one value per line or all values on one line; a file with several values on
+// several lines is a table, not a signal, and is refused (say which column you mean).
+// .npy: C order; a 2-D (N,1) array saved in Fortran order is refused as the spec asks.
+// WAV: integer PCM is scaled to [-1, 1) by libsndfile; float WAV is read as stored.
 Signal read_signal(const std::string& path, std::optional<int> channel = std::nullopt);
 
 // Writes values as .npy (float64) or text (one value per line, 17 significant digits; .csv,
@@ -28,5 +34,43 @@ void write_array(const std::string& path, std::span<const double> values);
 
 // Writes any bytes atomically (JSON summaries, HTML reports).
 void write_file_atomic(const std::string& path, const std::string& contents);
+
+// The sample formats write_wav offers: 32-bit float keeps every value as computed (above 1 in
+// magnitude too); 24-bit PCM is the common studio format and needs every |value| <= 1.
+enum class WavFormat { float32, pcm24 };
+
+// Writes a mono WAV file at `sample_rate` Hz. Throws convgrad::invalid_argument for a
+// non-positive sample rate, an empty or non-finite signal, or (pcm24) the index of the first
+// sample outside [-1, 1] (PCM would clip it silently); io_error if the file cannot be written.
+void write_wav(const std::string& path, std::span<const double> values, int sample_rate,
+               WavFormat format = WavFormat::float32);
+
+// A file written completely to a temporary name beside its target and not yet renamed into
+// place: several outputs can be staged first and committed together, so that a failure in
+// any of them leaves none behind. The destructor removes the temporary if not committed.
+class StagedFile {
+ public:
+  StagedFile(StagedFile&& other) noexcept;
+  StagedFile& operator=(StagedFile&& other) noexcept;
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+  ~StagedFile();
+
+  // Renames the temporary onto the target; throws io_error (and removes the temporary) if
+  // that fails. Committing twice is an error.
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class Stager;
+  StagedFile(std::string path, std::string temp) : path_(std::move(path)), temp_(std::move(temp)) {}
+  std::string path_, temp_;  // temp_ is empty once committed or moved from
+};
+
+// The staging halves of write_array, write_file_atomic and write_wav (same formats, same errors).
+StagedFile stage_array(const std::string& path, std::span<const double> values);
+StagedFile stage_file(const std::string& path, const std::string& contents);
+StagedFile stage_wav(const std::string& path, std::span<const double> values, int sample_rate,
+                     WavFormat format = WavFormat::float32);
 
 }  // namespace convgrad::io

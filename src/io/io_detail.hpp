@@ -1,0 +1,54 @@
+// Shared pieces of the io room: file reading, error text, temporary-file staging.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convgrad/io.hpp"
+
+namespace convgrad::io {
+
+// Builds StagedFile objects; the only code allowed to (the constructor is private).
+class Stager {
+ public:
+  // Creates a fresh temporary file beside `path` (same directory, so the final rename is
+  // atomic), lets `write(fd)` fill it, flushes it to disk and closes it. If anything throws,
+  // the temporary is removed and the error passed on. Throws io_error naming `path` when the
+  // directory is missing or unwritable or the target is a directory.
+  static StagedFile stage(const std::string& path, const std::function<void(int fd)>& write);
+};
+
+namespace detail {
+
+// io_error "PATH: no such file" / "is a directory" unless `path` names an existing file.
+void require_readable_file(const std::string& path);
+
+// The whole file as bytes; io_error "PATH: no such file" / "is a directory" / the OS reason.
+std::string read_file(const std::string& path);
+
+// Writes all bytes to fd, retrying short writes; io_error naming `path` on failure.
+void write_all(int fd, const char* data, std::size_t size, const std::string& path);
+
+// Lower-cased extension with the dot: "data/x.NPY" -> ".npy".
+std::string extension(const std::string& path);
+
+// A token made safe to quote in a one-line message: non-printables as \xNN, at most 40 chars.
+std::string quote_token(std::string_view token);
+
+// Throws io_error "PATH: <where> is NaN/Inf (sample index i)" for the first non-finite value.
+void require_finite_samples(std::span<const double> v, const std::string& path);
+
+Signal read_npy(const std::string& path);
+Signal read_text(const std::string& path);
+Signal read_sound(const std::string& path, std::optional<int> channel);
+
+// The .npy and text encodings of values (the bytes of the file).
+std::string encode_npy(std::span<const double> values);
+std::string encode_text(std::span<const double> values);
+
+}  // namespace detail
+}  // namespace convgrad::io

@@ -1,0 +1,77 @@
+// read_signal: dispatch on the extension, and the checks every format shares.
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "convgrad/errors.hpp"
+#include "io_detail.hpp"
+
+namespace convgrad::io {
+namespace fs = std::filesystem;
+
+Signal read_signal(const std::string& path, std::optional<int> channel) {
+  const std::string ext = detail::extension(path);
+  if (ext == ".wav" || ext == ".wave" || ext == ".flac" || ext == ".aiff" || ext == ".aif")
+    return detail::read_sound(path, channel);
+  if (channel && *channel != 0)
+    throw io_error(path + ": channel " + std::to_string(*channel) +
+                   " asked for, but the file holds a single signal (channel 0)");
+  return ext == ".npy" ? detail::read_npy(path) : detail::read_text(path);
+}
+
+namespace detail {
+
+void require_readable_file(const std::string& path) {
+  if (path.empty()) throw io_error("cannot read a file with an empty name");
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) throw io_error(path + ": no such file");
+  if (fs::is_directory(st)) throw io_error(path + ": is a directory, not a file");
+}
+
+std::string read_file(const std::string& path) {
+  require_readable_file(path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error(path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw io_error(path + ": read failed: " + std::strerror(errno));
+  return std::move(bytes).str();
+}
+
+std::string extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+std::string quote_token(std::string_view token) {
+  std::string out;
+  for (std::size_t i = 0; i < token.size() && i < 40; ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (std::isprint(c)) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    }
+  }
+  if (token.size() > 40) out += "...";
+  return out;
+}
+
+void require_finite_samples(std::span<const double> v, const std::string& path) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw io_error(path + ": sample " + std::to_string(i) + " (0-based) is " +
+                     (std::isnan(v[i]) ? "NaN" : "infinite") + "; signals must be finite");
+}
+
+}  // namespace detail
+}  // namespace convgrad::io

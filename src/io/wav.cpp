@@ -1,0 +1,104 @@
+// Sound files through libsndfile: WAV (and whatever else libsndfile reads by extension:
+// FLAC, AIFF). Reading picks one channel; writing is mono, 32-bit float or 24-bit PCM.
+#include <sndfile.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convgrad/errors.hpp"
+#include "io_detail.hpp"
+
+namespace convgrad::io {
+namespace {
+
+struct SndfileCloser {
+  void operator()(SNDFILE* f) const { sf_close(f); }
+};
+using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
+
+// More samples than this (2^31, 16 GiB of doubles) is a corrupt header, not a recording.
+constexpr sf_count_t kMaxSamples = sf_count_t{1} << 31;
+
+}  // namespace
+
+namespace detail {
+
+Signal read_sound(const std::string& path, std::optional<int> channel) {
+  require_readable_file(path);  // a missing file or a directory, in our words
+  SF_INFO info{};
+  SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
+  if (!f) throw io_error(path + ": not a readable sound file: " + sf_strerror(nullptr));
+  const int channels = info.channels;
+  if (channels < 1) throw io_error(path + ": the sound file reports " + std::to_string(channels) + " channels");
+  if (info.frames <= 0) throw io_error(path + ": the sound file holds no samples (an empty signal)");
+  if (info.frames > kMaxSamples / channels)
+    throw io_error(path + ": the header announces " + std::to_string(info.frames) + " frames, more than can be read");
+  int pick = 0;
+  if (channels > 1 && !channel)
+    throw io_error(path + ": has " + std::to_string(channels) + " channels; a signal is one channel: choose one (0.." +
+                   std::to_string(channels - 1) + ")");
+  if (channel) {
+    if (*channel < 0 || *channel >= channels)
+      throw io_error(path + ": channel " + std::to_string(*channel) + " does not exist; the file has " +
+                     std::to_string(channels) + " (0.." + std::to_string(channels - 1) + ")");
+    pick = *channel;
+  }
+  std::vector<double> frames(static_cast<std::size_t>(info.frames) * static_cast<std::size_t>(channels));
+  const sf_count_t got = sf_readf_double(f.get(), frames.data(), info.frames);
+  if (got != info.frames)
+    throw io_error(path + ": truncated: the header announces " + std::to_string(info.frames) + " frames, only " +
+                   std::to_string(got < 0 ? 0 : got) + " could be read");
+  Signal s;
+  s.format = "wav";
+  s.sample_rate = static_cast<double>(info.samplerate);
+  s.samples.resize(static_cast<std::size_t>(info.frames));
+  for (std::size_t i = 0; i < s.samples.size(); ++i)
+    s.samples[i] = frames[i * static_cast<std::size_t>(channels) + static_cast<std::size_t>(pick)];
+  require_finite_samples(s.samples, path);
+  return s;
+}
+
+}  // namespace detail
+
+StagedFile stage_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
+  if (sample_rate <= 0)
+    throw invalid_argument("write_wav: sample_rate = " + std::to_string(sample_rate) + " must be positive");
+  if (values.empty()) throw invalid_argument("write_wav: the signal for '" + path + "' is empty");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i]))
+      throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path + "' is not finite");
+    if (format == WavFormat::pcm24 && std::abs(values[i]) > 1.0)
+      throw invalid_argument("write_wav: sample " + std::to_string(i) + " = " + std::to_string(values[i]) +
+                             " for '" + path + "' is outside [-1, 1], which 24-bit PCM would clip; "
+                             "write 32-bit float or scale the signal");
+    if (format == WavFormat::float32 && std::abs(values[i]) > std::numeric_limits<float>::max())
+      throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path +
+                             "' is beyond the float32 range");
+  }
+  return Stager::stage(path, [&](int fd) {
+    SF_INFO info{};
+    info.samplerate = sample_rate;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | (format == WavFormat::pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_FLOAT);
+    SndfilePtr f(sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE));  // we close fd ourselves
+    if (!f) throw io_error("cannot write '" + path + "': " + sf_strerror(nullptr));
+    // Exact [-1, 1] -> PCM scaling (full scale is 2^23), with clipping of +1.0 to the
+    // largest code rather than wrap-around.
+    sf_command(f.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
+    const sf_count_t n = static_cast<sf_count_t>(values.size());
+    if (sf_writef_double(f.get(), values.data(), n) != n)
+      throw io_error("cannot write '" + path + "': " + sf_strerror(f.get()));
+    sf_write_sync(f.get());
+    const int err = sf_error(f.get());
+    if (err != SF_ERR_NO_ERROR) throw io_error("cannot write '" + path + "': " + sf_error_number(err));
+  });
+}
+
+void write_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
+  stage_wav(path, values, sample_rate, format).commit();
+}
+
+}  // namespace convgrad::io
