@@ -1,0 +1,31 @@
+"""The example scripts run and reach their own success criteria (exit status 0)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+
+
+def run(script):
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, script)], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ))
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_train_torch_recovers_the_filter():
+    out = run("train_torch.py")
+    err = float(re.search(r"final relative error (\S+)", out).group(1))
+    assert err < 1e-6
+
+
+def test_fit_compare_agrees_with_lstsq():
+    out = run("fit_compare.py")
+    diffs = [float(v) for v in re.findall(r"vs lstsq: relative difference (\S+)", out)]
+    assert diffs and all(d < 1e-8 for d in diffs)
+    import convgrad
+    assert ("exact vs lstsq" in out) == hasattr(convgrad, "fit")
