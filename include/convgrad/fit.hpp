@@ -1,0 +1,195 @@
+// Learning a filter from data: the objective over a data set of (x, y) pairs, the exact
+// least-squares solution through the normal equations, and iterative optimisers.
+//
+// Every solver minimises the same objective over pairs p = 1..P:
+//
+//   F(h) = sum_p 1/2 || X_p h - y_p ||^2  +  ridge/2 ||h||^2,      ridge >= 0
+//   dF/dh = sum_p X_p^T (X_p h - y_p) + ridge h  =  sum_p grad_kernel(x_p, r_p) + ridge h
+//
+// where X_p is the N_p x K design matrix of the 'same' model, X_p[n][j] = x_p[n - m_j],
+// m_j = lo + j (x_p = 0 outside [0, N_p)). X_p is never formed: X_p h is conv(h, x_p) and
+// X_p^T r is grad_kernel(x_p, r). The minimiser solves the normal equations
+//
+//   (G + ridge I) h = b,     G = sum_p X_p^T X_p,   b = sum_p X_p^T y_p.
+//
+// G is NOT Toeplitz for the 'same' model: G[i][j] = sum_{n=0..N-1} x[n-m_i] x[n-m_j] depends
+// on where the window cuts the signal (DESIGN.md: the worked example's diagonal is 54, 55, 30).
+//
+// The library never prints: progress goes to a caller's callback.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convgrad/ops.hpp"
+#include "convgrad/taps.hpp"
+
+namespace convgrad {
+
+// One (input, target) recording pair; x and y have the same length (pairs may differ).
+// Non-owning: the caller keeps the samples alive while the pair is used.
+template <std::floating_point T>
+struct Pair {
+  std::span<const T> x;
+  std::span<const T> y;
+};
+
+// Checks every pair once: non-empty, |x| = |y|, finite values. Throws invalid_argument /
+// non_finite_input naming the pair (0-based) and the problem. Requires at least one pair.
+template <std::floating_point T>
+void validate_pairs(std::span<const Pair<T>> data);
+
+// F(h) and dF/dh (into `grad`, size K; may be empty to skip the gradient). `pair_loss`, when
+// non-null, receives 1/2 ||X_p h - y_p||^2 for every pair. Sums are accumulated in double.
+template <std::floating_point T>
+double objective(std::span<const Pair<T>> data, std::span<const T> h, Taps taps, double ridge,
+                 std::span<T> grad = {}, std::vector<double>* pair_loss = nullptr,
+                 Method method = Method::automatic);
+
+// The largest eigenvalue of G = sum_p X_p^T X_p by power iteration, each product computed
+// as G v = sum_p grad_kernel(x_p, conv(v, x_p)) (X^T X v without forming X). Starts from a
+// seeded random vector; stops when the Rayleigh quotient changes by less than `rel_tol`
+// (relative) or after `max_iter` products. The Rayleigh quotient never exceeds lambda_max
+// and rises towards it.
+template <std::floating_point T>
+double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_tol = 1e-6,
+                          std::size_t max_iter = 500, Method method = Method::automatic);
+
+// The exact solution of the normal equations and how well-posed they were.
+struct ExactSolution {
+  std::vector<double> h;        // K taps, m = lo..hi
+  double lambda_min = 0;        // eigenvalues of G + ridge I
+  double lambda_max = 0;
+  double condition = 0;         // lambda_max / lambda_min (2-norm condition number)
+  bool condition_estimated = false;  // true above kExactEigenTaps: power/inverse iteration
+};
+
+// Above this many taps the condition number comes from power and inverse iteration instead
+// of a full symmetric eigen-decomposition (O(K^3)).
+inline constexpr std::size_t kExactEigenTaps = 2048;
+// The Gram matrix is K x K doubles; refuse beyond this many bytes (resource_limit).
+inline constexpr std::size_t kDefaultGramBudget = std::size_t{2} << 30;  // 2 GiB
+
+// Accumulates the normal equations pair by pair: G += X^T X, b += X^T y, yy += y^T y.
+// Gram matrices and correlations add across pairs, so a data set too large for memory (or
+// spread over machines) can be accumulated in pieces and solved once.
+//
+// add() costs O(N log N + K^2) (autocorrelation through the FFT, or O(N K) directly for short
+// kernels, then O(K^2) edge corrections), never the N x K design matrix. Work is in double
+// whatever T is: the normal equations square the condition number, so float accumulation
+// would lose what float data still determine.
+class NormalEquations {
+ public:
+  explicit NormalEquations(Taps taps, std::size_t gram_budget = kDefaultGramBudget);
+
+  template <std::floating_point T>
+  void add(std::span<const T> x, std::span<const T> y);
+
+  // Solves (G + ridge I) h = b by Cholesky. Throws invalid_argument for ridge < 0 or no data,
+  // singular_system when G + ridge I is singular to working precision (x all zero, more taps
+  // than the data determine), with a message suggesting a ridge penalty.
+  ExactSolution solve(double ridge) const;
+
+  Taps taps() const { return taps_; }
+  std::size_t K() const { return taps_.K(); }
+  std::size_t pairs() const { return pairs_; }
+  const std::vector<double>& gram() const { return G_; }  // K x K, row-major, symmetric
+  const std::vector<double>& rhs() const { return b_; }   // b = X^T y
+  double yy() const { return yy_; }                        // y^T y
+
+ private:
+  Taps taps_;
+  std::size_t pairs_ = 0;
+  std::vector<double> G_, b_;
+  double yy_ = 0;
+};
+
+// The Gram matrix of one signal, G[i][j] = sum_{n=0..N-1} x[n-m_i] x[n-m_j], row-major K x K,
+// built from the autocorrelation plus edge corrections (see gram.cpp).
+template <std::floating_point T>
+std::vector<double> gram_matrix(std::span<const T> x, Taps taps);
+
+enum class Solver { exact, gd, nesterov, adam };
+std::string_view to_string(Solver solver);
+// "exact", "gd", "nesterov", "adam"; throws invalid_argument.
+Solver parse_solver(std::string_view name);
+
+// What an iterative solver reports after each iteration. `loss` and `grad_norm` are F and
+// ||dF/dh|| at the point the gradient was taken (for mini-batches: the batch's estimate of
+// the whole data set, scaled by P / batch).
+struct Progress {
+  std::size_t iteration = 0;  // 1-based
+  double loss = 0;
+  double grad_norm = 0;
+  double seconds = 0;         // since the solver started
+};
+
+struct FitOptions {
+  Solver solver = Solver::gd;
+  double ridge = 0;                // lambda >= 0
+  // Stopping, whichever comes first:
+  std::size_t max_iter = 100000;
+  double grad_tol = -1;            // ||dF/dh|| <= grad_tol * ||dF/dh at h = 0|| = grad_tol * ||b||;
+                                   // < 0: the dtype's default (1e-10 double, 1e-5 float)
+  double loss_tol = 0;             // |F_k - F_{k-1}| <= loss_tol * |F_k|; 0 = off
+  double time_limit = 0;           // seconds; 0 = none
+  // adam:
+  double lr = 1e-2, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  // Mini-batches: pairs per step (0 = all). Pairs are visited in a seeded shuffled order,
+  // one epoch after another; the batch gradient is scaled by P / batch.
+  std::size_t batch = 0;
+  std::uint64_t seed = 1;
+  Method method = Method::automatic;
+  // Called after every iteration; return false to stop early. May be empty.
+  std::function<bool(const Progress&)> progress;
+  bool keep_history = true;
+};
+
+template <std::floating_point T>
+struct FitResult {
+  std::vector<T> h;
+  Solver solver = Solver::gd;
+  std::size_t iterations = 0;
+  double seconds = 0;
+  double loss = 0;             // F(h) on the whole data set
+  double grad_norm = 0;        // ||dF/dh|| at h on the whole data set
+  std::vector<double> pair_loss;  // 1/2 ||X_p h - y_p||^2 per pair
+  std::string stop_reason;     // "gradient tolerance", "loss change", "max iterations", ...
+  double lambda_max = 0;       // of G + ridge I (power iteration for gd/nesterov; exact solver)
+  double step = 0;             // gd/nesterov step 1/lambda_max (after any halving)
+  std::size_t step_halvings = 0;  // gd: times a step failed to decrease F and was halved
+  std::optional<double> condition;  // exact solver
+  bool condition_estimated = false;
+  std::vector<Progress> history;  // one row per iteration (iterative solvers)
+};
+
+// Minimises F from h0 (empty: h = 0) with the chosen solver. Throws invalid_argument for bad
+// options (negative ridge, lr <= 0, betas outside [0, 1), batch > P, h0 of the wrong size),
+// singular_system from the exact solver.
+//
+// Guarantees: gd accepts a step only if F did not increase beyond the rounding of its own
+// evaluation (loss_rounding); a step that does is halved, so F never increases. On
+// well-conditioned problems in double, gd and nesterov reach the exact solution to 1e-8
+// relative with the default tolerance; adam gets close (its fixed learning rate makes it
+// hover at a distance set by lr).
+template <std::floating_point T>
+FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& options,
+                 std::span<const T> h0 = {});
+
+// The rounding error bound of one evaluation of the objective at h, used by gd to tell a
+// real increase from rounding. For each pair, r is computed in T from K-term sums, so
+//   |delta r| <= eps_T ((K+1) ||h||_1 ||x||_2 + ||y||_2)   (Young: ||h * x||_2 <= ||h||_1 ||x||_2)
+// and the loss moves by at most ||r|| |delta r| (Cauchy-Schwarz), plus eps_double N L for
+// the double accumulation. Summed over pairs.
+template <std::floating_point T>
+double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h,
+                     std::span<const double> pair_loss);
+
+}  // namespace convgrad

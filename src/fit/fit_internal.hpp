@@ -1,0 +1,33 @@
+// Internals shared by the fit room: one pass over (a subset of) the data set computing the
+// objective and its gradient with reusable buffers.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "convgrad/fit.hpp"
+
+namespace convgrad::detail::fit {
+
+// Buffers for one pass, sized for the longest pair so nothing is allocated per iteration.
+template <std::floating_point T>
+struct Workspace {
+  std::vector<T> yhat, r, dh;
+  Workspace(std::span<const Pair<T>> data, std::size_t K);
+};
+
+// F_B(h) = scale * sum_{p in B} 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 and its gradient
+//   g = scale * sum_{p in B} X_p^T r_p + ridge h       (into `grad`, size K, if non-empty)
+// over the pairs listed in `batch` (all pairs when empty). Per-pair losses (unscaled) go to
+// `pair_loss` (size P) when it is non-null. Sums accumulate in double in pair order.
+// The pairs must have been validated.
+template <std::floating_point T>
+double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, std::span<const T> h,
+            Taps taps, double ridge, double scale, std::span<double> grad,
+            std::vector<double>* pair_loss, Method method, Workspace<T>& work);
+
+double norm2(std::span<const double> v);
+
+}  // namespace convgrad::detail::fit

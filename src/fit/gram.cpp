@@ -1,0 +1,234 @@
+// The normal equations of the 'same' model without the design matrix.
+//
+//   G[i][j] = sum_{n=0..N-1} x[n-m_i] x[n-m_j],   b[j] = sum_n x[n-m_j] y[n],   m_j = lo + j
+//
+// G is not Toeplitz: the window n = 0..N-1 cuts the shifted copies of x at different places.
+// Two facts build it in O(N log N + K^2) (or O(N K) directly for short kernels):
+//
+// 1. The first row is the autocorrelation R[d] = sum_q x[q] x[q-d] minus the few products the
+//    window leaves out. With q = n - m_0 (so q runs over the window [-lo, N-1-lo]):
+//      G[0][j] = sum_{q in [-lo, N-1-lo]} x[q] x[q-j] = R[j] - sum_{q in [j, N-1], q outside} x[q] x[q-j]
+//    (at most |lo| excluded products per j).
+// 2. Along each diagonal the window slides by one sample:
+//      G[i+1][j+1] = sum_{n=0..N-1} x[n-1-m_i] x[n-1-m_j] = sum_{n'=-1..N-2} x[n'-m_i] x[n'-m_j]
+//                  = G[i][j] + x[-1-m_i] x[-1-m_j] - x[N-1-m_i] x[N-1-m_j]
+//    one O(1) edge correction per entry.
+// For the worked example (x = 1..5, m = -1..1) this gives the diagonal 54, 55, 30.
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "convgrad/errors.hpp"
+#include "convgrad/fit.hpp"
+
+namespace convgrad {
+namespace {
+
+using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << v;
+  return s.str();
+}
+
+// x[q], zero outside [0, N).
+double at(std::span<const double> x, std::int64_t q) {
+  return (q >= 0 && q < static_cast<std::int64_t>(x.size())) ? x[static_cast<std::size_t>(q)] : 0.0;
+}
+
+// sum_{q in [a, b]} x[q] x[q-d], clipped to where both factors are inside the signal.
+double lagged_products(std::span<const double> x, std::int64_t d, std::int64_t a, std::int64_t b) {
+  a = std::max(a, d);
+  b = std::min(b, static_cast<std::int64_t>(x.size()) - 1);
+  double s = 0;
+  for (std::int64_t q = a; q <= b; ++q) s += x[q] * x[q - d];
+  return s;
+}
+
+std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
+  const auto N = static_cast<std::int64_t>(x.size());
+  const auto K = static_cast<std::int64_t>(taps.K());
+  const std::int64_t lo = taps.lo;
+  // R[d] = sum_q x[q] x[q-d] for d = 0..min(K, N)-1 (zero beyond): the flipped-input
+  // correlation grad_kernel computes, with r = x and taps 0..D-1, by whichever method is fastest.
+  const std::int64_t D = std::min(K, N);
+  std::vector<double> R(static_cast<std::size_t>(K), 0.0);
+  {
+    std::vector<double> lags = grad_kernel<double>(x, x, Taps::range(0, D - 1));
+    std::copy(lags.begin(), lags.end(), R.begin());
+  }
+  std::vector<double> G(static_cast<std::size_t>(K * K));
+  // 1. First row: the products inside the window [-lo, N-1-lo], either summed directly or as
+  //    R[j] minus those outside, whichever touches fewer samples.
+  const std::int64_t w0 = -lo, w1 = N - 1 - lo;
+  for (std::int64_t j = 0; j < K; ++j) {
+    if (j >= N) { G[j] = 0; continue; }
+    const std::int64_t inside = std::max<std::int64_t>(0, std::min(w1, N - 1) - std::max(w0, j) + 1);
+    const std::int64_t all = N - j;
+    if (inside <= all - inside)
+      G[j] = lagged_products(x, j, w0, w1);
+    else
+      G[j] = R[j] - lagged_products(x, j, j, w0 - 1) - lagged_products(x, j, w1 + 1, N - 1);
+  }
+  // 2. Slide each diagonal j - i = e down from the first row, then mirror.
+  for (std::int64_t e = 0; e < K; ++e) {
+    for (std::int64_t i = 0; i + e + 1 < K; ++i) {
+      const std::int64_t mi = lo + i, mj = lo + i + e;
+      G[(i + 1) * K + (i + 1 + e)] =
+          G[i * K + (i + e)] + at(x, -1 - mi) * at(x, -1 - mj) - at(x, N - 1 - mi) * at(x, N - 1 - mj);
+    }
+  }
+  for (std::int64_t i = 0; i < K; ++i)
+    for (std::int64_t j = 0; j < i; ++j) G[i * K + j] = G[j * K + i];
+  return G;
+}
+
+void require_gram_budget(std::size_t K, std::size_t budget) {
+  const double bytes = static_cast<double>(K) * static_cast<double>(K) * sizeof(double);
+  if (bytes > static_cast<double>(budget))
+    throw resource_limit("exact solver: the " + std::to_string(K) + " x " + std::to_string(K) +
+                         " Gram matrix needs " + fmt(bytes / (1 << 20)) + " MiB, above the budget of " +
+                         fmt(static_cast<double>(budget) / (1 << 20)) + " MiB; use an iterative solver");
+}
+
+// lambda_max of a symmetric positive semidefinite A by power iteration (dense products).
+double power_iteration(const Mat& A, int iterations) {
+  std::mt19937_64 rng(0x5eed);
+  std::normal_distribution<double> normal;
+  Eigen::VectorXd v(A.rows());
+  for (Eigen::Index i = 0; i < v.size(); ++i) v[i] = normal(rng);
+  double lambda = 0;
+  for (int it = 0; it < iterations; ++it) {
+    v.normalize();
+    const Eigen::VectorXd w = A * v;
+    const double next = v.dot(w);
+    const bool settled = std::abs(next - lambda) <= 1e-8 * std::abs(next);
+    lambda = next;
+    if (settled || w.norm() == 0) break;
+    v = w;
+  }
+  return lambda;
+}
+
+// lambda_min of a symmetric positive definite A by inverse iteration through its Cholesky factor.
+double inverse_iteration(const Eigen::LLT<Mat>& llt, Eigen::Index K, int iterations) {
+  std::mt19937_64 rng(0xfee1);
+  std::normal_distribution<double> normal;
+  Eigen::VectorXd v(K);
+  for (Eigen::Index i = 0; i < K; ++i) v[i] = normal(rng);
+  double mu = 0;  // estimate of 1 / lambda_min
+  for (int it = 0; it < iterations; ++it) {
+    v.normalize();
+    const Eigen::VectorXd w = llt.solve(v);
+    const double next = v.dot(w);
+    const bool settled = std::abs(next - mu) <= 1e-8 * std::abs(next);
+    mu = next;
+    if (settled) break;
+    v = w;
+  }
+  return 1.0 / mu;
+}
+
+[[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
+  throw singular_system("exact solver: " + why +
+                        "; the data do not determine every tap. Add a ridge penalty (--ridge LAMBDA), "
+                        "for example " + fmt(suggested_ridge) + ", or use fewer taps");
+}
+
+}  // namespace
+
+template <std::floating_point T>
+std::vector<double> gram_matrix(std::span<const T> x, Taps taps) {
+  (void)Taps::range(taps.lo, taps.hi);
+  if (x.empty()) throw invalid_argument("x is empty: a signal needs at least one sample");
+  require_finite<T>(x, "x");
+  require_gram_budget(taps.K(), kDefaultGramBudget);
+  const std::vector<double> xd(x.begin(), x.end());
+  return gram_in_double(xd, taps);
+}
+
+NormalEquations::NormalEquations(Taps taps, std::size_t gram_budget) : taps_(Taps::range(taps.lo, taps.hi)) {
+  require_gram_budget(taps_.K(), gram_budget);
+  G_.assign(taps_.K() * taps_.K(), 0.0);
+  b_.assign(taps_.K(), 0.0);
+}
+
+template <std::floating_point T>
+void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
+  if (x.empty()) throw invalid_argument("x is empty: a signal needs at least one sample");
+  if (y.size() != x.size())
+    throw invalid_argument("x has " + std::to_string(x.size()) + " samples but y has " +
+                           std::to_string(y.size()) + " (they must be the same length)");
+  require_finite<T>(x, "x");
+  require_finite<T>(y, "y");
+  const std::vector<double> xd(x.begin(), x.end()), yd(y.begin(), y.end());
+  const std::vector<double> G = gram_in_double(xd, taps_);
+  const std::vector<double> b = grad_kernel<double>(xd, yd, taps_);  // b[j] = sum_n x[n-m_j] y[n]
+  for (std::size_t i = 0; i < G.size(); ++i) G_[i] += G[i];
+  for (std::size_t j = 0; j < b.size(); ++j) b_[j] += b[j];
+  for (const double v : yd) yy_ += v * v;
+  ++pairs_;
+}
+
+// (G + ridge I) h = b by Cholesky, after checking the system is not singular to working
+// precision: with eigenvalues lambda_min <= lambda_max of A = G + ridge I, a backward-stable
+// solve is accurate to about K eps cond(A), so cond(A) >= 1 / (K eps) leaves no correct digit.
+ExactSolution NormalEquations::solve(double ridge) const {
+  if (!(ridge >= 0) || !std::isfinite(ridge))
+    throw invalid_argument("ridge: " + std::to_string(ridge) + " must be a finite number >= 0");
+  if (pairs_ == 0) throw invalid_argument("exact solver: no (x, y) pairs were added");
+  const auto K = static_cast<Eigen::Index>(taps_.K());
+  const double eps = std::numeric_limits<double>::epsilon();
+  Mat A = Eigen::Map<const Mat>(G_.data(), K, K);
+  const double trace = A.trace();
+  A.diagonal().array() += ridge;
+  const Eigen::Map<const Eigen::VectorXd> b(b_.data(), K);
+  const double suggest = std::max(1e-8 * trace / static_cast<double>(K), 1e-300);
+  if (trace == 0 && ridge == 0)
+    throw_singular("the Gram matrix X^T X is zero (every x is all zero)", 1.0);
+
+  ExactSolution out;
+  const bool full = taps_.K() <= kExactEigenTaps;
+  if (full) {
+    Eigen::SelfAdjointEigenSolver<Mat> eig(A, Eigen::EigenvaluesOnly);
+    out.lambda_min = eig.eigenvalues()[0];
+    out.lambda_max = eig.eigenvalues()[K - 1];
+  } else {
+    out.lambda_max = power_iteration(A, 300);
+  }
+  const double limit = 1.0 / (static_cast<double>(K) * eps);
+  if (full && !(out.lambda_min > out.lambda_max / limit))
+    throw_singular("the normal equations are singular (smallest eigenvalue " + fmt(out.lambda_min) +
+                       ", largest " + fmt(out.lambda_max) + ")",
+                   suggest);
+  Eigen::LLT<Mat> llt(A);
+  if (llt.info() != Eigen::Success)
+    throw_singular("the normal equations are not positive definite (Cholesky failed)", suggest);
+  if (!full) {
+    out.lambda_min = inverse_iteration(llt, K, 300);
+    out.condition_estimated = true;
+    if (!(out.lambda_min > out.lambda_max / limit))
+      throw_singular("the normal equations are singular (smallest eigenvalue about " + fmt(out.lambda_min) +
+                         ", largest " + fmt(out.lambda_max) + ")",
+                     suggest);
+  }
+  out.condition = out.lambda_max / out.lambda_min;
+  Eigen::VectorXd h = llt.solve(b);
+  h += llt.solve(b - A * h);  // one step of iterative refinement
+  out.h.assign(h.data(), h.data() + K);
+  return out;
+}
+
+template void NormalEquations::add<float>(std::span<const float>, std::span<const float>);
+template void NormalEquations::add<double>(std::span<const double>, std::span<const double>);
+template std::vector<double> gram_matrix<float>(std::span<const float>, Taps);
+template std::vector<double> gram_matrix<double>(std::span<const double>, Taps);
+
+}  // namespace convgrad

@@ -1,0 +1,176 @@
+// The objective over a data set of (x, y) pairs and its gradient, the largest eigenvalue of
+// the Gram matrix by power iteration, and the rounding bound of one objective evaluation.
+//
+//   F(h)  = sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2
+//   dF/dh = sum_p grad_kernel(x_p, r_p) + ridge h,     r_p = conv(h, x_p) - y_p
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "convgrad/errors.hpp"
+#include "fit_internal.hpp"
+
+namespace convgrad {
+namespace detail::fit {
+
+template <std::floating_point T>
+Workspace<T>::Workspace(std::span<const Pair<T>> data, std::size_t K) : dh(K) {
+  std::size_t longest = 0;
+  for (const auto& p : data) longest = std::max(longest, p.x.size());
+  yhat.resize(longest);
+  r.resize(longest);
+}
+
+double norm2(std::span<const double> v) {
+  double s = 0;
+  for (const double a : v) s += a * a;
+  return std::sqrt(s);
+}
+
+template <std::floating_point T>
+double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, std::span<const T> h,
+            Taps taps, double ridge, double scale, std::span<double> grad,
+            std::vector<double>* pair_loss, Method method, Workspace<T>& work) {
+  const std::size_t K = taps.K();
+  std::fill(grad.begin(), grad.end(), 0.0);
+  if (pair_loss && pair_loss->size() != data.size()) pair_loss->assign(data.size(), 0.0);
+  double sum = 0;
+  auto one = [&](std::size_t p) {
+    const auto& [x, y] = data[p];
+    const std::size_t N = x.size();
+    const std::span<T> yhat(work.yhat.data(), N), r(work.r.data(), N);
+    const double L = loss_and_grad<T>(x, y, h, taps, yhat, r, work.dh, {}, method);
+    if (pair_loss) (*pair_loss)[p] = L;
+    sum += L;
+    if (!grad.empty())
+      for (std::size_t j = 0; j < K; ++j) grad[j] += scale * static_cast<double>(work.dh[j]);
+  };
+  if (batch.empty())
+    for (std::size_t p = 0; p < data.size(); ++p) one(p);
+  else
+    for (const std::size_t p : batch) one(p);
+  double hh = 0;
+  for (std::size_t j = 0; j < K; ++j) {
+    const double hj = h[j];
+    hh += hj * hj;
+    if (!grad.empty()) grad[j] += ridge * hj;
+  }
+  return scale * sum + 0.5 * ridge * hh;
+}
+
+template struct Workspace<float>;
+template struct Workspace<double>;
+template double pass<float>(std::span<const Pair<float>>, std::span<const std::size_t>, std::span<const float>,
+                            Taps, double, double, std::span<double>, std::vector<double>*, Method, Workspace<float>&);
+template double pass<double>(std::span<const Pair<double>>, std::span<const std::size_t>, std::span<const double>,
+                             Taps, double, double, std::span<double>, std::vector<double>*, Method, Workspace<double>&);
+
+}  // namespace detail::fit
+
+template <std::floating_point T>
+void validate_pairs(std::span<const Pair<T>> data) {
+  if (data.empty()) throw invalid_argument("data set: no (x, y) pairs; need at least one");
+  for (std::size_t p = 0; p < data.size(); ++p) {
+    const std::string name = "pair " + std::to_string(p);
+    if (data[p].x.empty()) throw invalid_argument(name + ": x is empty: a signal needs at least one sample");
+    if (data[p].y.size() != data[p].x.size())
+      throw invalid_argument(name + ": x has " + std::to_string(data[p].x.size()) + " samples but y has " +
+                             std::to_string(data[p].y.size()) + " (they must be the same length)");
+    require_finite<T>(data[p].x, name + ": x");
+    require_finite<T>(data[p].y, name + ": y");
+  }
+}
+
+template <std::floating_point T>
+double objective(std::span<const Pair<T>> data, std::span<const T> h, Taps taps, double ridge,
+                 std::span<T> grad, std::vector<double>* pair_loss, Method method) {
+  validate_pairs(data);
+  if (!(ridge >= 0) || !std::isfinite(ridge))
+    throw invalid_argument("ridge: " + std::to_string(ridge) + " must be a finite number >= 0");
+  if (h.size() != taps.K())
+    throw invalid_argument("h has " + std::to_string(h.size()) + " values, expected " +
+                           std::to_string(taps.K()) + " (one per tap m = lo..hi)");
+  if (!grad.empty() && grad.size() != taps.K())
+    throw invalid_argument("grad has " + std::to_string(grad.size()) + " values, expected " +
+                           std::to_string(taps.K()) + " or none");
+  if (pair_loss) pair_loss->assign(data.size(), 0.0);
+  detail::fit::Workspace<T> work(data, taps.K());
+  std::vector<double> g(grad.empty() ? 0 : taps.K());
+  const double F = detail::fit::pass<T>(data, {}, h, taps, ridge, 1.0, g, pair_loss, method, work);
+  for (std::size_t j = 0; j < g.size(); ++j) grad[j] = static_cast<T>(g[j]);
+  return F;
+}
+
+// Power iteration: v <- G v / ||G v||, G v = sum_p X_p^T (X_p v). The Rayleigh quotient
+// v^T G v / v^T v of the iterates rises monotonically towards lambda_max for a symmetric
+// positive semidefinite G, from a random start that is almost surely not orthogonal to the
+// top eigenvector.
+template <std::floating_point T>
+double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_tol, std::size_t max_iter,
+                          Method method) {
+  validate_pairs(data);
+  const std::size_t K = taps.K();
+  std::mt19937_64 rng(0x5eed);
+  std::normal_distribution<double> normal;
+  std::vector<double> v(K);
+  for (auto& a : v) a = normal(rng);
+  std::vector<T> vt(K), yhat, dh(K);
+  std::vector<double> w(K);
+  double lambda = 0;
+  for (std::size_t it = 0; it < std::max<std::size_t>(max_iter, 1); ++it) {
+    const double nv = detail::fit::norm2(v);
+    if (nv == 0) return 0;  // G v = 0 for every direction tried: G is zero (x all zero)
+    for (std::size_t j = 0; j < K; ++j) vt[j] = static_cast<T>(v[j] / nv);
+    std::fill(w.begin(), w.end(), 0.0);
+    for (const auto& p : data) {
+      yhat.resize(p.x.size());
+      conv<T>(vt, taps, p.x, yhat, method);              // X v
+      grad_kernel<T>(p.x, yhat, taps, dh, method);        // X^T (X v)
+      for (std::size_t j = 0; j < K; ++j) w[j] += dh[j];
+    }
+    double vw = 0, vv = 0;
+    for (std::size_t j = 0; j < K; ++j) {
+      vw += static_cast<double>(vt[j]) * w[j];
+      vv += static_cast<double>(vt[j]) * vt[j];
+    }
+    const double next = vw / vv;
+    const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
+    lambda = next;
+    if (settled) break;
+    v = w;
+  }
+  return lambda;
+}
+
+template <std::floating_point T>
+double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h, std::span<const double> pair_loss) {
+  constexpr double eps_T = std::numeric_limits<T>::epsilon() / 2;  // unit round-off
+  constexpr double eps_d = std::numeric_limits<double>::epsilon() / 2;
+  double h1 = 0;
+  for (const T v : h) h1 += std::abs(static_cast<double>(v));
+  const double K = static_cast<double>(h.size());
+  double total = 0;
+  for (std::size_t p = 0; p < data.size(); ++p) {
+    double xx = 0, yy = 0;
+    for (const T v : data[p].x) xx += static_cast<double>(v) * v;
+    for (const T v : data[p].y) yy += static_cast<double>(v) * v;
+    const double L = pair_loss[p];
+    const double dr = eps_T * ((K + 1) * h1 * std::sqrt(xx) + std::sqrt(yy));
+    total += std::sqrt(2 * L) * dr + dr * dr / 2 + eps_d * static_cast<double>(data[p].x.size()) * L;
+  }
+  return total;
+}
+
+#define CONVGRAD_INSTANTIATE(T)                                                                        \
+  template void validate_pairs<T>(std::span<const Pair<T>>);                                           \
+  template double objective<T>(std::span<const Pair<T>>, std::span<const T>, Taps, double, std::span<T>, \
+                               std::vector<double>*, Method);                                          \
+  template double largest_eigenvalue<T>(std::span<const Pair<T>>, Taps, double, std::size_t, Method);  \
+  template double loss_rounding<T>(std::span<const Pair<T>>, std::span<const T>, std::span<const double>);
+CONVGRAD_INSTANTIATE(float)
+CONVGRAD_INSTANTIATE(double)
+#undef CONVGRAD_INSTANTIATE
+
+}  // namespace convgrad

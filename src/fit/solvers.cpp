@@ -1,0 +1,312 @@
+// The solvers behind fit(): exact (normal equations), gradient descent with step
+// 1/lambda_max, Nesterov's accelerated gradient with adaptive restart, and Adam; optional
+// mini-batches over pairs. All minimise F(h) = sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+
+#include "convgrad/errors.hpp"
+#include "fit_internal.hpp"
+
+namespace convgrad {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using detail::fit::norm2;
+using detail::fit::pass;
+using detail::fit::Workspace;
+
+std::string num(double v) {
+  std::string s = std::to_string(v);
+  return s;
+}
+
+void validate_options(const FitOptions& o, std::size_t pairs) {
+  auto bad = [](const std::string& what) { throw invalid_argument(what); };
+  if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) bad("ridge: " + num(o.ridge) + " must be a finite number >= 0");
+  if (o.max_iter == 0) bad("max iterations: must be at least 1");
+  if (std::isnan(o.grad_tol) || std::isinf(o.grad_tol)) bad("gradient tolerance: must be a finite number");
+  if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol)) bad("loss tolerance: " + num(o.loss_tol) + " must be >= 0");
+  if (!(o.time_limit >= 0) || !std::isfinite(o.time_limit)) bad("time limit: " + num(o.time_limit) + " must be >= 0 seconds");
+  if (o.solver == Solver::adam) {
+    if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("adam: learning rate " + num(o.lr) + " must be > 0");
+    if (!(o.beta1 >= 0 && o.beta1 < 1)) bad("adam: beta1 = " + num(o.beta1) + " must be in [0, 1)");
+    if (!(o.beta2 >= 0 && o.beta2 < 1)) bad("adam: beta2 = " + num(o.beta2) + " must be in [0, 1)");
+    if (!(o.eps > 0) || !std::isfinite(o.eps)) bad("adam: epsilon " + num(o.eps) + " must be > 0");
+  }
+  if (o.batch > pairs)
+    bad("batch: " + std::to_string(o.batch) + " pairs per step, but the data set has only " + std::to_string(pairs));
+}
+
+// The state every iterative solver shares: the data, a workspace, the clock, the stopping
+// rules and the history.
+template <std::floating_point T>
+struct Run {
+  std::span<const Pair<T>> data;
+  Taps taps;
+  const FitOptions& o;
+  Workspace<T> work;
+  Clock::time_point start = Clock::now();
+  std::size_t K;
+  double grad_scale = 1;  // ||dF/dh at h = 0|| = ||b||: the problem's own gradient scale
+  double grad_tol;
+  // Mini-batch order: a seeded shuffle of the pairs, reshuffled every epoch.
+  std::vector<std::size_t> order;
+  std::size_t cursor = 0;
+  std::mt19937_64 rng;
+  std::vector<std::size_t> batch;
+  FitResult<T>& result;
+
+  Run(std::span<const Pair<T>> d, Taps t, const FitOptions& opt, FitResult<T>& res)
+      : data(d), taps(t), o(opt), work(d, t.K()), K(t.K()), rng(opt.seed), result(res) {
+    grad_tol = o.grad_tol >= 0 ? o.grad_tol : (std::is_same_v<T, float> ? 1e-5 : 1e-10);
+    order.resize(data.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+  }
+
+  double seconds() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
+  bool minibatch() const { return o.batch != 0 && o.batch < data.size(); }
+
+  // F and dF/dh on the whole data set (full batch).
+  double full(std::span<const T> h, std::span<double> g, std::vector<double>* pair_loss = nullptr) {
+    return pass<T>(data, {}, h, taps, o.ridge, 1.0, g, pair_loss, o.method, work);
+  }
+
+  // F and dF/dh for one step: the whole data set, or the next mini-batch scaled by P / B.
+  double step_eval(std::span<const T> h, std::span<double> g) {
+    if (!minibatch()) return full(h, g);
+    batch.clear();
+    while (batch.size() < o.batch) {
+      if (cursor == 0) std::shuffle(order.begin(), order.end(), rng);
+      batch.push_back(order[cursor]);
+      cursor = (cursor + 1) % order.size();
+    }
+    const double scale = static_cast<double>(data.size()) / static_cast<double>(o.batch);
+    return pass<T>(data, batch, h, taps, o.ridge, scale, g, nullptr, o.method, work);
+  }
+
+  // Sets grad_scale = ||b|| = ||dF/dh(0)||, reusing the gradient at h0 when h0 = 0.
+  void set_grad_scale(std::span<const T> h0, double g0_norm, bool g0_is_full) {
+    const bool zero = std::all_of(h0.begin(), h0.end(), [](T v) { return v == T{0}; });
+    if (zero && g0_is_full) {
+      grad_scale = g0_norm;
+    } else {
+      std::vector<T> z(K, T{0});
+      std::vector<double> g(K);
+      full(z, g);
+      grad_scale = norm2(g);
+    }
+    if (grad_scale == 0) grad_scale = g0_norm;  // y = 0: any gradient is relative to the start
+  }
+
+  // Records iteration `it` and returns a non-empty reason if the run should stop.
+  std::string record(std::size_t it, double F, double gnorm, double F_prev) {
+    Progress p{it, F, gnorm, seconds()};
+    if (o.keep_history) result.history.push_back(p);
+    result.iterations = it;
+    if (gnorm <= grad_tol * grad_scale) return "gradient tolerance";
+    if (it > 0 && o.loss_tol > 0 && std::abs(F_prev - F) <= o.loss_tol * std::abs(F)) return "loss change";
+    if (o.progress && !o.progress(p)) return "stopped by caller";
+    if (it >= o.max_iter) return "max iterations";
+    if (o.time_limit > 0 && p.seconds >= o.time_limit) return "time limit";
+    return {};
+  }
+};
+
+template <std::floating_point T>
+void axpy_into(std::span<T> out, std::span<const T> a, double s, std::span<const double> g) {
+  for (std::size_t j = 0; j < out.size(); ++j) out[j] = static_cast<T>(static_cast<double>(a[j]) - s * g[j]);
+}
+
+// Gradient descent, h <- h - (1/L) dF/dh with L = lambda_max(G + ridge I). For a quadratic
+// with Hessian A = G + ridge I,
+//   F(h - s g) = F(h) - s ||g||^2 + s^2/2 g^T A g <= F(h) - s (1 - s L / 2) ||g||^2,
+// a decrease for any 0 < s < 2/L; s = 1/L gives at least ||g||^2 / (2 L). Power iteration
+// under-estimates L slightly, so each full-batch step is checked: if F rose by more than the
+// rounding of its two evaluations, the step is halved and retried.
+template <std::floating_point T>
+void gd(Run<T>& run, std::vector<T>& h) {
+  const std::size_t K = run.K;
+  auto& res = run.result;
+  std::vector<double> g(K), g_new(K), pl(run.data.size()), pl_new(run.data.size());
+  std::vector<T> h_new(K);
+  const bool checked = !run.minibatch();
+  double F = checked ? run.full(h, g, &pl) : run.step_eval(h, g);
+  run.set_grad_scale(h, norm2(g), checked);
+  double tol_F = checked ? loss_rounding<T>(run.data, h, pl) : 0;
+  std::string stop = run.record(0, F, norm2(g), F);
+  for (std::size_t it = 1; stop.empty(); ++it) {
+    axpy_into<T>(h_new, h, res.step, g);
+    double F_new;
+    if (checked) {
+      F_new = run.full(h_new, g_new, &pl_new);
+      const double tol_new = loss_rounding<T>(run.data, h_new, pl_new);
+      if (F_new > F + tol_F + tol_new) {  // the step overshot: lambda_max was under-estimated
+        res.step /= 2;
+        if (++res.step_halvings > 60) throw error("gd: the loss keeps increasing; the data may be non-finite in effect");
+        --it;
+        continue;
+      }
+      tol_F = tol_new;
+      pl.swap(pl_new);
+    } else {
+      F_new = run.step_eval(h_new, g_new);
+    }
+    const double F_prev = F;
+    h.swap(h_new);
+    g.swap(g_new);
+    F = F_new;
+    stop = run.record(it, F, norm2(g), F_prev);
+  }
+  res.stop_reason = stop;
+}
+
+// Nesterov's accelerated gradient (FISTA form) with the gradient restart of O'Donoghue and
+// Candes (2015):
+//   h_{k+1} = v_k - s dF(v_k)
+//   t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2,   v_{k+1} = h_{k+1} + (t_k - 1)/t_{k+1} (h_{k+1} - h_k)
+// and whenever dF(v_k) . (h_{k+1} - h_k) > 0 (momentum points uphill) the momentum is
+// dropped: t = 1, v_{k+1} = h_{k+1}. The loss and gradient reported are those at v_k, the
+// point where the gradient was taken; the result is the last such point.
+template <std::floating_point T>
+void nesterov(Run<T>& run, std::vector<T>& h_out) {
+  const std::size_t K = run.K;
+  auto& res = run.result;
+  std::vector<double> h(h_out.begin(), h_out.end()), h_next(K), g(K);
+  std::vector<T> v(h_out);
+  double t = 1;
+  double F = run.step_eval(v, g);
+  run.set_grad_scale(v, norm2(g), !run.minibatch());
+  std::string stop = run.record(0, F, norm2(g), F);
+  for (std::size_t it = 1; stop.empty(); ++it) {
+    double uphill = 0;
+    for (std::size_t j = 0; j < K; ++j) {
+      h_next[j] = static_cast<double>(v[j]) - res.step * g[j];
+      uphill += g[j] * (h_next[j] - h[j]);
+    }
+    double beta = 0;
+    if (uphill > 0) {
+      t = 1;
+    } else {
+      const double t_next = (1 + std::sqrt(1 + 4 * t * t)) / 2;
+      beta = (t - 1) / t_next;
+      t = t_next;
+    }
+    for (std::size_t j = 0; j < K; ++j) v[j] = static_cast<T>(h_next[j] + beta * (h_next[j] - h[j]));
+    h.swap(h_next);
+    const double F_prev = F;
+    F = run.step_eval(v, g);
+    stop = run.record(it, F, norm2(g), F_prev);
+  }
+  h_out = v;
+  res.stop_reason = stop;
+}
+
+// Adam (Kingma and Ba, 2015), with bias correction:
+//   m <- b1 m + (1-b1) g,  u <- b2 u + (1-b2) g^2,  h <- h - lr (m / (1-b1^t)) / (sqrt(u / (1-b2^t)) + eps)
+template <std::floating_point T>
+void adam(Run<T>& run, std::vector<T>& h) {
+  const std::size_t K = run.K;
+  const FitOptions& o = run.o;
+  std::vector<double> g(K), m(K, 0.0), u(K, 0.0);
+  double F = run.step_eval(h, g);
+  run.set_grad_scale(h, norm2(g), !run.minibatch());
+  std::string stop = run.record(0, F, norm2(g), F);
+  double b1t = 1, b2t = 1;
+  for (std::size_t it = 1; stop.empty(); ++it) {
+    b1t *= o.beta1;
+    b2t *= o.beta2;
+    for (std::size_t j = 0; j < K; ++j) {
+      m[j] = o.beta1 * m[j] + (1 - o.beta1) * g[j];
+      u[j] = o.beta2 * u[j] + (1 - o.beta2) * g[j] * g[j];
+      const double mhat = m[j] / (1 - b1t), uhat = u[j] / (1 - b2t);
+      h[j] = static_cast<T>(static_cast<double>(h[j]) - o.lr * mhat / (std::sqrt(uhat) + o.eps));
+    }
+    const double F_prev = F;
+    F = run.step_eval(h, g);
+    stop = run.record(it, F, norm2(g), F_prev);
+  }
+  run.result.stop_reason = stop;
+}
+
+}  // namespace
+
+std::string_view to_string(Solver solver) {
+  switch (solver) {
+    case Solver::exact: return "exact";
+    case Solver::gd: return "gd";
+    case Solver::nesterov: return "nesterov";
+    case Solver::adam: return "adam";
+  }
+  return "unknown";
+}
+
+Solver parse_solver(std::string_view name) {
+  if (name == "exact") return Solver::exact;
+  if (name == "gd") return Solver::gd;
+  if (name == "nesterov") return Solver::nesterov;
+  if (name == "adam") return Solver::adam;
+  throw invalid_argument("solver: '" + std::string(name) + "' is not one of exact, gd, nesterov, adam");
+}
+
+template <std::floating_point T>
+FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& options, std::span<const T> h0) {
+  taps = Taps::range(taps.lo, taps.hi);
+  validate_pairs(data);
+  validate_options(options, data.size());
+  const std::size_t K = taps.K();
+  if (!h0.empty()) {
+    if (h0.size() != K)
+      throw invalid_argument("initial h has " + std::to_string(h0.size()) + " taps, expected " +
+                             std::to_string(K) + " (one per tap m = " + std::to_string(taps.lo) + ".." +
+                             std::to_string(taps.hi) + ")");
+    require_finite<T>(h0, "initial h");
+  }
+  FitResult<T> res;
+  res.solver = options.solver;
+  const auto start = Clock::now();
+  std::vector<T> h = h0.empty() ? std::vector<T>(K, T{0}) : std::vector<T>(h0.begin(), h0.end());
+
+  if (options.solver == Solver::exact) {
+    NormalEquations ne(taps);
+    for (const auto& p : data) ne.add<T>(p.x, p.y);
+    const ExactSolution s = ne.solve(options.ridge);
+    for (std::size_t j = 0; j < K; ++j) h[j] = static_cast<T>(s.h[j]);
+    res.condition = s.condition;
+    res.condition_estimated = s.condition_estimated;
+    res.lambda_max = s.lambda_max;
+    res.iterations = 1;
+    res.stop_reason = "solved";
+  } else {
+    Run<T> run(data, taps, options, res);
+    if (options.solver != Solver::adam) {
+      res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-6, 500, options.method) + options.ridge;
+      if (!(res.lambda_max > 0))
+        throw singular_system("gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
+                              "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+      res.step = 1.0 / res.lambda_max;
+    }
+    switch (options.solver) {
+      case Solver::gd: gd<T>(run, h); break;
+      case Solver::nesterov: nesterov<T>(run, h); break;
+      default: adam<T>(run, h); break;
+    }
+  }
+  // The reported loss, gradient norm and per-pair losses: one full pass at the result.
+  Workspace<T> work(data, K);
+  std::vector<double> g(K);
+  res.loss = pass<T>(data, {}, h, taps, options.ridge, 1.0, g, &res.pair_loss, options.method, work);
+  res.grad_norm = norm2(g);
+  res.h = std::move(h);
+  res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return res;
+}
+
+template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const FitOptions&, std::span<const float>);
+template FitResult<double> fit<double>(std::span<const Pair<double>>, Taps, const FitOptions&, std::span<const double>);
+
+}  // namespace convgrad
