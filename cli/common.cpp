@@ -80,7 +80,27 @@ void require_option_range(std::string_view name, std::int64_t value, std::int64_
 Taps taps_from_option(std::int64_t M, std::optional<std::int64_t> lo) {
   require_option_range("--taps", M, 0, (kMaxTaps - 1) / 2, "M is the half-width: K = 2M+1 taps");
   if (lo) require_option_range("--lo", *lo, -kMaxTapOffset, kMaxTapOffset, "the first tap m");
-  return lo ? Taps::from_lo(*lo, 2 * M + 1) : Taps::centred(M);
+  try {
+    return lo ? Taps::from_lo(*lo, 2 * M + 1) : Taps::centred(M);
+  } catch (const convgrad::invalid_argument& e) {  // e.g. lo + 2M beyond the offset limit
+    throw usage_error(std::string("--taps/--lo: ") + e.what());
+  }
+}
+
+Taps taps_from_size_options(std::optional<std::int64_t> M, std::optional<std::int64_t> K,
+                            std::optional<std::int64_t> lo) {
+  if (M) return taps_from_option(*M, lo);
+  if (!K) throw usage_error("no kernel given: use --h FILE, --taps M (K = 2M+1 taps) or --kernel-size K");
+  require_option_range("--kernel-size", *K, 1, kMaxTaps, "the number of taps K");
+  if (lo) require_option_range("--lo", *lo, -kMaxTapOffset, kMaxTapOffset, "the first tap m");
+  if (!lo && *K % 2 == 0)
+    throw usage_error("--kernel-size: K = " + std::to_string(*K) +
+                      " is even, so the kernel has no centre tap; give --lo L (e.g. --lo 0 for a causal filter)");
+  try {
+    return lo ? Taps::from_lo(*lo, *K) : Taps::centred_for(*K);
+  } catch (const convgrad::invalid_argument& e) {
+    throw usage_error(std::string("--kernel-size/--lo: ") + e.what());
+  }
 }
 
 Taps taps_for_kernel(std::size_t K, std::optional<std::int64_t> lo, std::string_view source) {

@@ -52,6 +52,11 @@ void require_option_range(std::string_view name, std::int64_t value, std::int64_
 // Negative or absurd M (more than kMaxTaps taps) and |L| beyond kMaxTapOffset are usage errors.
 Taps taps_from_option(std::int64_t M, std::optional<std::int64_t> lo);
 
+// The tap range from whichever of `--taps M` / `--kernel-size K` was given (with `--lo L`);
+// neither given, K out of [1, kMaxTaps], or an even K without --lo are usage errors.
+Taps taps_from_size_options(std::optional<std::int64_t> M, std::optional<std::int64_t> K,
+                            std::optional<std::int64_t> lo);
+
 // The tap range of a kernel read from `source` (a file name) with K values: m = lo..lo+K-1,
 // with lo from --lo or, by default, -(K-1)/2. An even K without --lo has no centre tap: that
 // is an error in the data (io_error naming the file, exit 1).

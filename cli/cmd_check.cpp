@@ -1,0 +1,138 @@
+// `convgrad check`: every method (direct, fft, jacobian) and central finite differences
+// against the reference loops, on given files or a seeded random case, as a table.
+// Exits 1 when any row disagrees beyond its tolerance (documented in convgrad/check.hpp:
+// eps_T (terms + 8 ceil(log2 length)) ||a|| ||b||, plus the finite-difference rounding bound).
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "convgrad/check.hpp"
+#include "convgrad/errors.hpp"
+#include "convgrad/jacobian.hpp"
+
+namespace convgrad::cli {
+namespace {
+
+// Random cases are capped so that the default check (and a typo) stays a few seconds long.
+constexpr std::int64_t kMaxRandomN = std::int64_t{1} << 22;
+
+struct CheckOptions {
+  std::string x_path, y_path, h_path;
+  std::optional<std::int64_t> taps_m, kernel_size, lo, n;
+  std::int64_t seed = 1;
+  std::string dtype = "float64";
+  bool json = false, no_fd = false;
+};
+
+// The case to check: from files (x, y and --h or zeros), or random with standard normal entries.
+Case case_from_options(const CheckOptions& o) {
+  if (o.x_path.empty()) {
+    const Taps taps = (o.taps_m || o.kernel_size) ? taps_from_size_options(o.taps_m, o.kernel_size, o.lo)
+                                                  : taps_from_option(2, o.lo);
+    return random_case(static_cast<std::size_t>(o.n.value_or(32)), taps, static_cast<std::uint64_t>(o.seed));
+  }
+  Case c;
+  SignalPair xy = read_xy(o.x_path, o.y_path);
+  c.x = std::move(xy.x);
+  c.y = std::move(xy.y);
+  if (!o.h_path.empty()) {
+    c.h = read_input(o.h_path, "h").samples;
+    c.taps = taps_for_kernel(c.h.size(), o.lo, o.h_path);
+  } else {
+    c.taps = taps_from_size_options(o.taps_m, o.kernel_size, o.lo);
+    c.h.assign(c.taps.K(), 0.0);
+  }
+  return c;
+}
+
+void print_table(const CheckReport& rep) {
+  std::printf("N = %zu samples, K = %zu taps (m = %lld..%lld), %s, loss = %.17g\n", rep.n, rep.k,
+              static_cast<long long>(rep.taps.lo), static_cast<long long>(rep.taps.hi), rep.dtype.c_str(), rep.loss);
+  std::printf("every method against the reference loops (the derivation's sums, literally):\n\n");
+  std::printf("  %-18s %-8s %-14s %-14s %s\n", "method", "output", "max |diff|", "tolerance", "agrees");
+  for (const CheckRow& row : rep.rows) {
+    if (row.skipped) {
+      std::printf("  %-18s %-8s %-14s %-14s skipped (%s)\n", row.method.c_str(), row.quantity.c_str(), "-", "-",
+                  row.note.c_str());
+      continue;
+    }
+    std::printf("  %-18s %-8s %-14.3e %-14.3e %s\n", row.method.c_str(), row.quantity.c_str(), row.max_abs_diff,
+                row.tolerance, row.ok ? "yes" : "NO");
+  }
+  std::printf("\n%s\n", rep.ok() ? "all agree within tolerance"
+                                 : "DISAGREEMENT: at least one row is beyond its tolerance");
+}
+
+nlohmann::json report_json(const CheckReport& rep) {
+  nlohmann::json j;
+  j["N"] = rep.n;
+  j["K"] = rep.k;
+  j["lo"] = rep.taps.lo;
+  j["hi"] = rep.taps.hi;
+  j["dtype"] = rep.dtype;
+  j["loss"] = rep.loss;
+  j["ok"] = rep.ok();
+  j["rows"] = nlohmann::json::array();
+  for (const CheckRow& row : rep.rows)
+    j["rows"].push_back({{"method", row.method}, {"output", row.quantity}, {"max_abs_diff", row.max_abs_diff},
+                         {"tolerance", row.tolerance}, {"ok", row.ok}, {"skipped", row.skipped}, {"note", row.note}});
+  return j;
+}
+
+template <std::floating_point T>
+int run_check(const CheckOptions& o) {
+  const Case c = case_from_options(o);
+  const std::vector<T> x = to_dtype<T>(c.x, "x"), y = to_dtype<T>(c.y, "y"), h = to_dtype<T>(c.h, "h");
+  const CheckReport rep = check_gradients<T>(x, y, h, c.taps, kDefaultJacobianBudget, !o.no_fd);
+  if (o.json) {
+    print_json(report_json(rep));
+  } else {
+    if (o.x_path.empty())
+      std::printf("random case: seed %lld, x, y, h standard normal\n", static_cast<long long>(o.seed));
+    print_table(rep);
+  }
+  if (rep.ok()) return 0;
+  std::fprintf(stderr, "convgrad: error: check failed: a method disagrees with the reference beyond tolerance\n");
+  return 1;
+}
+
+}  // namespace
+
+Run add_check(CLI::App& app) {
+  auto o = std::make_shared<CheckOptions>();
+  CLI::App* cmd = app.add_subcommand("check", "Every gradient method and finite differences, compared");
+  cmd->footer(
+      "Without --x, a random case: --n samples (default 32), --taps M (default 2), --seed S (default 1),\n"
+      "x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or --taps M / --kernel-size K\n"
+      "a zero kernel. Exit status 1 when any method disagrees with the reference beyond its tolerance.");
+  CLI::Option* x = cmd->add_option("--x", o->x_path, "input signal file");
+  CLI::Option* y = cmd->add_option("--y", o->y_path, "target signal file");
+  CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file (taps m = lo..hi)");
+  CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "K = 2M+1 taps, m = -M..M");
+  CLI::Option* ksize = cmd->add_option("--kernel-size", o->kernel_size, "K taps (even K needs --lo)");
+  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2)");
+  CLI::Option* n = cmd->add_option("--n", o->n, "random case: number of samples N");
+  CLI::Option* seed = cmd->add_option("--seed", o->seed, "random case: seed (default 1)");
+  cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)");
+  cmd->add_flag("--no-fd", o->no_fd, "skip the finite-difference rows");
+  cmd->add_flag("--json", o->json, "print the report as one JSON object");
+  x->needs(y);
+  y->needs(x);
+  h->needs(x)->excludes(taps)->excludes(ksize);
+  taps->excludes(ksize);
+  n->excludes(x);
+  seed->excludes(x);
+  return [o] {
+    const Dtype dtype = parse_dtype(o->dtype);
+    if (o->n) require_option_range("--n", *o->n, 1, kMaxRandomN, "samples in the random case");
+    if (o->h_path.empty() && (o->taps_m || o->kernel_size))
+      (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
+    if (!o->x_path.empty() && o->h_path.empty() && !o->taps_m && !o->kernel_size)
+      throw usage_error("no kernel given: use --h FILE, --taps M or --kernel-size K with --x/--y");
+    return with_dtype(dtype, [&]<class T>(T) { return run_check<T>(*o); });
+  };
+}
+
+}  // namespace convgrad::cli

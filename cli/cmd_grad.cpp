@@ -1,0 +1,125 @@
+// `convgrad grad`: the loss and both gradients for given x, y and h.
+//
+//   yhat = h * x,  r = yhat - y,  loss = 1/2 sum r^2,
+//   dh[m] = sum_n x[n-m] r[n]  (m = lo..hi),   dx[k] = sum_m h[m] r[k+m].
+//
+// With --taps M instead of --h FILE the kernel is all zeros (K = 2M+1 taps): yhat = 0, r = -y,
+// and dh = -(y correlated with x) is the gradient at the start of learning from zero.
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "convgrad/errors.hpp"
+
+namespace convgrad::cli {
+namespace {
+
+struct GradOptions {
+  std::string x_path, y_path, h_path, out_dh, out_dx;
+  std::optional<std::int64_t> taps_m, kernel_size, lo;
+  std::string method = "auto", dtype = "float64";
+  bool json = false;
+};
+
+// The kernel and its tap range from --h FILE, --taps M or --kernel-size K (each with --lo).
+struct Kernel {
+  std::vector<double> h;
+  Taps taps;
+  std::string source;  // the file name, or "zeros"
+};
+
+Kernel kernel_from_options(const GradOptions& o) {
+  Kernel k;
+  if (!o.h_path.empty()) {
+    k.h = read_input(o.h_path, "h").samples;
+    k.taps = taps_for_kernel(k.h.size(), o.lo, o.h_path);
+    k.source = o.h_path;
+    return k;
+  }
+  k.taps = taps_from_size_options(o.taps_m, o.kernel_size, o.lo);
+  k.h.assign(k.taps.K(), 0.0);
+  k.source = "zeros";
+  return k;
+}
+
+template <std::floating_point T>
+int run_grad(const GradOptions& o, Method method, Dtype dtype) {
+  const SignalPair xy = read_xy(o.x_path, o.y_path);
+  const Kernel k = kernel_from_options(o);
+  const std::vector<T> x = to_dtype<T>(xy.x, "x (" + o.x_path + ")");
+  const std::vector<T> y = to_dtype<T>(xy.y, "y (" + o.y_path + ")");
+  const std::vector<T> h = to_dtype<T>(k.h, "h (" + k.source + ")");
+  const std::size_t N = x.size(), K = h.size();
+  const Method used = method == Method::automatic ? choose_method(N, K) : method;
+
+  const Step<T> s = loss_and_grad<T>(x, y, h, k.taps, used, /*input_grad=*/true);
+  const std::vector<double> dh = widen<T>(s.dh), dx = widen<T>(s.dx);
+  write_outputs({{"--out-dh", o.out_dh, dh}, {"--out-dx", o.out_dx, dx}});
+
+  if (o.json) {
+    nlohmann::json j;
+    j["loss"] = s.loss;
+    j["dh"] = json_array<T>(s.dh);
+    j["dx"] = json_array<T>(s.dx);
+    j["yhat"] = json_array<T>(s.yhat);
+    j["r"] = json_array<T>(s.r);
+    j["method"] = std::string(to_string(used));
+    j["method_requested"] = std::string(to_string(method));
+    j["N"] = N;
+    j["K"] = K;
+    j["lo"] = k.taps.lo;
+    j["hi"] = k.taps.hi;
+    j["dtype"] = std::string(to_string(dtype));
+    j["kernel"] = k.source;
+    print_json(j);
+    return 0;
+  }
+  std::printf("N = %zu samples, K = %zu taps (m = %lld..%lld), %s, method %s%s\n", N, K,
+              static_cast<long long>(k.taps.lo), static_cast<long long>(k.taps.hi),
+              std::string(to_string(dtype)).c_str(), std::string(to_string(used)).c_str(),
+              method == Method::automatic ? " (chosen by auto)" : "");
+  if (k.source == "zeros") std::printf("kernel: all zeros (the gradient at the start of learning)\n");
+  std::printf("loss   = 1/2 ||h * x - y||^2 = %.17g\n", s.loss);
+  std::printf("dh     = %s   (||dh|| = %.6g)\n", format_values(dh, 8).c_str(), norm2(dh));
+  std::printf("dx     = %s   (||dx|| = %.6g)\n", format_values(dx, 8).c_str(), norm2(dx));
+  if (!o.out_dh.empty()) std::printf("wrote dh (%zu values) to %s\n", K, o.out_dh.c_str());
+  if (!o.out_dx.empty()) std::printf("wrote dx (%zu values) to %s\n", N, o.out_dx.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Run add_grad(CLI::App& app) {
+  auto o = std::make_shared<GradOptions>();
+  CLI::App* cmd = app.add_subcommand("grad", "The loss 1/2||h * x - y||^2 and its gradients dh, dx");
+  cmd->footer(
+      "The kernel file lists taps m = lo..hi; --lo defaults to -(K-1)/2 (centred), so an even K needs --lo.\n"
+      "With --taps M (or --kernel-size K) and no --h, the kernel is all zeros: the gradient at the start\n"
+      "of learning from h = 0. Signals: .npy (float32/float64), .wav, or text/CSV. Outputs (.npy or text\n"
+      "by extension) are written atomically: all of them or none.");
+  cmd->add_option("--x", o->x_path, "input signal x (N samples)")->required();
+  cmd->add_option("--y", o->y_path, "target signal y (N samples)")->required();
+  CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file: taps h[m] for m = lo..hi");
+  CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "no kernel file: K = 2M+1 zero taps, m = -M..M");
+  CLI::Option* ksize = cmd->add_option("--kernel-size", o->kernel_size, "no kernel file: K zero taps (even K needs --lo)");
+  h->excludes(taps)->excludes(ksize);
+  taps->excludes(ksize);
+  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2; 0 for a causal filter)");
+  cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)");
+  cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)");
+  cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy or text)");
+  cmd->add_option("--out-dx", o->out_dx, "write dx (N values) to FILE (.npy or text)");
+  cmd->add_flag("--json", o->json, "print one JSON object: loss, dh, dx, yhat, r, method, N, K, lo, hi, dtype");
+  return [o] {
+    // Usage first, before any file is touched.
+    const Method method = parse_method_option(o->method);
+    const Dtype dtype = parse_dtype(o->dtype);
+    if (o->h_path.empty()) (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
+    require_distinct_outputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}});
+    return with_dtype(dtype, [&]<class T>(T) { return run_grad<T>(*o, method, dtype); });
+  };
+}
+
+}  // namespace convgrad::cli
