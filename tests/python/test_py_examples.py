@@ -29,3 +29,12 @@ def test_fit_compare_agrees_with_lstsq():
     assert diffs and all(d < 1e-8 for d in diffs)
     import convgrad
     assert ("exact vs lstsq" in out) == hasattr(convgrad, "fit")
+
+
+@pytest.mark.parametrize("module", ["convgrad", "convgrad.torch"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
