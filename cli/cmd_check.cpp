@@ -86,6 +86,7 @@ int run_check(const CheckOptions& o) {
   const Case c = case_from_options(o);
   const std::vector<T> x = to_dtype<T>(c.x, "x"), y = to_dtype<T>(c.y, "y"), h = to_dtype<T>(c.h, "h");
   const CheckReport rep = check_gradients<T>(x, y, h, c.taps, kDefaultJacobianBudget, !o.no_fd);
+  require_finite_result(std::span<const double>(&rep.loss, 1), "the loss");
   if (o.json) {
     print_json(report_json(rep));
   } else {

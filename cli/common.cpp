@@ -136,9 +136,12 @@ std::vector<T> to_dtype(std::span<const double> values, std::string_view what) {
   std::vector<T> out(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     out[i] = static_cast<T>(values[i]);
-    if (std::isfinite(values[i]) && !std::isfinite(out[i]))
-      throw convgrad::invalid_argument(str(what) + ": value " + std::to_string(values[i]) + " at index " +
-                                       std::to_string(i) + " is beyond the float32 range (use --dtype float64)");
+    if (std::isfinite(values[i]) && !std::isfinite(out[i])) {
+      char v[32];
+      std::snprintf(v, sizeof v, "%.6g", values[i]);
+      throw convgrad::invalid_argument(str(what) + ": value " + v + " at index " + std::to_string(i) +
+                                       " is beyond the float32 range (use --dtype float64)");
+    }
   }
   return out;
 }
@@ -155,6 +158,15 @@ Case random_integer_case(std::size_t n, Taps taps, std::uint64_t seed, int ampli
   return make_case(n, taps, [&] { return static_cast<double>(g.integer(amplitude)); });
 }
 
+void require_finite_result(std::span<const double> values, std::string_view what) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      throw convgrad::invalid_argument(str(what) + " overflows" +
+                                       (values.size() > 1 ? " at index " + std::to_string(i) : std::string()) +
+                                       ": the inputs are too large for this dtype (scale them down" +
+                                       " or use --dtype float64)");
+}
+
 void require_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& paths) {
   namespace fs = std::filesystem;
   for (std::size_t i = 0; i < paths.size(); ++i)
@@ -162,7 +174,9 @@ void require_distinct_outputs(const std::vector<std::pair<std::string, std::stri
       if (paths[i].second.empty() || paths[j].second.empty()) continue;
       std::error_code e1, e2;
       // weakly_canonical resolves "./a" vs "a" and symlinked directories without needing the file.
-      const fs::path a = fs::weakly_canonical(paths[i].second, e1), b = fs::weakly_canonical(paths[j].second, e2);
+      // (made absolute first: a relative name of a file that does not exist yet stays relative)
+      const fs::path a = fs::weakly_canonical(fs::absolute(paths[i].second), e1);
+      const fs::path b = fs::weakly_canonical(fs::absolute(paths[j].second), e2);
       if (paths[i].second == paths[j].second || (!e1 && !e2 && a == b))
         throw usage_error(paths[i].first + " and " + paths[j].first + " name the same file '" + paths[i].second +
                           "'");

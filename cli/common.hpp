@@ -85,6 +85,10 @@ std::vector<double> widen(std::span<const T> values) {
   return std::vector<double>(values.begin(), values.end());
 }
 
+// Finite inputs can still overflow (1e300^2): throws invalid_argument naming `what` and the
+// first index whose result is NaN or infinite, so no output holds inf.
+void require_finite_result(std::span<const double> values, std::string_view what);
+
 // ---- a seeded random case (check, explain, tests) -----------------------------------------
 
 // x, y, h with standard normal entries from a fixed, portable generator (splitmix64 +

@@ -3,6 +3,9 @@
 #include <sndfile.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -22,12 +25,45 @@ using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 // More samples than this (2^31, 16 GiB of doubles) is a corrupt header, not a recording.
 constexpr sf_count_t kMaxSamples = sf_count_t{1} << 31;
 
+std::uint32_t le32(const unsigned char* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+
+// libsndfile quietly reads a WAV whose data was cut short as a shorter signal. A truncated
+// file is corrupt, not short: walk the RIFF chunks to the 'data' chunk and compare the
+// length its header announces with the bytes that follow. (Streaming writers put 0 or
+// 0xFFFFFFFF there; those announce nothing and are let through.)
+void require_complete_wav(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[12];
+  if (!in.read(reinterpret_cast<char*>(head), 12)) return;  // libsndfile will name the problem
+  if (std::memcmp(head, "RIFF", 4) != 0 || std::memcmp(head + 8, "WAVE", 4) != 0) return;
+  in.seekg(0, std::ios::end);
+  const std::uint64_t size = static_cast<std::uint64_t>(in.tellg());
+  std::uint64_t at = 12;
+  while (at + 8 <= size) {
+    unsigned char chunk[8];
+    in.seekg(static_cast<std::streamoff>(at));
+    if (!in.read(reinterpret_cast<char*>(chunk), 8)) return;
+    const std::uint64_t len = le32(chunk + 4);
+    if (std::memcmp(chunk, "data", 4) == 0) {
+      if (len != 0 && len != 0xFFFFFFFFu && at + 8 + len > size)
+        throw io_error(path + ": truncated: the 'data' chunk announces " + std::to_string(len) + " bytes, only " +
+                       std::to_string(size - at - 8) + " follow");
+      return;
+    }
+    at += 8 + len + (len & 1);  // chunks are padded to an even length
+  }
+}
+
 }  // namespace
 
 namespace detail {
 
 Signal read_sound(const std::string& path, std::optional<int> channel) {
   require_readable_file(path);  // a missing file or a directory, in our words
+  if (extension(path) == ".wav" || extension(path) == ".wave") require_complete_wav(path);
   SF_INFO info{};
   SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
   if (!f) throw io_error(path + ": not a readable sound file: " + sf_strerror(nullptr));
