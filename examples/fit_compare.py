@@ -11,7 +11,7 @@ with X_p the N x K design matrix of the 'same' model (convgrad.jacobians returns
 dyhat/dh). Three routes to the minimiser:
 
 1. convgrad.fit(pairs, taps=K, solver="exact") -- the normal equations, solved by the
-   library (only when this build has convgrad.fit);
+   library (and, for comparison, the library's own solver="gd");
 2. numpy.linalg.lstsq on the stacked design matrices -- an independent oracle;
 3. plain gradient descent, h <- h - dF/dh / lambda_max, every gradient from
    convgrad.loss_and_grad; lambda_max = ||X||_2^2 is the largest eigenvalue of X^T X, so
@@ -55,6 +55,10 @@ def main():
         print("fit(solver='exact')         :", np.array2string(exact.h, precision=6))
         print(f"  exact vs lstsq: relative difference {err:.2e}")
         ok &= err < 1e-8
+        lib_gd = convgrad.fit(pairs, taps=K, solver="gd")
+        err = np.linalg.norm(lib_gd.h - h_lstsq) / np.linalg.norm(h_lstsq)
+        print(f"fit(solver='gd'): {lib_gd.iterations} iterations, {lib_gd.stop_reason}")
+        print(f"  library gd vs lstsq: relative difference {err:.2e}")
     else:
         print("convgrad.fit is not in this build; comparing gradient descent with lstsq only")
 

@@ -25,6 +25,8 @@ Errors:
   without ``lo``, an unknown method. The message is the library's.
 * ``MemoryError`` -- the Jacobian method or :func:`jacobians` would need matrices larger
   than their memory budget (256 MiB by default); the message gives the size.
+* ``numpy.linalg.LinAlgError`` -- :func:`fit` met normal equations that are singular to
+  working precision (an all-zero input, more taps than the data determine); add ``ridge``.
 
 The GIL is released while the C++ core computes.
 """
@@ -35,7 +37,8 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check"]
+__all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
+           "FitResult"]
 
 __version__ = "0.1.0"
 
@@ -362,3 +365,206 @@ def check(x, y, h, lo=None, *, jacobian_budget=None, finite_differences=True):
         raise ValueError(f"jacobian_budget = {jacobian_budget} bytes must be >= 0")
     return _core.check(x, y, h, _as_int("lo", lo, optional=True), jacobian_budget,
                        bool(finite_differences))
+
+
+# ---- learning a filter from data ---------------------------------------------------------
+
+SOLVERS = ("exact", "gd", "nesterov", "adam")
+
+
+class FitResult:
+    """What :func:`fit` found: the filter, how it got there and how good it is.
+
+    Attributes
+    ----------
+    h : ndarray, shape (K,)
+        The learned filter (dtype of the data), ``h[j]`` = tap ``m = lo + j``.
+    lo, hi : int
+        The tap range.
+    solver : str
+        "exact", "gd", "nesterov" or "adam".
+    iterations : int
+        Iterations taken (1 for "exact").
+    seconds : float
+        Wall time of the fit.
+    loss : float
+        ``F(h) = sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2`` on all the data.
+    grad_norm : float
+        ``||dF/dh||`` at `h`.
+    pair_loss : ndarray, shape (P,)
+        ``1/2 ||X_p h - y_p||^2`` for each pair.
+    stop_reason : str
+        Why the solver stopped ("solved", "gradient tolerance", "max iterations", ...).
+    condition : float or None
+        Condition number of ``X^T X + ridge I`` (exact solver only).
+    lambda_max : float
+        Largest eigenvalue of ``X^T X + ridge I`` (exact, gd, nesterov).
+    history : dict of ndarray
+        One entry per iteration of the iterative solvers: "iteration", "loss",
+        "grad_norm", "seconds" (empty arrays for "exact" or ``history=False``).
+    summary : dict
+        The scalar facts above plus ridge, step and step_halvings, JSON-serialisable.
+    """
+
+    _SUMMARY = ("solver", "lo", "hi", "iterations", "seconds", "loss", "grad_norm", "stop_reason",
+                "ridge", "lambda_max", "step", "step_halvings", "condition", "condition_estimated")
+
+    def __init__(self, raw):
+        self.h = raw["h"]
+        self.history = dict(raw["history"])
+        self.pair_loss = raw["pair_loss"]
+        for key in self._SUMMARY:
+            setattr(self, key, raw[key])
+
+    @property
+    def summary(self):
+        out = {key: getattr(self, key) for key in self._SUMMARY}
+        out["taps"] = int(self.h.shape[0])
+        out["pair_loss"] = [float(v) for v in self.pair_loss]
+        return out
+
+    def __repr__(self):
+        return (f"FitResult(solver={self.solver!r}, taps={self.lo}..{self.hi}, "
+                f"iterations={self.iterations}, loss={self.loss:.6g}, "
+                f"grad_norm={self.grad_norm:.3g}, stop_reason={self.stop_reason!r})")
+
+
+def _as_float(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _pairs(pairs):
+    """[(x_p, y_p)] -> (xs, ys): every array 1-D, one float dtype throughout."""
+    try:
+        items = list(pairs)
+    except TypeError:
+        raise TypeError(f"pairs must be a sequence of (x, y) pairs, got {type(pairs).__name__}") from None
+    if not items:
+        raise ValueError("pairs is empty: fitting needs at least one (x, y) pair")
+    xs, ys = [], []
+    for p, pair in enumerate(items):
+        try:
+            x, y = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"pairs[{p}] must be an (x, y) pair of arrays") from None
+        x, y = _signals(**{f"pairs[{p}] x": x, f"pairs[{p}] y": y})
+        if xs and x.dtype != xs[0].dtype:
+            raise TypeError(f"pairs[{p}] has dtype {x.dtype} but pairs[0] has {xs[0].dtype}; "
+                            f"convgrad does not mix float32 and float64 in one call")
+        xs.append(x)
+        ys.append(y)
+    return xs, ys
+
+
+def fit(pairs, taps=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_iter=100000,
+        grad_tol=None, loss_tol=0.0, time_limit=0.0, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
+        batch=0, seed=1, method="auto", h0=None, history=True, progress=None):
+    """Learn a filter from recordings: minimise the loss summed over (x, y) pairs.
+
+    ``F(h) = sum_p 1/2 ||h * x_p - y_p||^2 + ridge/2 ||h||^2``, ``dF/dh = sum_p
+    grad_kernel(x_p, r_p) + ridge h``. The exact solver solves the normal equations
+    ``(X^T X + ridge I) h = X^T y`` with the true Gram matrix of the 'same' model (not a
+    Toeplitz approximation); the iterative solvers descend along ``dF/dh``.
+
+    Parameters
+    ----------
+    pairs : sequence of (x, y)
+        Recordings: each x and y 1-D of one length (pairs may differ in length), every
+        array of one dtype, float32 or float64.
+    taps : int, optional
+        Number of taps K -- as ``len(h)`` everywhere in this package (note: the command
+        line's ``--taps M`` is the half-width instead). With `lo` unset the filter is
+        centred, ``m = -(K-1)//2 ..``, which needs an odd K.
+    lo, hi : int, optional
+        The tap range ``m = lo..hi``: give `taps` and optionally `lo`, or `lo` and `hi`.
+    solver : {"exact", "gd", "nesterov", "adam"}, optional
+        "exact": normal equations by Cholesky. "gd": steps of ``1/lambda_max`` (power
+        iteration), the loss never increases. "nesterov": accelerated with restart.
+        "adam": the usual Adam with `lr`, `beta1`, `beta2`, `eps`.
+    ridge : float, optional
+        Ridge weight ``lambda >= 0``.
+    max_iter, grad_tol, loss_tol, time_limit : optional
+        Stopping rules of the iterative solvers, whichever comes first: iterations;
+        ``||dF/dh|| <= grad_tol ||X^T y||`` (None: 1e-10 in float64, 1e-5 in float32);
+        relative loss change (0: off); seconds (0: none).
+    lr, beta1, beta2, eps : float, optional
+        Adam's parameters.
+    batch : int, optional
+        Pairs per step (mini-batches, shuffled with `seed`); 0 takes all pairs each step.
+    seed : int, optional
+        Seed of the mini-batch order and of the power iteration.
+    method : {"auto", "reference", "direct", "fft", "jacobian"}, optional
+        How the convolutions inside the solver are computed.
+    h0 : array_like, shape (K,), optional
+        Warm start (same dtype as the data); default zeros.
+    history : bool, optional
+        Record the loss history of the iterative solvers.
+    progress : callable, optional
+        ``progress(iteration, loss, grad_norm, seconds)`` after every iteration; return
+        False to stop.
+
+    Returns
+    -------
+    FitResult
+        ``.h`` (the filter, dtype of the data), ``.history`` (dict of arrays),
+        ``.summary`` (dict), and the fields listed in :class:`FitResult`.
+
+    Raises
+    ------
+    TypeError
+        Non-float or mixed dtypes, pairs that are not (x, y), non-numeric options.
+    ValueError
+        Bad shapes or values, bad tap range, unknown solver or method, invalid options
+        (negative ridge, lr <= 0, betas outside [0, 1), batch > number of pairs).
+    numpy.linalg.LinAlgError
+        Singular normal equations (exact solver, or an all-zero input for gd/nesterov):
+        add a ridge penalty.
+    KeyboardInterrupt
+        Ctrl-C during a long fit.
+
+    Examples
+    --------
+    >>> import numpy as np, convgrad
+    >>> x, y = np.array([1., 2., 3., 4., 5.]), np.array([0., 1., 0., -1., 2.])
+    >>> res = convgrad.fit([(x, y)], taps=3)
+    >>> np.allclose(res.h, [-1/2, 8/5, -3/2], rtol=1e-12, atol=0)
+    True
+    """
+    xs, ys = _pairs(pairs)
+    dtype = xs[0].dtype
+    taps = _as_int("taps", taps, optional=True)
+    lo = _as_int("lo", lo, optional=True)
+    hi = _as_int("hi", hi, optional=True)
+    if taps is not None and hi is not None:
+        raise ValueError("give taps (and optionally lo), or lo and hi; not taps and hi")
+    if taps is None:
+        if lo is None or hi is None:
+            raise ValueError("the filter's taps are not given: pass taps=K (and optionally lo), "
+                             "or lo and hi")
+    else:
+        lo, hi = _core.tap_range(taps, lo)
+    if h0 is not None:
+        (h0,) = _signals(h0=h0)
+        if h0.dtype != dtype:
+            raise TypeError(f"h0 has dtype {h0.dtype} but the data have {dtype}; convgrad does "
+                            f"not mix float32 and float64 in one call")
+    if not isinstance(solver, str):
+        raise TypeError(f"solver must be a string, one of {', '.join(SOLVERS)}; got {solver!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+    max_iter = _as_int("max_iter", max_iter)
+    batch = _as_int("batch", batch)
+    seed = _as_int("seed", seed)
+    for name, v in (("max_iter", max_iter), ("batch", batch), ("seed", seed)):
+        if v < 0:
+            raise ValueError(f"{name} = {v} must be >= 0")
+    options = _core.FitOptions(
+        solver=solver, method=_method(method), ridge=_as_float("ridge", ridge),
+        grad_tol=-1.0 if grad_tol is None else _as_float("grad_tol", grad_tol),
+        loss_tol=_as_float("loss_tol", loss_tol), time_limit=_as_float("time_limit", time_limit),
+        lr=_as_float("lr", lr), beta1=_as_float("beta1", beta1), beta2=_as_float("beta2", beta2),
+        eps=_as_float("eps", eps), max_iter=max_iter, batch=batch, seed=seed,
+        keep_history=bool(history))
+    return FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress))

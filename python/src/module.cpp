@@ -14,6 +14,7 @@
 //   any other convgrad::error                    -> RuntimeError
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
@@ -25,6 +26,7 @@
 
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
+#include "convgrad/fit.hpp"
 #include "convgrad/jacobian.hpp"
 #include "convgrad/ops.hpp"
 #include "convgrad/taps.hpp"
@@ -248,6 +250,82 @@ py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) 
   return DX;
 }
 
+// ---- Learning a filter from (x, y) pairs: convgrad::fit (include/convgrad/fit.hpp).
+
+// Everything FitOptions holds, as the Python layer passes it (already type-checked there).
+struct FitArgs {
+  std::string solver, method;
+  double ridge, grad_tol, loss_tol, time_limit, lr, beta1, beta2, eps;
+  std::size_t max_iter, batch;
+  std::uint64_t seed;
+  bool keep_history;
+};
+
+// Minimises sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 over taps lo..hi. `progress`
+// (or None) is called after every iteration with (iteration, loss, grad_norm, seconds) and
+// stops the fit when it returns False. The GIL is released during the fit and re-taken for
+// each call back; Ctrl-C (a pending signal) stops it with KeyboardInterrupt.
+template <typename T>
+py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::int64_t lo,
+             std::int64_t hi, const FitArgs& a, std::optional<In<T>> h0, py::object progress) {
+  if (xs.size() != ys.size())
+    throw convgrad::invalid_argument("pairs: " + std::to_string(xs.size()) + " inputs but " +
+                                     std::to_string(ys.size()) + " targets");
+  const Taps taps = Taps::range(lo, hi);
+  std::vector<convgrad::Pair<T>> data;
+  for (std::size_t p = 0; p < xs.size(); ++p) data.push_back({span_of(xs[p]), span_of(ys[p])});
+  convgrad::FitOptions o;
+  o.solver = convgrad::parse_solver(a.solver);
+  o.method = convgrad::parse_method(a.method);
+  o.ridge = a.ridge;
+  o.max_iter = a.max_iter;
+  o.grad_tol = a.grad_tol;
+  o.loss_tol = a.loss_tol;
+  o.time_limit = a.time_limit;
+  o.lr = a.lr;
+  o.beta1 = a.beta1;
+  o.beta2 = a.beta2;
+  o.eps = a.eps;
+  o.batch = a.batch;
+  o.seed = a.seed;
+  o.keep_history = a.keep_history;
+  o.progress = [&progress](const convgrad::Progress& pr) {
+    py::gil_scoped_acquire hold;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (progress.is_none()) return true;
+    py::object keep = progress(pr.iteration, pr.loss, pr.grad_norm, pr.seconds);
+    return keep.is_none() || keep.cast<bool>();
+  };
+  const std::span<const T> h_start = h0 ? span_of(*h0) : std::span<const T>{};
+  convgrad::FitResult<T> res;
+  {
+    py::gil_scoped_release free;
+    res = convgrad::fit<T>(data, taps, o, h_start);
+  }
+  const std::size_t n_hist = res.history.size();
+  std::vector<double> it(n_hist), loss(n_hist), gnorm(n_hist), secs(n_hist);
+  for (std::size_t i = 0; i < n_hist; ++i) {
+    it[i] = static_cast<double>(res.history[i].iteration);
+    loss[i] = res.history[i].loss;
+    gnorm[i] = res.history[i].grad_norm;
+    secs[i] = res.history[i].seconds;
+  }
+  const auto n = static_cast<py::ssize_t>(n_hist);
+  py::dict history("iteration"_a = adopt(std::move(it), {n}), "loss"_a = adopt(std::move(loss), {n}),
+                   "grad_norm"_a = adopt(std::move(gnorm), {n}), "seconds"_a = adopt(std::move(secs), {n}));
+  const auto K = static_cast<py::ssize_t>(res.h.size());
+  const auto P = static_cast<py::ssize_t>(res.pair_loss.size());
+  py::object condition = res.condition ? py::object(py::float_(*res.condition)) : py::none();
+  return py::dict("h"_a = adopt(std::move(res.h), {K}), "lo"_a = taps.lo, "hi"_a = taps.hi,
+                  "solver"_a = std::string(convgrad::to_string(res.solver)),
+                  "iterations"_a = res.iterations, "seconds"_a = res.seconds, "loss"_a = res.loss,
+                  "grad_norm"_a = res.grad_norm, "pair_loss"_a = adopt(std::move(res.pair_loss), {P}),
+                  "stop_reason"_a = res.stop_reason, "lambda_max"_a = res.lambda_max,
+                  "step"_a = res.step, "step_halvings"_a = res.step_halvings,
+                  "condition"_a = condition, "condition_estimated"_a = res.condition_estimated,
+                  "ridge"_a = a.ridge, "history"_a = history);
+}
+
 template <typename T>
 void bind_dtype(py::module_& m) {
   m.def("conv", &conv<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a, "method"_a);
@@ -264,6 +342,8 @@ void bind_dtype(py::module_& m) {
   m.def("grad_kernel_rows", &grad_kernel_rows<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a,
         "lo"_a);
   m.def("grad_input_rows", &grad_input_rows<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a);
+  m.def("fit", &fit<T>, "xs"_a.noconvert(), "ys"_a.noconvert(), "lo"_a, "hi"_a, "options"_a,
+        "h0"_a.noconvert(), "progress"_a);
 }
 
 void translate_errors() {
@@ -290,6 +370,16 @@ void translate_errors() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
   translate_errors();
+  py::class_<FitArgs>(m, "FitOptions")
+      .def(py::init([](std::string solver, std::string method, double ridge, double grad_tol,
+                       double loss_tol, double time_limit, double lr, double beta1, double beta2,
+                       double eps, std::size_t max_iter, std::size_t batch, std::uint64_t seed,
+                       bool keep_history) {
+             return FitArgs{std::move(solver), std::move(method), ridge, grad_tol, loss_tol,
+                            time_limit, lr, beta1, beta2, eps, max_iter, batch, seed, keep_history};
+           }),
+           "solver"_a, "method"_a, "ridge"_a, "grad_tol"_a, "loss_tol"_a, "time_limit"_a, "lr"_a,
+           "beta1"_a, "beta2"_a, "eps"_a, "max_iter"_a, "batch"_a, "seed"_a, "keep_history"_a);
   bind_dtype<float>(m);
   bind_dtype<double>(m);
 
