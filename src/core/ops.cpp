@@ -123,6 +123,7 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
 
 template <std::floating_point T>
 std::vector<T> grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, Method method) {
+  require_valid_taps(taps);  // before K() sizes dh: hi < lo or an absurd range would ask for terabytes
   std::vector<T> dh(taps.K());
   grad_kernel<T>(x, r, taps, dh, method);
   return dh;
