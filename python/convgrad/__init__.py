@@ -11,6 +11,10 @@ The model (DESIGN.md section 2), with 0-based indices and taps ``m = lo..hi``::
 ``h[j]`` holds tap ``m = lo + j``; ``lo`` defaults to ``-(K-1)//2``, the centred filter
 ``m = -M..M`` of an odd ``K = 2M+1`` (an even ``K`` needs an explicit ``lo``).
 
+Functions: :func:`conv`, :func:`loss_and_grad`, :func:`grad_kernel`, :func:`grad_input`,
+:func:`jacobians` (the two factors of ``dh = r^T J_h``), :func:`check` (every method against
+the reference loops) and :func:`fit` (learn h from (x, y) pairs). PyTorch: ``convgrad.torch``.
+
 Arrays: 1-D float32 or float64 NumPy arrays (or anything ``numpy.asarray`` turns into one),
 any strides; a copy is made only when the layout needs one (non-contiguous, misaligned or
 byte-swapped). All array arguments of one call must share a dtype; results have that dtype.
