@@ -2,6 +2,8 @@
 // and multiply them as matrices.
 #include "convgrad/jacobian.hpp"
 
+#include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "convgrad/errors.hpp"
@@ -13,11 +15,16 @@ template <std::floating_point T>
 void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what) {
   const long double bytes = static_cast<long double>(rows) * cols * sizeof(T);
   if (bytes > static_cast<long double>(budget)) {
-    auto mib = [](long double b) { return std::to_string(static_cast<unsigned long long>((b + (1 << 20) - 1) / (1 << 20))); };
+    // MiB rounded up for people, and the exact bytes so that two nearby sizes never read alike.
+    auto size = [](long double b) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%.0Lf MiB (%.0Lf bytes)", std::ceil(b / (1 << 20)), b);
+      return std::string(buf);
+    };
     throw resource_limit(std::string("jacobian: ") + what + " is " + std::to_string(rows) + " x " +
-                         std::to_string(cols) + " and would need " + mib(bytes) +
-                         " MiB, above the budget of " + mib(budget) +
-                         " MiB; use method direct or fft for signals this long");
+                         std::to_string(cols) + " and would need " + size(bytes) +
+                         ", above the budget of " + size(budget) +
+                         "; use method direct or fft for signals this long");
   }
 }
 
