@@ -1,114 +1,229 @@
-// The O(N K) sums of the scalar chain rule, arranged so the inner loops are contiguous
-// (they vectorise) and the outer loops split the signal into fixed chunks (OpenMP).
+// The O(N K) sums of the scalar chain rule, computed block by block with SIMD kernels
+// (simd.hpp) and OpenMP across the signal.
 //
-// Determinism: the chunking depends only on N, never on the thread count, and per-chunk
-// partial sums are combined in chunk order, so any number of threads gives identical bits.
-// Accuracy: long sums (dh) accumulate in blocks of kBlock samples in T, and the block sums
-// in double, so float32 error does not grow with N.
+// Layout. The signal is cut into blocks of B outputs. For the block starting at n0 the
+// sums read the window xs[t] = x[n0 - hi + t], t = 0..B+K-2 (zero outside [0, N)):
+//
+//   yhat[n0 + i] = sum_j h[j] x[n0 + i - lo - j] = sum_k hf[k] xs[i + k]    hf[k] = h[K-1-k]
+//   dh[j]       += sum_i x[n0 + i - lo - j] r[n0 + i] = g[K-1-j],  g[k] = sum_i xs[i + k] r[n0 + i]
+//   dx[n0 + i]   = sum_j h[j] r[n0 + i + lo + j] = sum_j h[j] rs[i + j]   rs[t] = r[n0 + lo + t]
+//
+// so every kernel is a correlation of a contiguous window; a block inside the signal reads
+// x in place, a block at an edge reads a zero-padded copy. The training step runs the
+// forward, the residual and dh on one block while its window is in cache: x and r are read
+// from memory once per block.
+//
+// Determinism: blocks and the chunks of blocks that threads take depend only on N, never
+// on the thread count; dh and the loss are summed per chunk and the chunk sums combined in
+// chunk order, so any number of threads gives identical bits.
+// Accuracy: each block's dh sum is formed in T (by SIMD lanes), then added in double.
 #include <algorithm>
 #include <vector>
 
+#include "convgrad/fpenv.hpp"
 #include "kernels.hpp"
+#include "simd.hpp"
 
 namespace convgrad::detail::direct {
 namespace {
 
-constexpr std::int64_t kBlock = 1024;        // samples summed in T before widening to double
-constexpr std::int64_t kMinChunk = 16384;    // samples per parallel chunk, at least
-constexpr std::int64_t kMaxChunks = 64;      // bound on the partial-sum storage of dh
+// Outputs per block: 8 KiB of T, so a block's x window, r and yhat stay in L1/L2.
+template <std::floating_point T>
+constexpr std::int64_t block_length() {
+  return 8192 / static_cast<std::int64_t>(sizeof(T));
+}
+constexpr std::int64_t kMaxChunks = 64;  // bounds the per-chunk dh storage (chunks x K doubles)
 
-std::int64_t chunk_length(std::int64_t N) {
-  return std::max(kMinChunk, (N + kMaxChunks - 1) / kMaxChunks);
+// Blocks of B samples over [0, N), grouped into at most kMaxChunks chunks of consecutive blocks.
+struct Blocks {
+  std::int64_t N, B, count, per_chunk, chunks;
+  Blocks(std::int64_t N_, std::int64_t B_) : N(N_), B(B_) {
+    count = (N + B - 1) / B;
+    per_chunk = (count + kMaxChunks - 1) / kMaxChunks;
+    chunks = (count + per_chunk - 1) / per_chunk;
+  }
+  std::int64_t first_block(std::int64_t c) const { return c * per_chunk; }
+  std::int64_t end_block(std::int64_t c) const { return std::min(count, (c + 1) * per_chunk); }
+  std::int64_t begin(std::int64_t b) const { return b * B; }
+  std::int64_t end(std::int64_t b) const { return std::min(N, (b + 1) * B); }
+};
+
+// The window w[t] = v[first + t], t = 0..len-1, with v = 0 outside [0, N): v itself when the
+// window lies inside, otherwise a zero-padded copy in `scratch`.
+template <std::floating_point T>
+const T* window(std::span<const T> v, std::int64_t first, std::int64_t len, std::vector<T>& scratch) {
+  const auto N = static_cast<std::int64_t>(v.size());
+  if (first >= 0 && first + len <= N) return v.data() + first;
+  scratch.assign(static_cast<std::size_t>(len), T{0});
+  const std::int64_t lo = std::max<std::int64_t>(first, 0), hi = std::min(first + len, N);
+  if (lo < hi) std::copy(v.begin() + lo, v.begin() + hi, scratch.begin() + (lo - first));
+  return scratch.data();
 }
 
-// out[n] = sum_j w[j] in[n - s_j],  s_j = sign * (lo + j),  over n in [n0, n1),
-// in = 0 outside [0, N). conv is sign = +1 (in = x, w = h); grad_input is sign = -1 (in = r).
+// The taps that can touch a signal of N samples: m in [lo, hi] with |m| <= N - 1 (the
+// others multiply only zeros). Returns false when none can.
+bool clip_taps(Taps taps, std::int64_t N, Taps& clipped) {
+  clipped.lo = std::max(taps.lo, -(N - 1));
+  clipped.hi = std::min(taps.hi, N - 1);
+  return clipped.lo <= clipped.hi;
+}
+
 template <std::floating_point T>
-void shifted_sums(std::span<const T> w, Taps taps, int sign, std::span<const T> in,
-                  std::span<T> out, std::int64_t n0, std::int64_t n1) {
-  const auto N = static_cast<std::int64_t>(in.size());
-  std::fill(out.begin() + n0, out.begin() + n1, T{0});
-  for (std::size_t j = 0; j < w.size(); ++j) {
-    const std::int64_t s = sign * tap(taps, j);
-    // valid n: 0 <= n - s < N  and  n0 <= n < n1
-    const std::int64_t lo = std::max(n0, s), hi = std::min(n1, N + s);
-    const T wj = w[j];
-    T* o = out.data();
-    const T* i = in.data();
-#pragma omp simd
-    for (std::int64_t n = lo; n < hi; ++n) o[n] += wj * i[n - s];
+std::vector<T> flipped(std::span<const T> h, Taps taps, Taps clipped) {
+  const auto first = h.begin() + (clipped.lo - taps.lo);
+  return std::vector<T>(std::make_reverse_iterator(first + static_cast<std::ptrdiff_t>(clipped.K())),
+                        std::make_reverse_iterator(first));
+}
+
+// dh[j] = sum over chunks (in chunk order) of g_c[K-1-j], for the clipped taps; 0 elsewhere.
+template <std::floating_point T>
+void combine_dh(const std::vector<double>& partial, std::int64_t chunks, Taps taps, Taps clipped,
+                std::span<T> dh) {
+  std::fill(dh.begin(), dh.end(), T{0});
+  const std::size_t K = clipped.K(), offset = static_cast<std::size_t>(clipped.lo - taps.lo);
+  for (std::size_t j = 0; j < K; ++j) {
+    double sum = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) sum += partial[static_cast<std::size_t>(c) * K + (K - 1 - j)];
+    dh[offset + j] = static_cast<T>(sum);
   }
 }
 
+// out[n] = sum_k w[k] v[n + shift + k] for all n (v = 0 outside [0, N)), block-parallel.
+// yhat: w = hf, shift = -hi; dx: w = h, shift = lo.
 template <std::floating_point T>
-void shifted_sums_parallel(std::span<const T> w, Taps taps, int sign, std::span<const T> in,
-                           std::span<T> out) {
-  const auto N = static_cast<std::int64_t>(in.size());
-  const std::int64_t C = chunk_length(N);
-  const std::int64_t chunks = (N + C - 1) / C;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (std::int64_t c = 0; c < chunks; ++c)
-    shifted_sums(w, taps, sign, in, out, c * C, std::min(N, (c + 1) * C));
-}
-
-// sum_{n in [lo, hi)} a[n - m] b[n], in blocks of kBlock summed in T, blocks summed in double.
-template <std::floating_point T>
-double shifted_dot(const T* a, const T* b, std::int64_t m, std::int64_t lo, std::int64_t hi) {
-  double total = 0;
-  for (std::int64_t b0 = lo; b0 < hi; b0 += kBlock) {
-    const std::int64_t b1 = std::min(hi, b0 + kBlock);
-    T block = 0;
-#pragma omp simd reduction(+ : block)
-    for (std::int64_t n = b0; n < b1; ++n) block += a[n - m] * b[n];
-    total += block;
+void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_t shift, std::span<T> out) {
+  const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>());
+  const auto K = static_cast<std::int64_t>(w.size());
+  const FpMode mode = current_fp_mode();
+#pragma omp parallel if (bl.chunks > 1)
+  {
+    const ScopedFpMode fp(mode);
+    std::vector<T> scratch;
+#pragma omp for schedule(static)
+    for (std::int64_t c = 0; c < bl.chunks; ++c)
+      for (std::int64_t b = bl.first_block(c); b < bl.end_block(c); ++b) {
+        const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
+        const T* s = window(v, n0 + shift, len + K - 1, scratch);
+        simd::correlate(w.data(), w.size(), s, out.data() + n0, static_cast<std::size_t>(len));
+      }
   }
-  return total;
 }
 
 }  // namespace
 
 template <std::floating_point T>
 void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat) {
-  shifted_sums_parallel(h, taps, +1, x, yhat);
+  Taps c;
+  if (!clip_taps(taps, static_cast<std::int64_t>(x.size()), c)) return std::fill(yhat.begin(), yhat.end(), T{0});
+  correlate_signal(flipped(h, taps, c), x, -c.hi, yhat);
 }
 
-// dx[k] = sum_m h[m] r[k+m]: the same shifted sums as conv, with the shift reversed.
+// dx[k] = sum_m h[m] r[k+m]: a correlation of r with h (unflipped).
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx) {
-  shifted_sums_parallel(h, taps, -1, r, dx);
+  Taps c;
+  if (!clip_taps(taps, static_cast<std::int64_t>(r.size()), c)) return std::fill(dx.begin(), dx.end(), T{0});
+  const auto first = h.begin() + (c.lo - taps.lo);
+  correlate_signal(std::vector<T>(first, first + static_cast<std::ptrdiff_t>(c.K())), r, c.lo, dx);
 }
 
-// dh[m] = sum_n x[n-m] r[n]: one dot product per tap, split over fixed chunks of n.
+// dh[m] = sum_n x[n-m] r[n]: per block g[k] += sum_i xs[i+k] r[n0+i], per chunk in double.
 template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh) {
   const auto N = static_cast<std::int64_t>(x.size());
-  const std::size_t K = dh.size();
-  const std::int64_t C = chunk_length(N);
-  const std::int64_t chunks = (N + C - 1) / C;
-  std::vector<double> partial(static_cast<std::size_t>(chunks) * K);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (std::int64_t c = 0; c < chunks; ++c) {
-    const std::int64_t n0 = c * C, n1 = std::min(N, n0 + C);
-    for (std::size_t j = 0; j < K; ++j) {
-      const std::int64_t m = tap(taps, j);
-      // valid n: 0 <= n - m < N  and  n0 <= n < n1
-      const std::int64_t lo = std::max(n0, m), hi = std::min(n1, N + m);
-      partial[static_cast<std::size_t>(c) * K + j] =
-          lo < hi ? shifted_dot(x.data(), r.data(), m, lo, hi) : 0.0;
-    }
+  Taps c;
+  if (!clip_taps(taps, N, c)) return std::fill(dh.begin(), dh.end(), T{0});
+  const Blocks bl(N, block_length<T>());
+  const auto K = static_cast<std::int64_t>(c.K());
+  std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
+  const FpMode mode = current_fp_mode();
+#pragma omp parallel if (bl.chunks > 1)
+  {
+    const ScopedFpMode fp(mode);
+    std::vector<T> scratch;
+#pragma omp for schedule(static)
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch)
+      for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b) {
+        const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
+        const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
+        simd::correlate_accumulate(xs, r.data() + n0, static_cast<std::size_t>(len), c.K(),
+                                   partial.data() + ch * K);
+      }
   }
-  for (std::size_t j = 0; j < K; ++j) {
-    double sum = 0;
-    for (std::int64_t c = 0; c < chunks; ++c) sum += partial[static_cast<std::size_t>(c) * K + j];
-    dh[j] = static_cast<T>(sum);
-  }
+  combine_dh(partial, bl.chunks, taps, c, dh);
 }
 
-template void conv<float>(std::span<const float>, Taps, std::span<const float>, std::span<float>);
-template void conv<double>(std::span<const double>, Taps, std::span<const double>, std::span<double>);
-template void grad_kernel<float>(std::span<const float>, std::span<const float>, Taps, std::span<float>);
-template void grad_kernel<double>(std::span<const double>, std::span<const double>, Taps, std::span<double>);
-template void grad_input<float>(std::span<const float>, Taps, std::span<const float>, std::span<float>);
-template void grad_input<double>(std::span<const double>, Taps, std::span<const double>, std::span<double>);
+// sum_n r[n]^2 in double, in the training step's order: per block (SIMD lanes), blocks in
+// order within a chunk, chunks in order. loss() uses it so that a fused step's loss and
+// loss(r) agree to the last bit.
+template <std::floating_point T>
+double sum_squares(std::span<const T> r) {
+  const Blocks bl(static_cast<std::int64_t>(r.size()), block_length<T>());
+  std::vector<double> sums(static_cast<std::size_t>(bl.chunks), 0.0);
+#pragma omp parallel for schedule(static) if (bl.chunks > 1)
+  for (std::int64_t ch = 0; ch < bl.chunks; ++ch) {
+    double s = 0;
+    for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
+      s += simd::sumsq(r.data() + bl.begin(b), static_cast<std::size_t>(bl.end(b) - bl.begin(b)));
+    sums[static_cast<std::size_t>(ch)] = s;
+  }
+  double total = 0;
+  for (const double s : sums) total += s;
+  return total;
+}
+
+// One training step, fused per block: yhat, r = yhat - y, sum r^2 and dh's block sums are
+// computed while the block's x window and r are in cache. Returns the loss 1/2 sum r^2.
+template <std::floating_point T>
+double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                     std::span<T> yhat, std::span<T> r, std::span<T> dh) {
+  const auto N = static_cast<std::int64_t>(x.size());
+  Taps c;
+  if (!clip_taps(taps, N, c)) {  // no tap reaches the signal: yhat = 0, r = -y, dh = 0
+    std::fill(yhat.begin(), yhat.end(), T{0});
+    std::fill(dh.begin(), dh.end(), T{0});
+    for (std::size_t n = 0; n < y.size(); ++n) r[n] = T{0} - y[n];  // yhat - y with yhat = 0
+    return 0.5 * sum_squares<T>(r);
+  }
+  const std::vector<T> hf = flipped(h, taps, c);
+  const Blocks bl(N, block_length<T>());
+  const auto K = static_cast<std::int64_t>(c.K());
+  std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
+  std::vector<double> sumsq(static_cast<std::size_t>(bl.chunks), 0.0);
+  const FpMode mode = current_fp_mode();
+#pragma omp parallel if (bl.chunks > 1)
+  {
+    const ScopedFpMode fp(mode);
+    std::vector<T> scratch;
+#pragma omp for schedule(static)
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) {
+      double chunk_sumsq = 0;
+      for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b) {
+        const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
+        const auto B = static_cast<std::size_t>(len);
+        const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
+        simd::correlate(hf.data(), hf.size(), xs, yhat.data() + n0, B);                    // yhat
+        chunk_sumsq += simd::residual_sumsq(yhat.data() + n0, y.data() + n0, r.data() + n0, B);  // r
+        simd::correlate_accumulate(xs, r.data() + n0, B, c.K(), partial.data() + ch * K);  // dh
+      }
+      sumsq[static_cast<std::size_t>(ch)] = chunk_sumsq;
+    }
+  }
+  combine_dh(partial, bl.chunks, taps, c, dh);
+  double total = 0;
+  for (const double s : sumsq) total += s;
+  return 0.5 * total;
+}
+
+#define CONVGRAD_INSTANTIATE(T)                                                                       \
+  template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);                 \
+  template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>);          \
+  template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);           \
+  template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
+                                   std::span<T>, std::span<T>, std::span<T>);                         \
+  template double sum_squares<T>(std::span<const T>);
+CONVGRAD_INSTANTIATE(float)
+CONVGRAD_INSTANTIATE(double)
+#undef CONVGRAD_INSTANTIATE
 
 }  // namespace convgrad::detail::direct

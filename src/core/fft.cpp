@@ -1,31 +1,39 @@
-// The convolution forms of the derivation, computed through FFTW real transforms:
+// The convolution forms of the derivation, computed through FFTW real transforms in
+// overlap-save blocks.
 //
-//   yhat = h * x                      yhat[n] = c[n - lo],          c = h * x (full)
-//   dh   = r * xflip                  dh[j]   = c[lo + j + N - 1],  c = xflip * r
-//   dx   = r * hflip                  dx[k]   = c[k + hi],          c = hflip * r
+// Block layout. With the (clipped) taps lo..hi, K = hi - lo + 1 and a transform length L,
+// a block yields P = L - K + 1 outputs n0..n0+P-1 from the window xs[t] = x[n0 - hi + t],
+// t = 0..L-1 (zero outside [0, N)). Writing circular convolution / correlation of length L
+// as products of spectra (X = FFT xs, H = FFT of h placed at 0..K-1):
 //
-// (xflip[s] = x[N-1-s]: "the residual convolved with the flipped input".)
-// Taps with |m| >= N never touch the signal; they are clipped away first (their yhat
-// contribution and their dh are zero), so a kernel far longer than the signal costs nothing.
+//   yhat[n0+i] = sum_j h[j] xs[i+K-1-j]    = IFFT(H X)[i + K - 1]        i < P
+//   g[k]      += sum_i xs[i+k] r[n0+i]     = IFFT(conj(R) X)[k]          k < K,  dh[j] = g[K-1-j]
+//   dx[n0+i]   = sum_j h[j] rs[i+j]        = IFFT(conj(H) RS)[i]         rs[t] = r[n0 + lo + t]
+//
+// where R is the transform of r[n0..n0+P) placed at 0..P-1. The index ranges never wrap
+// (i + K - 1 < L, i + k < L), so the circular results are the linear ones. A training step
+// transforms each block's x window once and uses X twice (forward and dh); dh's spectra are
+// summed over all blocks (in double, per chunk, chunks in a fixed order) and transformed
+// back once at the end, so dh costs one forward transform per block.
+//
+// Plans are made once per (precision, length) and cached for the life of the process:
+// FFTW's planner is not thread-safe (a mutex guards it), executing a plan on new arrays is.
+// Taps with |m| >= N never touch the signal; they are clipped away first.
 #include <fftw3.h>
 
 #include <algorithm>
-#include <complex>
+#include <cmath>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "convgrad/errors.hpp"
+#include "convgrad/fpenv.hpp"
 #include "kernels.hpp"
 
 namespace convgrad::detail::fft {
 namespace {
-
-// FFTW's planner is not thread-safe; executing a plan is.
-std::mutex& planner_mutex() {
-  static std::mutex m;
-  return m;
-}
 
 // FFTW's float and double APIs behind one name.
 template <std::floating_point T>
@@ -36,10 +44,10 @@ struct Fftw<double> {
   using complex = fftw_complex;
   static void* malloc(std::size_t bytes) { return fftw_malloc(bytes); }
   static void free(void* p) { fftw_free(p); }
-  static plan r2c(int n, double* in, complex* out) { return fftw_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE); }
-  static plan c2r(int n, complex* in, double* out) { return fftw_plan_dft_c2r_1d(n, in, out, FFTW_ESTIMATE); }
-  static void execute(plan p) { fftw_execute(p); }
-  static void destroy(plan p) { fftw_destroy_plan(p); }
+  static plan r2c(int n, double* in, complex* out, unsigned flags) { return fftw_plan_dft_r2c_1d(n, in, out, flags); }
+  static plan c2r(int n, complex* in, double* out, unsigned flags) { return fftw_plan_dft_c2r_1d(n, in, out, flags); }
+  static void r2c(plan p, double* in, complex* out) { fftw_execute_dft_r2c(p, in, out); }
+  static void c2r(plan p, complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
 };
 template <>
 struct Fftw<float> {
@@ -47,79 +55,299 @@ struct Fftw<float> {
   using complex = fftwf_complex;
   static void* malloc(std::size_t bytes) { return fftwf_malloc(bytes); }
   static void free(void* p) { fftwf_free(p); }
-  static plan r2c(int n, float* in, complex* out) { return fftwf_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE); }
-  static plan c2r(int n, complex* in, float* out) { return fftwf_plan_dft_c2r_1d(n, in, out, FFTW_ESTIMATE); }
-  static void execute(plan p) { fftwf_execute(p); }
-  static void destroy(plan p) { fftwf_destroy_plan(p); }
+  static plan r2c(int n, float* in, complex* out, unsigned flags) { return fftwf_plan_dft_r2c_1d(n, in, out, flags); }
+  static plan c2r(int n, complex* in, float* out, unsigned flags) { return fftwf_plan_dft_c2r_1d(n, in, out, flags); }
+  static void r2c(plan p, float* in, complex* out) { fftwf_execute_dft_r2c(p, in, out); }
+  static void c2r(plan p, complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
 };
 
+// An FFTW-aligned array of `count` T (FFTW's new-array execute needs the alignment that
+// fftw_malloc gives, the same as the arrays the plan was made with).
 template <std::floating_point T>
 struct FftwBuffer {
-  explicit FftwBuffer(std::size_t count) : ptr(static_cast<T*>(Fftw<T>::malloc(count * sizeof(T)))) {
+  explicit FftwBuffer(std::size_t count) : ptr(static_cast<T*>(Fftw<T>::malloc(std::max<std::size_t>(count, 1) * sizeof(T)))) {
     if (!ptr) throw resource_limit("fft: cannot allocate " + std::to_string(count * sizeof(T)) + " bytes");
   }
   ~FftwBuffer() { Fftw<T>::free(ptr); }
   FftwBuffer(const FftwBuffer&) = delete;
   FftwBuffer& operator=(const FftwBuffer&) = delete;
   T* ptr;
+  typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(ptr); }
 };
 
-// out[i] = (a * b)[first + i], the full linear convolution (length Na + Nb - 1, zero
-// outside), through length-L real transforms with L >= Na + Nb - 1 so nothing wraps.
+// Out-of-place forward (r2c) and inverse (c2r) plans for one length. FFTW_ESTIMATE: the
+// plan is the same in every run (FFTW_MEASURE may pick different algorithms run to run,
+// and so different rounding), and planning costs microseconds.
 template <std::floating_point T>
-void convolve_range(std::span<const T> a, std::span<const T> b, std::int64_t first, std::span<T> out) {
-  using F = Fftw<T>;
-  const std::size_t full = a.size() + b.size() - 1;
-  const std::size_t L = good_size(full);
-  const std::size_t bins = L / 2 + 1;
-  FftwBuffer<T> ra(L), rb(L), spec_a(2 * bins), spec_b(2 * bins);
-  auto* A = reinterpret_cast<typename F::complex*>(spec_a.ptr);
-  auto* B = reinterpret_cast<typename F::complex*>(spec_b.ptr);
-  typename F::plan fa, fb, inv;
-  {
-    std::lock_guard lock(planner_mutex());
-    fa = F::r2c(static_cast<int>(L), ra.ptr, A);
-    fb = F::r2c(static_cast<int>(L), rb.ptr, B);
-    inv = F::c2r(static_cast<int>(L), A, ra.ptr);
-  }
-  std::fill(std::copy(a.begin(), a.end(), ra.ptr), ra.ptr + L, T{0});
-  std::fill(std::copy(b.begin(), b.end(), rb.ptr), rb.ptr + L, T{0});
-  F::execute(fa);
-  F::execute(fb);
-  for (std::size_t k = 0; k < bins; ++k) {  // A <- A B (complex product)
-    const T re = A[k][0] * B[k][0] - A[k][1] * B[k][1];
-    const T im = A[k][0] * B[k][1] + A[k][1] * B[k][0];
-    A[k][0] = re;
-    A[k][1] = im;
-  }
-  F::execute(inv);  // unnormalised: scale by 1/L
-  const T scale = T{1} / static_cast<T>(L);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::int64_t c = first + static_cast<std::int64_t>(i);
-    out[i] = (c >= 0 && c < static_cast<std::int64_t>(full)) ? ra.ptr[c] * scale : T{0};
-  }
-  {
-    std::lock_guard lock(planner_mutex());
-    F::destroy(fa);
-    F::destroy(fb);
-    F::destroy(inv);
-  }
+struct Plans {
+  typename Fftw<T>::plan forward, inverse;
+};
+
+std::mutex& planner_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+template <std::floating_point T>
+std::map<std::size_t, Plans<T>>& plan_cache() {
+  static std::map<std::size_t, Plans<T>> cache;  // plans live until the process ends
+  return cache;
+}
+
+template <std::floating_point T>
+const Plans<T>& plans_for(std::size_t L) {
+  std::lock_guard lock(planner_mutex());
+  auto& cache = plan_cache<T>();
+  if (auto it = cache.find(L); it != cache.end()) return it->second;
+  FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
+  Plans<T> p;
+  p.forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), FFTW_ESTIMATE);
+  p.inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, FFTW_ESTIMATE);
+  if (!p.forward || !p.inverse) throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
+  return cache.emplace(L, p).first->second;
 }
 
 // The taps that can touch a signal of N samples: m in [lo, hi] with |m| <= N - 1.
-// Returns false when none can.
 bool clip_taps(Taps taps, std::int64_t N, Taps& clipped) {
   clipped.lo = std::max(taps.lo, -(N - 1));
   clipped.hi = std::min(taps.hi, N - 1);
   return clipped.lo <= clipped.hi;
 }
 
+// Relative cost of one transform of length L (seconds / arbitrary unit): L log2 L, and
+// more once the transform's working set no longer fits the 1 MiB L2 cache.
+double transform_cost(std::size_t L, std::size_t bytes_per_value) {
+  const double l = static_cast<double>(L);
+  const double spill = (l * static_cast<double>(bytes_per_value) * 6 > 1024.0 * 1024.0) ? 1.3 : 1.0;
+  return l * std::log2(l) * spill;
+}
+
+// The overlap-save geometry for N samples and K taps: transform length L, P outputs per
+// block, blocks grouped into at most kMaxChunks chunks (fixed by N and K, not by threads).
+struct Geometry {
+  std::int64_t N, K, L, P, blocks, per_chunk, chunks;
+  std::int64_t begin(std::int64_t b) const { return b * P; }
+  std::int64_t end(std::int64_t b) const { return std::min(N, (b + 1) * P); }
+  std::int64_t first_block(std::int64_t c) const { return c * per_chunk; }
+  std::int64_t end_block(std::int64_t c) const { return std::min(blocks, (c + 1) * per_chunk); }
+};
+constexpr std::int64_t kMaxChunks = 64;
+
+std::size_t choose_length(std::size_t n, std::size_t k, std::size_t bytes_per_value) {
+  // One block covering everything, or power-of-two blocks of at least 2K; least total cost.
+  std::size_t best = good_size(n + k - 1);
+  double best_cost = transform_cost(best, bytes_per_value);
+  for (std::size_t L = 64; L < best; L *= 2) {
+    if (L < 2 * k) continue;
+    const double blocks = std::ceil(static_cast<double>(n) / static_cast<double>(L - k + 1));
+    const double cost = blocks * transform_cost(L, bytes_per_value);
+    if (cost < best_cost) best = L, best_cost = cost;
+  }
+  return best;
+}
+
 template <std::floating_point T>
-std::span<const T> sub_kernel(std::span<const T> h, Taps taps, Taps clipped) {
-  return h.subspan(static_cast<std::size_t>(clipped.lo - taps.lo), clipped.K());
+Geometry geometry(std::int64_t N, std::int64_t K) {
+  Geometry g{};
+  g.N = N;
+  g.K = K;
+  g.L = static_cast<std::int64_t>(choose_length(static_cast<std::size_t>(N), static_cast<std::size_t>(K), sizeof(T)));
+  g.P = g.L - K + 1;
+  g.blocks = (N + g.P - 1) / g.P;
+  g.per_chunk = (g.blocks + kMaxChunks - 1) / kMaxChunks;
+  g.chunks = (g.blocks + g.per_chunk - 1) / g.per_chunk;
+  return g;
+}
+
+// dst[t] = v[first + t], t = 0..L-1, with v = 0 outside [0, limit) and outside [0, N).
+template <std::floating_point T>
+void load_window(std::span<const T> v, std::int64_t first, std::int64_t limit, T* dst, std::int64_t L) {
+  const std::int64_t lo = std::clamp<std::int64_t>(first, 0, limit), hi = std::clamp<std::int64_t>(first + L, 0, limit);
+  std::fill(dst, dst + L, T{0});
+  if (lo < hi) std::copy(v.begin() + lo, v.begin() + hi, dst + (lo - first));
+}
+
+// The spectrum of w[0..K) zero-padded to L (H for h).
+template <std::floating_point T>
+void kernel_spectrum(std::span<const T> w, std::int64_t L, const Plans<T>& plans, FftwBuffer<T>& spec) {
+  FftwBuffer<T> padded(static_cast<std::size_t>(L));
+  std::fill(std::copy(w.begin(), w.end(), padded.ptr), padded.ptr + L, T{0});
+  Fftw<T>::r2c(plans.forward, padded.ptr, spec.complex());
+}
+
+// out[f] = a[f] b[f] (conj_a: conj(a[f]) b[f]) for the bins f = 0..L/2.
+template <typename C>
+void multiply_spectra(const C* a, const C* b, C* out, std::int64_t bins, bool conj_a) {
+  const double s = conj_a ? -1.0 : 1.0;
+  for (std::int64_t f = 0; f < bins; ++f) {
+    const auto ar = a[f][0], ai = static_cast<decltype(ar)>(s * a[f][1]), br = b[f][0], bi = b[f][1];
+    out[f][0] = ar * br - ai * bi;
+    out[f][1] = ar * bi + ai * br;
+  }
+}
+
+// One call's setup: clipped taps, block geometry, cached plans and (when needed) H.
+template <std::floating_point T>
+struct Setup {
+  Taps taps, c;  // the caller's taps and those that reach the signal
+  Geometry geo;
+  const Plans<T>* plans;
+  std::int64_t bins;
+  T scale;  // FFTW's inverse is unnormalised: scale by 1/L
+  std::unique_ptr<FftwBuffer<T>> H;
+
+  Setup(Taps taps_, Taps clipped, std::int64_t N, std::span<const T> h) : taps(taps_), c(clipped) {
+    geo = geometry<T>(N, static_cast<std::int64_t>(c.K()));
+    plans = &plans_for<T>(static_cast<std::size_t>(geo.L));
+    bins = geo.L / 2 + 1;
+    scale = T{1} / static_cast<T>(geo.L);
+    if (!h.empty()) {
+      H = std::make_unique<FftwBuffer<T>>(static_cast<std::size_t>(2 * bins));
+      kernel_spectrum(h.subspan(static_cast<std::size_t>(c.lo - taps.lo), c.K()), geo.L, *plans, *H);
+    }
+  }
+};
+
+// Per-thread work arrays of one block.
+template <std::floating_point T>
+struct BlockBuffers {
+  FftwBuffer<T> window, X, Y, back;
+  BlockBuffers(std::int64_t L, std::int64_t bins)
+      : window(static_cast<std::size_t>(L)), X(static_cast<std::size_t>(2 * bins)),
+        Y(static_cast<std::size_t>(2 * bins)), back(static_cast<std::size_t>(L)) {}
+};
+
+// yhat[n0+i] = IFFT(H X)[i + K - 1], i < P, with X the spectrum of the block's x window in b.X.
+template <std::floating_point T>
+void block_forward(const Setup<T>& s, BlockBuffers<T>& b, T* yhat, std::int64_t P) {
+  multiply_spectra(s.H->complex(), b.X.complex(), b.Y.complex(), s.bins, false);
+  Fftw<T>::c2r(s.plans->inverse, b.Y.complex(), b.back.ptr);
+  const std::int64_t K = s.geo.K;
+  for (std::int64_t i = 0; i < P; ++i) yhat[i] = b.back.ptr[i + K - 1] * s.scale;
+}
+
+// G += conj(R) X, R the spectrum of r[0..P) placed at 0..P-1, X the block's x spectrum.
+template <std::floating_point T>
+void block_accumulate_dh(const Setup<T>& s, BlockBuffers<T>& b, const T* r, std::int64_t P, double* G) {
+  std::fill(std::copy(r, r + P, b.window.ptr), b.window.ptr + s.geo.L, T{0});
+  auto* R = b.Y.complex();
+  Fftw<T>::r2c(s.plans->forward, b.window.ptr, R);
+  const auto* X = b.X.complex();
+  for (std::int64_t f = 0; f < s.bins; ++f) {
+    const T rr = R[f][0], ri = R[f][1], xr = X[f][0], xi = X[f][1];
+    G[2 * f] += static_cast<double>(rr * xr + ri * xi);
+    G[2 * f + 1] += static_cast<double>(rr * xi - ri * xr);
+  }
+}
+
+// dh[j] = g[K-1-j], g = IFFT(sum over chunks of G_c, in chunk order), transformed in double.
+template <std::floating_point T>
+void finish_dh(const Setup<T>& s, const std::vector<double>& G, std::span<T> dh) {
+  const std::int64_t L = s.geo.L, width = 2 * s.bins;
+  const Plans<double>& dplans = plans_for<double>(static_cast<std::size_t>(L));
+  FftwBuffer<double> total(static_cast<std::size_t>(width)), g(static_cast<std::size_t>(L));
+  for (std::int64_t f = 0; f < width; ++f) {
+    double sum = 0;
+    for (std::int64_t ch = 0; ch < s.geo.chunks; ++ch) sum += G[static_cast<std::size_t>(ch * width + f)];
+    total.ptr[f] = sum;
+  }
+  Fftw<double>::c2r(dplans.inverse, total.complex(), g.ptr);
+  std::fill(dh.begin(), dh.end(), T{0});
+  const std::int64_t K = s.geo.K, offset = s.c.lo - s.taps.lo;
+  for (std::int64_t j = 0; j < K; ++j)
+    dh[static_cast<std::size_t>(offset + j)] = static_cast<T>(g.ptr[K - 1 - j] / static_cast<double>(L));
+}
+
+// Runs body(buffers, n0, P, chunk) for every block, chunks in parallel (fixed by N and K),
+// with the caller's denormal mode in every worker.
+template <std::floating_point T, class Body>
+void for_each_block(const Setup<T>& s, Body body) {
+  const Geometry& geo = s.geo;
+  const FpMode mode = current_fp_mode();
+#pragma omp parallel if (geo.chunks > 1)
+  {
+    const ScopedFpMode fp(mode);
+    BlockBuffers<T> buffers(geo.L, s.bins);
+#pragma omp for schedule(static)
+    for (std::int64_t ch = 0; ch < geo.chunks; ++ch)
+      for (std::int64_t b = geo.first_block(ch); b < geo.end_block(ch); ++b)
+        body(buffers, geo.begin(b), geo.end(b) - geo.begin(b), ch);
+  }
 }
 
 }  // namespace
+
+template <std::floating_point T>
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat) {
+  const auto N = static_cast<std::int64_t>(x.size());
+  Taps c;
+  if (!clip_taps(taps, N, c)) return std::fill(yhat.begin(), yhat.end(), T{0});
+  const Setup<T> s(taps, c, N, h);
+  for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t) {
+    load_window(x, n0 - c.hi, N, b.window.ptr, s.geo.L);
+    Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
+    block_forward(s, b, yhat.data() + n0, P);
+  });
+}
+
+template <std::floating_point T>
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh) {
+  const auto N = static_cast<std::int64_t>(x.size());
+  Taps c;
+  if (!clip_taps(taps, N, c)) return std::fill(dh.begin(), dh.end(), T{0});
+  const Setup<T> s(taps, c, N, {});
+  std::vector<double> G(static_cast<std::size_t>(s.geo.chunks * 2 * s.bins), 0.0);
+  for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t ch) {
+    load_window(x, n0 - c.hi, N, b.window.ptr, s.geo.L);
+    Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
+    block_accumulate_dh(s, b, r.data() + n0, P, G.data() + ch * 2 * s.bins);
+  });
+  finish_dh(s, G, dh);
+}
+
+// dx[n0+i] = IFFT(conj(H) RS)[i], RS the spectrum of the window rs[t] = r[n0 + lo + t].
+template <std::floating_point T>
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx) {
+  const auto N = static_cast<std::int64_t>(r.size());
+  Taps c;
+  if (!clip_taps(taps, N, c)) return std::fill(dx.begin(), dx.end(), T{0});
+  const Setup<T> s(taps, c, N, h);
+  for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t) {
+    load_window(r, n0 + c.lo, N, b.window.ptr, s.geo.L);
+    Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
+    multiply_spectra(s.H->complex(), b.X.complex(), b.Y.complex(), s.bins, true);
+    Fftw<T>::c2r(s.plans->inverse, b.Y.complex(), b.back.ptr);
+    for (std::int64_t i = 0; i < P; ++i) dx[static_cast<std::size_t>(n0 + i)] = b.back.ptr[i] * s.scale;
+  });
+}
+
+// One training step: per block, X = FFT(x window) feeds the forward and dh's spectrum sum.
+template <std::floating_point T>
+double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                     std::span<T> yhat, std::span<T> r, std::span<T> dh) {
+  const auto N = static_cast<std::int64_t>(x.size());
+  Taps c;
+  if (!clip_taps(taps, N, c)) {  // no tap reaches the signal: yhat = 0, r = -y, dh = 0
+    std::fill(yhat.begin(), yhat.end(), T{0});
+    std::fill(dh.begin(), dh.end(), T{0});
+    for (std::size_t n = 0; n < y.size(); ++n) r[n] = T{0} - y[n];  // yhat - y with yhat = 0
+    return 0.5 * direct::sum_squares<T>(r);
+  }
+  const Setup<T> s(taps, c, N, h);
+  std::vector<double> G(static_cast<std::size_t>(s.geo.chunks * 2 * s.bins), 0.0);
+  for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t ch) {
+    load_window(x, n0 - c.hi, N, b.window.ptr, s.geo.L);
+    Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
+    T* yh = yhat.data() + n0;
+    T* rb = r.data() + n0;
+    const T* yb = y.data() + n0;
+    block_forward(s, b, yh, P);
+    for (std::int64_t i = 0; i < P; ++i) rb[i] = yh[i] - yb[i];
+    block_accumulate_dh(s, b, rb, P, G.data() + ch * 2 * s.bins);
+  });
+  finish_dh(s, G, dh);
+  return 0.5 * direct::sum_squares<T>(r);  // the same blockwise sum as loss(r)
+}
 
 std::size_t good_size(std::size_t n) {
   for (std::size_t m = std::max<std::size_t>(n, 1);; ++m) {
@@ -130,39 +358,21 @@ std::size_t good_size(std::size_t n) {
   }
 }
 
-template <std::floating_point T>
-void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat) {
-  const auto N = static_cast<std::int64_t>(x.size());
-  Taps c;
-  if (!clip_taps(taps, N, c)) return std::fill(yhat.begin(), yhat.end(), T{0});
-  convolve_range(sub_kernel(h, taps, c), x, -c.lo, yhat);
+std::size_t block_transform_length(std::size_t n, std::size_t k) { return choose_length(n, k, sizeof(float)); }
+
+std::size_t cached_plan_count() {
+  std::lock_guard lock(planner_mutex());
+  return plan_cache<float>().size() + plan_cache<double>().size();
 }
 
-template <std::floating_point T>
-void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh) {
-  const auto N = static_cast<std::int64_t>(x.size());
-  std::fill(dh.begin(), dh.end(), T{0});
-  Taps c;
-  if (!clip_taps(taps, N, c)) return;
-  const std::vector<T> xflip(x.rbegin(), x.rend());
-  convolve_range<T>(xflip, r, c.lo + N - 1, dh.subspan(static_cast<std::size_t>(c.lo - taps.lo), c.K()));
-}
-
-template <std::floating_point T>
-void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx) {
-  const auto N = static_cast<std::int64_t>(r.size());
-  Taps c;
-  if (!clip_taps(taps, N, c)) return std::fill(dx.begin(), dx.end(), T{0});
-  const auto hc = sub_kernel(h, taps, c);
-  const std::vector<T> hflip(hc.rbegin(), hc.rend());
-  convolve_range<T>(hflip, r, c.hi, dx);
-}
-
-template void conv<float>(std::span<const float>, Taps, std::span<const float>, std::span<float>);
-template void conv<double>(std::span<const double>, Taps, std::span<const double>, std::span<double>);
-template void grad_kernel<float>(std::span<const float>, std::span<const float>, Taps, std::span<float>);
-template void grad_kernel<double>(std::span<const double>, std::span<const double>, Taps, std::span<double>);
-template void grad_input<float>(std::span<const float>, Taps, std::span<const float>, std::span<float>);
-template void grad_input<double>(std::span<const double>, Taps, std::span<const double>, std::span<double>);
+#define CONVGRAD_INSTANTIATE(T)                                                                       \
+  template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);                 \
+  template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>);          \
+  template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);           \
+  template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
+                                   std::span<T>, std::span<T>, std::span<T>);
+CONVGRAD_INSTANTIATE(float)
+CONVGRAD_INSTANTIATE(double)
+#undef CONVGRAD_INSTANTIATE
 
 }  // namespace convgrad::detail::fft

@@ -33,6 +33,13 @@ template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+// One training step fused per block: yhat = h * x, r = yhat - y, dh; returns 1/2 sum r^2.
+template <std::floating_point T>
+double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                     std::span<T> yhat, std::span<T> r, std::span<T> dh);
+// sum_n r[n]^2 in double, blockwise in the training step's order (so loss(r) matches it).
+template <std::floating_point T>
+double sum_squares(std::span<const T> r);
 }  // namespace direct
 
 // The convolution and flipped-input correlation forms through FFTW real transforms.
@@ -43,8 +50,17 @@ template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+// One training step by overlap-save blocks: each block's transform of x serves both the
+// forward and dh; dh's spectra are summed over blocks and transformed back once.
+template <std::floating_point T>
+double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                     std::span<T> yhat, std::span<T> r, std::span<T> dh);
 // Smallest n' >= n whose only prime factors are 2, 3, 5 and 7 (FFTW is fastest there).
 std::size_t good_size(std::size_t n);
+// Transform length the overlap-save route uses for a signal of n samples and k taps.
+std::size_t block_transform_length(std::size_t n, std::size_t k);
+// Number of FFTW plans currently cached (for tests of the cache).
+std::size_t cached_plan_count();
 }  // namespace fft
 
 // Gradients as (row vector) x (Jacobian matrix), materialised within a memory budget.

@@ -97,11 +97,10 @@ void residual(std::span<const T> yhat, std::span<const T> y, std::span<T> r) {
   for (std::size_t n = 0; n < r.size(); ++n) r[n] = yhat[n] - y[n];
 }
 
+// Summed blockwise in double, in the same order as the fused training step's loss.
 template <std::floating_point T>
 double loss(std::span<const T> r) {
-  double sum = 0;
-  for (const T v : r) sum += static_cast<double>(v) * static_cast<double>(v);
-  return 0.5 * sum;
+  return 0.5 * detail::direct::sum_squares<T>(r);
 }
 
 template <std::floating_point T>
@@ -166,17 +165,22 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   if (!dx.empty()) require_size(dx.size(), x.size(), "dx", "same length as x, or empty");
   require_finite(y, "y");
   if (method == Method::automatic) method = choose_method(x.size(), h.size());
-  conv<T>(h, taps, x, yhat, method);       // checks h and x
-  residual<T>(yhat, y, r);                 // r = yhat - y
-  const double L = loss<T>(r);
+  double L = 0;
   const std::span<const T> rc(r);
-  switch (method) {                        // r is finite: x, y, h are
-    case Method::reference: detail::reference::grad_kernel<T>(x, rc, taps, dh); break;
-    case Method::jacobian: detail::jacobian::grad_kernel<T>(x, rc, taps, dh, kDefaultJacobianBudget); break;
-    case Method::fft: detail::fft::grad_kernel<T>(x, rc, taps, dh); break;
-    default: detail::direct::grad_kernel<T>(x, rc, taps, dh); break;
+  if (method == Method::direct || method == Method::fft) {
+    // Fused: each block's x window (or its spectrum) serves both yhat and dh.
+    require_finite(h, "h");
+    require_finite(x, "x");
+    L = method == Method::fft ? detail::fft::loss_and_grad<T>(x, y, h, taps, yhat, r, dh)
+                              : detail::direct::loss_and_grad<T>(x, y, h, taps, yhat, r, dh);
+  } else {
+    conv<T>(h, taps, x, yhat, method);     // checks h and x
+    residual<T>(yhat, y, r);               // r = yhat - y
+    L = loss<T>(r);
+    if (method == Method::reference) detail::reference::grad_kernel<T>(x, rc, taps, dh);
+    else detail::jacobian::grad_kernel<T>(x, rc, taps, dh, kDefaultJacobianBudget);
   }
-  if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);
+  if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);  // r is finite: x, y, h are
   return L;
 }
 

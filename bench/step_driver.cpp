@@ -1,0 +1,92 @@
+// Times convgrad's training step (loss_and_grad: yhat, r, loss, dh) for bench/compare.py.
+//
+//   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump]
+//
+// Reads no files. The inputs are a fixed function of the index, so compare.py can rebuild
+// them exactly in NumPy and check the result against a float64 reference:
+//   u(seed, n) = splitmix64(seed * 2^32 + n) >> 40          (24 random bits)
+//   v          = u / 2^24 - 1/2                             (exact in float32)
+//   x[n] = v(1, n), y[n] = v(2, n), h[j] = v(3, j) / K      (centred taps, K odd)
+// Prints one JSON object: the best and median time of REPS steps after one warm-up step,
+// the method auto chose, the loss, and (with --dump) dh.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "convgrad/ops.hpp"
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+template <class T>
+std::vector<T> signal(std::uint64_t seed, std::size_t n, double scale) {
+  std::vector<T> v(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double u = static_cast<double>(splitmix64((seed << 32) + i) >> 40) / 16777216.0 - 0.5;
+    v[i] = static_cast<T>(u * scale);
+  }
+  return v;
+}
+
+template <class T>
+int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool dump) {
+  using namespace convgrad;
+  const auto x = signal<T>(1, N, 1.0), y = signal<T>(2, N, 1.0);
+  const auto h = signal<T>(3, K, 1.0 / static_cast<double>(K));
+  const Taps taps = Taps::centred_for(static_cast<std::int64_t>(K));
+  std::vector<T> yhat(N), r(N), dh(K);
+  const Method chosen = method == Method::automatic ? choose_method(N, K) : method;
+  double loss = loss_and_grad<T>(x, y, h, taps, yhat, r, dh, {}, method);  // warm-up: plans, pages
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    loss = loss_and_grad<T>(x, y, h, taps, yhat, r, dh, {}, method);
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  std::printf("{\"best_s\": %.9g, \"median_s\": %.9g, \"method\": \"%s\", \"loss\": %.17g",
+              times.front(), times[times.size() / 2], std::string(to_string(chosen)).c_str(), loss);
+  if (dump) {
+    std::printf(", \"dh\": [");
+    for (std::size_t j = 0; j < K; ++j) std::printf("%s%.9g", j ? ", " : "", static_cast<double>(dh[j]));
+    std::printf("]");
+  }
+  std::printf("}\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 7) {
+    std::fprintf(stderr, "usage: convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump]\n");
+    return 2;
+  }
+  try {
+    const std::size_t N = std::stoull(argv[1]), K = std::stoull(argv[2]);
+    const std::string dtype = argv[3];
+    const convgrad::Method method = convgrad::parse_method(argv[4]);
+    omp_set_num_threads(std::stoi(argv[5]));
+    const int reps = std::max(1, std::stoi(argv[6]));
+    const bool dump = argc > 7 && std::string(argv[7]) == "--dump";
+    if (dtype == "float") return run<float>(N, K, method, reps, dump);
+    if (dtype == "double") return run<double>(N, K, method, reps, dump);
+    std::fprintf(stderr, "convgrad_step: error: dtype must be float or double\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "convgrad_step: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,299 @@
+// The direct method's inner loops with Highway (see simd.hpp for what each computes).
+//
+// Register blocking: `correlate` keeps kOut vectors of outputs in registers while it runs
+// over the taps (one broadcast of w[k] feeds kOut fused multiply-adds); `correlate_accumulate`
+// keeps kTaps vectors of tap sums in registers while it runs over the block (one load of r
+// feeds kTaps multiply-adds). Either way each multiply-add needs one (unaligned) load and
+// the accumulators hide the FMA latency.
+//
+// This file is compiled once per instruction set (hwy/foreach_target.h re-includes it);
+// HWY_DYNAMIC_DISPATCH calls the best one this CPU supports.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/simd.hpp"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/direct_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace convgrad::detail::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr std::size_t kOut = 8;   // output vectors held in registers by correlate
+constexpr std::size_t kTaps = 8;  // tap sums held in registers by correlate_accumulate
+
+// out[i] = sum_k w[k] s[i+k] for i in [i0, i0 + kOut * lanes): the register-blocked body.
+template <class D, typename T = hn::TFromD<D>>
+HWY_INLINE void correlate_group(D d, const T* HWY_RESTRICT w, std::size_t K,
+                                const T* HWY_RESTRICT s, T* HWY_RESTRICT out) {
+  const std::size_t L = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  auto a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
+  for (std::size_t k = 0; k < K; ++k) {
+    const auto wk = hn::Set(d, w[k]);
+    const T* p = s + k;
+    a0 = hn::MulAdd(wk, hn::LoadU(d, p + 0 * L), a0);
+    a1 = hn::MulAdd(wk, hn::LoadU(d, p + 1 * L), a1);
+    a2 = hn::MulAdd(wk, hn::LoadU(d, p + 2 * L), a2);
+    a3 = hn::MulAdd(wk, hn::LoadU(d, p + 3 * L), a3);
+    a4 = hn::MulAdd(wk, hn::LoadU(d, p + 4 * L), a4);
+    a5 = hn::MulAdd(wk, hn::LoadU(d, p + 5 * L), a5);
+    a6 = hn::MulAdd(wk, hn::LoadU(d, p + 6 * L), a6);
+    a7 = hn::MulAdd(wk, hn::LoadU(d, p + 7 * L), a7);
+  }
+  hn::StoreU(a0, d, out + 0 * L);
+  hn::StoreU(a1, d, out + 1 * L);
+  hn::StoreU(a2, d, out + 2 * L);
+  hn::StoreU(a3, d, out + 3 * L);
+  hn::StoreU(a4, d, out + 4 * L);
+  hn::StoreU(a5, d, out + 5 * L);
+  hn::StoreU(a6, d, out + 6 * L);
+  hn::StoreU(a7, d, out + 7 * L);
+}
+
+// out[i] = sum_k w[k] s[i+k], one vector (of the tag's width) of outputs at a time.
+template <class D, typename T = hn::TFromD<D>>
+HWY_INLINE void correlate_single(D d, const T* HWY_RESTRICT w, std::size_t K,
+                                 const T* HWY_RESTRICT s, T* HWY_RESTRICT out) {
+  auto a = hn::Zero(d);
+  for (std::size_t k = 0; k < K; ++k) a = hn::MulAdd(hn::Set(d, w[k]), hn::LoadU(d, s + k), a);
+  hn::StoreU(a, d, out);
+}
+
+template <typename T>
+void correlate_impl(const T* HWY_RESTRICT w, std::size_t K, const T* HWY_RESTRICT s,
+                    T* HWY_RESTRICT out, std::size_t B) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + kOut * L <= B; i += kOut * L) correlate_group(d, w, K, s + i, out + i);
+  for (; i + L <= B; i += L) correlate_single(d, w, K, s + i, out + i);
+  const hn::CappedTag<T, 1> d1;  // the last B mod L outputs, one lane at a time
+  for (; i < B; ++i) correlate_single(d1, w, K, s + i, out + i);
+}
+
+// g[k0 + t] += sum_i s[i + k0 + t] r[i], t < kTaps: the register-blocked body.
+template <typename T>
+HWY_INLINE void correlate_accumulate_group(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
+                                           std::size_t B, double* HWY_RESTRICT g) {
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const std::size_t L = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  auto a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + L <= B; i += L) {
+    const auto ri = hn::LoadU(d, r + i);
+    const T* p = s + i;
+    a0 = hn::MulAdd(hn::LoadU(d, p + 0), ri, a0);
+    a1 = hn::MulAdd(hn::LoadU(d, p + 1), ri, a1);
+    a2 = hn::MulAdd(hn::LoadU(d, p + 2), ri, a2);
+    a3 = hn::MulAdd(hn::LoadU(d, p + 3), ri, a3);
+    a4 = hn::MulAdd(hn::LoadU(d, p + 4), ri, a4);
+    a5 = hn::MulAdd(hn::LoadU(d, p + 5), ri, a5);
+    a6 = hn::MulAdd(hn::LoadU(d, p + 6), ri, a6);
+    a7 = hn::MulAdd(hn::LoadU(d, p + 7), ri, a7);
+  }
+  // The last B mod L samples, one lane at a time, into separate one-lane sums.
+  auto t0 = hn::Zero(d1), t1 = hn::Zero(d1), t2 = hn::Zero(d1), t3 = hn::Zero(d1);
+  auto t4 = hn::Zero(d1), t5 = hn::Zero(d1), t6 = hn::Zero(d1), t7 = hn::Zero(d1);
+  for (; i < B; ++i) {
+    const auto ri = hn::LoadU(d1, r + i);
+    const T* p = s + i;
+    t0 = hn::MulAdd(hn::LoadU(d1, p + 0), ri, t0);
+    t1 = hn::MulAdd(hn::LoadU(d1, p + 1), ri, t1);
+    t2 = hn::MulAdd(hn::LoadU(d1, p + 2), ri, t2);
+    t3 = hn::MulAdd(hn::LoadU(d1, p + 3), ri, t3);
+    t4 = hn::MulAdd(hn::LoadU(d1, p + 4), ri, t4);
+    t5 = hn::MulAdd(hn::LoadU(d1, p + 5), ri, t5);
+    t6 = hn::MulAdd(hn::LoadU(d1, p + 6), ri, t6);
+    t7 = hn::MulAdd(hn::LoadU(d1, p + 7), ri, t7);
+  }
+  g[0] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a0)) + hn::GetLane(t0));
+  g[1] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a1)) + hn::GetLane(t1));
+  g[2] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a2)) + hn::GetLane(t2));
+  g[3] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a3)) + hn::GetLane(t3));
+  g[4] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a4)) + hn::GetLane(t4));
+  g[5] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a5)) + hn::GetLane(t5));
+  g[6] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a6)) + hn::GetLane(t6));
+  g[7] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a7)) + hn::GetLane(t7));
+}
+
+// g[k] += sum_i s[i + k] r[i] for one tap k.
+template <typename T>
+HWY_INLINE void correlate_accumulate_one(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
+                                         std::size_t B, double* HWY_RESTRICT g) {
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const std::size_t L = hn::Lanes(d);
+  auto a = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + L <= B; i += L) a = hn::MulAdd(hn::LoadU(d, s + i), hn::LoadU(d, r + i), a);
+  auto t = hn::Zero(d1);
+  for (; i < B; ++i) t = hn::MulAdd(hn::LoadU(d1, s + i), hn::LoadU(d1, r + i), t);
+  g[0] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a)) + hn::GetLane(t));
+}
+
+template <typename T>
+void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
+                               std::size_t K, double* HWY_RESTRICT g) {
+  std::size_t k = 0;
+  for (; k + kTaps <= K; k += kTaps) correlate_accumulate_group(s + k, r, B, g + k);
+  for (; k < K; ++k) correlate_accumulate_one(s + k, r, B, g + k);
+}
+
+// r = yhat - y in T, sum of r^2 in double (float lanes are widened before squaring).
+double residual_sumsq_f32(const float* HWY_RESTRICT yhat, const float* HWY_RESTRICT y,
+                          float* HWY_RESTRICT r, std::size_t n) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;  // as many floats as dd has doubles
+  const std::size_t L = hn::Lanes(dd);
+  auto acc0 = hn::Zero(dd), acc1 = hn::Zero(dd);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const auto r0 = hn::Sub(hn::LoadU(df, yhat + i), hn::LoadU(df, y + i));
+    const auto r1 = hn::Sub(hn::LoadU(df, yhat + i + L), hn::LoadU(df, y + i + L));
+    hn::StoreU(r0, df, r + i);
+    hn::StoreU(r1, df, r + i + L);
+    const auto w0 = hn::PromoteTo(dd, r0), w1 = hn::PromoteTo(dd, r1);
+    acc0 = hn::MulAdd(w0, w0, acc0);
+    acc1 = hn::MulAdd(w1, w1, acc1);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) {
+    r[i] = yhat[i] - y[i];
+    sum += static_cast<double>(r[i]) * static_cast<double>(r[i]);
+  }
+  return sum;
+}
+
+double residual_sumsq_f64(const double* HWY_RESTRICT yhat, const double* HWY_RESTRICT y,
+                          double* HWY_RESTRICT r, std::size_t n) {
+  const hn::ScalableTag<double> d;
+  const std::size_t L = hn::Lanes(d);
+  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const auto r0 = hn::Sub(hn::LoadU(d, yhat + i), hn::LoadU(d, y + i));
+    const auto r1 = hn::Sub(hn::LoadU(d, yhat + i + L), hn::LoadU(d, y + i + L));
+    hn::StoreU(r0, d, r + i);
+    hn::StoreU(r1, d, r + i + L);
+    acc0 = hn::MulAdd(r0, r0, acc0);
+    acc1 = hn::MulAdd(r1, r1, acc1);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) {
+    r[i] = yhat[i] - y[i];
+    sum += r[i] * r[i];
+  }
+  return sum;
+}
+
+// sum r[i]^2 in double, with exactly residual_sumsq's order of operations.
+double sumsq_f32(const float* HWY_RESTRICT r, std::size_t n) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const std::size_t L = hn::Lanes(dd);
+  auto acc0 = hn::Zero(dd), acc1 = hn::Zero(dd);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const auto w0 = hn::PromoteTo(dd, hn::LoadU(df, r + i)), w1 = hn::PromoteTo(dd, hn::LoadU(df, r + i + L));
+    acc0 = hn::MulAdd(w0, w0, acc0);
+    acc1 = hn::MulAdd(w1, w1, acc1);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += static_cast<double>(r[i]) * static_cast<double>(r[i]);
+  return sum;
+}
+
+double sumsq_f64(const double* HWY_RESTRICT r, std::size_t n) {
+  const hn::ScalableTag<double> d;
+  const std::size_t L = hn::Lanes(d);
+  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const auto r0 = hn::LoadU(d, r + i), r1 = hn::LoadU(d, r + i + L);
+    acc0 = hn::MulAdd(r0, r0, acc0);
+    acc1 = hn::MulAdd(r1, r1, acc1);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += r[i] * r[i];
+  return sum;
+}
+
+void correlate_f32(const float* w, std::size_t K, const float* s, float* out, std::size_t B) {
+  correlate_impl(w, K, s, out, B);
+}
+void correlate_f64(const double* w, std::size_t K, const double* s, double* out, std::size_t B) {
+  correlate_impl(w, K, s, out, B);
+}
+void correlate_accumulate_f32(const float* s, const float* r, std::size_t B, std::size_t K, double* g) {
+  correlate_accumulate_impl(s, r, B, K, g);
+}
+void correlate_accumulate_f64(const double* s, const double* r, std::size_t B, std::size_t K, double* g) {
+  correlate_accumulate_impl(s, r, B, K, g);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace convgrad::detail::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace convgrad::detail::simd {
+
+HWY_EXPORT(correlate_f32);
+HWY_EXPORT(correlate_f64);
+HWY_EXPORT(correlate_accumulate_f32);
+HWY_EXPORT(correlate_accumulate_f64);
+HWY_EXPORT(residual_sumsq_f32);
+HWY_EXPORT(residual_sumsq_f64);
+HWY_EXPORT(sumsq_f32);
+HWY_EXPORT(sumsq_f64);
+
+void correlate(const float* w, std::size_t K, const float* s, float* out, std::size_t B) {
+  HWY_DYNAMIC_DISPATCH(correlate_f32)(w, K, s, out, B);
+}
+void correlate(const double* w, std::size_t K, const double* s, double* out, std::size_t B) {
+  HWY_DYNAMIC_DISPATCH(correlate_f64)(w, K, s, out, B);
+}
+void correlate_accumulate(const float* s, const float* r, std::size_t B, std::size_t K, double* g) {
+  HWY_DYNAMIC_DISPATCH(correlate_accumulate_f32)(s, r, B, K, g);
+}
+void correlate_accumulate(const double* s, const double* r, std::size_t B, std::size_t K, double* g) {
+  HWY_DYNAMIC_DISPATCH(correlate_accumulate_f64)(s, r, B, K, g);
+}
+double residual_sumsq(const float* yhat, const float* y, float* r, std::size_t n) {
+  return HWY_DYNAMIC_DISPATCH(residual_sumsq_f32)(yhat, y, r, n);
+}
+double residual_sumsq(const double* yhat, const double* y, double* r, std::size_t n) {
+  return HWY_DYNAMIC_DISPATCH(residual_sumsq_f64)(yhat, y, r, n);
+}
+
+double sumsq(const float* r, std::size_t n) { return HWY_DYNAMIC_DISPATCH(sumsq_f32)(r, n); }
+double sumsq(const double* r, std::size_t n) { return HWY_DYNAMIC_DISPATCH(sumsq_f64)(r, n); }
+
+std::vector<std::string> available_targets() {
+  std::vector<std::string> names;
+  for (const std::int64_t t : hwy::SupportedAndGeneratedTargets()) names.emplace_back(hwy::TargetName(t));
+  return names;
+}
+
+std::string current_target() {
+  // The best supported target among those compiled is what dispatch picks.
+  const std::int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  return targets ? hwy::TargetName(targets & -targets) : "none";
+}
+
+void force_target(const std::string& name) {
+  if (name.empty()) return hwy::SetSupportedTargetsForTest(0);
+  for (const std::int64_t t : hwy::SupportedAndGeneratedTargets())
+    if (name == hwy::TargetName(t)) return hwy::SetSupportedTargetsForTest(t);
+}
+
+}  // namespace convgrad::detail::simd
+#endif  // HWY_ONCE
