@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   add(add_grad);
   add(add_check);
   add(add_explain);
+  add(add_fit);
+  add(add_apply);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -284,7 +284,7 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   } else {
     Run<T> run(data, taps, options, res);
     if (options.solver != Solver::adam) {
-      res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-6, 500, options.method) + options.ridge;
+      res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-4, 300, options.method) + options.ridge;
       if (!(res.lambda_max > 0))
         throw singular_system("gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
                               "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");

@@ -1,0 +1,98 @@
+// `convgrad apply`: filter a signal with learned taps, yhat[n] = sum_{m=lo..hi} h[m] x[n-m]
+// ('same' length). WAV in, WAV out keeps the sample rate; .npy or text out by extension.
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "convgrad/errors.hpp"
+#include "taps_file.hpp"
+
+namespace convgrad::cli {
+namespace {
+
+struct ApplyCli {
+  std::string h_path, x_path, out, method = "auto", wav_format = "float32";
+  std::optional<std::int64_t> lo, channel, sample_rate;
+  bool quiet = false;
+};
+
+bool is_wav(const std::string& path) {
+  std::string e = std::filesystem::path(path).extension().string();
+  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return e == ".wav" || e == ".wave";
+}
+
+bool is_sound(const std::string& path) {
+  std::string e = std::filesystem::path(path).extension().string();
+  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return e == ".wav" || e == ".wave" || e == ".flac" || e == ".aiff" || e == ".aif";
+}
+
+int run_apply(const ApplyCli& o) {
+  if (o.h_path.empty()) throw usage_error("--h: the taps file is required");
+  if (o.x_path.empty()) throw usage_error("--x: the signal to filter is required");
+  if (o.out.empty()) throw usage_error("--out: the output file is required");
+  const Method method = parse_method_option(o.method);
+  if (o.channel) require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
+  if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
+  io::WavFormat format;
+  if (o.wav_format == "float32") format = io::WavFormat::float32;
+  else if (o.wav_format == "pcm24") format = io::WavFormat::pcm24;
+  else throw usage_error("--wav-format: '" + o.wav_format + "' is not one of float32, pcm24");
+  {
+    const std::filesystem::path p(o.out);
+    const auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      throw io_error("--out " + o.out + ": the directory " + dir.string() + " does not exist");
+  }
+
+  const TapsFile t = read_taps(o.h_path, "h");
+  const Taps taps = range_of(t, o.lo, o.h_path);
+  const std::optional<int> channel = o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
+  if (o.channel && !is_sound(o.x_path)) throw usage_error("--channel applies only to sound files (WAV)");
+  const io::Signal x = read_input(o.x_path, "x", channel);
+  const std::vector<double> yhat = conv<double>(t.h, taps, x.samples, method);
+  require_finite_result(yhat, "the filtered signal");
+
+  if (is_wav(o.out)) {
+    std::optional<double> rate = x.sample_rate;
+    if (o.sample_rate) rate = static_cast<double>(*o.sample_rate);
+    if (!rate)
+      throw usage_error("--out " + o.out + ": a WAV file needs a sample rate; " + o.x_path +
+                        " has none, so give --sample-rate HZ");
+    const auto hz = static_cast<int>(*rate);
+    if (static_cast<double>(hz) != *rate)
+      throw io_error(o.x_path + ": sample rate " + std::to_string(*rate) + " Hz is not a whole number");
+    io::write_wav(o.out, yhat, hz, format);
+  } else {
+    io::write_array(o.out, yhat);
+  }
+  if (!o.quiet)
+    std::printf("apply: %zu samples through %zu taps (m = %lld..%lld) -> %s\n", yhat.size(), taps.K(),
+                static_cast<long long>(taps.lo), static_cast<long long>(taps.hi), o.out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Run add_apply(CLI::App& app) {
+  auto o = std::make_shared<ApplyCli>();
+  CLI::App* c = app.add_subcommand("apply", "filter a signal with learned taps (WAV in, WAV out keeps the sample rate)");
+  c->add_option("--h", o->h_path, "taps: .json (range recorded), .csv from fit, .npy or text");
+  c->add_option("--x", o->x_path, "the signal to filter (text/CSV, .npy or WAV)");
+  c->add_option("--out", o->out, "the filtered signal: .wav, .npy or text by extension");
+  c->add_option("--lo", o->lo, "first tap m when the taps file does not record it (default -(K-1)/2)");
+  c->add_option("--channel", o->channel, "0-based channel of a multi-channel WAV input");
+  c->add_option("--sample-rate", o->sample_rate, "sample rate in Hz for a WAV output from a non-WAV input");
+  c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
+  c->add_option("--method", o->method, "auto | direct | fft | reference | jacobian");
+  c->add_flag("--quiet", o->quiet, "print nothing on success");
+  return [o] { return run_apply(*o); };
+}
+
+}  // namespace convgrad::cli
