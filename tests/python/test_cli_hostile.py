@@ -191,3 +191,21 @@ def test_help_documents_the_zero_kernel(run_cli):
     p = run_cli("grad", "--help")
     assert p.returncode == 0
     assert "zeros" in p.stdout and "--lo" in p.stdout
+
+
+def test_jacobian_beyond_its_memory_budget_names_the_size(run_cli, files):
+    d = files["dir"]
+    np.save(d / "long.npy", np.ones(20000))
+    p = run_cli("grad", "--x", d / "long.npy", "--y", d / "long.npy", "--taps", 2000, "--method", "jacobian",
+                "--out-dh", d / "dh.npy")
+    assert_one_line_error(p, 1, ["jacobian", "MiB", "direct or fft"])
+    assert not (d / "dh.npy").exists()
+
+
+@pytest.mark.parametrize("name", ["words.txt", "truncated.npy", "nan.txt"])
+def test_check_reports_bad_files_too(run_cli, files, name):
+    bad = write(files["dir"] / name, BAD_X[name][0])
+    p = run_cli("check", "--x", bad, "--y", files["y.txt"], "--taps", 1)
+    assert_one_line_error(p, 1, BAD_X[name][1])
+    p = run_cli("check", "--x", files["x.txt"], "--y", files["y4.txt"], "--taps", 1)
+    assert_one_line_error(p, 1, ["5 samples", "4"])
