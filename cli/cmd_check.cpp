@@ -20,7 +20,7 @@ constexpr std::int64_t kMaxRandomN = std::int64_t{1} << 22;
 
 struct CheckOptions {
   std::string x_path, y_path, h_path;
-  std::optional<std::int64_t> taps_m, kernel_size, lo, n;
+  std::optional<std::int64_t> taps_m, kernel_size, lo, channel, n;
   std::int64_t seed = 1;
   std::string dtype = "float64";
   bool json = false, no_fd = false;
@@ -34,7 +34,7 @@ Case case_from_options(const CheckOptions& o) {
     return random_case(static_cast<std::size_t>(o.n.value_or(32)), taps, static_cast<std::uint64_t>(o.seed));
   }
   Case c;
-  SignalPair xy = read_xy(o.x_path, o.y_path);
+  SignalPair xy = read_xy(o.x_path, o.y_path, channel_option(o.channel));
   c.x = std::move(xy.x);
   c.y = std::move(xy.y);
   if (!o.h_path.empty()) {
@@ -108,15 +108,17 @@ Run add_check(CLI::App& app) {
       "Without --x, a random case: --n samples (default 32), --taps M (default 2), --seed S (default 1),\n"
       "x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or --taps M / --kernel-size K\n"
       "a zero kernel. Exit status 1 when any method disagrees with the reference beyond its tolerance.");
-  CLI::Option* x = cmd->add_option("--x", o->x_path, "input signal file");
-  CLI::Option* y = cmd->add_option("--y", o->y_path, "target signal file");
-  CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file (taps m = lo..hi)");
-  CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "K = 2M+1 taps, m = -M..M");
+  CLI::Option* x = cmd->add_option("--x", o->x_path, "input signal file")->type_name("FILE");
+  CLI::Option* y = cmd->add_option("--y", o->y_path, "target signal file")->type_name("FILE");
+  CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file (taps m = lo..hi)")->type_name("FILE");
+  CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "K = 2M+1 taps, m = -M..M")->type_name("M");
   CLI::Option* ksize = cmd->add_option("--kernel-size", o->kernel_size, "K taps (even K needs --lo)");
-  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2)");
-  CLI::Option* n = cmd->add_option("--n", o->n, "random case: number of samples N");
-  CLI::Option* seed = cmd->add_option("--seed", o->seed, "random case: seed (default 1)");
-  cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)");
+  ksize->type_name("K");
+  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2)")->type_name("L");
+  CLI::Option* n = cmd->add_option("--n", o->n, "random case: number of samples N")->type_name("N");
+  CLI::Option* seed = cmd->add_option("--seed", o->seed, "random case: seed (default 1)")->type_name("S");
+  cmd->add_option("--channel", o->channel, "0-based channel of multi-channel WAV inputs")->type_name("C");
+  cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)")->type_name("NAME");
   cmd->add_flag("--no-fd", o->no_fd, "skip the finite-difference rows");
   cmd->add_flag("--json", o->json, "print the report as one JSON object");
   x->needs(y);
@@ -127,6 +129,7 @@ Run add_check(CLI::App& app) {
   seed->excludes(x);
   return [o] {
     const Dtype dtype = parse_dtype(o->dtype);
+    (void)channel_option(o->channel);
     if (o->n) require_option_range("--n", *o->n, 1, kMaxRandomN, "samples in the random case");
     if (o->h_path.empty() && (o->taps_m || o->kernel_size))
       (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);

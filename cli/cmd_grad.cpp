@@ -18,7 +18,7 @@ namespace {
 
 struct GradOptions {
   std::string x_path, y_path, h_path, out_dh, out_dx;
-  std::optional<std::int64_t> taps_m, kernel_size, lo;
+  std::optional<std::int64_t> taps_m, kernel_size, lo, channel;
   std::string method = "auto", dtype = "float64";
   bool json = false;
 };
@@ -46,7 +46,7 @@ Kernel kernel_from_options(const GradOptions& o) {
 
 template <std::floating_point T>
 int run_grad(const GradOptions& o, Method method, Dtype dtype) {
-  const SignalPair xy = read_xy(o.x_path, o.y_path);
+  const SignalPair xy = read_xy(o.x_path, o.y_path, channel_option(o.channel));
   const Kernel k = kernel_from_options(o);
   const std::vector<T> x = to_dtype<T>(xy.x, "x (" + o.x_path + ")");
   const std::vector<T> y = to_dtype<T>(xy.y, "y (" + o.y_path + ")");
@@ -103,23 +103,28 @@ Run add_grad(CLI::App& app) {
       "With --taps M (or --kernel-size K) and no --h, the kernel is all zeros: the gradient at the start\n"
       "of learning from h = 0. Signals: .npy (float32/float64), .wav, or text/CSV. Outputs (.npy or text\n"
       "by extension) are written atomically: all of them or none.");
-  cmd->add_option("--x", o->x_path, "input signal x (N samples)")->required();
-  cmd->add_option("--y", o->y_path, "target signal y (N samples)")->required();
+  cmd->add_option("--x", o->x_path, "input signal x (N samples)")->type_name("FILE")->required();
+  cmd->add_option("--y", o->y_path, "target signal y (N samples)")->type_name("FILE")->required();
   CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file: taps h[m] for m = lo..hi");
   CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "no kernel file: K = 2M+1 zero taps, m = -M..M");
   CLI::Option* ksize = cmd->add_option("--kernel-size", o->kernel_size, "no kernel file: K zero taps (even K needs --lo)");
+  h->type_name("FILE");
+  taps->type_name("M");
+  ksize->type_name("K");
   h->excludes(taps)->excludes(ksize);
   taps->excludes(ksize);
-  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2; 0 for a causal filter)");
-  cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)");
-  cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)");
-  cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy or text)");
-  cmd->add_option("--out-dx", o->out_dx, "write dx (N values) to FILE (.npy or text)");
+  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2; 0 for a causal filter)")->type_name("L");
+  cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)")->type_name("NAME");
+  cmd->add_option("--channel", o->channel, "0-based channel of multi-channel WAV inputs")->type_name("C");
+  cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)")->type_name("NAME");
+  cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy or text)")->type_name("FILE");
+  cmd->add_option("--out-dx", o->out_dx, "write dx (N values) to FILE (.npy or text)")->type_name("FILE");
   cmd->add_flag("--json", o->json, "print one JSON object: loss, dh, dx, yhat, r, method, N, K, lo, hi, dtype");
   return [o] {
     // Usage first, before any file is touched.
     const Method method = parse_method_option(o->method);
     const Dtype dtype = parse_dtype(o->dtype);
+    (void)channel_option(o->channel);
     if (o->h_path.empty()) (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
     require_distinct_outputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}});
     return with_dtype(dtype, [&]<class T>(T) { return run_grad<T>(*o, method, dtype); });

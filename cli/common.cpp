@@ -121,10 +121,16 @@ io::Signal read_input(const std::string& path, std::string_view role, std::optio
   return io::read_signal(path, channel);
 }
 
-SignalPair read_xy(const std::string& x_path, const std::string& y_path) {
+std::optional<int> channel_option(std::optional<std::int64_t> channel) {
+  if (!channel) return std::nullopt;
+  require_option_range("--channel", *channel, 0, 65535, "0-based channel of a multi-channel sound file");
+  return static_cast<int>(*channel);
+}
+
+SignalPair read_xy(const std::string& x_path, const std::string& y_path, std::optional<int> channel) {
   SignalPair p;
-  p.x = read_input(x_path, "x").samples;
-  p.y = read_input(y_path, "y").samples;
+  p.x = read_input(x_path, "x", io::is_sound_file(x_path) ? channel : std::nullopt).samples;
+  p.y = read_input(y_path, "y", io::is_sound_file(y_path) ? channel : std::nullopt).samples;
   if (p.x.size() != p.y.size())
     throw io_error("x (" + x_path + ") has " + std::to_string(p.x.size()) + " samples but y (" + y_path +
                    ") has " + std::to_string(p.y.size()) + "; they must have the same length");

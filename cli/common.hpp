@@ -73,7 +73,12 @@ io::Signal read_input(const std::string& path, std::string_view role,
 struct SignalPair {
   std::vector<double> x, y;
 };
-SignalPair read_xy(const std::string& x_path, const std::string& y_path);
+// `channel` (from --channel) is used for sound files only; text and .npy hold one signal.
+SignalPair read_xy(const std::string& x_path, const std::string& y_path,
+                   std::optional<int> channel = std::nullopt);
+
+// --channel C: a usage_error unless 0 <= C <= 65535; the value as read_signal takes it.
+std::optional<int> channel_option(std::optional<std::int64_t> channel);
 
 // The values in T. float32 refuses a finite double beyond float's range (it would become
 // infinite): invalid_argument naming `what` and the index. float64 is a copy.

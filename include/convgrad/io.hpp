@@ -28,6 +28,10 @@ struct Signal {
 // WAV: integer PCM is scaled to [-1, 1) by libsndfile; float WAV is read as stored.
 Signal read_signal(const std::string& path, std::optional<int> channel = std::nullopt);
 
+// True when read_signal reads `path` through libsndfile (.wav, .wave, .flac, .aiff, .aif,
+// any case): the files for which a channel means something.
+bool is_sound_file(const std::string& path);
+
 // Writes values as .npy (float64) or text (one value per line, 17 significant digits; .csv,
 // .txt or anything else) by extension.
 void write_array(const std::string& path, std::span<const double> values);

@@ -14,10 +14,14 @@
 namespace convgrad::io {
 namespace fs = std::filesystem;
 
+bool is_sound_file(const std::string& path) {
+  const std::string ext = detail::extension(path);
+  return ext == ".wav" || ext == ".wave" || ext == ".flac" || ext == ".aiff" || ext == ".aif";
+}
+
 Signal read_signal(const std::string& path, std::optional<int> channel) {
   const std::string ext = detail::extension(path);
-  if (ext == ".wav" || ext == ".wave" || ext == ".flac" || ext == ".aiff" || ext == ".aif")
-    return detail::read_sound(path, channel);
+  if (is_sound_file(path)) return detail::read_sound(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
                    " asked for, but the file holds a single signal (channel 0)");

@@ -435,3 +435,8 @@ TEST_F(IoTest, WritingReplacesAnExistingFile) {
   EXPECT_EQ(io::read_signal(p).samples, std::vector<double>{7});
   EXPECT_EQ(listing(), std::vector<std::string>{"v.npy"});
 }
+
+TEST(IoDispatch, SoundFilesAreRecognisedByExtensionInAnyCase) {
+  for (const std::string p : {"a.wav", "dir/b.WAV", "c.flac", "d.aiff", "e.aif", "f.wave"}) EXPECT_TRUE(io::is_sound_file(p)) << p;
+  for (const std::string p : {"a.npy", "b.csv", "c.txt", "wav", "d.wav.txt", "e"}) EXPECT_FALSE(io::is_sound_file(p)) << p;
+}

@@ -1,6 +1,7 @@
 """Hostile input to the `convgrad` command: every case gets exit status 2 (usage) or 1 (data
 or I/O), one line `convgrad: error: ...` naming the option or file, the position and the
 problem, nothing on stdout, and no output file (or temporary) left behind."""
+import json
 import os
 import struct
 
@@ -185,6 +186,17 @@ def test_stereo_wav_needs_a_channel(run_cli, files):
         w.writeframes(struct.pack("<10h", *range(10)))
     p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 1)
     assert_one_line_error(p, 1, ["stereo.wav", "2 channels"])
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 1, "--channel", 2)
+    assert_one_line_error(p, 1, ["stereo.wav", "channel 2 does not exist"])
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 1, "--channel", -1)
+    assert_one_line_error(p, 2, ["--channel"])
+    # --channel picks the right channel of the WAV (and leaves the text y alone): the right
+    # channel holds 1, 3, 5, 7, 9 in 16-bit PCM, i.e. k / 32768.
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 0, "--channel", 1, "--json")
+    assert p.returncode == 0, p.stderr
+    x = np.array([1, 3, 5, 7, 9]) / 32768.0
+    y = np.array([0.0, 1, 0, -1, 2])
+    assert json.loads(p.stdout)["dh"] == [float(np.dot(x, -y))]
 
 
 def test_help_documents_the_zero_kernel(run_cli):
