@@ -88,7 +88,9 @@ int run_check(const CheckOptions& o) {
   const CheckReport rep = check_gradients<T>(x, y, h, c.taps, kDefaultJacobianBudget, !o.no_fd);
   require_finite_result(std::span<const double>(&rep.loss, 1), "the loss");
   if (o.json) {
-    print_json(report_json(rep));
+    nlohmann::json j = report_json(rep);
+    if (o.x_path.empty()) j["seed"] = o.seed;  // a random case: enough to reproduce it
+    print_json(j);
   } else {
     if (o.x_path.empty())
       std::printf("random case: seed %lld, x, y, h standard normal\n", static_cast<long long>(o.seed));
