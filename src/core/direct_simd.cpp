@@ -27,14 +27,50 @@ namespace hn = hwy::HWY_NAMESPACE;
 constexpr std::size_t kOut = 8;   // output vectors held in registers by correlate
 constexpr std::size_t kTaps = 8;  // tap sums held in registers by correlate_accumulate
 
-// out[i] = sum_k w[k] s[i+k] for i in [i0, i0 + kOut * lanes): the register-blocked body.
+// out[i] = sum_k w[k] s[i+k] for i in [0, kOut * lanes): the register-blocked body.
+// Taps go in pairs (k, k + L): the window vector s[k + j L] serves output vector j with
+// tap k and output vector j - 1 with tap k + L, so 9 loads feed 16 multiply-adds (unaligned
+// loads, most of which straddle two cache lines, are what limits this loop).
 template <class D, typename T = hn::TFromD<D>>
 HWY_INLINE void correlate_group(D d, const T* HWY_RESTRICT w, std::size_t K,
                                 const T* HWY_RESTRICT s, T* HWY_RESTRICT out) {
   const std::size_t L = hn::Lanes(d);
   auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
   auto a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
-  for (std::size_t k = 0; k < K; ++k) {
+  std::size_t k0 = 0;
+  for (; k0 + 2 * L <= K; k0 += 2 * L) {
+    for (std::size_t t = 0; t < L; ++t) {
+      const std::size_t k = k0 + t;
+      const auto w0 = hn::Set(d, w[k]), w1 = hn::Set(d, w[k + L]);
+      const T* p = s + k;
+      auto v = hn::LoadU(d, p);
+      a0 = hn::MulAdd(w0, v, a0);
+      v = hn::LoadU(d, p + 1 * L);
+      a1 = hn::MulAdd(w0, v, a1);
+      a0 = hn::MulAdd(w1, v, a0);
+      v = hn::LoadU(d, p + 2 * L);
+      a2 = hn::MulAdd(w0, v, a2);
+      a1 = hn::MulAdd(w1, v, a1);
+      v = hn::LoadU(d, p + 3 * L);
+      a3 = hn::MulAdd(w0, v, a3);
+      a2 = hn::MulAdd(w1, v, a2);
+      v = hn::LoadU(d, p + 4 * L);
+      a4 = hn::MulAdd(w0, v, a4);
+      a3 = hn::MulAdd(w1, v, a3);
+      v = hn::LoadU(d, p + 5 * L);
+      a5 = hn::MulAdd(w0, v, a5);
+      a4 = hn::MulAdd(w1, v, a4);
+      v = hn::LoadU(d, p + 6 * L);
+      a6 = hn::MulAdd(w0, v, a6);
+      a5 = hn::MulAdd(w1, v, a5);
+      v = hn::LoadU(d, p + 7 * L);
+      a7 = hn::MulAdd(w0, v, a7);
+      a6 = hn::MulAdd(w1, v, a6);
+      v = hn::LoadU(d, p + 8 * L);
+      a7 = hn::MulAdd(w1, v, a7);
+    }
+  }
+  for (std::size_t k = k0; k < K; ++k) {  // the last K mod 2L taps, one at a time
     const auto wk = hn::Set(d, w[k]);
     const T* p = s + k;
     a0 = hn::MulAdd(wk, hn::LoadU(d, p + 0 * L), a0);
@@ -57,12 +93,20 @@ HWY_INLINE void correlate_group(D d, const T* HWY_RESTRICT w, std::size_t K,
 }
 
 // out[i] = sum_k w[k] s[i+k], one vector (of the tag's width) of outputs at a time.
+// Four partial sums (taps k mod 4) hide the multiply-add latency; they are added at the end.
 template <class D, typename T = hn::TFromD<D>>
 HWY_INLINE void correlate_single(D d, const T* HWY_RESTRICT w, std::size_t K,
                                  const T* HWY_RESTRICT s, T* HWY_RESTRICT out) {
-  auto a = hn::Zero(d);
-  for (std::size_t k = 0; k < K; ++k) a = hn::MulAdd(hn::Set(d, w[k]), hn::LoadU(d, s + k), a);
-  hn::StoreU(a, d, out);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  std::size_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    a0 = hn::MulAdd(hn::Set(d, w[k + 0]), hn::LoadU(d, s + k + 0), a0);
+    a1 = hn::MulAdd(hn::Set(d, w[k + 1]), hn::LoadU(d, s + k + 1), a1);
+    a2 = hn::MulAdd(hn::Set(d, w[k + 2]), hn::LoadU(d, s + k + 2), a2);
+    a3 = hn::MulAdd(hn::Set(d, w[k + 3]), hn::LoadU(d, s + k + 3), a3);
+  }
+  for (; k < K; ++k) a0 = hn::MulAdd(hn::Set(d, w[k]), hn::LoadU(d, s + k), a0);
+  hn::StoreU(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), d, out);
 }
 
 template <typename T>
@@ -139,11 +183,60 @@ HWY_INLINE void correlate_accumulate_one(const T* HWY_RESTRICT s, const T* HWY_R
   g[0] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a)) + hn::GetLane(t));
 }
 
+// g[k0 + t] += sum_i s[i + k0 + t] r[i], t < 4.
+template <typename T>
+HWY_INLINE void correlate_accumulate_four(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
+                                          std::size_t B, double* HWY_RESTRICT g) {
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const std::size_t L = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + L <= B; i += L) {
+    const auto ri = hn::LoadU(d, r + i);
+    a0 = hn::MulAdd(hn::LoadU(d, s + i + 0), ri, a0);
+    a1 = hn::MulAdd(hn::LoadU(d, s + i + 1), ri, a1);
+    a2 = hn::MulAdd(hn::LoadU(d, s + i + 2), ri, a2);
+    a3 = hn::MulAdd(hn::LoadU(d, s + i + 3), ri, a3);
+  }
+  auto t0 = hn::Zero(d1), t1 = hn::Zero(d1), t2 = hn::Zero(d1), t3 = hn::Zero(d1);
+  for (; i < B; ++i) {
+    const auto ri = hn::LoadU(d1, r + i);
+    t0 = hn::MulAdd(hn::LoadU(d1, s + i + 0), ri, t0);
+    t1 = hn::MulAdd(hn::LoadU(d1, s + i + 1), ri, t1);
+    t2 = hn::MulAdd(hn::LoadU(d1, s + i + 2), ri, t2);
+    t3 = hn::MulAdd(hn::LoadU(d1, s + i + 3), ri, t3);
+  }
+  g[0] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a0)) + hn::GetLane(t0));
+  g[1] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a1)) + hn::GetLane(t1));
+  g[2] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a2)) + hn::GetLane(t2));
+  g[3] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a3)) + hn::GetLane(t3));
+}
+
+// Long kernels: g[k] += sum_i r[i] s[k + i] is itself a correlation with K outputs and B
+// "taps" r[i], so the faster output-blocked correlate computes it (each output lane then
+// sums the block's B products in order: still a blockwise sum, added to g in double).
+// Short kernels: kTaps tap sums at a time, each lane summing B / lanes products.
 template <typename T>
 void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
                                std::size_t K, double* HWY_RESTRICT g) {
-  std::size_t k = 0;
+  const hn::ScalableTag<T> d;
+  const std::size_t group = kOut * hn::Lanes(d);
+  std::size_t k = K / group * group;  // taps [0, k) by correlate, the rest tap-blocked
+  if (k > 0) {
+    thread_local std::vector<T> block_sums;
+    block_sums.resize(k);
+    correlate_impl(r, B, s, block_sums.data(), k);
+    for (std::size_t j = 0; j < k; ++j) g[j] += static_cast<double>(block_sums[j]);
+  }
   for (; k + kTaps <= K; k += kTaps) correlate_accumulate_group(s + k, r, B, g + k);
+  if (k < K && K >= kTaps) {  // the last K mod kTaps taps: one full group ending at K, keep its tail
+    double last[kTaps] = {};
+    correlate_accumulate_group(s + (K - kTaps), r, B, last);
+    for (std::size_t t = kTaps - (K - k); t < kTaps; ++t) g[K - kTaps + t] += last[t];
+    return;
+  }
+  for (; k + 4 <= K; k += 4) correlate_accumulate_four(s + k, r, B, g + k);
   for (; k < K; ++k) correlate_accumulate_one(s + k, r, B, g + k);
 }
 
@@ -290,9 +383,11 @@ std::string current_target() {
 }
 
 void force_target(const std::string& name) {
-  if (name.empty()) return hwy::SetSupportedTargetsForTest(0);
+  std::int64_t mask = 0;  // 0: the CPU's own set
   for (const std::int64_t t : hwy::SupportedAndGeneratedTargets())
-    if (name == hwy::TargetName(t)) return hwy::SetSupportedTargetsForTest(t);
+    if (name == hwy::TargetName(t)) mask = t;
+  hwy::SetSupportedTargetsForTest(mask);
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());  // dispatch re-reads the choice
 }
 
 }  // namespace convgrad::detail::simd

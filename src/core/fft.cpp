@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,13 +76,18 @@ struct FftwBuffer {
   typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(ptr); }
 };
 
-// Out-of-place forward (r2c) and inverse (c2r) plans for one length. FFTW_ESTIMATE: the
-// plan is the same in every run (FFTW_MEASURE may pick different algorithms run to run,
-// and so different rounding), and planning costs microseconds.
+// Out-of-place forward (r2c) and inverse (c2r) plans for one length. Block lengths (up to
+// kMeasureUpTo) are planned with FFTW_MEASURE: it times candidate algorithms once (a few ms)
+// and runs the blocks up to 1.8x faster than FFTW_ESTIMATE on this machine. Within a
+// process a length always uses its cached plan, so results do not depend on the thread
+// count; between processes MEASURE may pick another algorithm, which can change the last
+// bits. Longer single-block transforms use FFTW_ESTIMATE (measuring them costs seconds).
 template <std::floating_point T>
 struct Plans {
   typename Fftw<T>::plan forward, inverse;
 };
+
+constexpr std::size_t kMeasureUpTo = std::size_t{1} << 16;
 
 std::mutex& planner_mutex() {
   static std::mutex m;
@@ -101,8 +107,9 @@ const Plans<T>& plans_for(std::size_t L) {
   if (auto it = cache.find(L); it != cache.end()) return it->second;
   FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
   Plans<T> p;
-  p.forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), FFTW_ESTIMATE);
-  p.inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, FFTW_ESTIMATE);
+  const unsigned FLAGS = L <= kMeasureUpTo ? FFTW_MEASURE : FFTW_ESTIMATE;
+  p.forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), FLAGS);
+  p.inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, FLAGS);
   if (!p.forward || !p.inverse) throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
   return cache.emplace(L, p).first->second;
 }
@@ -112,14 +119,6 @@ bool clip_taps(Taps taps, std::int64_t N, Taps& clipped) {
   clipped.lo = std::max(taps.lo, -(N - 1));
   clipped.hi = std::min(taps.hi, N - 1);
   return clipped.lo <= clipped.hi;
-}
-
-// Relative cost of one transform of length L (seconds / arbitrary unit): L log2 L, and
-// more once the transform's working set no longer fits the 1 MiB L2 cache.
-double transform_cost(std::size_t L, std::size_t bytes_per_value) {
-  const double l = static_cast<double>(L);
-  const double spill = (l * static_cast<double>(bytes_per_value) * 6 > 1024.0 * 1024.0) ? 1.3 : 1.0;
-  return l * std::log2(l) * spill;
 }
 
 // The overlap-save geometry for N samples and K taps: transform length L, P outputs per
@@ -133,17 +132,15 @@ struct Geometry {
 };
 constexpr std::int64_t kMaxChunks = 64;
 
-std::size_t choose_length(std::size_t n, std::size_t k, std::size_t bytes_per_value) {
-  // One block covering everything, or power-of-two blocks of at least 2K; least total cost.
-  std::size_t best = good_size(n + k - 1);
-  double best_cost = transform_cost(best, bytes_per_value);
-  for (std::size_t L = 64; L < best; L *= 2) {
-    if (L < 2 * k) continue;
-    const double blocks = std::ceil(static_cast<double>(n) / static_cast<double>(L - k + 1));
-    const double cost = blocks * transform_cost(L, bytes_per_value);
-    if (cost < best_cost) best = L, best_cost = cost;
-  }
-  return best;
+// Block transform length: the smallest power of two >= 8 K and >= 4096, so that at least
+// 7/8 of each block is new output and FFTW's per-call overhead is amortised; measured on
+// this machine (bench/RESULTS.md), block lengths from 4096 to 65536 are within 10% of
+// each other for K >= 255 once that holds, and longer blocks fall out of the L2 cache. A
+// signal that fits in one such block is done in one transform of a 2-3-5-7 length.
+std::size_t choose_length(std::size_t n, std::size_t k) {
+  std::size_t L = 4096;
+  while (L < 8 * k) L *= 2;
+  return std::min(L, good_size(n + k - 1));
 }
 
 template <std::floating_point T>
@@ -151,7 +148,7 @@ Geometry geometry(std::int64_t N, std::int64_t K) {
   Geometry g{};
   g.N = N;
   g.K = K;
-  g.L = static_cast<std::int64_t>(choose_length(static_cast<std::size_t>(N), static_cast<std::size_t>(K), sizeof(T)));
+  g.L = static_cast<std::int64_t>(choose_length(static_cast<std::size_t>(N), static_cast<std::size_t>(K)));
   g.P = g.L - K + 1;
   g.blocks = (N + g.P - 1) / g.P;
   g.per_chunk = (g.blocks + kMaxChunks - 1) / kMaxChunks;
@@ -358,7 +355,7 @@ std::size_t good_size(std::size_t n) {
   }
 }
 
-std::size_t block_transform_length(std::size_t n, std::size_t k) { return choose_length(n, k, sizeof(float)); }
+std::size_t block_transform_length(std::size_t n, std::size_t k) { return choose_length(n, k); }
 
 std::size_t cached_plan_count() {
   std::lock_guard lock(planner_mutex());

@@ -1,6 +1,7 @@
 // The public operations: validate once at this boundary, then dispatch to a method.
 #include "convgrad/ops.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -48,13 +49,21 @@ Method parse_method(std::string_view name) {
                          "' is not one of reference, direct, fft, jacobian, auto");
 }
 
-// Direct costs about N * K multiply-adds; the FFT route about three transforms of length
-// L ~ 2N + K at roughly c * L log2 L each. The constant is rough; see bench/ for calibration.
+// The cost model behind Method::automatic, calibrated on this machine (2-core AMD EPYC,
+// AVX-512; bench/RESULTS.md) from one-thread training steps of both methods:
+//   direct: N Kc taps at about 0.08 ns each (0.065 float, 0.094 double), + 1 us
+//   fft:    per overlap-save block of length L, L log2 L at about 0.5 ns (0.45 float,
+//           0.58 double: three transforms and the spectral products), + 7 us of setup
+// Kc = min(K, 2N - 1) counts only the taps that reach the signal. One model serves both
+// dtypes (their crossovers differ by less than the noise: K ~ 120-150 at large N).
 Method choose_method(std::size_t n, std::size_t k) {
-  const double direct = static_cast<double>(n) * static_cast<double>(std::min(k, 2 * n));
-  const double L = 2.0 * static_cast<double>(n) + static_cast<double>(k);
-  const double fft = 12.0 * L * std::log2(L + 1.0);
-  return (k > 48 && fft < direct) ? Method::fft : Method::direct;
+  const std::size_t kc = std::min(k, 2 * std::max<std::size_t>(n, 1) - 1);
+  const double direct = 0.08e-9 * static_cast<double>(n) * static_cast<double>(kc) + 1e-6;
+  const std::size_t L = detail::fft::block_transform_length(n, kc);
+  const double P = static_cast<double>(L - kc + 1);
+  const double blocks = std::ceil(static_cast<double>(n) / P);
+  const double fft = 0.5e-9 * blocks * static_cast<double>(L) * std::log2(static_cast<double>(L)) + 7e-6;
+  return fft < direct ? Method::fft : Method::direct;
 }
 
 template <std::floating_point T>

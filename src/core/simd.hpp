@@ -20,8 +20,9 @@ void correlate(const float* w, std::size_t K, const float* s, float* out, std::s
 void correlate(const double* w, std::size_t K, const double* s, double* out, std::size_t B);
 
 // g[k] += sum_{i=0..B-1} s[i+k] r[i],   k = 0..K-1.   Reads s[0 .. B+K-2], r[0 .. B-1].
-// The block's sum is formed in T (each vector lane sums B / lanes products), then added to
-// the double g: blockwise accumulation, so float error does not grow with the signal.
+// The block's sum is formed in T (in vector lanes; for long kernels each lane sums the B
+// products of one tap in order), then added to the double g: blockwise accumulation, so
+// float error does not grow with the signal.
 // (dh, reversed: g[K-1-j] = dh[j], with s = the x window.)
 void correlate_accumulate(const float* s, const float* r, std::size_t B, std::size_t K, double* g);
 void correlate_accumulate(const double* s, const double* r, std::size_t B, std::size_t K, double* g);
