@@ -30,4 +30,17 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
 
 double norm2(std::span<const double> v);
 
+// ||x_p||_2 and ||y_p||_2 of every pair, computed once for loss_rounding's bound.
+struct PairNorms {
+  std::vector<double> x, y;
+  std::vector<std::size_t> n;
+};
+template <std::floating_point T>
+PairNorms pair_norms(std::span<const Pair<T>> data);
+
+// The bound of loss_rounding (fit.hpp) from precomputed norms: sum over pairs of
+//   ||r_p|| dr_p + dr_p^2 / 2 + eps_double N_p L_p,   dr_p = eps_T ((K+1) ||h||_1 ||x_p|| + ||y_p||).
+template <std::floating_point T>
+double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::span<const double> pair_loss);
+
 }  // namespace convgrad::detail::fit

@@ -60,6 +60,40 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
   return scale * sum + 0.5 * ridge * hh;
 }
 
+template <std::floating_point T>
+PairNorms pair_norms(std::span<const Pair<T>> data) {
+  PairNorms out;
+  for (const auto& p : data) {
+    double xx = 0, yy = 0;
+    for (const T v : p.x) xx += static_cast<double>(v) * v;
+    for (const T v : p.y) yy += static_cast<double>(v) * v;
+    out.x.push_back(std::sqrt(xx));
+    out.y.push_back(std::sqrt(yy));
+    out.n.push_back(p.x.size());
+  }
+  return out;
+}
+
+template <std::floating_point T>
+double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::span<const double> pair_loss) {
+  constexpr double eps_T = std::numeric_limits<T>::epsilon() / 2;  // unit round-off
+  constexpr double eps_d = std::numeric_limits<double>::epsilon() / 2;
+  double h1 = 0;
+  for (const T v : h) h1 += std::abs(static_cast<double>(v));
+  const double K = static_cast<double>(h.size());
+  double total = 0;
+  for (std::size_t p = 0; p < norms.n.size(); ++p) {
+    const double L = pair_loss[p];
+    const double dr = eps_T * ((K + 1) * h1 * norms.x[p] + norms.y[p]);
+    total += std::sqrt(2 * L) * dr + dr * dr / 2 + eps_d * static_cast<double>(norms.n[p]) * L;
+  }
+  return total;
+}
+
+template PairNorms pair_norms<float>(std::span<const Pair<float>>);
+template PairNorms pair_norms<double>(std::span<const Pair<double>>);
+template double loss_rounding_bound<float>(const PairNorms&, std::span<const float>, std::span<const double>);
+template double loss_rounding_bound<double>(const PairNorms&, std::span<const double>, std::span<const double>);
 template struct Workspace<float>;
 template struct Workspace<double>;
 template double pass<float>(std::span<const Pair<float>>, std::span<const std::size_t>, std::span<const float>,
@@ -146,21 +180,7 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
 
 template <std::floating_point T>
 double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h, std::span<const double> pair_loss) {
-  constexpr double eps_T = std::numeric_limits<T>::epsilon() / 2;  // unit round-off
-  constexpr double eps_d = std::numeric_limits<double>::epsilon() / 2;
-  double h1 = 0;
-  for (const T v : h) h1 += std::abs(static_cast<double>(v));
-  const double K = static_cast<double>(h.size());
-  double total = 0;
-  for (std::size_t p = 0; p < data.size(); ++p) {
-    double xx = 0, yy = 0;
-    for (const T v : data[p].x) xx += static_cast<double>(v) * v;
-    for (const T v : data[p].y) yy += static_cast<double>(v) * v;
-    const double L = pair_loss[p];
-    const double dr = eps_T * ((K + 1) * h1 * std::sqrt(xx) + std::sqrt(yy));
-    total += std::sqrt(2 * L) * dr + dr * dr / 2 + eps_d * static_cast<double>(data[p].x.size()) * L;
-  }
-  return total;
+  return detail::fit::loss_rounding_bound<T>(detail::fit::pair_norms<T>(data), h, pair_loss);
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                        \

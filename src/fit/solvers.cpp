@@ -135,16 +135,17 @@ void gd(Run<T>& run, std::vector<T>& h) {
   std::vector<double> g(K), g_new(K), pl(run.data.size()), pl_new(run.data.size());
   std::vector<T> h_new(K);
   const bool checked = !run.minibatch();
+  const detail::fit::PairNorms norms = detail::fit::pair_norms<T>(run.data);
   double F = checked ? run.full(h, g, &pl) : run.step_eval(h, g);
   run.set_grad_scale(h, norm2(g), checked);
-  double tol_F = checked ? loss_rounding<T>(run.data, h, pl) : 0;
+  double tol_F = checked ? detail::fit::loss_rounding_bound<T>(norms, h, pl) : 0;
   std::string stop = run.record(0, F, norm2(g), F);
   for (std::size_t it = 1; stop.empty(); ++it) {
     axpy_into<T>(h_new, h, res.step, g);
     double F_new;
     if (checked) {
       F_new = run.full(h_new, g_new, &pl_new);
-      const double tol_new = loss_rounding<T>(run.data, h_new, pl_new);
+      const double tol_new = detail::fit::loss_rounding_bound<T>(norms, h_new, pl_new);
       if (F_new > F + tol_F + tol_new) {  // the step overshot: lambda_max was under-estimated
         res.step /= 2;
         if (++res.step_halvings > 60) throw error("gd: the loss keeps increasing; the data may be non-finite in effect");
