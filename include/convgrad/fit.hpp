@@ -125,10 +125,11 @@ Solver parse_solver(std::string_view name);
 // ||dF/dh|| at the point the gradient was taken (for mini-batches: the batch's estimate of
 // the whole data set, scaled by P / batch).
 struct Progress {
-  std::size_t iteration = 0;  // 1-based
+  std::size_t iteration = 0;  // 0 is the starting point, then one per step
   double loss = 0;
   double grad_norm = 0;
   double seconds = 0;         // since the solver started
+  double grad_target = 0;     // the solver stops once grad_norm <= grad_target
 };
 
 struct FitOptions {

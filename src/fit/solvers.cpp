@@ -105,10 +105,10 @@ struct Run {
 
   // Records iteration `it` and returns a non-empty reason if the run should stop.
   std::string record(std::size_t it, double F, double gnorm, double F_prev) {
-    Progress p{it, F, gnorm, seconds()};
+    Progress p{it, F, gnorm, seconds(), grad_tol * grad_scale};
     if (o.keep_history) result.history.push_back(p);
     result.iterations = it;
-    if (gnorm <= grad_tol * grad_scale) return "gradient tolerance";
+    if (gnorm <= p.grad_target) return "gradient tolerance";
     if (it > 0 && o.loss_tol > 0 && std::abs(F_prev - F) <= o.loss_tol * std::abs(F)) return "loss change";
     if (o.progress && !o.progress(p)) return "stopped by caller";
     if (it >= o.max_iter) return "max iterations";
