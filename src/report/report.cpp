@@ -157,8 +157,13 @@ std::string svg(const Plot& plot, int width, int height) {
       o << '\n';
     }
   }
-  // Legend, top right.
+  // Legend, top right, on a white panel so lines under it do not cross the labels.
   double ly = top + 14;
+  std::size_t labelled = 0;
+  for (const auto& s : plot.series) labelled += s.label.empty() ? 0 : 1;
+  if (labelled > 0)
+    o << "<rect x=\"" << px(left + W - 156) << "\" y=\"" << px(top + 3) << "\" width=\"152\" height=\""
+      << px(15.0 * static_cast<double>(labelled) + 4) << "\" fill=\"white\" fill-opacity=\"0.85\"/>\n";
   for (const auto& s : plot.series) {
     if (s.label.empty()) continue;
     const double lx = left + W - 150;
@@ -221,10 +226,20 @@ std::string fit_page(const FitPage& page) {
   // 1. Loss curve.
   if (!page.loss_history.empty()) {
     Plot p{"Loss", "iteration", "F(h) (log scale)", true, {}};
-    Series s{"loss", {}, {}, Style::line, blue};
-    for (const auto& [it, loss] : page.loss_history) s.x.push_back(it), s.y.push_back(loss);
+    Series s{"loss F(h)", {}, {}, Style::line, blue};
+    // The excess F - min F shows the rate of convergence once F itself has flattened at the
+    // noise floor (a straight line on this axis is linear convergence).
+    Series excess{"excess F(h) - min F", {}, {}, Style::line, orange};
+    double lowest = std::numeric_limits<double>::infinity();
+    for (const auto& [it, loss] : page.loss_history) lowest = std::min(lowest, loss);
+    for (const auto& [it, loss] : page.loss_history) {
+      s.x.push_back(it), s.y.push_back(loss);
+      if (loss - lowest > 0) excess.x.push_back(it), excess.y.push_back(loss - lowest);
+    }
     p.series.push_back(std::move(s));
-    figure(p, "The objective F(h) = sum over pairs of 1/2 ||h * x - y||^2 + ridge/2 ||h||^2 at each iteration.");
+    if (excess.x.size() > 1) p.series.push_back(std::move(excess));
+    figure(p, "The objective F(h) = sum over pairs of 1/2 ||h * x - y||^2 + ridge/2 ||h||^2 at each iteration, "
+              "and its excess over the lowest value reached.");
   } else {
     o << "<p>The exact solver solves the normal equations directly: there is no loss curve.</p>\n";
   }
