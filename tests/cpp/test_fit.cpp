@@ -441,3 +441,31 @@ TEST(Iterative, BadOptionsAreRefused) {
 
 }  // namespace
 }  // namespace convgrad::test
+
+namespace convgrad::test {
+namespace {
+
+// Above kExactEigenTaps the condition number comes from power and inverse iteration; both
+// Rayleigh quotients approach the extreme eigenvalues from inside the spectrum, so the
+// estimate can only be low, and 300 iterations bring it within a few percent here.
+TEST(Exact, ConditionNumberEstimateAboveTheEigenSolverLimit) {
+  if (kSanitized) GTEST_SKIP() << "a 2100 x 2100 eigen-decomposition is too slow in the sanitised Debug build";
+  const Taps taps = Taps::causal(static_cast<std::int64_t>(kExactEigenTaps) + 52);
+  const auto x = gaussian<double>(6000, 41), y = gaussian<double>(6000, 42);
+  NormalEquations ne(taps);
+  ne.add<double>(x, y);
+  const ExactSolution s = ne.solve(0.0);
+  EXPECT_TRUE(s.condition_estimated);
+  const auto K = static_cast<Eigen::Index>(taps.K());
+  const Eigen::Map<const Eigen::MatrixXd> G(ne.gram().data(), K, K);
+  const Eigen::VectorXd ev = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(G, Eigen::EigenvaluesOnly).eigenvalues();
+  const double cond = ev[K - 1] / ev[0];
+  EXPECT_LE(s.condition, cond * (1 + 1e-9));
+  EXPECT_GE(s.condition, 0.9 * cond) << "estimated " << s.condition << ", true " << cond;
+  // And the solution still satisfies the normal equations to rounding.
+  const Eigen::Map<const Eigen::VectorXd> h(s.h.data(), K), b(ne.rhs().data(), K);
+  EXPECT_LE((G * h - b).norm(), 4 * cond * kEps * static_cast<double>(x.size() + 2 * taps.K()) * b.norm());
+}
+
+}  // namespace
+}  // namespace convgrad::test
