@@ -186,7 +186,9 @@ template <class A, class B>
   double d = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double e = std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
-    if (!(e <= d)) d = e, worst = i;  // NaN-safe: a NaN difference becomes the worst
+    if (std::isnan(e))  // an unwritten output (the sweeps prefill NaN) or a NaN result
+      return ::testing::AssertionFailure() << "NaN at index " << i << " (got " << got[i] << ", want " << want[i] << ")";
+    if (e > d) d = e, worst = i;
   }
   if (d <= tol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "max |diff| = " << d << " at index " << worst << " (got "
