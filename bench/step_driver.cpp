@@ -1,6 +1,7 @@
 // Times convgrad's training step (loss_and_grad: yhat, r, loss, dh) for bench/compare.py.
 //
 //   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump]
+//   convgrad_step --peak        one core's measured multiply-add peak, float and double
 //
 // Reads no files. The inputs are a fixed function of the index, so compare.py can rebuild
 // them exactly in NumPy and check the result against a float64 reference:
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "convgrad/ops.hpp"
+#include "core/simd.hpp"
 
 namespace {
 
@@ -60,7 +62,7 @@ int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool du
               times.front(), times[times.size() / 2], std::string(to_string(chosen)).c_str(), loss);
   if (dump) {
     std::printf(", \"dh\": [");
-    for (std::size_t j = 0; j < K; ++j) std::printf("%s%.9g", j ? ", " : "", static_cast<double>(dh[j]));
+    for (std::size_t j = 0; j < K; ++j) std::printf("%s%.17g", j ? ", " : "", static_cast<double>(dh[j]));
     std::printf("]");
   }
   std::printf("}\n");
@@ -69,7 +71,23 @@ int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool du
 
 }  // namespace
 
+// Best of five 0.1 s runs of independent FMA chains on one core, in flops/s.
+double peak(bool float64) {
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double flops = convgrad::detail::simd::fma_chains(float64, std::size_t{1} << 22);
+    best = std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--peak") {
+    std::printf("{\"float_flops\": %.6g, \"double_flops\": %.6g, \"target\": \"%s\"}\n", peak(false), peak(true),
+                convgrad::detail::simd::current_target().c_str());
+    return 0;
+  }
   if (argc < 7) {
     std::fprintf(stderr, "usage: convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump]\n");
     return 2;

@@ -34,6 +34,10 @@ double residual_sumsq(const double* yhat, const double* y, double* r, std::size_
 double sumsq(const float* r, std::size_t n);
 double sumsq(const double* r, std::size_t n);
 
+// Benchmarks: 12 independent multiply-add chains over full vectors, `iterations` steps,
+// with no memory traffic (the core's FMA peak). Returns the flops done.
+double fma_chains(bool float64, std::size_t iterations);
+
 // The instruction sets compiled in that this CPU supports, best first (e.g. "AVX3", "AVX2").
 std::vector<std::string> available_targets();
 // The instruction set the kernels dispatch to now.

@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""Side-by-side speed of one training step: convgrad against PyTorch, NumPy and SciPy.
+
+A training step is yhat = h * x ('same', centred taps), r = yhat - y, loss = 1/2 |r|^2 and
+dh[m] = sum_n x[n-m] r[n]. Every implementation runs in this same process run, on the same
+inputs, over the grid N in {1e3, 1e5, 1e6, 1e7} x K in {3, 31, 255, 4095}, float32 and
+float64. Each result (loss and dh) is checked against a float64 reference before it is
+timed; a wrong result is reported, never timed.
+
+    /usr/bin/python3 bench/compare.py [--build build-e] [--quick] [--json out.json]
+
+convgrad runs through bench/convgrad_step (built with -DCONVGRAD_BENCH=ON), a small C++
+driver that reads no files and builds the same inputs from a formula (see step_driver.cpp),
+at 1 and 2 threads with Method::automatic, and at 2 threads with direct and fft forced so
+the automatic choice can be judged. PyTorch runs at 1 and 2 threads; NumPy and SciPy are
+single-threaded here. Throughput is million taps per second (N K / time); the fraction of
+peak counts 4 flops per tap (two multiply-adds: forward and dh) against the measured FMA
+peak of the cores used. The ratio is convgrad's best over the best peer's.
+
+Time is capped: a peer whose single run is estimated (from its previous, smaller N at the
+same K) to take more than --cap seconds is skipped and marked 'skip (est. Xs)'; PyTorch's
+float64 conv1d builds an N x K im2col buffer, skipped when that would exceed --mem GB.
+
+NumPy's np.convolve and np.correlate do not go through BLAS, so OPENBLAS_CORETYPE (set on
+some machines here) does not affect these figures.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import scipy
+import scipy.signal as signal
+import torch
+
+GRID_N = [1_000, 100_000, 1_000_000, 10_000_000]
+GRID_K = [3, 31, 255, 4095]
+DTYPES = {"float": np.float32, "double": np.float64}
+
+
+# --- inputs: the formula of step_driver.cpp, vectorised --------------------------------------
+
+def splitmix64(z):
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def signal_values(seed, n, scale, dtype):
+    idx = np.arange(n, dtype=np.uint64) + np.uint64(seed << 32)
+    u = (splitmix64(idx) >> np.uint64(40)).astype(np.float64) / 16777216.0 - 0.5
+    return (u * scale).astype(dtype)
+
+
+def inputs(n, k, dtype):
+    return (signal_values(1, n, 1.0, dtype), signal_values(2, n, 1.0, dtype),
+            signal_values(3, k, 1.0 / k, dtype))
+
+
+# --- the float64 reference ----------------------------------------------------------------------
+
+def reference(x, y, h):
+    """loss and dh in float64 through scipy's FFT (rounding ~1e-16 relative to the norms)."""
+    x, y, h = (a.astype(np.float64) for a in (x, y, h))
+    M = (len(h) - 1) // 2
+    yhat = signal.fftconvolve(x, h, mode="full")[M:M + len(x)]
+    r = yhat - y
+    rp = np.pad(r, (M, M))
+    dh = signal.fftconvolve(rp, x[::-1], mode="valid")  # dh[m] = sum_n r[n+m] x[n], m = -M..M
+    return 0.5 * float(r @ r), dh
+
+
+def check(name, dtype, n, loss, dh, ref):
+    """Relative error of dh against max |dh_ref|; tolerance 10 eps sqrt(N) (an N-term sum's
+    typical rounding, with room), and the loss to the same relative tolerance."""
+    ref_loss, ref_dh = ref
+    eps = np.finfo(dtype).eps
+    tol = 10 * eps * math.sqrt(n)
+    err = float(np.max(np.abs(np.asarray(dh, dtype=np.float64) - ref_dh)) / np.max(np.abs(ref_dh)))
+    lerr = abs(loss - ref_loss) / abs(ref_loss)
+    if not (err <= tol and lerr <= tol):
+        raise AssertionError(f"{name}: dh error {err:.2e}, loss error {lerr:.2e} > {tol:.2e}")
+    return err
+
+
+# --- peers ---------------------------------------------------------------------------------------
+
+def step_numpy(x, y, h):
+    M = (len(h) - 1) // 2
+    yhat = np.convolve(x, h)[M:M + len(x)]  # 'full' then slice: 'same' for every N, even N < K
+    r = yhat - y
+    dh = np.correlate(np.pad(r, (M, M)), x, mode="valid")
+    return 0.5 * float(np.dot(r.astype(np.float64), r.astype(np.float64))), dh
+
+
+def step_scipy(method):
+    def step(x, y, h):
+        M = (len(h) - 1) // 2
+        yhat = signal.convolve(x, h, mode="full", method=method)[M:M + len(x)]
+        r = yhat - y
+        dh = signal.correlate(np.pad(r, (M, M)), x, mode="valid", method=method)
+        return 0.5 * float(np.dot(r.astype(np.float64), r.astype(np.float64))), dh
+    return step
+
+
+def step_torch(threads):
+    def step(x, y, h):
+        torch.set_num_threads(threads)
+        M = (len(h) - 1) // 2
+        xt = torch.from_numpy(x).view(1, 1, -1)
+        yt = torch.from_numpy(y)
+        ht = torch.from_numpy(h.copy()).requires_grad_(True)
+        yhat = torch.nn.functional.conv1d(xt, ht.flip(0).view(1, 1, -1), padding=M).view(-1)
+        r = yhat - yt
+        loss = 0.5 * (r * r).sum()
+        loss.backward()
+        return float(loss), ht.grad.numpy()
+    return step
+
+
+PEERS = [
+    ("torch-1t", step_torch(1)),
+    ("torch-2t", step_torch(2)),
+    ("numpy", step_numpy),
+    ("scipy-direct", step_scipy("direct")),
+    ("scipy-fft", step_scipy("fft")),
+]
+
+
+def time_peer(fn, x, y, h, ref, name, dtype):
+    """Checked first run, then best of up to 5 more within about 1 s (a run over 1 s is its
+    own measurement: warm-up effects are negligible there)."""
+    t0 = time.perf_counter()
+    loss, dh = fn(x, y, h)
+    first = time.perf_counter() - t0
+    err = check(name, dtype, len(x), loss, dh, ref)
+    best = first
+    if first < 1.0:
+        for _ in range(max(1, min(5, int(1.0 / max(first, 1e-6))))):
+            t0 = time.perf_counter()
+            fn(x, y, h)
+            best = min(best, time.perf_counter() - t0)
+    return best, err
+
+
+# --- convgrad through the driver -------------------------------------------------------------------
+
+def run_driver(driver, n, k, dtype, method, threads, reps, dump=False):
+    cmd = [driver, str(n), str(k), dtype, method, str(threads), str(reps)] + (["--dump"] if dump else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def time_convgrad(driver, n, k, dtype, method, threads, ref, est):
+    # Checked run (with dh dumped), then a timing run whose reps fit about 1 s.
+    res = run_driver(driver, n, k, dtype, method, threads, 1, dump=True)
+    err = check(f"convgrad-{method}-{threads}t", DTYPES[dtype], n, res["loss"], np.array(res["dh"]), ref)
+    reps = max(1, min(10, int(1.0 / max(res["best_s"], 1e-6))))
+    timed = run_driver(driver, n, k, dtype, method, threads, reps)
+    return timed["best_s"], timed["method"], err
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
+            "load_average": os.getloadavg()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build-e", help="CMake build folder holding bench/convgrad_step")
+    ap.add_argument("--quick", action="store_true", help="N up to 1e5 only")
+    ap.add_argument("--cap", type=float, default=20.0, help="skip a peer run estimated longer than this (s)")
+    ap.add_argument("--mem", type=float, default=4.0, help="skip PyTorch float64 when im2col exceeds this (GB)")
+    ap.add_argument("--json", help="also write every measurement here")
+    args = ap.parse_args()
+
+    driver = os.path.join(args.build, "bench", "convgrad_step")
+    if not os.access(driver, os.X_OK):
+        sys.exit(f"compare.py: error: {driver} not found: build with -DCONVGRAD_BENCH=ON")
+    peak = json.loads(subprocess.run([driver, "--peak"], check=True, capture_output=True, text=True).stdout)
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores; load average {info['load_average']}")
+    print(f"measured FMA peak per core: {peak['float_flops'] / 1e9:.0f} GFLOP/s float32, "
+          f"{peak['double_flops'] / 1e9:.0f} GFLOP/s float64 ({peak['target']})")
+    print(f"numpy {info['numpy']}, scipy {info['scipy']}, torch {info['torch']}")
+    print("throughput in million taps/s (N K / time of one training step); fraction of peak at 4 flops/tap\n")
+
+    grid_n = GRID_N[:2] if args.quick else GRID_N
+    rows = []
+    started = time.time()
+    header = (f"{'dtype':6} {'N':>8} {'K':>5} | {'convgrad':>9} {'how':>10} {'%peak':>6} | "
+              f"{'direct2t':>9} {'fft2t':>9} {'auto ok':>7} | {'best peer':>12} {'Mtaps/s':>9} | {'ratio':>6}  peers")
+    for dtype, npdt in DTYPES.items():
+        print(header)
+        last_time = {}  # (peer, K) -> (N, seconds)
+        for n in grid_n:
+            for k in GRID_K:
+                x, y, h = inputs(n, k, npdt)
+                ref = reference(x, y, h)
+                taps = n * k
+                row = {"dtype": dtype, "N": n, "K": k, "peers": {}, "convgrad": {}}
+                # convgrad: auto at 1 and 2 threads; direct and fft forced at 2 threads.
+                for label, method, threads in [("auto-1t", "auto", 1), ("auto-2t", "auto", 2),
+                                               ("direct-2t", "direct", 2), ("fft-2t", "fft", 2)]:
+                    prev = last_time.get((label, k))
+                    est = prev[1] * n / prev[0] if prev else 0.0
+                    if est > args.cap:
+                        row["convgrad"][label] = {"skipped_est_s": est}
+                        continue
+                    t, chosen, err = time_convgrad(driver, n, k, dtype, method, threads, ref, est)
+                    row["convgrad"][label] = {"s": t, "method": chosen, "err": err}
+                    last_time[(label, k)] = (n, t)
+                for name, fn in PEERS:
+                    prev = last_time.get((name, k))
+                    est = prev[1] * n / prev[0] if prev else 0.0
+                    if name.startswith("torch") and npdt == np.float64 and n * k * 8 > args.mem * 1e9:
+                        row["peers"][name] = {"skipped": f"im2col {n * k * 8 / 1e9:.0f} GB"}
+                        continue
+                    if est > args.cap:
+                        row["peers"][name] = {"skipped": f"est. {est:.0f}s"}
+                        continue
+                    try:
+                        t, err = time_peer(fn, x, y, h, ref, name, npdt)
+                    except (RuntimeError, MemoryError) as e:  # e.g. an allocation the peer cannot make
+                        row["peers"][name] = {"skipped": type(e).__name__}
+                        continue
+                    row["peers"][name] = {"s": t, "err": err}
+                    last_time[(name, k)] = (n, t)
+                rows.append(row)
+                print_row(row, taps, peak, npdt)
+                sys.stdout.flush()
+        print()
+    print(f"total time {time.time() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "peak": peak, "rows": rows}, f, indent=1)
+
+
+def print_row(row, taps, peak, npdt):
+    cg = row["convgrad"]
+    timed = {k: v for k, v in cg.items() if "s" in v}
+    best_label = min(timed, key=lambda k: timed[k]["s"] if k.startswith("auto") else math.inf)
+    best = timed[best_label]
+    threads = 2 if best_label.endswith("2t") else 1
+    peak_flops = (peak["float_flops"] if npdt == np.float32 else peak["double_flops"]) * threads
+    rate = taps / best["s"] / 1e6
+    # Fraction of the FMA peak means something only for the direct method's N K multiply-adds;
+    # the FFT route's "taps/s" are equivalent taps (it does far fewer flops).
+    frac = f"{rate * 1e6 * 4 / peak_flops:6.0%}" if best["method"] == "direct" else f"{'-':>6}"
+    d, f = timed.get("direct-2t"), timed.get("fft-2t")
+    auto2 = timed.get("auto-2t")
+    if d and f and auto2:
+        auto_ok = "yes" if auto2["s"] <= 1.10 * min(d["s"], f["s"]) else "NO"
+    else:
+        auto_ok = "-"
+    peers = {k: v for k, v in row["peers"].items() if "s" in v}
+    if peers:
+        bp = min(peers, key=lambda k: peers[k]["s"])
+        bp_rate = taps / peers[bp]["s"] / 1e6
+        ratio = f"{rate / bp_rate:6.1f}"
+    else:
+        bp, bp_rate, ratio = "none", float("nan"), "   -"
+    how = f"{best['method']}-{threads}t"
+    fmt = lambda v: f"{taps / v['s'] / 1e6:9.0f}" if v and "s" in v else f"{'skip':>9}"
+    others = ", ".join(f"{k} {taps / v['s'] / 1e6:.0f}" if "s" in v else f"{k} skip ({v['skipped']})"
+                       for k, v in row["peers"].items())
+    print(f"{row['dtype']:6} {row['N']:>8} {row['K']:>5} | {rate:9.0f} {how:>10} {frac} | "
+          f"{fmt(d)} {fmt(f)} {auto_ok:>7} | {bp:>12} {bp_rate:9.0f} | {ratio}  {others}")
+
+
+if __name__ == "__main__":
+    main()
