@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <thread>
+
 #include "convgrad/ops.hpp"
 #include "test_util.hpp"
 
@@ -253,6 +255,34 @@ TYPED_TEST(ThreadCount, SameBitsWhateverTheThreadCount) {
     EXPECT_TRUE(bitwise_equal(one.dh, four.dh));
     EXPECT_TRUE(bitwise_equal(one.dx, four.dx));
     EXPECT_EQ(one.loss, four.loss);
+  }
+}
+
+// The library may be called from several threads at once (the Python module releases the
+// GIL): concurrent calls on different lengths, each planning its own transforms, give the
+// bits a lone call gives.
+TYPED_TEST(Invariants, ConcurrentCallsGiveTheSameBits) {
+  using T = typename TypeParam::type;
+  const Method method = TypeParam::method;
+  const std::vector<Case> cases = {{257, Taps::centred(9)}, {1000, Taps::causal(70)}, {3001, Taps::centred(100)},
+                                   {77, Taps::from_lo(-90, 40)}};
+  std::vector<Step<T>> alone(cases.size()), together(cases.size());
+  auto run = [&](std::size_t i, std::vector<Step<T>>& out) {
+    const Case& c = cases[i];
+    const auto x = gaussian<T>(c.n, 100 + i), y = gaussian<T>(c.n, 200 + i), h = gaussian<T>(c.taps.K(), 300 + i);
+    out[i] = loss_and_grad<T>(x, y, h, c.taps, method, true);
+  };
+  {  // together first, so any planning and caching happens concurrently
+    std::vector<std::jthread> threads;
+    for (std::size_t i = 0; i < cases.size(); ++i) threads.emplace_back([&, i] { run(i, together); });
+  }
+  for (std::size_t i = 0; i < cases.size(); ++i) run(i, alone);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(describe(cases[i]));
+    EXPECT_TRUE(bitwise_equal(together[i].yhat, alone[i].yhat));
+    EXPECT_TRUE(bitwise_equal(together[i].dh, alone[i].dh));
+    EXPECT_TRUE(bitwise_equal(together[i].dx, alone[i].dx));
+    EXPECT_EQ(together[i].loss, alone[i].loss);
   }
 }
 
