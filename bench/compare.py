@@ -201,15 +201,15 @@ def main():
     print(f"measured FMA peak per core: {peak['float_flops'] / 1e9:.0f} GFLOP/s float32, "
           f"{peak['double_flops'] / 1e9:.0f} GFLOP/s float64 ({peak['target']})")
     print(f"numpy {info['numpy']}, scipy {info['scipy']}, torch {info['torch']}")
-    print("throughput in million taps/s (N K / time of one training step); fraction of peak at 4 flops/tap\n")
+    print("throughput in million taps/s (N K / time of one training step); %pk: fraction of the FMA peak")
+    print("of the cores used at 4 flops/tap (direct only); x2t: direct's 2-thread speedup; auto: within")
+    print("10% of the faster method at 1/2 threads (y/N); ratio: convgrad's best / the best peer's\n")
 
     grid_n = GRID_N[:2] if args.quick else GRID_N
     rows = []
     started = time.time()
-    header = (f"{'dtype':6} {'N':>8} {'K':>5} | {'convgrad':>9} {'how':>10} {'%peak':>6} | "
-              f"{'direct2t':>9} {'fft2t':>9} {'auto ok':>7} | {'best peer':>12} {'Mtaps/s':>9} | {'ratio':>6}  peers")
     for dtype, npdt in DTYPES.items():
-        print(header)
+        print(HEADER)
         last_time = {}  # (peer, K) -> (N, seconds)
         for n in grid_n:
             for k in GRID_K:
@@ -219,7 +219,8 @@ def main():
                 row = {"dtype": dtype, "N": n, "K": k, "peers": {}, "convgrad": {}}
                 # convgrad: auto at 1 and 2 threads; direct and fft forced at 2 threads.
                 for label, method, threads in [("auto-1t", "auto", 1), ("auto-2t", "auto", 2),
-                                               ("direct-2t", "direct", 2), ("fft-2t", "fft", 2)]:
+                                               ("direct-1t", "direct", 1), ("direct-2t", "direct", 2),
+                                               ("fft-1t", "fft", 1), ("fft-2t", "fft", 2)]:
                     prev = last_time.get((label, k))
                     est = prev[1] * n / prev[0] if prev else 0.0
                     if est > args.cap:
@@ -254,36 +255,56 @@ def main():
             json.dump({"machine": info, "peak": peak, "rows": rows}, f, indent=1)
 
 
+HEADER = (f"{'dtype':6} {'N':>8} {'K':>5} | {'convgrad':>9} {'how':>10} | {'direct1t':>9} {'%pk':>4} "
+          f"{'direct2t':>9} {'%pk':>4} {'x2t':>4} | {'fft1t':>9} {'fft2t':>9} | {'auto':>5} | "
+          f"{'best peer':>12} {'Mtaps/s':>9} | {'ratio':>6}  peers")
+
+
 def print_row(row, taps, peak, npdt):
-    cg = row["convgrad"]
-    timed = {k: v for k, v in cg.items() if "s" in v}
-    best_label = min(timed, key=lambda k: timed[k]["s"] if k.startswith("auto") else math.inf)
-    best = timed[best_label]
-    threads = 2 if best_label.endswith("2t") else 1
-    peak_flops = (peak["float_flops"] if npdt == np.float32 else peak["double_flops"]) * threads
-    rate = taps / best["s"] / 1e6
-    # Fraction of the FMA peak means something only for the direct method's N K multiply-adds;
-    # the FFT route's "taps/s" are equivalent taps (it does far fewer flops).
-    frac = f"{rate * 1e6 * 4 / peak_flops:6.0%}" if best["method"] == "direct" else f"{'-':>6}"
-    d, f = timed.get("direct-2t"), timed.get("fft-2t")
-    auto2 = timed.get("auto-2t")
-    if d and f and auto2:
-        auto_ok = "yes" if auto2["s"] <= 1.10 * min(d["s"], f["s"]) else "NO"
-    else:
-        auto_ok = "-"
+    """One grid point: convgrad's best automatic step, both methods forced at 1 and 2 threads
+    (fraction of the FMA peak of the cores used, for direct; 2-thread speedup), whether auto
+    was within 10% of the faster method at both thread counts, and the peers."""
+    cg = {k: v for k, v in row["convgrad"].items() if "s" in v}
+    rate = lambda label: taps / cg[label]["s"] / 1e6 if label in cg else None
+    per_core = peak["float_flops"] if npdt == np.float32 else peak["double_flops"]
+    autos = [k for k in ("auto-1t", "auto-2t") if k in cg]
+    best_label = min(autos, key=lambda k: cg[k]["s"])
+    best_rate = rate(best_label)
+    how = f"{cg[best_label]['method']}-{best_label[-2:]}"
+
+    # The direct method multiplies only the taps that reach the signal: min(K, 2N - 1) per sample.
+    effective = row["N"] * min(row["K"], 2 * row["N"] - 1) / taps
+
+    def cell(label, cores=None):
+        r = rate(label)
+        if r is None:
+            return f"{'skip':>9}" + (f" {'':>4}" if cores else "")
+        text = f"{r:9.0f}"
+        if cores:
+            text += f" {r * effective * 1e6 * 4 / (per_core * cores):4.0%}"
+        return text
+
+    speedup = (f"{rate('direct-2t') / rate('direct-1t'):4.1f}" if rate("direct-1t") and rate("direct-2t")
+               else f"{'-':>4}")
+    verdicts = []
+    for t in ("1t", "2t"):
+        d, f, a = cg.get("direct-" + t), cg.get("fft-" + t), cg.get("auto-" + t)
+        if d and f and a:
+            verdicts.append("y" if a["s"] <= 1.10 * min(d["s"], f["s"]) else "N")
+        else:
+            verdicts.append("-")
     peers = {k: v for k, v in row["peers"].items() if "s" in v}
     if peers:
         bp = min(peers, key=lambda k: peers[k]["s"])
         bp_rate = taps / peers[bp]["s"] / 1e6
-        ratio = f"{rate / bp_rate:6.1f}"
+        ratio = f"{best_rate / bp_rate:6.1f}"
     else:
-        bp, bp_rate, ratio = "none", float("nan"), "   -"
-    how = f"{best['method']}-{threads}t"
-    fmt = lambda v: f"{taps / v['s'] / 1e6:9.0f}" if v and "s" in v else f"{'skip':>9}"
+        bp, bp_rate, ratio = "none", float("nan"), f"{'-':>6}"
     others = ", ".join(f"{k} {taps / v['s'] / 1e6:.0f}" if "s" in v else f"{k} skip ({v['skipped']})"
                        for k, v in row["peers"].items())
-    print(f"{row['dtype']:6} {row['N']:>8} {row['K']:>5} | {rate:9.0f} {how:>10} {frac} | "
-          f"{fmt(d)} {fmt(f)} {auto_ok:>7} | {bp:>12} {bp_rate:9.0f} | {ratio}  {others}")
+    print(f"{row['dtype']:6} {row['N']:>8} {row['K']:>5} | {best_rate:9.0f} {how:>10} | "
+          f"{cell('direct-1t', 1)} {cell('direct-2t', 2)} {speedup} | {cell('fft-1t')} {cell('fft-2t')} | "
+          f"{'/'.join(verdicts):>5} | {bp:>12} {bp_rate:9.0f} | {ratio}  {others}")
 
 
 if __name__ == "__main__":
