@@ -49,6 +49,7 @@ struct Fftw<double> {
   static plan c2r(int n, complex* in, double* out, unsigned flags) { return fftw_plan_dft_c2r_1d(n, in, out, flags); }
   static void r2c(plan p, double* in, complex* out) { fftw_execute_dft_r2c(p, in, out); }
   static void c2r(plan p, complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
+  static void destroy(plan p) { fftw_destroy_plan(p); }
 };
 template <>
 struct Fftw<float> {
@@ -60,6 +61,7 @@ struct Fftw<float> {
   static plan c2r(int n, complex* in, float* out, unsigned flags) { return fftwf_plan_dft_c2r_1d(n, in, out, flags); }
   static void r2c(plan p, float* in, complex* out) { fftwf_execute_dft_r2c(p, in, out); }
   static void c2r(plan p, complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
+  static void destroy(plan p) { fftwf_destroy_plan(p); }
 };
 
 // An FFTW-aligned array of `count` T (FFTW's new-array execute needs the alignment that
@@ -85,7 +87,15 @@ struct FftwBuffer {
 // FFTW_ESTIMATE (measuring each new signal length would cost more than it saves).
 template <std::floating_point T>
 struct Plans {
-  typename Fftw<T>::plan forward, inverse;
+  typename Fftw<T>::plan forward = nullptr, inverse = nullptr;
+  Plans() = default;
+  Plans(const Plans&) = delete;
+  Plans& operator=(const Plans&) = delete;
+  // The cache is destroyed at exit; the plans go with it (LeakSanitizer checks this).
+  ~Plans() {
+    if (forward) Fftw<T>::destroy(forward);
+    if (inverse) Fftw<T>::destroy(inverse);
+  }
 };
 
 constexpr std::size_t kMeasureUpTo = std::size_t{1} << 16;
@@ -96,8 +106,8 @@ std::mutex& planner_mutex() {
 }
 
 template <std::floating_point T>
-std::map<std::size_t, Plans<T>>& plan_cache() {
-  static std::map<std::size_t, Plans<T>> cache;  // plans live until the process ends
+std::map<std::size_t, std::unique_ptr<Plans<T>>>& plan_cache() {
+  static std::map<std::size_t, std::unique_ptr<Plans<T>>> cache;  // plans live until the process ends
   return cache;
 }
 
@@ -105,15 +115,15 @@ template <std::floating_point T>
 const Plans<T>& plans_for(std::size_t L) {
   std::lock_guard lock(planner_mutex());
   auto& cache = plan_cache<T>();
-  if (auto it = cache.find(L); it != cache.end()) return it->second;
+  if (auto it = cache.find(L); it != cache.end()) return *it->second;
   FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
-  Plans<T> p;
   const bool block_length = L <= kMeasureUpTo && (L & (L - 1)) == 0;  // overlap-save blocks
   const unsigned flags = block_length ? FFTW_MEASURE : FFTW_ESTIMATE;
-  p.forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), flags);
-  p.inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, flags);
-  if (!p.forward || !p.inverse) throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
-  return cache.emplace(L, p).first->second;
+  auto p = std::make_unique<Plans<T>>();
+  p->forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), flags);
+  p->inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, flags);
+  if (!p->forward || !p->inverse) throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
+  return *cache.emplace(L, std::move(p)).first->second;
 }
 
 // The taps that can touch a signal of N samples: m in [lo, hi] with |m| <= N - 1.
