@@ -105,7 +105,7 @@ int run_check(const CheckOptions& o) {
 
 Run add_check(CLI::App& app) {
   auto o = std::make_shared<CheckOptions>();
-  CLI::App* cmd = app.add_subcommand("check", "Every gradient method and finite differences, compared");
+  CLI::App* cmd = app.add_subcommand("check", "compare every gradient method and finite differences (exit 1 on disagreement)");
   cmd->footer(
       "Without --x, a random case: --n samples (default 32), --taps M (default 2), --seed S (default 1),\n"
       "x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or --taps M / --kernel-size K\n"

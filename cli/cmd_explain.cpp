@@ -207,7 +207,7 @@ int run_explain(const ExplainOptions& o) {
 
 Run add_explain(CLI::App& app) {
   auto o = std::make_shared<ExplainOptions>();
-  CLI::App* cmd = app.add_subcommand("explain", "The derivation of dL/dh, every step printed on a small case");
+  CLI::App* cmd = app.add_subcommand("explain", "the derivation of dL/dh, every step printed with numbers on a small case");
   cmd->footer("Small integers drawn from --seed, so every number can be checked by hand. N <= " +
               std::to_string(kMaxExplainN) + ", M <= " + std::to_string(kMaxExplainM) + " keep it readable.");
   cmd->add_option("--n", o->n, "samples N (default 6)");

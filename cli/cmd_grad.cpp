@@ -97,7 +97,7 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
 
 Run add_grad(CLI::App& app) {
   auto o = std::make_shared<GradOptions>();
-  CLI::App* cmd = app.add_subcommand("grad", "The loss 1/2||h * x - y||^2 and its gradients dh, dx");
+  CLI::App* cmd = app.add_subcommand("grad", "the loss 1/2||h * x - y||^2 and its gradients dh, dx");
   cmd->footer(
       "The kernel file lists taps m = lo..hi; --lo defaults to -(K-1)/2 (centred), so an even K needs --lo.\n"
       "With --taps M (or --kernel-size K) and no --h, the kernel is all zeros: the gradient at the start\n"
