@@ -295,6 +295,27 @@ double residual_sumsq_f64(const double* HWY_RESTRICT yhat, const double* HWY_RES
   return sum;
 }
 
+// True when no v[i] is NaN or infinite: v - v is 0 for every finite v and NaN otherwise,
+// and a NaN anywhere makes the running sum NaN.
+template <typename T>
+bool all_finite_impl(const T* HWY_RESTRICT v, std::size_t n) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    const auto a = hn::LoadU(d, v + i), b = hn::LoadU(d, v + i + L);
+    acc0 = hn::Add(acc0, hn::Sub(a, a));
+    acc1 = hn::Add(acc1, hn::Sub(b, b));
+  }
+  T rest = 0;
+  for (; i < n; ++i) rest += v[i] - v[i];
+  const T total = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1))) + rest;
+  return total == T(0);
+}
+bool all_finite_f32(const float* v, std::size_t n) { return all_finite_impl(v, n); }
+bool all_finite_f64(const double* v, std::size_t n) { return all_finite_impl(v, n); }
+
 // sum r[i]^2 in double, with exactly residual_sumsq's order of operations.
 double sumsq_f32(const float* HWY_RESTRICT r, std::size_t n) {
   const hn::ScalableTag<double> dd;
@@ -379,6 +400,8 @@ HWY_EXPORT(residual_sumsq_f32);
 HWY_EXPORT(residual_sumsq_f64);
 HWY_EXPORT(sumsq_f32);
 HWY_EXPORT(fma_chains_f32);
+HWY_EXPORT(all_finite_f32);
+HWY_EXPORT(all_finite_f64);
 HWY_EXPORT(fma_chains_f64);
 HWY_EXPORT(sumsq_f64);
 
@@ -403,6 +426,9 @@ double residual_sumsq(const double* yhat, const double* y, double* r, std::size_
 
 double sumsq(const float* r, std::size_t n) { return HWY_DYNAMIC_DISPATCH(sumsq_f32)(r, n); }
 double sumsq(const double* r, std::size_t n) { return HWY_DYNAMIC_DISPATCH(sumsq_f64)(r, n); }
+
+bool all_finite(const float* v, std::size_t n) { return HWY_DYNAMIC_DISPATCH(all_finite_f32)(v, n); }
+bool all_finite(const double* v, std::size_t n) { return HWY_DYNAMIC_DISPATCH(all_finite_f64)(v, n); }
 
 double fma_chains(bool float64, std::size_t iterations) {
   return float64 ? HWY_DYNAMIC_DISPATCH(fma_chains_f64)(iterations) : HWY_DYNAMIC_DISPATCH(fma_chains_f32)(iterations);

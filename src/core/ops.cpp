@@ -8,6 +8,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/jacobian.hpp"
 #include "kernels.hpp"
+#include "simd.hpp"
 
 namespace convgrad {
 namespace {
@@ -68,6 +69,7 @@ Method choose_method(std::size_t n, std::size_t k) {
 
 template <std::floating_point T>
 void require_finite(std::span<const T> v, std::string_view what) {
+  if (detail::simd::all_finite(v.data(), v.size())) return;  // the common case, scanned with SIMD
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
       throw non_finite_input(std::string(what) + " has a non-finite value (" + std::to_string(v[i]) +

@@ -34,6 +34,10 @@ double residual_sumsq(const double* yhat, const double* y, double* r, std::size_
 double sumsq(const float* r, std::size_t n);
 double sumsq(const double* r, std::size_t n);
 
+// True when every v[i] is finite (a fast scan; the caller finds the first bad index).
+bool all_finite(const float* v, std::size_t n);
+bool all_finite(const double* v, std::size_t n);
+
 // Benchmarks: 12 independent multiply-add chains over full vectors, `iterations` steps,
 // with no memory traffic (the core's FMA peak). Returns the flops done.
 double fma_chains(bool float64, std::size_t iterations);
