@@ -115,6 +115,36 @@ TEST(SimdKernels, EveryTargetMatchesTheReferenceLoopsExactly) {
   }
 }
 
+// The finite-value scan behind require_finite: any NaN or infinity, at any position
+// (vector body or tail), is seen; the largest finite values are not mistaken for one.
+template <class T>
+void check_all_finite() {
+  for (const std::size_t n : kBlockSizes) {
+    std::vector<T> v = dyadic<T>(n, 6);
+    v[n / 2] = std::numeric_limits<T>::max();
+    v[0] = -std::numeric_limits<T>::max();
+    EXPECT_TRUE(simd::all_finite(v.data(), n)) << "n=" << n;
+    for (const T bad : {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                        -std::numeric_limits<T>::infinity()})
+      for (const std::size_t at : {std::size_t{0}, n / 3, n - 1}) {
+        std::vector<T> w = v;
+        w[at] = bad;
+        EXPECT_FALSE(simd::all_finite(w.data(), n)) << "n=" << n << " at " << at;
+      }
+  }
+  EXPECT_TRUE(simd::all_finite(static_cast<const T*>(nullptr), 0));
+}
+
+TEST(SimdKernels, AllFiniteFindsEveryNonFiniteValue) {
+  TargetGuard restore;
+  for (const std::string& t : simd::available_targets()) {
+    SCOPED_TRACE("target " + t);
+    simd::force_target(t);
+    check_all_finite<float>();
+    check_all_finite<double>();
+  }
+}
+
 TEST(SimdKernels, DispatchPicksTheBestSupportedTarget) {
   const auto targets = simd::available_targets();
   ASSERT_FALSE(targets.empty());
