@@ -24,8 +24,9 @@ template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
 }  // namespace reference
 
-// O(N K) sums arranged for speed: contiguous inner loops, OpenMP over fixed chunks of the
-// signal (so results do not depend on the thread count), blockwise accumulation.
+// O(N K) sums arranged for speed: blocks of the signal through register-blocked SIMD
+// kernels (simd.hpp), OpenMP over chunks of blocks fixed by N (so results do not depend on
+// the thread count), blockwise accumulation of dh and the loss.
 namespace direct {
 template <std::floating_point T>
 void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat);
@@ -42,7 +43,8 @@ template <std::floating_point T>
 double sum_squares(std::span<const T> r);
 }  // namespace direct
 
-// The convolution and flipped-input correlation forms through FFTW real transforms.
+// The convolution and flipped-input correlation forms through FFTW real transforms, in
+// overlap-save blocks with plans cached per length (fft.cpp).
 namespace fft {
 template <std::floating_point T>
 void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat);
