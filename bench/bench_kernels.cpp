@@ -2,7 +2,7 @@
 // as taps/s = N K per call (items_per_second); a training step is two multiply-adds per tap
 // (yhat and dh), a single pass (conv, dh, dx) one.
 //
-//   build-e/bench/bench_kernels --benchmark_filter=step_direct
+//   build/bench/bench_kernels --benchmark_filter=step_direct
 //
 // Absolute times drift on a shared machine: compare rows from one run, and see compare.py
 // for the side-by-side comparison with PyTorch, NumPy and SciPy.

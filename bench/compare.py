@@ -7,7 +7,7 @@ inputs, over the grid N in {1e3, 1e5, 1e6, 1e7} x K in {3, 31, 255, 4095}, float
 float64. Each result (loss and dh) is checked against a float64 reference before it is
 timed; a wrong result is reported, never timed.
 
-    /usr/bin/python3 bench/compare.py [--build build-e] [--quick] [--json out.json]
+    /usr/bin/python3 bench/compare.py [--build build] [--quick] [--json out.json]
 
 convgrad runs through bench/convgrad_step (built with -DCONVGRAD_BENCH=ON), a small C++
 driver that reads no files and builds the same inputs from a formula (see step_driver.cpp),
@@ -185,7 +185,7 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default="build-e", help="CMake build folder holding bench/convgrad_step")
+    ap.add_argument("--build", default="build", help="CMake build folder holding bench/convgrad_step")
     ap.add_argument("--quick", action="store_true", help="N up to 1e5 only")
     ap.add_argument("--cap", type=float, default=20.0, help="skip a peer run estimated longer than this (s)")
     ap.add_argument("--mem", type=float, default=4.0, help="skip PyTorch float64 when im2col exceeds this (GB)")
