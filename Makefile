@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
-.PHONY: demo test setup build build-asan test-cpp test-asan test-python clean
+.PHONY: demo test setup build build-asan clean
 
 demo: build
 	./$(BUILD)/cli/convgrad demo
