@@ -2,6 +2,8 @@
 #include "taps_file.hpp"
 
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -32,6 +34,15 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
+// A tap offset recorded in a file is data, not an option: out of range is the file's error
+// (io_error naming it, exit 1), not a usage error about --lo.
+std::int64_t require_recorded_lo(std::int64_t lo, const std::string& path) {
+  if (lo < -kMaxTapOffset || lo > kMaxTapOffset)
+    throw io_error(path + ": the recorded first tap lo = " + std::to_string(lo) + " is out of range [-" +
+                   std::to_string(kMaxTapOffset) + ", " + std::to_string(kMaxTapOffset) + "]");
+  return lo;
+}
+
 TapsFile read_json_taps(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw io_error(path + ": no such file");
@@ -42,6 +53,8 @@ TapsFile read_json_taps(const std::string& path) {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw io_error(path + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception&) {  // e.g. out_of_range: a number like 1e400
+    throw io_error(path + ": not valid JSON for taps (a number beyond the float64 range?)");
   }
   const nlohmann::json* values = &j;
   TapsFile t;
@@ -49,8 +62,12 @@ TapsFile read_json_taps(const std::string& path) {
     if (!j.contains("h")) throw io_error(path + ": a JSON taps file needs an \"h\" array");
     values = &j["h"];
     if (j.contains("lo")) {
-      if (!j["lo"].is_number_integer()) throw io_error(path + ": \"lo\" must be an integer");
-      t.lo = j["lo"].get<std::int64_t>();
+      // An unsigned beyond int64 (is_number_integer too) would wrap to a negative tap.
+      if (!j["lo"].is_number_integer() || (j["lo"].is_number_unsigned() && j["lo"].get<std::uint64_t>() >
+                                                                             static_cast<std::uint64_t>(kMaxTapOffset)))
+        throw io_error(path + ": \"lo\" must be an integer in [-" + std::to_string(kMaxTapOffset) + ", " +
+                       std::to_string(kMaxTapOffset) + "]");
+      t.lo = require_recorded_lo(j["lo"].get<std::int64_t>(), path);
     }
   }
   if (!values->is_array() || values->empty()) throw io_error(path + ": \"h\" must be a non-empty array of numbers");
@@ -76,9 +93,14 @@ std::optional<std::int64_t> text_header_lo(const std::string& path) {
   if (!in || !std::getline(in, line)) return std::nullopt;
   const auto at = line.find("(lo = ");
   if (line.rfind("# convgrad taps", 0) != 0 || at == std::string::npos) return std::nullopt;
-  long long lo = 0;
-  if (std::sscanf(line.c_str() + at, "(lo = %lld)", &lo) != 1) return std::nullopt;
-  return lo;
+  // strtoll, not sscanf: it saturates (and sets ERANGE) instead of overflowing.
+  const char* digits = line.c_str() + at + 6;
+  char* end = nullptr;
+  errno = 0;
+  const long long lo = std::strtoll(digits, &end, 10);
+  if (end == digits) return std::nullopt;
+  if (errno == ERANGE) throw io_error(path + ": the recorded first tap lo is beyond the 64-bit integer range");
+  return require_recorded_lo(lo, path);
 }
 
 }  // namespace

@@ -311,6 +311,12 @@ def data(tmp_path):
     np.save(d / "h3.npy", np.ones(3))
     np.save(d / "h4.npy", np.ones(4))
     (d / "h3.json").write_text('{"lo": -1, "hi": 1, "h": [1, 2, 3]}')
+    # Tap ranges recorded in files: out of range is the file's fault (exit 1), never a wrap-around.
+    (d / "hugelo.json").write_text('{"lo": 18446744073709551615, "h": [1]}')  # was read as lo = -1
+    (d / "farlo.json").write_text('{"lo": -2000000000000, "h": [1]}')
+    (d / "farlo.csv").write_text("# convgrad taps m = 0..0 (lo = 2000000000000)\n1\n")
+    (d / "overlo.csv").write_text("# convgrad taps m = 0..0 (lo = 99999999999999999999999)\n1\n")
+    (d / "inf.json").write_text('{"h": [1e400]}')
     return d
 
 
@@ -392,6 +398,11 @@ APPLY_HOSTILE = [
     (["--h", "{d}/missing.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "missing.json"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{o}/no/y.npy"], 1, "does not exist"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--wav-format", "mp3", "--out", "{o}/y.wav"], 2, "--wav-format"),
+    (["--h", "{d}/hugelo.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "hugelo.json"),
+    (["--h", "{d}/farlo.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "farlo.json"),
+    (["--h", "{d}/farlo.csv", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "farlo.csv"),
+    (["--h", "{d}/overlo.csv", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "overlo.csv"),
+    (["--h", "{d}/inf.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "inf.json"),
 ]
 
 
