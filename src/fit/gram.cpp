@@ -191,6 +191,11 @@ ExactSolution NormalEquations::solve(double ridge) const {
   A.diagonal().array() += ridge;
   const Eigen::Map<const Eigen::VectorXd> b(b_.data(), K);
   const double suggest = std::max(1e-8 * trace / static_cast<double>(K), 1e-300);
+  // Finite data can still overflow: entries of G are sums of products x[i] x[j] (1e200^2 is
+  // beyond double). Say so, rather than report NaN eigenvalues as a singular system.
+  if (!A.allFinite() || !b.allFinite())
+    throw invalid_argument("exact solver: X^T X or X^T y overflows the float64 range: the data are too large "
+                           "(their products exceed 1.8e308); scale x and y down");
   if (trace == 0 && ridge == 0)
     throw_singular("the Gram matrix X^T X is zero (every x is all zero)", 1.0);
 

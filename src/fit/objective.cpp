@@ -170,6 +170,11 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
       vv += static_cast<double>(vt[j]) * vt[j];
     }
     const double next = vw / vv;
+    if (!std::isfinite(next))  // v is a unit vector: only x x products beyond T's range get here
+      throw invalid_argument(std::string("fit: X^T X v overflows the ") +
+                             (std::is_same_v<T, float> ? "float32" : "float64") +
+                             " range: the data are too large (their products overflow); scale x down" +
+                             (std::is_same_v<T, float> ? " or use float64" : ""));
     const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
     lambda = next;
     if (settled) break;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -68,6 +69,7 @@ struct Run {
     std::iota(order.begin(), order.end(), std::size_t{0});
   }
 
+  static std::string dtype_name() { return std::is_same_v<T, float> ? "float32" : "float64"; }
   double seconds() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
   bool minibatch() const { return o.batch != 0 && o.batch < data.size(); }
 
@@ -105,6 +107,19 @@ struct Run {
 
   // Records iteration `it` and returns a non-empty reason if the run should stop.
   std::string record(std::size_t it, double F, double gnorm, double F_prev) {
+    // An overflowed F or gradient would otherwise pass the gradient test (inf <= tol * inf)
+    // and be reported as converged.
+    if (!std::isfinite(F) || !std::isfinite(gnorm)) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "the loss F = %g, gradient norm %g", F, gnorm);
+      const std::string what = buf;
+      if (it == 0)
+        throw invalid_argument("fit: " + what + " at the start: the data are too large for " + dtype_name() +
+                               " (their products overflow); scale x and y down" +
+                               (std::is_same_v<T, float> ? " or use float64" : ""));
+      throw invalid_argument("fit: " + what + " at iteration " + std::to_string(it) +
+                             ": the iteration diverged (for adam, lower the learning rate)");
+    }
     Progress p{it, F, gnorm, seconds(), grad_tol * grad_scale};
     if (o.keep_history) result.history.push_back(p);
     result.iterations = it;

@@ -317,6 +317,7 @@ def data(tmp_path):
     (d / "farlo.csv").write_text("# convgrad taps m = 0..0 (lo = 2000000000000)\n1\n")
     (d / "overlo.csv").write_text("# convgrad taps m = 0..0 (lo = 99999999999999999999999)\n1\n")
     (d / "inf.json").write_text('{"h": [1e400]}')
+    np.save(d / "big.npy", 1e200 * rng.standard_normal(50))  # finite, but its squares overflow
     return d
 
 
@@ -366,6 +367,11 @@ FIT_HOSTILE = [  # (arguments, exit code, part of the message)
     (XY + ["--taps", "1", "--true-h", "{d}/strings.json", "--out", "{o}/h.npy"], 1, "not a number"),
     (XY + ["--taps", "1", "--out", "{o}/nodir/h.npy", "--summary", "{o}/s.json"], 1, "does not exist"),
     (XY + ["--taps", "1", "--out", "{o}/h.npy", "--report", "{o}"], 1, "directory"),
+    # adam used to exit 0 here, writing h = 0 as converged (an infinite gradient passed its test)
+    (["--x", "{d}/big.npy", "--y", "{d}/big.npy", "--taps", "1", "--solver", "adam", "--out", "{o}/h.npy"], 1,
+     "too large"),
+    (["--x", "{d}/big.npy", "--y", "{d}/big.npy", "--taps", "1", "--solver", "exact", "--out", "{o}/h.npy"], 1,
+     "too large"),
 ]
 
 

@@ -203,3 +203,24 @@ def test_conv_same_module_arguments():
     layer = ConvSame(3)  # default dtype float32
     with pytest.raises(TypeError, match=r"h has dtype torch.float32 but x has torch.float64"):
         layer(XT)
+
+
+@pytest.mark.parametrize("solver", ["exact", "gd", "nesterov", "adam"])
+@pytest.mark.parametrize("dtype,scale", [(np.float64, 1e200), (np.float32, 1e30)])
+def test_fit_on_data_whose_products_overflow_is_a_value_error(solver, dtype, scale):
+    # Finite data whose squares overflow the dtype: adam used to stop at once with
+    # "gradient tolerance" (inf <= tol * inf) and return h = 0 as converged; exact reported
+    # NaN eigenvalues as a singular system; gd and nesterov blamed a non-finite "h".
+    # (float32's exact solver accumulates the Gram matrix in double, so 1e30 is fine there.)
+    x = (scale * np.array([1.0, 2.0, -1.0, 3.0, 1.0])).astype(dtype)
+    if solver == "exact" and dtype == np.float32:
+        assert np.all(np.isfinite(convgrad.fit([(x, x)], taps=3, solver=solver).h))
+        return
+    with pytest.raises(ValueError, match="too large"):
+        convgrad.fit([(x, x)], taps=3, solver=solver, max_iter=50)
+
+
+def test_fit_that_diverges_is_a_value_error():
+    x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
+    with pytest.raises(ValueError, match="diverged"):
+        convgrad.fit([(x, x)], taps=3, solver="adam", lr=1e300, max_iter=50)
