@@ -294,7 +294,9 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     if (progress.is_none()) return true;
     py::object keep = progress(pr.iteration, pr.loss, pr.grad_norm, pr.seconds);
-    return keep.is_none() || keep.cast<bool>();
+    // Python truth, as `if progress(...)` would test it: 0 or "" stop the fit like False
+    // (cast<bool> accepted only True/False and raised a bare RuntimeError for anything else).
+    return keep.is_none() || static_cast<bool>(py::bool_(keep));
   };
   const std::span<const T> h_start = h0 ? span_of(*h0) : std::span<const T>{};
   convgrad::FitResult<T> res;

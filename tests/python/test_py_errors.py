@@ -224,3 +224,22 @@ def test_fit_that_diverges_is_a_value_error():
     x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
     with pytest.raises(ValueError, match="diverged"):
         convgrad.fit([(x, x)], taps=3, solver="adam", lr=1e300, max_iter=50)
+
+
+@pytest.mark.parametrize("falsy", [0, "", np.int64(0), []])
+def test_fit_progress_is_tested_for_truth(falsy):
+    # Any false value stops the fit as False does (0 and "" used to raise a bare RuntimeError
+    # "Unable to cast Python instance to C++ type"); a true one lets it go on.
+    x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
+    res = convgrad.fit([(x, x)], taps=3, solver="gd", progress=lambda *a: falsy)
+    assert res.stop_reason == "stopped by caller" and res.iterations == 0
+    res = convgrad.fit([(x, x)], taps=3, solver="gd", max_iter=3, grad_tol=0.0, progress=lambda *a: "yes")
+    assert res.stop_reason == "max iterations"
+
+
+@pytest.mark.parametrize("bad", [-1.0, -2, -1e-300, float("inf"), float("nan")])
+def test_fit_negative_grad_tol_is_a_value_error(bad):
+    # A negative grad_tol used to be read silently as "the dtype's default".
+    x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
+    with pytest.raises(ValueError, match="grad_tol"):
+        convgrad.fit([(x, x)], taps=3, solver="gd", grad_tol=bad)
