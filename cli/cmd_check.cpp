@@ -15,8 +15,12 @@
 namespace convgrad::cli {
 namespace {
 
-// Random cases are capped so that the default check (and a typo) stays a few seconds long.
+// Random cases are capped so that the default check (and a typo) stays a few seconds long:
+// N samples, and the N x K multiply-adds of one pass of the reference loops (2^30 took about
+// 6 s for every method together on the project's 2-core machine; --n 1024 --taps 8388607,
+// 2^34, ran for 40 s before this cap).
 constexpr std::int64_t kMaxRandomN = std::int64_t{1} << 22;
+constexpr std::int64_t kMaxRandomWork = std::int64_t{1} << 30;
 
 struct CheckOptions {
   std::string x_path, y_path, h_path;
@@ -135,6 +139,15 @@ Run add_check(CLI::App& app) {
     if (o->n) require_option_range("--n", *o->n, 1, kMaxRandomN, "samples in the random case");
     if (o->h_path.empty() && (o->taps_m || o->kernel_size))
       (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
+    if (o->x_path.empty()) {  // the random case: N K <= kMaxRandomWork (no overflow: 2^22 * 2^24)
+      const Taps taps = (o->taps_m || o->kernel_size) ? taps_from_size_options(o->taps_m, o->kernel_size, o->lo)
+                                                      : taps_from_option(2, o->lo);
+      const std::int64_t N = o->n.value_or(32), K = static_cast<std::int64_t>(taps.K());
+      if (N * K > kMaxRandomWork)
+        throw usage_error("--n/--taps: the random case N = " + std::to_string(N) + ", K = " + std::to_string(K) +
+                          " needs N K = " + std::to_string(N * K) + " multiply-adds per pass, above its limit of " +
+                          std::to_string(kMaxRandomWork) + "; use a smaller --n or --taps (or your own files)");
+    }
     if (!o->x_path.empty() && o->h_path.empty() && !o->taps_m && !o->kernel_size)
       throw usage_error("no kernel given: use --h FILE, --taps M or --kernel-size K with --x/--y");
     return with_dtype(dtype, [&]<class T>(T) { return run_check<T>(*o); });

@@ -159,6 +159,9 @@ USAGE_ERRORS = [
     (["check", "--x", "X", "--y", "Y"], ["no kernel"]),
     (["check", "--x", "X", "--y", "Y", "--n", "5", "--taps", "1"], ["--n", "--x"]),
     (["check", "--dtype", "half"], ["--dtype"]),
+    # N K beyond the random case's work limit: these ran for minutes (hours for the first)
+    (["check", "--n", "4194304", "--taps", "8388607"], ["--n", "--taps", "limit"]),
+    (["check", "--n", "1024", "--kernel-size", "16777216", "--lo", "0"], ["--n", "--taps", "limit"]),
     (["explain", "--n", "0"], ["--n"]),
     (["explain", "--n", "1000"], ["--n", "1000"]),
     (["explain", "--taps", "-1"], ["--taps"]),
