@@ -37,6 +37,7 @@ int run_apply(const ApplyCli& o) {
   if (o.x_path.empty()) throw usage_error("--x: the signal to filter is required");
   if (o.out.empty()) throw usage_error("--out: the output file is required");
   const Method method = parse_method_option(o.method);
+  require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
   if (o.channel) require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
   io::WavFormat format;

@@ -237,7 +237,14 @@ int run_fit(const FitCli& o) {
   FitOptions fo = options_from(o, o.x_paths.size());
   if (o.channel) require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
   if (o.out.empty()) throw usage_error("--out: a file for the learned taps is required (.npy, .csv or .json)");
-  require_writable_targets({{"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}});
+  const std::vector<std::pair<std::string, std::string>> outputs = {
+      {"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}};
+  std::vector<std::pair<std::string, std::string>> inputs = {{"--true-h", o.true_h}, {"--h0", o.h0}};
+  for (const auto& p : o.x_paths) inputs.emplace_back("--x", p);
+  for (const auto& p : o.y_paths) inputs.emplace_back("--y", p);
+  for (const auto& p : o.validate) inputs.emplace_back("--validate", p);
+  require_outputs_not_inputs(outputs, inputs);
+  require_writable_targets(outputs);
   const std::optional<int> channel = o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
 
   // Data.

@@ -127,6 +127,8 @@ Run add_grad(CLI::App& app) {
     (void)channel_option(o->channel);
     if (o->h_path.empty()) (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
     require_distinct_outputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}});
+    require_outputs_not_inputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}},
+                               {{"--x", o->x_path}, {"--y", o->y_path}, {"--h", o->h_path}});
     return with_dtype(dtype, [&]<class T>(T) { return run_grad<T>(*o, method, dtype); });
   };
 }

@@ -173,20 +173,38 @@ void require_finite_result(std::span<const double> values, std::string_view what
                                        " or use --dtype float64)");
 }
 
-void require_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& paths) {
+namespace {
+
+// True when two non-empty names denote one file, existing or not.
+bool same_file(const std::string& p, const std::string& q) {
   namespace fs = std::filesystem;
+  if (p.empty() || q.empty()) return false;
+  if (p == q) return true;
+  std::error_code e1, e2;
+  // weakly_canonical resolves "./a" vs "a" and symlinked directories without needing the file.
+  // (made absolute first: a relative name of a file that does not exist yet stays relative)
+  const fs::path a = fs::weakly_canonical(fs::absolute(p), e1);
+  const fs::path b = fs::weakly_canonical(fs::absolute(q), e2);
+  return !e1 && !e2 && a == b;
+}
+
+}  // namespace
+
+void require_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& paths) {
   for (std::size_t i = 0; i < paths.size(); ++i)
-    for (std::size_t j = i + 1; j < paths.size(); ++j) {
-      if (paths[i].second.empty() || paths[j].second.empty()) continue;
-      std::error_code e1, e2;
-      // weakly_canonical resolves "./a" vs "a" and symlinked directories without needing the file.
-      // (made absolute first: a relative name of a file that does not exist yet stays relative)
-      const fs::path a = fs::weakly_canonical(fs::absolute(paths[i].second), e1);
-      const fs::path b = fs::weakly_canonical(fs::absolute(paths[j].second), e2);
-      if (paths[i].second == paths[j].second || (!e1 && !e2 && a == b))
+    for (std::size_t j = i + 1; j < paths.size(); ++j)
+      if (same_file(paths[i].second, paths[j].second))
         throw usage_error(paths[i].first + " and " + paths[j].first + " name the same file '" + paths[i].second +
                           "'");
-    }
+}
+
+void require_outputs_not_inputs(const std::vector<std::pair<std::string, std::string>>& outputs,
+                                const std::vector<std::pair<std::string, std::string>>& inputs) {
+  for (const auto& [out_option, out] : outputs)
+    for (const auto& [in_option, in] : inputs)
+      if (same_file(out, in))
+        throw usage_error(out_option + " '" + out + "' is the " + in_option +
+                          " input file; writing it would replace the data (choose another output name)");
 }
 
 void commit_all(std::vector<io::StagedFile>& staged) {

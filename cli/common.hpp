@@ -129,6 +129,11 @@ void commit_all(std::vector<io::StagedFile>& staged);
 // Throws usage_error if two non-empty paths among `paths` (option name, path) are the same file.
 void require_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& paths);
 
+// Throws usage_error if an output (option name, path) names one of the inputs: the atomic
+// rename would silently replace a recording with, say, the learned taps.
+void require_outputs_not_inputs(const std::vector<std::pair<std::string, std::string>>& outputs,
+                                const std::vector<std::pair<std::string, std::string>>& inputs);
+
 // ---- printing --------------------------------------------------------------------------------
 
 // A JSON array of the values widened to double (so float32 results print exactly).

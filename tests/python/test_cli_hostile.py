@@ -152,6 +152,9 @@ USAGE_ERRORS = [
     (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--dtype", "int8"], ["--dtype", "'int8'"]),
     (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--out-dh", "o.npy", "--out-dx", "./o.npy"], ["same file"]),
     (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--bogus"], ["--bogus"]),
+    # an output naming an input would replace the data (it used to, silently)
+    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--out-dh", "./X"], ["--out-dh", "--x input"]),
+    (["grad", "--x", "X", "--y", "Y", "--h", "H", "--out-dx", "H"], ["--out-dx", "--h input"]),
     (["check", "--n", "0"], ["--n", "0"]),
     (["check", "--n", "-5"], ["--n"]),
     (["check", "--taps", "-2"], ["--taps"]),

@@ -367,6 +367,9 @@ FIT_HOSTILE = [  # (arguments, exit code, part of the message)
     (XY + ["--taps", "1", "--true-h", "{d}/strings.json", "--out", "{o}/h.npy"], 1, "not a number"),
     (XY + ["--taps", "1", "--out", "{o}/nodir/h.npy", "--summary", "{o}/s.json"], 1, "does not exist"),
     (XY + ["--taps", "1", "--out", "{o}/h.npy", "--report", "{o}"], 1, "directory"),
+    # an output naming an input used to replace the recording with the taps
+    (XY + ["--taps", "1", "--out", "{d}/y.npy"], 2, "--y input"),
+    (XY + ["--taps", "1", "--out", "{o}/h.npy", "--summary", "{d}/x.npy"], 2, "--x input"),
     # adam used to exit 0 here, writing h = 0 as converged (an infinite gradient passed its test)
     (["--x", "{d}/big.npy", "--y", "{d}/big.npy", "--taps", "1", "--solver", "adam", "--out", "{o}/h.npy"], 1,
      "too large"),
@@ -404,6 +407,8 @@ APPLY_HOSTILE = [
     (["--h", "{d}/missing.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "missing.json"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{o}/no/y.npy"], 1, "does not exist"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--wav-format", "mp3", "--out", "{o}/y.wav"], 2, "--wav-format"),
+    (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{d}/x.npy"], 2, "--x input"),
+    (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{d}/h3.npy"], 2, "--h input"),
     (["--h", "{d}/hugelo.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "hugelo.json"),
     (["--h", "{d}/farlo.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "farlo.json"),
     (["--h", "{d}/farlo.csv", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "farlo.csv"),
