@@ -32,6 +32,10 @@ Taps Taps::centred(std::int64_t M) {
 
 Taps Taps::centred_for(std::int64_t K) {
   if (K <= 0) throw invalid_argument("kernel: K = " + std::to_string(K) + " taps; need at least one");
+  // Checked here in K, the caller's number: centred() would name the half-width M instead.
+  if (K > kMaxTaps)
+    throw invalid_argument("kernel: K = " + std::to_string(K) + " taps exceed the limit of " +
+                           std::to_string(kMaxTaps));
   if (K % 2 == 0)
     throw invalid_argument("kernel: K = " + std::to_string(K) +
                            " taps is even, so it has no centre tap; give the first tap "

@@ -59,6 +59,9 @@ TEST(Taps, RangeChecks) {
   expect_invalid([] { Taps::centred(std::numeric_limits<std::int64_t>::max()); }, {"M ="});
   expect_invalid([] { Taps::centred_for(0); }, {"K = 0"});
   expect_invalid([] { Taps::centred_for(-3); }, {"K = -3"});
+  // The caller gave K, so the message names K (it used to say "M = 16777216 gives more than ...")
+  expect_invalid([] { Taps::centred_for(kMaxTaps + 1); }, {"K = 16777217", "exceed"});
+  expect_invalid([] { Taps::centred_for(std::int64_t{1} << 40); }, {"K = 1099511627776", "exceed"});
   expect_invalid([] { Taps::causal(0); }, {"K = 0"});
   expect_invalid([] { Taps::causal(-1); }, {"K = -1"});
   expect_invalid([] { Taps::causal(kMaxTaps + 1); }, {"exceed"});
