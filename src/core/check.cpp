@@ -24,11 +24,16 @@ double norm2(std::span<const T> v) {
   return std::sqrt(s);
 }
 
+// NaN as soon as one difference is NaN (inf - inf where both overflowed): std::max would drop
+// it, and a table of overflowed outputs would read "agrees".
 template <std::floating_point T>
 double max_abs_diff(std::span<const T> a, std::span<const T> b) {
   double d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    d = std::max(d, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double e = std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i]));
+    if (std::isnan(e)) return e;
+    d = std::max(d, e);
+  }
   return d;
 }
 
@@ -174,8 +179,7 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
   // residual, so near the optimum (r all rounding noise) this term is the whole difference.
   const double r_error = std::numeric_limits<T>::epsilon() * static_cast<double>(K + 1) * std::sqrt(2 * scale);
   auto add_fd = [&](std::string quantity, const std::vector<double>& fd, const std::vector<T>& want, double tol_ref) {
-    double d = 0;
-    for (std::size_t i = 0; i < fd.size(); ++i) d = std::max(d, std::abs(fd[i] - static_cast<double>(want[i])));
+    const double d = max_abs_diff<double>(fd, widen(std::span<const T>(want)));
     const double tol = tol_ref + tol_fd;
     rep.rows.push_back({"finite-difference", std::move(quantity), d, tol, d <= tol, false, ""});
   };

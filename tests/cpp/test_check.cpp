@@ -3,6 +3,8 @@
 // mistakes (a wrong sign, an off-by-one tap, float arithmetic posing as double).
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/ops.hpp"
@@ -230,6 +232,17 @@ TEST(CheckGradients, ReportFailsOnAnyFailingRow) {
   EXPECT_TRUE(rep.ok());
   rep.rows.push_back({"fft", "dx", 2e-15, 1e-15, false, false, ""});
   EXPECT_FALSE(rep.ok());
+}
+
+// Finite inputs whose products overflow: every method's outputs are inf, their differences
+// NaN. The report used to read "all agree" (std::max drops NaN); now the rows fail.
+TEST(CheckGradients, OverflowedOutputsDoNotAgree) {
+  const std::vector<double> x = {1e200, 2e200, -1e200, 3e200, 1e200}, h = {1, 2, 3};
+  const CheckReport rep = check_gradients<double>(x, x, h, Taps::centred(1));
+  EXPECT_FALSE(rep.ok());
+  bool nan_row = false;
+  for (const CheckRow& row : rep.rows) nan_row = nan_row || (!row.skipped && std::isnan(row.max_abs_diff));
+  EXPECT_TRUE(nan_row);
 }
 
 // check_gradients validates like the operations it calls.
