@@ -38,6 +38,8 @@ int run_apply(const ApplyCli& o) {
   if (o.out.empty()) throw usage_error("--out: the output file is required");
   const Method method = parse_method_option(o.method);
   require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
+  if (is_sound(o.out) && !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
+    throw usage_error("--out " + o.out + ": apply writes WAV (.wav) sound files; for another format convert the WAV");
   if (o.channel) require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
   io::WavFormat format;
@@ -58,7 +60,7 @@ int run_apply(const ApplyCli& o) {
   if (o.channel && !is_sound(o.x_path)) throw usage_error("--channel applies only to sound files (WAV)");
   const io::Signal x = read_input(o.x_path, "x", channel);
   const std::vector<double> yhat = conv<double>(t.h, taps, x.samples, method);
-  require_finite_result(yhat, "the filtered signal");
+  require_finite_result(yhat, "the filtered signal", Dtype::float64);  // apply computes in double
 
   if (is_wav(o.out)) {
     std::optional<double> rate = x.sample_rate;

@@ -90,7 +90,7 @@ int run_check(const CheckOptions& o) {
   const Case c = case_from_options(o);
   const std::vector<T> x = to_dtype<T>(c.x, "x"), y = to_dtype<T>(c.y, "y"), h = to_dtype<T>(c.h, "h");
   const CheckReport rep = check_gradients<T>(x, y, h, c.taps, kDefaultJacobianBudget, !o.no_fd);
-  require_finite_result(std::span<const double>(&rep.loss, 1), "the loss");
+  require_finite_result(std::span<const double>(&rep.loss, 1), "the loss", parse_dtype(o.dtype));
   if (o.json) {
     nlohmann::json j = report_json(rep);
     if (o.x_path.empty()) j["seed"] = o.seed;  // a random case: enough to reproduce it

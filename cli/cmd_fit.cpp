@@ -288,7 +288,7 @@ int run_fit(const FitCli& o) {
   }
   line.finish();
   const std::vector<double> h = widen<T>(res.h);
-  require_finite_result(h, "the learned taps");
+  require_finite_result(h, "the learned taps", parse_dtype(o.dtype));
 
   // Validation: the plain loss 1/2 ||h * x - y||^2 on held-out data (no ridge term).
   std::optional<double> val_loss, val_energy;

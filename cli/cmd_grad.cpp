@@ -57,9 +57,9 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
   const Step<T> s = loss_and_grad<T>(x, y, h, k.taps, used, /*input_grad=*/true);
   const std::vector<double> dh = widen<T>(s.dh), dx = widen<T>(s.dx);
   const double loss_value = s.loss;
-  require_finite_result(std::span<const double>(&loss_value, 1), "the loss");
-  require_finite_result(dh, "dh");
-  require_finite_result(dx, "dx");
+  require_finite_result(std::span<const double>(&loss_value, 1), "the loss", dtype);
+  require_finite_result(dh, "dh", dtype);
+  require_finite_result(dx, "dx", dtype);
   write_outputs({{"--out-dh", o.out_dh, dh}, {"--out-dx", o.out_dx, dx}});
 
   if (o.json) {

@@ -164,13 +164,14 @@ Case random_integer_case(std::size_t n, Taps taps, std::uint64_t seed, int ampli
   return make_case(n, taps, [&] { return static_cast<double>(g.integer(amplitude)); });
 }
 
-void require_finite_result(std::span<const double> values, std::string_view what) {
+void require_finite_result(std::span<const double> values, std::string_view what, Dtype dtype) {
   for (std::size_t i = 0; i < values.size(); ++i)
     if (!std::isfinite(values[i]))
       throw convgrad::invalid_argument(str(what) + " overflows" +
                                        (values.size() > 1 ? " at index " + std::to_string(i) : std::string()) +
-                                       ": the inputs are too large for this dtype (scale them down" +
-                                       " or use --dtype float64)");
+                                       ": the inputs are too large for " + str(to_string(dtype)) +
+                                       " (scale them down" +
+                                       (dtype == Dtype::float32 ? " or use --dtype float64)" : ")"));
 }
 
 namespace {

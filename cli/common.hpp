@@ -91,8 +91,9 @@ std::vector<double> widen(std::span<const T> values) {
 }
 
 // Finite inputs can still overflow (1e300^2): throws invalid_argument naming `what` and the
-// first index whose result is NaN or infinite, so no output holds inf.
-void require_finite_result(std::span<const double> values, std::string_view what);
+// first index whose result is NaN or infinite, so no output holds inf. `dtype` is the one the
+// result was computed in (the message suggests --dtype float64 only after float32).
+void require_finite_result(std::span<const double> values, std::string_view what, Dtype dtype);
 
 // ---- a seeded random case (check, explain, tests) -----------------------------------------
 

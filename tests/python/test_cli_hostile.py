@@ -104,6 +104,8 @@ DATA_ERRORS = [
     (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--taps", "1", "--out-dx", "{d}"], ["is a directory"]),
     (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--taps", "1", "--out-dx", "{d}/x.txt/dx.npy"], ["not a directory"]),
     (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--taps", "0"], ["overflows"]),
+    # computed in float64 already: no advice to "use --dtype float64" (it used to give it)
+    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--taps", "0"], ["too large for float64 (scale them down)"]),
     (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--taps", "0", "--dtype", "float32"], ["float32 range", "index 0"]),
 ]
 

@@ -408,6 +408,8 @@ APPLY_HOSTILE = [
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{o}/no/y.npy"], 1, "does not exist"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--wav-format", "mp3", "--out", "{o}/y.wav"], 2, "--wav-format"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{d}/x.npy"], 2, "--x input"),
+    # used to write text under a .flac name, which no reader (convgrad's included) could open
+    (["--h", "{d}/h3.npy", "--x", "{d}/mono8k.wav", "--out", "{o}/y.flac"], 2, "WAV"),
     (["--h", "{d}/h3.npy", "--x", "{d}/x.npy", "--out", "{d}/h3.npy"], 2, "--h input"),
     (["--h", "{d}/hugelo.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "hugelo.json"),
     (["--h", "{d}/farlo.json", "--x", "{d}/x.npy", "--out", "{o}/y.npy"], 1, "farlo.json"),
