@@ -95,7 +95,7 @@ void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_
   const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>());
   const auto K = static_cast<std::int64_t>(w.size());
   const FpMode mode = current_fp_mode();
-#pragma omp parallel if (bl.chunks > 1)
+#pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
     std::vector<T> scratch;
@@ -137,7 +137,7 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   const auto K = static_cast<std::int64_t>(c.K());
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
   const FpMode mode = current_fp_mode();
-#pragma omp parallel if (bl.chunks > 1)
+#pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
     std::vector<T> scratch;
@@ -160,7 +160,7 @@ template <std::floating_point T>
 double sum_squares(std::span<const T> r) {
   const Blocks bl(static_cast<std::int64_t>(r.size()), block_length<T>());
   std::vector<double> sums(static_cast<std::size_t>(bl.chunks), 0.0);
-#pragma omp parallel for schedule(static) if (bl.chunks > 1)
+#pragma omp parallel for schedule(static) if (bl.chunks > 1) num_threads(team_size(bl.chunks))
   for (std::int64_t ch = 0; ch < bl.chunks; ++ch) {
     double s = 0;
     for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
@@ -191,7 +191,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
   std::vector<double> sumsq(static_cast<std::size_t>(bl.chunks), 0.0);
   const FpMode mode = current_fp_mode();
-#pragma omp parallel if (bl.chunks > 1)
+#pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
     std::vector<T> scratch;

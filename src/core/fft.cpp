@@ -273,7 +273,7 @@ template <std::floating_point T, class Body>
 void for_each_block(const Setup<T>& s, Body body) {
   const Geometry& geo = s.geo;
   const FpMode mode = current_fp_mode();
-#pragma omp parallel if (geo.chunks > 1)
+#pragma omp parallel if (geo.chunks > 1) num_threads(team_size(geo.chunks))
   {
     const ScopedFpMode fp(mode);
     BlockBuffers<T> buffers(geo.L, s.bins);

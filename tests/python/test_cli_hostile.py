@@ -3,6 +3,7 @@ or I/O), one line `convgrad: error: ...` naming the option or file, the position
 problem, nothing on stdout, and no output file (or temporary) left behind."""
 import json
 import os
+import subprocess
 import struct
 
 import numpy as np
@@ -229,3 +230,13 @@ def test_check_reports_bad_files_too(run_cli, files, name):
     assert_one_line_error(p, 1, BAD_X[name][1])
     p = run_cli("check", "--x", files["x.txt"], "--y", files["y4.txt"], "--taps", 1)
     assert_one_line_error(p, 1, ["5 samples", "4"])
+
+
+def test_absurd_omp_num_threads_does_not_crash(convgrad_bin):
+    # OMP_NUM_THREADS=100000 made libgomp build a team of 10^5 threads for a handful of
+    # chunks and crash (SIGSEGV); teams are now capped by the work (at most a few dozen chunks).
+    env = dict(os.environ, OMP_NUM_THREADS="100000")
+    p = subprocess.run([str(convgrad_bin), "check", "--n", "100000", "--taps", "10", "--no-fd"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "all agree" in p.stdout
