@@ -60,14 +60,6 @@ const T* window(std::span<const T> v, std::int64_t first, std::int64_t len, std:
   return scratch.data();
 }
 
-// The taps that can touch a signal of N samples: m in [lo, hi] with |m| <= N - 1 (the
-// others multiply only zeros). Returns false when none can.
-bool clip_taps(Taps taps, std::int64_t N, Taps& clipped) {
-  clipped.lo = std::max(taps.lo, -(N - 1));
-  clipped.hi = std::min(taps.hi, N - 1);
-  return clipped.lo <= clipped.hi;
-}
-
 template <std::floating_point T>
 std::vector<T> flipped(std::span<const T> h, Taps taps, Taps clipped) {
   const auto first = h.begin() + (clipped.lo - taps.lo);
@@ -172,6 +164,14 @@ double sum_squares(std::span<const T> r) {
   return total;
 }
 
+template <std::floating_point T>
+double step_without_taps(std::span<const T> y, std::span<T> yhat, std::span<T> r, std::span<T> dh) {
+  std::fill(yhat.begin(), yhat.end(), T{0});
+  std::fill(dh.begin(), dh.end(), T{0});
+  for (std::size_t n = 0; n < y.size(); ++n) r[n] = T{0} - y[n];  // yhat - y with yhat = 0
+  return 0.5 * sum_squares<T>(r);
+}
+
 // One training step, fused per block: yhat, r = yhat - y, sum r^2 and dh's block sums are
 // computed while the block's x window and r are in cache. Returns the loss 1/2 sum r^2.
 template <std::floating_point T>
@@ -179,12 +179,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
                      std::span<T> yhat, std::span<T> r, std::span<T> dh) {
   const auto N = static_cast<std::int64_t>(x.size());
   Taps c;
-  if (!clip_taps(taps, N, c)) {  // no tap reaches the signal: yhat = 0, r = -y, dh = 0
-    std::fill(yhat.begin(), yhat.end(), T{0});
-    std::fill(dh.begin(), dh.end(), T{0});
-    for (std::size_t n = 0; n < y.size(); ++n) r[n] = T{0} - y[n];  // yhat - y with yhat = 0
-    return 0.5 * sum_squares<T>(r);
-  }
+  if (!clip_taps(taps, N, c)) return step_without_taps(y, yhat, r, dh);
   const std::vector<T> hf = flipped(h, taps, c);
   const Blocks bl(N, block_length<T>());
   const auto K = static_cast<std::int64_t>(c.K());
@@ -221,7 +216,8 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);           \
   template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
                                    std::span<T>, std::span<T>, std::span<T>);                         \
-  template double sum_squares<T>(std::span<const T>);
+  template double sum_squares<T>(std::span<const T>);                                                \
+  template double step_without_taps<T>(std::span<const T>, std::span<T>, std::span<T>, std::span<T>);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)
 #undef CONVGRAD_INSTANTIATE

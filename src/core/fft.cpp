@@ -126,13 +126,6 @@ const Plans<T>& plans_for(std::size_t L) {
   return *cache.emplace(L, std::move(p)).first->second;
 }
 
-// The taps that can touch a signal of N samples: m in [lo, hi] with |m| <= N - 1.
-bool clip_taps(Taps taps, std::int64_t N, Taps& clipped) {
-  clipped.lo = std::max(taps.lo, -(N - 1));
-  clipped.hi = std::min(taps.hi, N - 1);
-  return clipped.lo <= clipped.hi;
-}
-
 // The overlap-save geometry for N samples and K taps: transform length L, P outputs per
 // block, blocks grouped into at most kMaxChunks chunks (fixed by N and K, not by threads).
 struct Geometry {
@@ -336,12 +329,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
                      std::span<T> yhat, std::span<T> r, std::span<T> dh) {
   const auto N = static_cast<std::int64_t>(x.size());
   Taps c;
-  if (!clip_taps(taps, N, c)) {  // no tap reaches the signal: yhat = 0, r = -y, dh = 0
-    std::fill(yhat.begin(), yhat.end(), T{0});
-    std::fill(dh.begin(), dh.end(), T{0});
-    for (std::size_t n = 0; n < y.size(); ++n) r[n] = T{0} - y[n];  // yhat - y with yhat = 0
-    return 0.5 * direct::sum_squares<T>(r);
-  }
+  if (!clip_taps(taps, N, c)) return direct::step_without_taps(y, yhat, r, dh);
   const Setup<T> s(taps, c, N, h);
   std::vector<double> G(static_cast<std::size_t>(s.geo.chunks * 2 * s.bins), 0.0);
   for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t ch) {

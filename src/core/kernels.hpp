@@ -24,6 +24,14 @@ inline int team_size(std::int64_t chunks) {
 // Index of tap m = lo + j within h.
 inline std::int64_t tap(Taps taps, std::size_t j) { return taps.lo + static_cast<std::int64_t>(j); }
 
+// The taps that can touch a signal of N samples: m in [lo, hi] with |m| <= N - 1 (the
+// others multiply only zeros). Returns false when none can.
+inline bool clip_taps(Taps taps, std::int64_t N, Taps& clipped) {
+  clipped.lo = std::max(taps.lo, -(N - 1));
+  clipped.hi = std::min(taps.hi, N - 1);
+  return clipped.lo <= clipped.hi;
+}
+
 // The seed's sums as literal loops: the algorithmic reference every fast path must match.
 namespace reference {
 template <std::floating_point T>
@@ -51,6 +59,10 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
 // sum_n r[n]^2 in double, blockwise in the training step's order (so loss(r) matches it).
 template <std::floating_point T>
 double sum_squares(std::span<const T> r);
+// A training step when no tap reaches the signal (clip_taps is false): yhat = 0, r = -y,
+// dh = 0. Returns the loss 1/2 sum y^2.
+template <std::floating_point T>
+double step_without_taps(std::span<const T> y, std::span<T> yhat, std::span<T> r, std::span<T> dh);
 }  // namespace direct
 
 // The convolution and flipped-input correlation forms through FFTW real transforms, in
