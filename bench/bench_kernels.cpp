@@ -42,7 +42,8 @@ Problem problem(const benchmark::State& state) {
 }
 
 void report(benchmark::State& state, const Problem& p) {
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(p.N * p.K));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(p.N * p.K));
   state.counters["threads"] = static_cast<double>(state.range(2));
 }
 

@@ -58,8 +58,8 @@ int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool du
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
-  std::printf("{\"best_s\": %.9g, \"median_s\": %.9g, \"method\": \"%s\", \"loss\": %.17g",
-              times.front(), times[times.size() / 2], std::string(to_string(chosen)).c_str(), loss);
+  std::printf("{\"best_s\": %.9g, \"median_s\": %.9g, \"method\": \"%s\", \"loss\": %.17g", times.front(),
+              times[times.size() / 2], std::string(to_string(chosen)).c_str(), loss);
   if (dump) {
     std::printf(", \"dh\": [");
     for (std::size_t j = 0; j < K; ++j) std::printf("%s%.17g", j ? ", " : "", static_cast<double>(dh[j]));
@@ -77,15 +77,16 @@ double peak(bool float64) {
   for (int rep = 0; rep < 5; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     const double flops = convgrad::detail::simd::fma_chains(float64, std::size_t{1} << 22);
-    best = std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best =
+        std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--peak") {
-    std::printf("{\"float_flops\": %.6g, \"double_flops\": %.6g, \"target\": \"%s\"}\n", peak(false), peak(true),
-                convgrad::detail::simd::current_target().c_str());
+    std::printf("{\"float_flops\": %.6g, \"double_flops\": %.6g, \"target\": \"%s\"}\n", peak(false),
+                peak(true), convgrad::detail::simd::current_target().c_str());
     return 0;
   }
   if (argc < 7) {

@@ -39,13 +39,18 @@ int run_apply(const ApplyCli& o) {
   const Method method = parse_method_option(o.method);
   require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
   if (is_sound(o.out) && !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
-    throw usage_error("--out " + o.out + ": apply writes WAV (.wav) sound files; for another format convert the WAV");
-  if (o.channel) require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
+    throw usage_error("--out " + o.out +
+                      ": apply writes WAV (.wav) sound files; for another format convert the WAV");
+  if (o.channel)
+    require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
   io::WavFormat format;
-  if (o.wav_format == "float32") format = io::WavFormat::float32;
-  else if (o.wav_format == "pcm24") format = io::WavFormat::pcm24;
-  else throw usage_error("--wav-format: '" + o.wav_format + "' is not one of float32, pcm24");
+  if (o.wav_format == "float32")
+    format = io::WavFormat::float32;
+  else if (o.wav_format == "pcm24")
+    format = io::WavFormat::pcm24;
+  else
+    throw usage_error("--wav-format: '" + o.wav_format + "' is not one of float32, pcm24");
   {
     const std::filesystem::path p(o.out);
     const auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
@@ -56,7 +61,8 @@ int run_apply(const ApplyCli& o) {
 
   const TapsFile t = read_taps(o.h_path, "h");
   const Taps taps = range_of(t, o.lo, o.h_path);
-  const std::optional<int> channel = o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
+  const std::optional<int> channel =
+      o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
   if (o.channel && !is_sound(o.x_path)) throw usage_error("--channel applies only to sound files (WAV)");
   const io::Signal x = read_input(o.x_path, "x", channel);
   const std::vector<double> yhat = conv<double>(t.h, taps, x.samples, method);
@@ -85,7 +91,8 @@ int run_apply(const ApplyCli& o) {
 
 Run add_apply(CLI::App& app) {
   auto o = std::make_shared<ApplyCli>();
-  CLI::App* c = app.add_subcommand("apply", "filter a signal with learned taps (WAV in, WAV out keeps the sample rate)");
+  CLI::App* c = app.add_subcommand(
+      "apply", "filter a signal with learned taps (WAV in, WAV out keeps the sample rate)");
   c->add_option("--h", o->h_path, "taps: .json (range recorded), .csv from fit, .npy or text");
   c->add_option("--x", o->x_path, "the signal to filter (text/CSV, .npy or WAV)");
   c->add_option("--out", o->out, "the filtered signal: .wav, .npy or text by extension");

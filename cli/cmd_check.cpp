@@ -53,17 +53,18 @@ Case case_from_options(const CheckOptions& o) {
 
 void print_table(const CheckReport& rep) {
   std::printf("N = %zu samples, K = %zu taps (m = %lld..%lld), %s, loss = %.17g\n", rep.n, rep.k,
-              static_cast<long long>(rep.taps.lo), static_cast<long long>(rep.taps.hi), rep.dtype.c_str(), rep.loss);
+              static_cast<long long>(rep.taps.lo), static_cast<long long>(rep.taps.hi), rep.dtype.c_str(),
+              rep.loss);
   std::printf("every method against the reference loops (the derivation's sums, literally):\n\n");
   std::printf("  %-18s %-8s %-14s %-14s %s\n", "method", "output", "max |diff|", "tolerance", "agrees");
   for (const CheckRow& row : rep.rows) {
     if (row.skipped) {
-      std::printf("  %-18s %-8s %-14s %-14s skipped (%s)\n", row.method.c_str(), row.quantity.c_str(), "-", "-",
-                  row.note.c_str());
+      std::printf("  %-18s %-8s %-14s %-14s skipped (%s)\n", row.method.c_str(), row.quantity.c_str(), "-",
+                  "-", row.note.c_str());
       continue;
     }
-    std::printf("  %-18s %-8s %-14.3e %-14.3e %s\n", row.method.c_str(), row.quantity.c_str(), row.max_abs_diff,
-                row.tolerance, row.ok ? "yes" : "NO");
+    std::printf("  %-18s %-8s %-14.3e %-14.3e %s\n", row.method.c_str(), row.quantity.c_str(),
+                row.max_abs_diff, row.tolerance, row.ok ? "yes" : "NO");
   }
   std::printf("\n%s\n", rep.ok() ? "all agree within tolerance"
                                  : "DISAGREEMENT: at least one row is beyond its tolerance");
@@ -80,8 +81,13 @@ nlohmann::json report_json(const CheckReport& rep) {
   j["ok"] = rep.ok();
   j["rows"] = nlohmann::json::array();
   for (const CheckRow& row : rep.rows)
-    j["rows"].push_back({{"method", row.method}, {"output", row.quantity}, {"max_abs_diff", row.max_abs_diff},
-                         {"tolerance", row.tolerance}, {"ok", row.ok}, {"skipped", row.skipped}, {"note", row.note}});
+    j["rows"].push_back({{"method", row.method},
+                         {"output", row.quantity},
+                         {"max_abs_diff", row.max_abs_diff},
+                         {"tolerance", row.tolerance},
+                         {"ok", row.ok},
+                         {"skipped", row.skipped},
+                         {"note", row.note}});
   return j;
 }
 
@@ -101,7 +107,8 @@ int run_check(const CheckOptions& o) {
     print_table(rep);
   }
   if (rep.ok()) return 0;
-  std::fprintf(stderr, "convgrad: error: check failed: a method disagrees with the reference beyond tolerance\n");
+  std::fprintf(stderr,
+               "convgrad: error: check failed: a method disagrees with the reference beyond tolerance\n");
   return 1;
 }
 
@@ -109,10 +116,12 @@ int run_check(const CheckOptions& o) {
 
 Run add_check(CLI::App& app) {
   auto o = std::make_shared<CheckOptions>();
-  CLI::App* cmd = app.add_subcommand("check", "compare every gradient method and finite differences (exit 1 on disagreement)");
+  CLI::App* cmd = app.add_subcommand(
+      "check", "compare every gradient method and finite differences (exit 1 on disagreement)");
   cmd->footer(
       "Without --x, a random case: --n samples (default 32), --taps M (default 2), --seed S (default 1),\n"
-      "x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or --taps M / --kernel-size K\n"
+      "x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or --taps M / --kernel-size "
+      "K\n"
       "a zero kernel. Exit status 1 when any method disagrees with the reference beyond its tolerance.");
   CLI::Option* x = cmd->add_option("--x", o->x_path, "input signal file")->type_name("FILE");
   CLI::Option* y = cmd->add_option("--y", o->y_path, "target signal file")->type_name("FILE");
@@ -140,13 +149,15 @@ Run add_check(CLI::App& app) {
     if (o->h_path.empty() && (o->taps_m || o->kernel_size))
       (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
     if (o->x_path.empty()) {  // the random case: N K <= kMaxRandomWork (no overflow: 2^22 * 2^24)
-      const Taps taps = (o->taps_m || o->kernel_size) ? taps_from_size_options(o->taps_m, o->kernel_size, o->lo)
-                                                      : taps_from_option(2, o->lo);
+      const Taps taps = (o->taps_m || o->kernel_size)
+                            ? taps_from_size_options(o->taps_m, o->kernel_size, o->lo)
+                            : taps_from_option(2, o->lo);
       const std::int64_t N = o->n.value_or(32), K = static_cast<std::int64_t>(taps.K());
       if (N * K > kMaxRandomWork)
-        throw usage_error("--n/--taps: the random case N = " + std::to_string(N) + ", K = " + std::to_string(K) +
-                          " needs N K = " + std::to_string(N * K) + " multiply-adds per pass, above its limit of " +
-                          std::to_string(kMaxRandomWork) + "; use a smaller --n or --taps (or your own files)");
+        throw usage_error("--n/--taps: the random case N = " + std::to_string(N) +
+                          ", K = " + std::to_string(K) + " needs N K = " + std::to_string(N * K) +
+                          " multiply-adds per pass, above its limit of " + std::to_string(kMaxRandomWork) +
+                          "; use a smaller --n or --taps (or your own files)");
     }
     if (!o->x_path.empty() && o->h_path.empty() && !o->taps_m && !o->kernel_size)
       throw usage_error("no kernel given: use --h FILE, --taps M or --kernel-size K with --x/--y");

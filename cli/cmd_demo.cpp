@@ -21,14 +21,14 @@
 namespace convgrad::cli {
 namespace {
 
-constexpr std::size_t kN = 4000;          // samples
-constexpr std::int64_t kM = 7;            // taps m = -7..7 (K = 15)
+constexpr std::size_t kN = 4000;  // samples
+constexpr std::int64_t kM = 7;    // taps m = -7..7 (K = 15)
 constexpr std::uint64_t kSeed = 2024;
-constexpr double kColour = 0.8;           // x[n] = 0.8 x[n-1] + w[n]: a low-pass input
-constexpr double kNoise = 0.05;           // standard deviation of the additive noise
-constexpr double kCutoff = 0.2;           // of the true filter, in cycles per sample
-constexpr std::size_t kCheckN = 1000;     // samples for the gradient check: finite differences
-                                          // cost 2 (N + K) loss evaluations of N K each
+constexpr double kColour = 0.8;        // x[n] = 0.8 x[n-1] + w[n]: a low-pass input
+constexpr double kNoise = 0.05;        // standard deviation of the additive noise
+constexpr double kCutoff = 0.2;        // of the true filter, in cycles per sample
+constexpr std::size_t kCheckN = 1000;  // samples for the gradient check: finite differences
+                                       // cost 2 (N + K) loss evaluations of N K each
 
 // The true filter: a Hann-windowed sinc low-pass, h[m] = 2 fc sinc(2 fc m) w[m], normalised
 // to unit gain at DC.
@@ -63,8 +63,8 @@ void print_check(const CheckReport& rep) {
       std::printf("  %-18s %-6s skipped (%s)\n", row.method.c_str(), row.quantity.c_str(), row.note.c_str());
       continue;
     }
-    std::printf("  %-18s %-6s %-12.2e %-12.2e %s\n", row.method.c_str(), row.quantity.c_str(), row.max_abs_diff,
-                row.tolerance, row.ok ? "yes" : "NO");
+    std::printf("  %-18s %-6s %-12.2e %-12.2e %s\n", row.method.c_str(), row.quantity.c_str(),
+                row.max_abs_diff, row.tolerance, row.ok ? "yes" : "NO");
   }
 }
 
@@ -83,18 +83,22 @@ int run_demo() {
   std::printf("convgrad demo: learn a filter from an input and a target by gradient descent\n\n");
   std::printf("Data (seed %llu): N = %zu samples of a coloured input, x[n] = %.1f x[n-1] + w[n] (w white),\n",
               static_cast<unsigned long long>(kSeed), kN, kColour);
-  std::printf("target y = h_true * x + noise (sigma %.2f); h_true is a %zu-tap low-pass, taps m = %lld..%lld.\n",
-              kNoise, taps.K(), static_cast<long long>(taps.lo), static_cast<long long>(taps.hi));
+  std::printf(
+      "target y = h_true * x + noise (sigma %.2f); h_true is a %zu-tap low-pass, taps m = %lld..%lld.\n",
+      kNoise, taps.K(), static_cast<long long>(taps.lo), static_cast<long long>(taps.hi));
   std::printf("Loss L(h) = 1/2 ||h * x - y||^2; its gradient dL/dh[m] = sum_n x[n-m] (yhat[n] - y[n]).\n\n");
 
   // 1. Every form of the gradient at the starting point.
   const std::vector<double> h0(taps.K(), 0.0);
   const std::span<const double> xs(x.data(), kCheckN), ys(y.data(), kCheckN);
   const CheckReport rep = check_gradients<double>(xs, ys, h0, taps);
-  std::printf("1. The gradient at the starting point h = 0 on the first %zu samples, computed every way,\n", kCheckN);
-  std::printf("   against the reference loops (at h = 0 the input gradient dx = sum_m h[m] r[k+m] is zero):\n\n");
+  std::printf("1. The gradient at the starting point h = 0 on the first %zu samples, computed every way,\n",
+              kCheckN);
+  std::printf(
+      "   against the reference loops (at h = 0 the input gradient dx = sum_m h[m] r[k+m] is zero):\n\n");
   print_check(rep);
-  std::printf("\n   %s\n\n", rep.ok() ? "all agree within their derived tolerances" : "DISAGREEMENT beyond tolerance");
+  std::printf("\n   %s\n\n",
+              rep.ok() ? "all agree within their derived tolerances" : "DISAGREEMENT beyond tolerance");
 
   // 2. Gradient descent from zero.
   const std::vector<Pair<double>> data = {{x, y}};
@@ -106,15 +110,18 @@ int run_demo() {
       std::printf("  %9zu   %-14.6e %-14.6e\n", p.iteration, p.loss, p.grad_norm);
     return true;
   };
-  std::printf("2. Gradient descent from h = 0, h <- h - (1/lambda_max) dL/dh, lambda_max of X^T X by power\n");
-  std::printf("   iteration (X^T X v = grad_kernel(x, conv(v, x))). With this step the loss cannot increase.\n\n");
+  std::printf(
+      "2. Gradient descent from h = 0, h <- h - (1/lambda_max) dL/dh, lambda_max of X^T X by power\n");
+  std::printf(
+      "   iteration (X^T X v = grad_kernel(x, conv(v, x))). With this step the loss cannot increase.\n\n");
   std::printf("  %9s   %-14s %-14s\n", "iteration", "loss", "|dL/dh|");
   const std::vector<double> start(taps.K(), 0.0);
   const FitResult<double> gd = fit<double>(data, taps, o, start);
   if (!worth_printing(gd.iterations))
-    std::printf("  %9zu   %-14.6e %-14.6e\n", gd.iterations, gd.history.back().loss, gd.history.back().grad_norm);
-  std::printf("\n  lambda_max = %.6g, step = %.6g; stopped after %zu iterations (%s) in %.3f s\n\n", gd.lambda_max,
-              gd.step, gd.iterations, gd.stop_reason.c_str(), gd.seconds);
+    std::printf("  %9zu   %-14.6e %-14.6e\n", gd.iterations, gd.history.back().loss,
+                gd.history.back().grad_norm);
+  std::printf("\n  lambda_max = %.6g, step = %.6g; stopped after %zu iterations (%s) in %.3f s\n\n",
+              gd.lambda_max, gd.step, gd.iterations, gd.stop_reason.c_str(), gd.seconds);
   // Monotone up to the rounding of the loss evaluations themselves (fit.hpp, loss_rounding):
   // near the minimum successive losses agree to ~1e-15 and may tie or swap in the last bit.
   const double rounding = 2 * loss_rounding<double>(data, gd.h, gd.pair_loss);
@@ -130,28 +137,34 @@ int run_demo() {
   std::printf("   equations, condition number %.3g):\n\n", *exact.condition);
   std::printf("  %4s  %12s  %12s  %12s  %10s\n", "m", "true", "learned", "exact LS", "|err|");
   for (std::size_t j = 0; j < taps.K(); ++j)
-    std::printf("  %4lld  %12.6f  %12.6f  %12.6f  %10.2e\n", static_cast<long long>(taps.lo) + static_cast<long long>(j),
-                h_true[j], gd.h[j], exact.h[j], std::abs(gd.h[j] - h_true[j]));
+    std::printf("  %4lld  %12.6f  %12.6f  %12.6f  %10.2e\n",
+                static_cast<long long>(taps.lo) + static_cast<long long>(j), h_true[j], gd.h[j], exact.h[j],
+                std::abs(gd.h[j] - h_true[j]));
   auto rel = [](const std::vector<double>& a, const std::vector<double>& b) {
     double d = 0, nb = 0;
     for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]), nb += b[i] * b[i];
     return std::sqrt(d / nb);
   };
-  std::printf("\n  ||learned - true|| / ||true||     = %.3e   (the noise sets this floor)\n", rel(gd.h, h_true));
-  std::printf("  ||learned - exact|| / ||exact||   = %.3e   (gradient descent found the least-squares answer)\n",
-              rel(gd.h, exact.h));
+  std::printf("\n  ||learned - true|| / ||true||     = %.3e   (the noise sets this floor)\n",
+              rel(gd.h, h_true));
+  std::printf(
+      "  ||learned - exact|| / ||exact||   = %.3e   (gradient descent found the least-squares answer)\n",
+      rel(gd.h, exact.h));
   std::printf("  loss: learned %.10g, exact %.10g; the loss never increased (beyond rounding, %.1e): %s\n",
               gd.loss, exact.loss, rounding, monotone ? "yes" : "NO");
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("\nDone in %.2f s. Next: `convgrad fit --x X --y Y --causal 63 --out h.npy` learns from your own recordings.\n",
-              total);
+  std::printf(
+      "\nDone in %.2f s. Next: `convgrad fit --x X --y Y --causal 63 --out h.npy` learns from your own "
+      "recordings.\n",
+      total);
   return rep.ok() && monotone ? 0 : 1;
 }
 
 }  // namespace
 
 Run add_demo(CLI::App& app) {
-  app.add_subcommand("demo", "learn a 15-tap filter from a built-in example by gradient descent (no files needed)");
+  app.add_subcommand("demo",
+                     "learn a 15-tap filter from a built-in example by gradient descent (no files needed)");
   return [] { return run_demo(); };
 }
 

@@ -41,8 +41,8 @@ std::string tap_name(std::int64_t m) { return "h[" + std::to_string(m) + "]"; }
 std::string row(std::span<const double> v) { return format_values(v, 6, 64); }
 
 // Prints a matrix with its shape, and optional column/row labels, right-aligned.
-void print_matrix(const Matrix<double>& a, const std::string& name, const std::vector<std::string>& col_labels,
-                  const std::string& row_label) {
+void print_matrix(const Matrix<double>& a, const std::string& name,
+                  const std::vector<std::string>& col_labels, const std::string& row_label) {
   std::printf("   %s, shape %zu x %zu:\n", name.c_str(), a.rows, a.cols);
   std::size_t w = 3;
   for (const double v : a.data) w = std::max(w, num(v).size());
@@ -84,8 +84,9 @@ int run_explain(const ExplainOptions& o) {
               static_cast<long long>(o.seed));
   std::printf("Small integers, so every sum below is exact. Indices are 0-based, as in the code:\n");
   std::printf("n = 0..%zu, and x[n] = 0 outside the signal.\n\n", N - 1);
-  std::printf("   x = %s\n   y = %s\n   h = %s   (h[m] for m = %lld..%lld)\n\n", row(x).c_str(), row(y).c_str(),
-              row(h).c_str(), static_cast<long long>(taps.lo), static_cast<long long>(taps.hi));
+  std::printf("   x = %s\n   y = %s\n   h = %s   (h[m] for m = %lld..%lld)\n\n", row(x).c_str(),
+              row(y).c_str(), row(h).c_str(), static_cast<long long>(taps.lo),
+              static_cast<long long>(taps.hi));
 
   // 1. Forward.
   const Step<double> s = loss_and_grad<double>(x, y, h, taps, Method::reference, true);
@@ -97,7 +98,8 @@ int run_explain(const ExplainOptions& o) {
   for (std::int64_t m = taps.lo; m <= taps.hi; ++m) {
     const std::int64_t i = static_cast<std::int64_t>(n_ex) - m;
     terms += (terms.empty() ? "" : " + ") + tap_name(m) + " x[" + std::to_string(i) + "]";
-    numbers += (numbers.empty() ? "" : " + ") + factor(h[static_cast<std::size_t>(m - taps.lo)]) + factor(x_at(i));
+    numbers +=
+        (numbers.empty() ? "" : " + ") + factor(h[static_cast<std::size_t>(m - taps.lo)]) + factor(x_at(i));
   }
   std::printf("   yhat[%zu] = %s\n           = %s = %s\n", n_ex, terms.c_str(), numbers.c_str(),
               num(s.yhat[n_ex]).c_str());
@@ -130,8 +132,8 @@ int run_explain(const ExplainOptions& o) {
   std::printf("3. The Jacobian way: a row vector times a matrix\n");
   print_matrix(Jr, "dL/dyhat = r^T", {}, "");
   print_matrix(Jh, "dyhat/dh = J_h, J_h[n][m] = x[n-m]", tap_labels, "n");
-  std::printf("   dL/dh = r^T J_h: (1 x %zu)(%zu x %zu) = 1 x %zu; entry m sums over the shared index n:\n", N, N,
-              K, K);
+  std::printf("   dL/dh = r^T J_h: (1 x %zu)(%zu x %zu) = 1 x %zu; entry m sums over the shared index n:\n",
+              N, N, K, K);
   std::printf("      %s\n\n", row(dh_jac.data).c_str());
 
   // 4. Flipped-input convolution: xflip[k] = x[-k], dh[m] = sum_n r[n] xflip[m-n] = (r * xflip)[m].
@@ -145,8 +147,8 @@ int run_explain(const ExplainOptions& o) {
   for (std::size_t k = 0; k < N; ++k) xflip[k] = x[N - 1 - k];
   std::printf("4. The flipped-input convolution\n");
   std::printf("   xflip[k] = x[-k] (k = -%zu..0): %s\n", N - 1, row(xflip).c_str());
-  std::printf("   dL/dh[m] = sum_n r[n] xflip[m-n] = (r * xflip)[m], m = %lld..%lld:\n", static_cast<long long>(taps.lo),
-              static_cast<long long>(taps.hi));
+  std::printf("   dL/dh[m] = sum_n r[n] xflip[m-n] = (r * xflip)[m], m = %lld..%lld:\n",
+              static_cast<long long>(taps.lo), static_cast<long long>(taps.hi));
   std::printf("      %s\n\n", row(dh_flip).c_str());
 
   // 5. All equal, and equal to every library method.
@@ -155,7 +157,8 @@ int run_explain(const ExplainOptions& o) {
   std::printf("   %-30s %s\n", chain_label.c_str(), num(chain_sum).c_str());
   std::printf("   %-30s %s\n", "Jacobian product r^T J_h", row(dh_jac.data).c_str());
   std::printf("   %-30s %s\n", "r * xflip", row(dh_flip).c_str());
-  double worst = std::max({max_diff(dh_jac.data, s.dh), max_diff(dh_flip, s.dh), std::abs(chain_sum - s.dh[j0])});
+  double worst =
+      std::max({max_diff(dh_jac.data, s.dh), max_diff(dh_flip, s.dh), std::abs(chain_sum - s.dh[j0])});
   for (const Method m : {Method::reference, Method::direct, Method::fft, Method::jacobian}) {
     const std::vector<double> r_dh = grad_kernel<double>(x, s.r, taps, m);
     worst = std::max(worst, max_diff(r_dh, s.dh));
@@ -177,24 +180,29 @@ int run_explain(const ExplainOptions& o) {
 
   // 7. The common mistake.
   std::printf("7. The common mistake: multiplying the two Jacobians element-wise\n");
-  std::printf("   dL/dyhat is 1 x %zu and dyhat/dh is %zu x %zu. An element-wise product pairs entry (i, j)\n", N, N, K);
+  std::printf(
+      "   dL/dyhat is 1 x %zu and dyhat/dh is %zu x %zu. An element-wise product pairs entry (i, j)\n", N, N,
+      K);
   std::printf("   of one with entry (i, j) of the other, so it needs equal shapes; ");
   if (N == 1 && K == 1) {
-    std::printf("here both happen to be 1 x 1,\n   so it coincides with the matrix product. With N > 1 it cannot be formed.\n");
+    std::printf(
+        "here both happen to be 1 x 1,\n   so it coincides with the matrix product. With N > 1 it cannot be "
+        "formed.\n");
   } else {
     std::printf("1 x %zu and %zu x %zu differ:\n   the \"product\" cannot be formed at all.\n", N, N, K);
   }
   std::printf("   The chain rule sums over the index the two share, n (the %zu outputs yhat[n]):\n", N);
   std::printf("   dL/dh[m] = sum_n dL/dyhat[n] dyhat[n]/dh[m], which is exactly the matrix product,\n");
   std::printf("   whose inner sizes (%zu and %zu) must match.\n", N, N);
-  std::printf("   Even as matrices, the wrong order J_h r^T, (%zu x %zu)(1 x %zu), fails unless K = 1:\n", N, K, N);
+  std::printf("   Even as matrices, the wrong order J_h r^T, (%zu x %zu)(1 x %zu), fails unless K = 1:\n", N,
+              K, N);
   try {
     const Matrix<double> wrong = matmul(Jh, Jr);
     if (N == 1)
       std::printf("   here N = K = 1, so every form coincides.\n");
     else
-      std::printf("   here K = 1, so it runs, but gives a %zu x %zu matrix, not the 1 x %zu gradient.\n", wrong.rows,
-                  wrong.cols, K);
+      std::printf("   here K = 1, so it runs, but gives a %zu x %zu matrix, not the 1 x %zu gradient.\n",
+                  wrong.rows, wrong.cols, K);
   } catch (const convgrad::invalid_argument& e) {
     std::printf("   matmul(J_h, r^T) -> %s\n", e.what());
   }
@@ -207,7 +215,8 @@ int run_explain(const ExplainOptions& o) {
 
 Run add_explain(CLI::App& app) {
   auto o = std::make_shared<ExplainOptions>();
-  CLI::App* cmd = app.add_subcommand("explain", "the derivation of dL/dh, every step printed with numbers on a small case");
+  CLI::App* cmd = app.add_subcommand(
+      "explain", "the derivation of dL/dh, every step printed with numbers on a small case");
   cmd->footer("Small integers drawn from --seed, so every number can be checked by hand. N <= " +
               std::to_string(kMaxExplainN) + ", M <= " + std::to_string(kMaxExplainM) + " keep it readable.");
   cmd->add_option("--n", o->n, "samples N (default 6)");

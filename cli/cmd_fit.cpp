@@ -50,7 +50,8 @@ bool is_sound_file(const std::string& path) {
 
 Taps taps_from(const FitCli& o) {
   const int given = (o.taps_m ? 1 : 0) + ((o.lo || o.hi) ? 1 : 0) + (o.causal ? 1 : 0);
-  if (given == 0) throw usage_error("no tap range: give --taps M (m = -M..M), --lo L --hi H, or --causal K (m = 0..K-1)");
+  if (given == 0)
+    throw usage_error("no tap range: give --taps M (m = -M..M), --lo L --hi H, or --causal K (m = 0..K-1)");
   if (given > 1) throw usage_error("give only one of --taps M, --lo L --hi H, --causal K");
   if (o.taps_m) return taps_from_option(*o.taps_m, std::nullopt);
   if (o.causal) {
@@ -59,12 +60,13 @@ Taps taps_from(const FitCli& o) {
   }
   if (!o.lo || !o.hi) throw usage_error("--lo and --hi go together: the taps are m = lo..hi");
   require_option_range("--lo", *o.lo, -kMaxTapOffset, kMaxTapOffset, "the first tap m");
-  require_option_range("--hi", *o.hi, *o.lo, std::min(kMaxTapOffset, *o.lo + kMaxTaps - 1), "the last tap m, >= --lo");
+  require_option_range("--hi", *o.hi, *o.lo, std::min(kMaxTapOffset, *o.lo + kMaxTaps - 1),
+                       "the last tap m, >= --lo");
   return Taps::range(*o.lo, *o.hi);
 }
 
-void require_number(const char* name, const std::optional<double>& v, double lo, bool lo_open, double hi, bool hi_open,
-                    const char* why) {
+void require_number(const char* name, const std::optional<double>& v, double lo, bool lo_open, double hi,
+                    bool hi_open, const char* why) {
   if (!v) return;
   const double x = *v;
   const bool ok = std::isfinite(x) && (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
@@ -85,24 +87,32 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
   }
   f.method = parse_method_option(o.method);
   require_number("--ridge", o.ridge, 0, false, inf, true, "must be a finite number >= 0");
-  require_number("--tol", o.tol, 0, false, inf, true, "must be a finite number >= 0 (relative gradient norm)");
+  require_number("--tol", o.tol, 0, false, inf, true,
+                 "must be a finite number >= 0 (relative gradient norm)");
   require_number("--loss-tol", o.loss_tol, 0, false, inf, true, "must be a finite number >= 0");
-  require_number("--time-limit", o.time_limit, 0, false, inf, true, "must be a finite number of seconds >= 0");
+  require_number("--time-limit", o.time_limit, 0, false, inf, true,
+                 "must be a finite number of seconds >= 0");
   require_number("--lr", o.lr, 0, true, inf, true, "must be a finite number > 0");
   require_number("--beta1", o.beta1, 0, false, 1, true, "must be in [0, 1)");
   require_number("--beta2", o.beta2, 0, false, 1, true, "must be in [0, 1)");
   require_number("--adam-eps", o.adam_eps, 0, true, inf, true, "must be a finite number > 0");
   const bool iterative = f.solver != Solver::exact;
   if (!iterative) {
-    for (const auto& [given, name] : {std::pair{o.max_iter.has_value(), "--max-iter"}, {o.tol.has_value(), "--tol"},
-                                      {o.loss_tol.has_value(), "--loss-tol"}, {o.time_limit.has_value(), "--time-limit"},
-                                      {o.batch.has_value(), "--batch"}, {!o.h0.empty(), "--h0"},
+    for (const auto& [given, name] : {std::pair{o.max_iter.has_value(), "--max-iter"},
+                                      {o.tol.has_value(), "--tol"},
+                                      {o.loss_tol.has_value(), "--loss-tol"},
+                                      {o.time_limit.has_value(), "--time-limit"},
+                                      {o.batch.has_value(), "--batch"},
+                                      {!o.h0.empty(), "--h0"},
                                       {!o.history.empty(), "--history"}})
-      if (given) throw usage_error(std::string(name) + " applies only to the iterative solvers (gd, nesterov, adam)");
+      if (given)
+        throw usage_error(std::string(name) + " applies only to the iterative solvers (gd, nesterov, adam)");
   }
   if (f.solver != Solver::adam)
-    for (const auto& [given, name] : {std::pair{o.lr.has_value(), "--lr"}, {o.beta1.has_value(), "--beta1"},
-                                      {o.beta2.has_value(), "--beta2"}, {o.adam_eps.has_value(), "--adam-eps"}})
+    for (const auto& [given, name] : {std::pair{o.lr.has_value(), "--lr"},
+                                      {o.beta1.has_value(), "--beta1"},
+                                      {o.beta2.has_value(), "--beta2"},
+                                      {o.adam_eps.has_value(), "--adam-eps"}})
       if (given) throw usage_error(std::string(name) + " applies only to --solver adam");
   if (o.max_iter) require_option_range("--max-iter", *o.max_iter, 1, std::int64_t{1} << 40, "iterations");
   if (o.batch)
@@ -158,8 +168,9 @@ Recording read_pair(const std::string& xp, const std::string& yp, std::optional<
     io::Signal s = read_input(path, role, is_sound_file(path) ? channel : std::nullopt);
     if (s.sample_rate) {
       if (set.sample_rate && *set.sample_rate != *s.sample_rate)
-        throw io_error(path + " is sampled at " + std::to_string(static_cast<long long>(*s.sample_rate)) + " Hz but " +
-                       set.rate_source + " at " + std::to_string(static_cast<long long>(*set.sample_rate)) +
+        throw io_error(path + " is sampled at " + std::to_string(static_cast<long long>(*s.sample_rate)) +
+                       " Hz but " + set.rate_source + " at " +
+                       std::to_string(static_cast<long long>(*set.sample_rate)) +
                        " Hz; the sample rates must match (resample first)");
       set.sample_rate = s.sample_rate;
       set.rate_source = path;
@@ -182,7 +193,8 @@ Recording read_pair(const std::string& xp, const std::string& yp, std::optional<
 // capped by --max-iter and --time-limit.
 class ProgressLine {
  public:
-  ProgressLine(bool enabled, const FitOptions& o) : on_(enabled), max_iter_(o.max_iter), time_limit_(o.time_limit) {}
+  ProgressLine(bool enabled, const FitOptions& o)
+      : on_(enabled), max_iter_(o.max_iter), time_limit_(o.time_limit) {}
   bool operator()(const Progress& p) {
     if (!on_) return true;
     if (p.seconds - last_ < 0.1 && p.iteration != 0) return true;
@@ -192,13 +204,15 @@ class ProgressLine {
     const double log_g = std::log(std::max(p.grad_norm, 1e-300));
     if (std::isfinite(window_log_g_) && p.iteration > window_it_ && p.grad_target > 0) {
       const double fall = (window_log_g_ - log_g) / static_cast<double>(p.iteration - window_it_);
-      if (fall > 0) iters_left = std::min(iters_left, std::max(0.0, (log_g - std::log(p.grad_target)) / fall));
+      if (fall > 0)
+        iters_left = std::min(iters_left, std::max(0.0, (log_g - std::log(p.grad_target)) / fall));
     }
-    if (!std::isfinite(window_log_g_) || p.seconds - window_s_ > 2) window_it_ = p.iteration, window_log_g_ = log_g, window_s_ = p.seconds;
+    if (!std::isfinite(window_log_g_) || p.seconds - window_s_ > 2)
+      window_it_ = p.iteration, window_log_g_ = log_g, window_s_ = p.seconds;
     double left = rate > 0 ? iters_left / rate : 0;
     if (time_limit_ > 0) left = std::min(left, time_limit_ - p.seconds);
-    std::fprintf(stderr, "\r  iteration %zu  loss %.6e  |grad| %.3e  %.0f it/s  ~%.0f s left   ", p.iteration, p.loss,
-                 p.grad_norm, rate, std::max(0.0, left));
+    std::fprintf(stderr, "\r  iteration %zu  loss %.6e  |grad| %.3e  %.0f it/s  ~%.0f s left   ", p.iteration,
+                 p.loss, p.grad_norm, rate, std::max(0.0, left));
     std::fflush(stderr);
     shown_ = true;
     return true;
@@ -235,8 +249,10 @@ int run_fit(const FitCli& o) {
     throw usage_error("--x is given " + std::to_string(o.x_paths.size()) + " times but --y " +
                       std::to_string(o.y_paths.size()) + " times; give them in pairs");
   FitOptions fo = options_from(o, o.x_paths.size());
-  if (o.channel) require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
-  if (o.out.empty()) throw usage_error("--out: a file for the learned taps is required (.npy, .csv or .json)");
+  if (o.channel)
+    require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
+  if (o.out.empty())
+    throw usage_error("--out: a file for the learned taps is required (.npy, .csv or .json)");
   const std::vector<std::pair<std::string, std::string>> outputs = {
       {"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}};
   std::vector<std::pair<std::string, std::string>> inputs = {{"--true-h", o.true_h}, {"--h0", o.h0}};
@@ -245,18 +261,21 @@ int run_fit(const FitCli& o) {
   for (const auto& p : o.validate) inputs.emplace_back("--validate", p);
   require_outputs_not_inputs(outputs, inputs);
   require_writable_targets(outputs);
-  const std::optional<int> channel = o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
+  const std::optional<int> channel =
+      o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
 
   // Data.
   DataSet set;
-  for (std::size_t p = 0; p < o.x_paths.size(); ++p) set.pairs.push_back(read_pair(o.x_paths[p], o.y_paths[p], channel, set));
+  for (std::size_t p = 0; p < o.x_paths.size(); ++p)
+    set.pairs.push_back(read_pair(o.x_paths[p], o.y_paths[p], channel, set));
   if (!o.validate.empty()) set.validation = read_pair(o.validate[0], o.validate[1], channel, set);
   std::optional<std::vector<double>> h_true, h0;
   auto read_kernel = [&](const std::string& path, const char* option) {
     const TapsFile t = read_taps(path, option);
     if (t.h.size() != taps.K())
-      throw io_error(std::string(option) + " " + path + ": has " + std::to_string(t.h.size()) + " taps but the fit has " +
-                     std::to_string(taps.K()) + " (m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) + ")");
+      throw io_error(std::string(option) + " " + path + ": has " + std::to_string(t.h.size()) +
+                     " taps but the fit has " + std::to_string(taps.K()) +
+                     " (m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) + ")");
     if (t.lo && *t.lo != taps.lo)
       throw io_error(std::string(option) + " " + path + ": records taps from m = " + std::to_string(*t.lo) +
                      " but the fit's start at m = " + std::to_string(taps.lo));
@@ -322,17 +341,23 @@ int run_fit(const FitCli& o) {
     js["step"] = res.step;
     js["step_halvings"] = res.step_halvings;
   }
-  if (fo.solver == Solver::adam) js["adam"] = {{"lr", fo.lr}, {"beta1", fo.beta1}, {"beta2", fo.beta2}, {"eps", fo.eps}};
+  if (fo.solver == Solver::adam)
+    js["adam"] = {{"lr", fo.lr}, {"beta1", fo.beta1}, {"beta2", fo.beta2}, {"eps", fo.eps}};
   if (fo.batch) js["batch"] = fo.batch;
   js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
   js["pairs"] = nlohmann::json::array();
   for (std::size_t p = 0; p < set.pairs.size(); ++p)
-    js["pairs"].push_back({{"x", set.pairs[p].x_path}, {"y", set.pairs[p].y_path}, {"N", set.pairs[p].x.size()},
+    js["pairs"].push_back({{"x", set.pairs[p].x_path},
+                           {"y", set.pairs[p].y_path},
+                           {"N", set.pairs[p].x.size()},
                            {"loss", res.pair_loss[p]}});
   if (val_loss)
-    js["validation"] = {{"x", set.validation->x_path}, {"y", set.validation->y_path}, {"N", set.validation->x.size()},
+    js["validation"] = {{"x", set.validation->x_path},
+                        {"y", set.validation->y_path},
+                        {"N", set.validation->x.size()},
                         {"loss", *val_loss},
-                        {"relative_loss", *val_energy > 0 ? nlohmann::json(*val_loss / *val_energy) : nlohmann::json(nullptr)}};
+                        {"relative_loss", *val_energy > 0 ? nlohmann::json(*val_loss / *val_energy)
+                                                          : nlohmann::json(nullptr)}};
   if (h_true) js["true_h"] = {{"file", o.true_h}, {"relative_error", rel_error(h, *h_true)}};
   js["h"] = h;
 
@@ -351,12 +376,13 @@ int run_fit(const FitCli& o) {
   }
   if (!o.report.empty()) {
     report::FitPage page;
-    page.title = "convgrad fit: " + std::string(to_string(fo.solver)) + ", " + std::to_string(taps.K()) + " taps";
+    page.title =
+        "convgrad fit: " + std::string(to_string(fo.solver)) + ", " + std::to_string(taps.K()) + " taps";
     page.facts = {{"solver", std::string(to_string(fo.solver))},
-                  {"data", std::to_string(set.pairs.size()) + " pair(s), " + std::to_string(total_n) + " samples" +
-                               (set.sample_rate ? " at " + fmt(*set.sample_rate) + " Hz" : "")},
-                  {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) + " (K = " +
-                               std::to_string(taps.K()) + ")"},
+                  {"data", std::to_string(set.pairs.size()) + " pair(s), " + std::to_string(total_n) +
+                               " samples" + (set.sample_rate ? " at " + fmt(*set.sample_rate) + " Hz" : "")},
+                  {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) +
+                               " (K = " + std::to_string(taps.K()) + ")"},
                   {"ridge", fmt(fo.ridge)},
                   {"iterations", std::to_string(res.iterations) + " (" + res.stop_reason + ")"},
                   {"time", fmt(res.seconds, 4) + " s"},
@@ -368,7 +394,8 @@ int run_fit(const FitCli& o) {
     page.taps = taps;
     page.h = h;
     page.h_true = h_true;
-    for (const auto& p : res.history) page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
+    for (const auto& p : res.history)
+      page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
     const auto yhat = conv<double>(h, taps, set.pairs[0].x);
     page.residual.resize(yhat.size());
     for (std::size_t n = 0; n < yhat.size(); ++n) page.residual[n] = yhat[n] - set.pairs[0].y[n];
@@ -378,16 +405,20 @@ int run_fit(const FitCli& o) {
   commit_all(staged);
 
   if (!o.quiet) {
-    std::printf("fit: %s, %zu taps (m = %lld..%lld), %zu pair(s), %zu samples\n", std::string(to_string(fo.solver)).c_str(),
-                taps.K(), static_cast<long long>(taps.lo), static_cast<long long>(taps.hi), set.pairs.size(), total_n);
+    std::printf("fit: %s, %zu taps (m = %lld..%lld), %zu pair(s), %zu samples\n",
+                std::string(to_string(fo.solver)).c_str(), taps.K(), static_cast<long long>(taps.lo),
+                static_cast<long long>(taps.hi), set.pairs.size(), total_n);
     std::printf("  %zu iteration(s) (%s) in %.3f s; loss %.10g, gradient norm %.3g", res.iterations,
                 res.stop_reason.c_str(), res.seconds, res.loss, res.grad_norm);
     if (res.condition) std::printf(", condition number %.3g", *res.condition);
     std::printf("\n");
-    if (val_loss) std::printf("  validation loss %.10g (relative %.3g)\n", *val_loss, *val_energy > 0 ? *val_loss / *val_energy : 0.0);
+    if (val_loss)
+      std::printf("  validation loss %.10g (relative %.3g)\n", *val_loss,
+                  *val_energy > 0 ? *val_loss / *val_energy : 0.0);
     if (h_true) std::printf("  ||h - h_true|| / ||h_true|| = %.3e\n", rel_error(h, *h_true));
     if (lower_extension(o.out) == ".npy" && taps.lo != -(static_cast<std::int64_t>(taps.K()) - 1) / 2)
-      std::printf("  note: %s holds only the values; apply it with --lo %lld\n", o.out.c_str(), static_cast<long long>(taps.lo));
+      std::printf("  note: %s holds only the values; apply it with --lo %lld\n", o.out.c_str(),
+                  static_cast<long long>(taps.lo));
     std::printf("  wrote %s", o.out.c_str());
     for (const auto* p : {&o.summary, &o.history, &o.report})
       if (!p->empty()) std::printf(", %s", p->c_str());
@@ -400,7 +431,8 @@ int run_fit(const FitCli& o) {
 
 Run add_fit(CLI::App& app) {
   auto o = std::make_shared<FitCli>();
-  CLI::App* c = app.add_subcommand("fit", "learn a filter h from (x, y) recording pairs: exact least squares or gradient descent");
+  CLI::App* c = app.add_subcommand(
+      "fit", "learn a filter h from (x, y) recording pairs: exact least squares or gradient descent");
   c->add_option("--x", o->x_paths, "input signal (text/CSV, .npy or WAV); repeat with --y for several pairs");
   c->add_option("--y", o->y_paths, "target signal, same length as its --x");
   c->add_option("--taps", o->taps_m, "centred taps m = -M..M (K = 2M+1)");
@@ -408,8 +440,10 @@ Run add_fit(CLI::App& app) {
   c->add_option("--hi", o->hi, "last tap m (with --lo)");
   c->add_option("--causal", o->causal, "causal impulse response, taps m = 0..K-1");
   c->add_option("--solver", o->solver, "exact | gd | nesterov | adam (default gd)");
-  c->add_option("--ridge", o->ridge, "ridge penalty lambda >= 0: minimise sum L + lambda/2 ||h||^2 (default 0)");
-  c->add_option("--out", o->out, "learned taps: .npy, .csv or .json (the tap range recorded in .csv and .json)");
+  c->add_option("--ridge", o->ridge,
+                "ridge penalty lambda >= 0: minimise sum L + lambda/2 ||h||^2 (default 0)");
+  c->add_option("--out", o->out,
+                "learned taps: .npy, .csv or .json (the tap range recorded in .csv and .json)");
   c->add_option("--summary", o->summary, "JSON summary: solver, iterations, time, losses, condition number");
   c->add_option("--history", o->history, "loss history as CSV (iterative solvers)");
   c->add_option("--report", o->report, "self-contained HTML report with plots");
@@ -418,7 +452,8 @@ Run add_fit(CLI::App& app) {
   c->add_option("--h0", o->h0, "warm start: initial taps (iterative solvers)");
   c->add_option("--channel", o->channel, "0-based channel of multi-channel WAV files");
   c->add_option("--dtype", o->dtype, "float32 | float64 (default float64)");
-  c->add_option("--method", o->method, "how conv and gradients are computed: auto | direct | fft | reference | jacobian");
+  c->add_option("--method", o->method,
+                "how conv and gradients are computed: auto | direct | fft | reference | jacobian");
   c->add_option("--max-iter", o->max_iter, "stop after this many iterations (default 100000)");
   c->add_option("--tol", o->tol, "stop when |dF/dh| <= tol * |X^T y| (default 1e-10 float64, 1e-5 float32)");
   c->add_option("--loss-tol", o->loss_tol, "stop when the relative loss change is below this (default off)");

@@ -107,19 +107,22 @@ Run add_grad(CLI::App& app) {
   cmd->add_option("--y", o->y_path, "target signal y (N samples)")->type_name("FILE")->required();
   CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file: taps h[m] for m = lo..hi");
   CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "no kernel file: K = 2M+1 zero taps, m = -M..M");
-  CLI::Option* ksize = cmd->add_option("--kernel-size", o->kernel_size, "no kernel file: K zero taps (even K needs --lo)");
+  CLI::Option* ksize =
+      cmd->add_option("--kernel-size", o->kernel_size, "no kernel file: K zero taps (even K needs --lo)");
   h->type_name("FILE");
   taps->type_name("M");
   ksize->type_name("K");
   h->excludes(taps)->excludes(ksize);
   taps->excludes(ksize);
   cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2; 0 for a causal filter)")->type_name("L");
-  cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)")->type_name("NAME");
+  cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)")
+      ->type_name("NAME");
   cmd->add_option("--channel", o->channel, "0-based channel of multi-channel WAV inputs")->type_name("C");
   cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)")->type_name("NAME");
   cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy or text)")->type_name("FILE");
   cmd->add_option("--out-dx", o->out_dx, "write dx (N values) to FILE (.npy or text)")->type_name("FILE");
-  cmd->add_flag("--json", o->json, "print one JSON object: loss, dh, dx, yhat, r, method, N, K, lo, hi, dtype");
+  cmd->add_flag("--json", o->json,
+                "print one JSON object: loss, dh, dx, yhat, r, method, N, K, lo, hi, dtype");
   return [o] {
     // Usage first, before any file is touched.
     const Method method = parse_method_option(o->method);

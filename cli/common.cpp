@@ -94,8 +94,9 @@ Taps taps_from_size_options(std::optional<std::int64_t> M, std::optional<std::in
   require_option_range("--kernel-size", *K, 1, kMaxTaps, "the number of taps K");
   if (lo) require_option_range("--lo", *lo, -kMaxTapOffset, kMaxTapOffset, "the first tap m");
   if (!lo && *K % 2 == 0)
-    throw usage_error("--kernel-size: K = " + std::to_string(*K) +
-                      " is even, so the kernel has no centre tap; give --lo L (e.g. --lo 0 for a causal filter)");
+    throw usage_error(
+        "--kernel-size: K = " + std::to_string(*K) +
+        " is even, so the kernel has no centre tap; give --lo L (e.g. --lo 0 for a causal filter)");
   try {
     return lo ? Taps::from_lo(*lo, *K) : Taps::centred_for(*K);
   } catch (const convgrad::invalid_argument& e) {
@@ -167,11 +168,10 @@ Case random_integer_case(std::size_t n, Taps taps, std::uint64_t seed, int ampli
 void require_finite_result(std::span<const double> values, std::string_view what, Dtype dtype) {
   for (std::size_t i = 0; i < values.size(); ++i)
     if (!std::isfinite(values[i]))
-      throw convgrad::invalid_argument(str(what) + " overflows" +
-                                       (values.size() > 1 ? " at index " + std::to_string(i) : std::string()) +
-                                       ": the inputs are too large for " + str(to_string(dtype)) +
-                                       " (scale them down" +
-                                       (dtype == Dtype::float32 ? " or use --dtype float64)" : ")"));
+      throw convgrad::invalid_argument(
+          str(what) + " overflows" + (values.size() > 1 ? " at index " + std::to_string(i) : std::string()) +
+          ": the inputs are too large for " + str(to_string(dtype)) + " (scale them down" +
+          (dtype == Dtype::float32 ? " or use --dtype float64)" : ")"));
 }
 
 namespace {
@@ -195,8 +195,8 @@ void require_distinct_outputs(const std::vector<std::pair<std::string, std::stri
   for (std::size_t i = 0; i < paths.size(); ++i)
     for (std::size_t j = i + 1; j < paths.size(); ++j)
       if (same_file(paths[i].second, paths[j].second))
-        throw usage_error(paths[i].first + " and " + paths[j].first + " name the same file '" + paths[i].second +
-                          "'");
+        throw usage_error(paths[i].first + " and " + paths[j].first + " name the same file '" +
+                          paths[i].second + "'");
 }
 
 void require_outputs_not_inputs(const std::vector<std::pair<std::string, std::string>>& outputs,

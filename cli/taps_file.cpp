@@ -63,14 +63,16 @@ TapsFile read_json_taps(const std::string& path) {
     values = &j["h"];
     if (j.contains("lo")) {
       // An unsigned beyond int64 (is_number_integer too) would wrap to a negative tap.
-      if (!j["lo"].is_number_integer() || (j["lo"].is_number_unsigned() && j["lo"].get<std::uint64_t>() >
-                                                                             static_cast<std::uint64_t>(kMaxTapOffset)))
+      if (!j["lo"].is_number_integer() ||
+          (j["lo"].is_number_unsigned() &&
+           j["lo"].get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxTapOffset)))
         throw io_error(path + ": \"lo\" must be an integer in [-" + std::to_string(kMaxTapOffset) + ", " +
                        std::to_string(kMaxTapOffset) + "]");
       t.lo = require_recorded_lo(j["lo"].get<std::int64_t>(), path);
     }
   }
-  if (!values->is_array() || values->empty()) throw io_error(path + ": \"h\" must be a non-empty array of numbers");
+  if (!values->is_array() || values->empty())
+    throw io_error(path + ": \"h\" must be a non-empty array of numbers");
   for (std::size_t i = 0; i < values->size(); ++i) {
     const auto& v = (*values)[i];
     if (!v.is_number()) throw io_error(path + ": h[" + std::to_string(i) + "] is not a number");
@@ -99,7 +101,8 @@ std::optional<std::int64_t> text_header_lo(const std::string& path) {
   errno = 0;
   const long long lo = std::strtoll(digits, &end, 10);
   if (end == digits) return std::nullopt;
-  if (errno == ERANGE) throw io_error(path + ": the recorded first tap lo is beyond the 64-bit integer range");
+  if (errno == ERANGE)
+    throw io_error(path + ": the recorded first tap lo is beyond the 64-bit integer range");
   return require_recorded_lo(lo, path);
 }
 

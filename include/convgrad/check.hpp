@@ -42,12 +42,12 @@ double agreement_tolerance(std::size_t terms, std::size_t length, double norm_a,
 double finite_difference_tolerance(std::size_t n, std::size_t k, double loss_scale, double step);
 
 struct CheckRow {
-  std::string method;      // "reference", "direct", ..., "finite-difference"
-  std::string quantity;    // "dh" or "dx"
+  std::string method;       // "reference", "direct", ..., "finite-difference"
+  std::string quantity;     // "dh" or "dx"
   double max_abs_diff = 0;  // against the reference
   double tolerance = 0;
   bool ok = true;
-  bool skipped = false;    // e.g. jacobian above its memory budget
+  bool skipped = false;  // e.g. jacobian above its memory budget
   std::string note;
 };
 
@@ -63,8 +63,8 @@ struct CheckReport {
 // Runs every method (and finite differences) on one case and compares each with the
 // reference loops. `jacobian_budget` bounds the Jacobian method's matrices.
 template <std::floating_point T>
-CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::span<const T> h,
-                            Taps taps, std::size_t jacobian_budget = std::size_t{256} << 20,
+CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                            std::size_t jacobian_budget = std::size_t{256} << 20,
                             bool finite_differences = true);
 
 }  // namespace convgrad

@@ -21,8 +21,7 @@ struct invalid_argument : error {
 
 // A NaN or infinity in an input; `index` is the first bad sample.
 struct non_finite_input : invalid_argument {
-  non_finite_input(const std::string& what, std::size_t index)
-      : invalid_argument(what), index(index) {}
+  non_finite_input(const std::string& what, std::size_t index) : invalid_argument(what), index(index) {}
   std::size_t index;
 };
 

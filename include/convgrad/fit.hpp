@@ -64,10 +64,10 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
 
 // The exact solution of the normal equations and how well-posed they were.
 struct ExactSolution {
-  std::vector<double> h;        // K taps, m = lo..hi
-  double lambda_min = 0;        // eigenvalues of G + ridge I
+  std::vector<double> h;  // K taps, m = lo..hi
+  double lambda_min = 0;  // eigenvalues of G + ridge I
   double lambda_max = 0;
-  double condition = 0;         // lambda_max / lambda_min (2-norm condition number)
+  double condition = 0;              // lambda_max / lambda_min (2-norm condition number)
   bool condition_estimated = false;  // true above kExactEigenTaps: power/inverse iteration
 };
 
@@ -102,7 +102,7 @@ class NormalEquations {
   std::size_t pairs() const { return pairs_; }
   const std::vector<double>& gram() const { return G_; }  // K x K, row-major, symmetric
   const std::vector<double>& rhs() const { return b_; }   // b = X^T y
-  double yy() const { return yy_; }                        // y^T y
+  double yy() const { return yy_; }                       // y^T y
 
  private:
   Taps taps_;
@@ -128,19 +128,19 @@ struct Progress {
   std::size_t iteration = 0;  // 0 is the starting point, then one per step
   double loss = 0;
   double grad_norm = 0;
-  double seconds = 0;         // since the solver started
-  double grad_target = 0;     // the solver stops once grad_norm <= grad_target
+  double seconds = 0;      // since the solver started
+  double grad_target = 0;  // the solver stops once grad_norm <= grad_target
 };
 
 struct FitOptions {
   Solver solver = Solver::gd;
-  double ridge = 0;                // lambda >= 0
+  double ridge = 0;  // lambda >= 0
   // Stopping, whichever comes first:
   std::size_t max_iter = 100000;
-  double grad_tol = -1;            // ||dF/dh|| <= grad_tol * ||dF/dh at h = 0|| = grad_tol * ||b||;
-                                   // < 0: the dtype's default (1e-10 double, 1e-5 float)
-  double loss_tol = 0;             // |F_k - F_{k-1}| <= loss_tol * |F_k|; 0 = off
-  double time_limit = 0;           // seconds; 0 = none
+  double grad_tol = -1;   // ||dF/dh|| <= grad_tol * ||dF/dh at h = 0|| = grad_tol * ||b||;
+                          // < 0: the dtype's default (1e-10 double, 1e-5 float)
+  double loss_tol = 0;    // |F_k - F_{k-1}| <= loss_tol * |F_k|; 0 = off
+  double time_limit = 0;  // seconds; 0 = none
   // adam:
   double lr = 1e-2, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   // Mini-batches: pairs per step (0 = all). Pairs are visited in a seeded shuffled order,
@@ -159,13 +159,13 @@ struct FitResult {
   Solver solver = Solver::gd;
   std::size_t iterations = 0;
   double seconds = 0;
-  double loss = 0;             // F(h) on the whole data set
-  double grad_norm = 0;        // ||dF/dh|| at h on the whole data set
-  std::vector<double> pair_loss;  // 1/2 ||X_p h - y_p||^2 per pair
-  std::string stop_reason;     // "gradient tolerance", "loss change", "max iterations", ...
-  double lambda_max = 0;       // of G + ridge I (power iteration for gd/nesterov; exact solver)
-  double step = 0;             // gd/nesterov step 1/lambda_max (after any halving)
-  std::size_t step_halvings = 0;  // gd: times a step failed to decrease F and was halved
+  double loss = 0;                  // F(h) on the whole data set
+  double grad_norm = 0;             // ||dF/dh|| at h on the whole data set
+  std::vector<double> pair_loss;    // 1/2 ||X_p h - y_p||^2 per pair
+  std::string stop_reason;          // "gradient tolerance", "loss change", "max iterations", ...
+  double lambda_max = 0;            // of G + ridge I (power iteration for gd/nesterov; exact solver)
+  double step = 0;                  // gd/nesterov step 1/lambda_max (after any halving)
+  std::size_t step_halvings = 0;    // gd: times a step failed to decrease F and was halved
   std::optional<double> condition;  // exact solver
   bool condition_estimated = false;
   std::vector<Progress> history;  // one row per iteration (iterative solvers)
@@ -190,7 +190,6 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
 // and the loss moves by at most ||r|| |delta r| (Cauchy-Schwarz), plus eps_double N L for
 // the double accumulation. Summed over pairs.
 template <std::floating_point T>
-double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h,
-                     std::span<const double> pair_loss);
+double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h, std::span<const double> pair_loss);
 
 }  // namespace convgrad

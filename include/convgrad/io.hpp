@@ -12,8 +12,8 @@
 namespace convgrad::io {
 
 struct Signal {
-  std::vector<double> samples;       // float32 data is widened exactly
-  std::string format;                // "text", "npy-float32", "npy-float64", "wav"
+  std::vector<double> samples;        // float32 data is widened exactly
+  std::string format;                 // "text", "npy-float32", "npy-float64", "wav"
   std::optional<double> sample_rate;  // known for WAV
 };
 

@@ -31,8 +31,7 @@ struct Matrix {
 
 // Throws resource_limit if rows x cols values of T exceed `budget` bytes.
 template <std::floating_point T>
-void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget,
-                           const char* what);
+void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what);
 
 // dL/dyhat as a 1 x N matrix: r^T.
 template <std::floating_point T>
@@ -40,8 +39,7 @@ Matrix<T> jacobian_loss_yhat(std::span<const T> r);
 
 // dyhat/dh, N x K.
 template <std::floating_point T>
-Matrix<T> jacobian_yhat_h(std::span<const T> x, Taps taps,
-                          std::size_t budget = kDefaultJacobianBudget);
+Matrix<T> jacobian_yhat_h(std::span<const T> x, Taps taps, std::size_t budget = kDefaultJacobianBudget);
 
 // dyhat/dx, N x N.
 template <std::floating_point T>

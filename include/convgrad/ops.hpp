@@ -46,8 +46,7 @@ template <std::floating_point T>
 void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat,
           Method method = Method::automatic);
 template <std::floating_point T>
-std::vector<T> conv(std::span<const T> h, Taps taps, std::span<const T> x,
-                    Method method = Method::automatic);
+std::vector<T> conv(std::span<const T> h, Taps taps, std::span<const T> x, Method method = Method::automatic);
 
 // r = yhat - y (prediction minus target).
 template <std::floating_point T>

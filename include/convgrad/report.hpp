@@ -48,11 +48,11 @@ struct FitPage {
   std::string title;
   std::vector<std::pair<std::string, std::string>> facts;  // name, value (the summary table)
   Taps taps;
-  std::vector<double> h;                       // learned taps
-  std::optional<std::vector<double>> h_true;   // --true-h
+  std::vector<double> h;                                // learned taps
+  std::optional<std::vector<double>> h_true;            // --true-h
   std::vector<std::pair<double, double>> loss_history;  // (iteration, loss); empty for exact
-  std::vector<double> residual;                // r = yhat - y of the first pair
-  std::optional<double> sample_rate;           // Hz, when known
+  std::vector<double> residual;                         // r = yhat - y of the first pair
+  std::optional<double> sample_rate;                    // Hz, when known
 };
 
 // One self-contained HTML page: the facts, the loss curve (log scale), the learned (and true)

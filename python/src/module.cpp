@@ -91,9 +91,8 @@ py::array_t<T> conv(const In<T>& h, const In<T>& x, std::optional<std::int64_t> 
 
 // (loss, dh) or (loss, dh, dx) for L = 1/2 ||h * x - y||^2.
 template <typename T>
-py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h,
-                        std::optional<std::int64_t> lo, const std::string& method,
-                        bool input_grad) {
+py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h, std::optional<std::int64_t> lo,
+                        const std::string& method, bool input_grad) {
   const Method how = convgrad::parse_method(method);
   const Taps taps = taps_for(h.size(), lo);
   std::vector<T> yhat(x.size()), r(x.size());
@@ -104,8 +103,7 @@ py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h,
   double loss = 0;
   {
     py::gil_scoped_release free;
-    loss = convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps, yhat, r, dh_out,
-                                      dx_out, how);
+    loss = convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps, yhat, r, dh_out, dx_out, how);
   }
   if (input_grad) return py::make_tuple(loss, dh, dx);
   return py::make_tuple(loss, dh);
@@ -113,8 +111,8 @@ py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h,
 
 // dh[m] = sum_n x[n-m] r[n], m = lo..lo+K-1.
 template <typename T>
-py::array_t<T> grad_kernel(const In<T>& x, const In<T>& r, std::int64_t K,
-                           std::optional<std::int64_t> lo, const std::string& method) {
+py::array_t<T> grad_kernel(const In<T>& x, const In<T>& r, std::int64_t K, std::optional<std::int64_t> lo,
+                           const std::string& method) {
   const Method how = convgrad::parse_method(method);
   const Taps taps = taps_for(K, lo);
   auto dh = empty_1d<T>(taps.K());
@@ -150,8 +148,8 @@ py::tuple jacobians(const In<T>& x, const In<T>& y, const In<T>& h, std::optiona
   {
     py::gil_scoped_release free;
     // The residual from the reference loops: the Jacobians are for teaching, not speed.
-    const auto step = convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps,
-                                                 Method::reference, false);
+    const auto step =
+        convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps, Method::reference, false);
     dl_dyhat = convgrad::jacobian_loss_yhat<T>(step.r);
     dyhat_dh = convgrad::jacobian_yhat_h<T>(span_of(x), taps, budget);
   }
@@ -175,11 +173,10 @@ py::dict check(const In<T>& x, const In<T>& y, const In<T>& h, std::optional<std
   py::list rows;
   for (const auto& row : rep.rows)
     rows.append(py::dict("method"_a = row.method, "quantity"_a = row.quantity,
-                         "max_abs_diff"_a = row.max_abs_diff, "tolerance"_a = row.tolerance,
-                         "ok"_a = row.ok, "skipped"_a = row.skipped, "note"_a = row.note));
-  return py::dict("ok"_a = rep.ok(), "n"_a = rep.n, "k"_a = rep.k, "lo"_a = rep.taps.lo,
-                  "hi"_a = rep.taps.hi, "dtype"_a = rep.dtype, "loss"_a = rep.loss,
-                  "rows"_a = rows);
+                         "max_abs_diff"_a = row.max_abs_diff, "tolerance"_a = row.tolerance, "ok"_a = row.ok,
+                         "skipped"_a = row.skipped, "note"_a = row.note));
+  return py::dict("ok"_a = rep.ok(), "n"_a = rep.n, "k"_a = rep.k, "lo"_a = rep.taps.lo, "hi"_a = rep.taps.hi,
+                  "dtype"_a = rep.dtype, "loss"_a = rep.loss, "rows"_a = rows);
 }
 
 // ---- Batched forms for convgrad.torch: B signals (rows of a C-order B x N array) share one h.
@@ -266,8 +263,8 @@ struct FitArgs {
 // stops the fit when it returns False. The GIL is released during the fit and re-taken for
 // each call back; Ctrl-C (a pending signal) stops it with KeyboardInterrupt.
 template <typename T>
-py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::int64_t lo,
-             std::int64_t hi, const FitArgs& a, std::optional<In<T>> h0, py::object progress) {
+py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::int64_t lo, std::int64_t hi,
+             const FitArgs& a, std::optional<In<T>> h0, py::object progress) {
   if (xs.size() != ys.size())
     throw convgrad::invalid_argument("pairs: " + std::to_string(xs.size()) + " inputs but " +
                                      std::to_string(ys.size()) + " targets");
@@ -319,11 +316,10 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
   const auto P = static_cast<py::ssize_t>(res.pair_loss.size());
   py::object condition = res.condition ? py::object(py::float_(*res.condition)) : py::none();
   return py::dict("h"_a = adopt(std::move(res.h), {K}), "lo"_a = taps.lo, "hi"_a = taps.hi,
-                  "solver"_a = std::string(convgrad::to_string(res.solver)),
-                  "iterations"_a = res.iterations, "seconds"_a = res.seconds, "loss"_a = res.loss,
-                  "grad_norm"_a = res.grad_norm, "pair_loss"_a = adopt(std::move(res.pair_loss), {P}),
-                  "stop_reason"_a = res.stop_reason, "lambda_max"_a = res.lambda_max,
-                  "step"_a = res.step, "step_halvings"_a = res.step_halvings,
+                  "solver"_a = std::string(convgrad::to_string(res.solver)), "iterations"_a = res.iterations,
+                  "seconds"_a = res.seconds, "loss"_a = res.loss, "grad_norm"_a = res.grad_norm,
+                  "pair_loss"_a = adopt(std::move(res.pair_loss), {P}), "stop_reason"_a = res.stop_reason,
+                  "lambda_max"_a = res.lambda_max, "step"_a = res.step, "step_halvings"_a = res.step_halvings,
                   "condition"_a = condition, "condition_estimated"_a = res.condition_estimated,
                   "ridge"_a = a.ridge, "history"_a = history);
 }
@@ -331,18 +327,16 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
 template <typename T>
 void bind_dtype(py::module_& m) {
   m.def("conv", &conv<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a, "method"_a);
-  m.def("loss_and_grad", &loss_and_grad<T>, "x"_a.noconvert(), "y"_a.noconvert(),
-        "h"_a.noconvert(), "lo"_a, "method"_a, "input_grad"_a);
-  m.def("grad_kernel", &grad_kernel<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a, "lo"_a,
-        "method"_a);
+  m.def("loss_and_grad", &loss_and_grad<T>, "x"_a.noconvert(), "y"_a.noconvert(), "h"_a.noconvert(), "lo"_a,
+        "method"_a, "input_grad"_a);
+  m.def("grad_kernel", &grad_kernel<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a, "lo"_a, "method"_a);
   m.def("grad_input", &grad_input<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a, "method"_a);
-  m.def("jacobians", &jacobians<T>, "x"_a.noconvert(), "y"_a.noconvert(), "h"_a.noconvert(),
-        "lo"_a, "budget"_a);
+  m.def("jacobians", &jacobians<T>, "x"_a.noconvert(), "y"_a.noconvert(), "h"_a.noconvert(), "lo"_a,
+        "budget"_a);
   m.def("check", &check<T>, "x"_a.noconvert(), "y"_a.noconvert(), "h"_a.noconvert(), "lo"_a,
         "jacobian_budget"_a, "finite_differences"_a);
   m.def("conv_rows", &conv_rows<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a);
-  m.def("grad_kernel_rows", &grad_kernel_rows<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a,
-        "lo"_a);
+  m.def("grad_kernel_rows", &grad_kernel_rows<T>, "x"_a.noconvert(), "r"_a.noconvert(), "K"_a, "lo"_a);
   m.def("grad_input_rows", &grad_input_rows<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a);
   m.def("fit", &fit<T>, "xs"_a.noconvert(), "ys"_a.noconvert(), "lo"_a, "hi"_a, "options"_a,
         "h0"_a.noconvert(), "progress"_a);
@@ -373,15 +367,26 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
   translate_errors();
   py::class_<FitArgs>(m, "FitOptions")
-      .def(py::init([](std::string solver, std::string method, double ridge, double grad_tol,
-                       double loss_tol, double time_limit, double lr, double beta1, double beta2,
-                       double eps, std::size_t max_iter, std::size_t batch, std::uint64_t seed,
-                       bool keep_history) {
-             return FitArgs{std::move(solver), std::move(method), ridge, grad_tol, loss_tol,
-                            time_limit, lr, beta1, beta2, eps, max_iter, batch, seed, keep_history};
+      .def(py::init([](std::string solver, std::string method, double ridge, double grad_tol, double loss_tol,
+                       double time_limit, double lr, double beta1, double beta2, double eps,
+                       std::size_t max_iter, std::size_t batch, std::uint64_t seed, bool keep_history) {
+             return FitArgs{std::move(solver),
+                            std::move(method),
+                            ridge,
+                            grad_tol,
+                            loss_tol,
+                            time_limit,
+                            lr,
+                            beta1,
+                            beta2,
+                            eps,
+                            max_iter,
+                            batch,
+                            seed,
+                            keep_history};
            }),
-           "solver"_a, "method"_a, "ridge"_a, "grad_tol"_a, "loss_tol"_a, "time_limit"_a, "lr"_a,
-           "beta1"_a, "beta2"_a, "eps"_a, "max_iter"_a, "batch"_a, "seed"_a, "keep_history"_a);
+           "solver"_a, "method"_a, "ridge"_a, "grad_tol"_a, "loss_tol"_a, "time_limit"_a, "lr"_a, "beta1"_a,
+           "beta2"_a, "eps"_a, "max_iter"_a, "batch"_a, "seed"_a, "keep_history"_a);
   bind_dtype<float>(m);
   bind_dtype<double>(m);
 
@@ -401,8 +406,7 @@ PYBIND11_MODULE(_core, m) {
   // The documented agreement tolerance (check.hpp), for tests: dtype is "float32" or "float64".
   m.def(
       "agreement_tolerance",
-      [](const std::string& dtype, std::size_t terms, std::size_t length, double norm_a,
-         double norm_b) {
+      [](const std::string& dtype, std::size_t terms, std::size_t length, double norm_a, double norm_b) {
         if (dtype == "float32") return convgrad::agreement_tolerance<float>(terms, length, norm_a, norm_b);
         if (dtype == "float64") return convgrad::agreement_tolerance<double>(terms, length, norm_a, norm_b);
         throw convgrad::invalid_argument("dtype: '" + dtype + "' is not float32 or float64");

@@ -38,7 +38,8 @@ double max_abs_diff(std::span<const T> a, std::span<const T> b) {
 }
 
 // 1/2 ||y - h * x||^2 in double, through the reference loops.
-double loss_in_double(std::span<const double> x, std::span<const double> y, std::span<const double> h, Taps taps) {
+double loss_in_double(std::span<const double> x, std::span<const double> y, std::span<const double> h,
+                      Taps taps) {
   std::vector<double> yhat(x.size()), r(x.size());
   detail::reference::conv<double>(h, taps, x, yhat);
   for (std::size_t n = 0; n < r.size(); ++n) r[n] = yhat[n] - y[n];
@@ -46,7 +47,8 @@ double loss_in_double(std::span<const double> x, std::span<const double> y, std:
 }
 
 // The bound on every intermediate of the loss: 1/2 sum_n (sum_m |h[m] x[n-m]| + |y[n]|)^2.
-double loss_scale(std::span<const double> x, std::span<const double> y, std::span<const double> h, Taps taps) {
+double loss_scale(std::span<const double> x, std::span<const double> y, std::span<const double> h,
+                  Taps taps) {
   std::vector<double> ax(x.size()), ah(h.size()), yabs(x.size());
   std::transform(x.begin(), x.end(), ax.begin(), [](double v) { return std::abs(v); });
   std::transform(h.begin(), h.end(), ah.begin(), [](double v) { return std::abs(v); });
@@ -61,7 +63,9 @@ std::vector<double> widen(std::span<const T> v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
-double fd_step(double v) { return std::cbrt(std::numeric_limits<double>::epsilon()) * std::max(1.0, std::abs(v)); }
+double fd_step(double v) {
+  return std::cbrt(std::numeric_limits<double>::epsilon()) * std::max(1.0, std::abs(v));
+}
 
 // d/dv[i] of L by central differences, perturbing one entry of `v` (which aliases x or h).
 template <class Loss>
@@ -151,18 +155,28 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
     const std::string name(to_string(m));
     const bool jac = m == Method::jacobian;  // the one method with a caller-set memory budget
     compare(name, "yhat", ref.yhat, tol_yhat, [&](std::span<T> yhat) {
-      if (jac) detail::jacobian::conv<T>(h, taps, x, yhat, jacobian_budget); else conv<T>(h, taps, x, yhat, m);
+      if (jac)
+        detail::jacobian::conv<T>(h, taps, x, yhat, jacobian_budget);
+      else
+        conv<T>(h, taps, x, yhat, m);
     });
     compare(name, "dh", ref.dh, tol_dh, [&](std::span<T> dh) {
-      if (jac) detail::jacobian::grad_kernel<T>(x, r, taps, dh, jacobian_budget); else grad_kernel<T>(x, r, taps, dh, m);
+      if (jac)
+        detail::jacobian::grad_kernel<T>(x, r, taps, dh, jacobian_budget);
+      else
+        grad_kernel<T>(x, r, taps, dh, m);
     });
     compare(name, "dx", ref.dx, tol_dx, [&](std::span<T> dx) {
-      if (jac) detail::jacobian::grad_input<T>(h, taps, r, dx, jacobian_budget); else grad_input<T>(h, taps, r, dx, m);
+      if (jac)
+        detail::jacobian::grad_input<T>(h, taps, r, dx, jacobian_budget);
+      else
+        grad_input<T>(h, taps, r, dx, m);
     });
   }
   const double work = static_cast<double>(N) * static_cast<double>(K) * static_cast<double>(N + K);
   if (!finite_differences || work > kFiniteDifferenceWork) {
-    const std::string why = finite_differences ? "skipped: too large for 2 (N + K) loss evaluations" : "not asked for";
+    const std::string why =
+        finite_differences ? "skipped: too large for 2 (N + K) loss evaluations" : "not asked for";
     rep.rows.push_back({"finite-difference", "dh", 0, 0, true, true, why});
     rep.rows.push_back({"finite-difference", "dx", 0, 0, true, true, why});
     return rep;
@@ -177,8 +191,10 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
   // 2-norm is eps_T (K + 1) sqrt(2 scale); by Cauchy-Schwarz that moves every dh[m] by at most
   // ||x||_2 times it and every dx[k] by ||h||_2 times it. Finite differences see the exact
   // residual, so near the optimum (r all rounding noise) this term is the whole difference.
-  const double r_error = std::numeric_limits<T>::epsilon() * static_cast<double>(K + 1) * std::sqrt(2 * scale);
-  auto add_fd = [&](std::string quantity, const std::vector<double>& fd, const std::vector<T>& want, double tol_ref) {
+  const double r_error =
+      std::numeric_limits<T>::epsilon() * static_cast<double>(K + 1) * std::sqrt(2 * scale);
+  auto add_fd = [&](std::string quantity, const std::vector<double>& fd, const std::vector<T>& want,
+                    double tol_ref) {
     const double d = max_abs_diff<double>(fd, widen(std::span<const T>(want)));
     const double tol = tol_ref + tol_fd;
     rep.rows.push_back({"finite-difference", std::move(quantity), d, tol, d <= tol, false, ""});
@@ -188,14 +204,14 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
   return rep;
 }
 
-#define CONVGRAD_INSTANTIATE(T)                                                                       \
-  template std::vector<double> finite_difference_grad_kernel<T>(std::span<const T>, std::span<const T>, \
-                                                                std::span<const T>, Taps);              \
-  template std::vector<double> finite_difference_grad_input<T>(std::span<const T>, std::span<const T>,  \
-                                                               std::span<const T>, Taps);               \
-  template double agreement_tolerance<T>(std::size_t, std::size_t, double, double);                     \
-  template CheckReport check_gradients<T>(std::span<const T>, std::span<const T>, std::span<const T>,   \
-                                          Taps, std::size_t, bool);
+#define CONVGRAD_INSTANTIATE(T)                                                                             \
+  template std::vector<double> finite_difference_grad_kernel<T>(std::span<const T>, std::span<const T>,     \
+                                                                std::span<const T>, Taps);                  \
+  template std::vector<double> finite_difference_grad_input<T>(std::span<const T>, std::span<const T>,      \
+                                                               std::span<const T>, Taps);                   \
+  template double agreement_tolerance<T>(std::size_t, std::size_t, double, double);                         \
+  template CheckReport check_gradients<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
+                                          std::size_t, bool);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)
 #undef CONVGRAD_INSTANTIATE

@@ -106,7 +106,8 @@ void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_
 template <std::floating_point T>
 void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat) {
   Taps c;
-  if (!clip_taps(taps, static_cast<std::int64_t>(x.size()), c)) return std::fill(yhat.begin(), yhat.end(), T{0});
+  if (!clip_taps(taps, static_cast<std::int64_t>(x.size()), c))
+    return std::fill(yhat.begin(), yhat.end(), T{0});
   correlate_signal(flipped(h, taps, c), x, -c.hi, yhat);
 }
 
@@ -197,9 +198,9 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
         const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
         const auto B = static_cast<std::size_t>(len);
         const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
-        simd::correlate(hf.data(), hf.size(), xs, yhat.data() + n0, B);                    // yhat
+        simd::correlate(hf.data(), hf.size(), xs, yhat.data() + n0, B);                          // yhat
         chunk_sumsq += simd::residual_sumsq(yhat.data() + n0, y.data() + n0, r.data() + n0, B);  // r
-        simd::correlate_accumulate(xs, r.data() + n0, B, c.K(), partial.data() + ch * K);  // dh
+        simd::correlate_accumulate(xs, r.data() + n0, B, c.K(), partial.data() + ch * K);        // dh
       }
       sumsq[static_cast<std::size_t>(ch)] = chunk_sumsq;
     }
@@ -210,12 +211,12 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   return 0.5 * total;
 }
 
-#define CONVGRAD_INSTANTIATE(T)                                                                       \
+#define CONVGRAD_INSTANTIATE(T)                                                                      \
   template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);                 \
   template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>);          \
   template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);           \
   template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
-                                   std::span<T>, std::span<T>, std::span<T>);                         \
+                                   std::span<T>, std::span<T>, std::span<T>);                        \
   template double sum_squares<T>(std::span<const T>);                                                \
   template double step_without_taps<T>(std::span<const T>, std::span<T>, std::span<T>, std::span<T>);
 CONVGRAD_INSTANTIATE(float)

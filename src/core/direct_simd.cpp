@@ -32,8 +32,8 @@ constexpr std::size_t kTaps = 8;  // tap sums held in registers by correlate_acc
 // tap k and output vector j - 1 with tap k + L, so 9 loads feed 16 multiply-adds (unaligned
 // loads, most of which straddle two cache lines, are what limits this loop).
 template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void correlate_group(D d, const T* HWY_RESTRICT w, std::size_t K,
-                                const T* HWY_RESTRICT s, T* HWY_RESTRICT out) {
+HWY_INLINE void correlate_group(D d, const T* HWY_RESTRICT w, std::size_t K, const T* HWY_RESTRICT s,
+                                T* HWY_RESTRICT out) {
   const std::size_t L = hn::Lanes(d);
   auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
   auto a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
@@ -95,8 +95,8 @@ HWY_INLINE void correlate_group(D d, const T* HWY_RESTRICT w, std::size_t K,
 // out[i] = sum_k w[k] s[i+k], one vector (of the tag's width) of outputs at a time.
 // Four partial sums (taps k mod 4) hide the multiply-add latency; they are added at the end.
 template <class D, typename T = hn::TFromD<D>>
-HWY_INLINE void correlate_single(D d, const T* HWY_RESTRICT w, std::size_t K,
-                                 const T* HWY_RESTRICT s, T* HWY_RESTRICT out) {
+HWY_INLINE void correlate_single(D d, const T* HWY_RESTRICT w, std::size_t K, const T* HWY_RESTRICT s,
+                                 T* HWY_RESTRICT out) {
   auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
   std::size_t k = 0;
   for (; k + 4 <= K; k += 4) {
@@ -110,8 +110,8 @@ HWY_INLINE void correlate_single(D d, const T* HWY_RESTRICT w, std::size_t K,
 }
 
 template <typename T>
-void correlate_impl(const T* HWY_RESTRICT w, std::size_t K, const T* HWY_RESTRICT s,
-                    T* HWY_RESTRICT out, std::size_t B) {
+void correlate_impl(const T* HWY_RESTRICT w, std::size_t K, const T* HWY_RESTRICT s, T* HWY_RESTRICT out,
+                    std::size_t B) {
   const hn::ScalableTag<T> d;
   const std::size_t L = hn::Lanes(d);
   std::size_t i = 0;
@@ -123,8 +123,8 @@ void correlate_impl(const T* HWY_RESTRICT w, std::size_t K, const T* HWY_RESTRIC
 
 // g[k0 + t] += sum_i s[i + k0 + t] r[i], t < kTaps: the register-blocked body.
 template <typename T>
-HWY_INLINE void correlate_accumulate_group(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
-                                           std::size_t B, double* HWY_RESTRICT g) {
+HWY_INLINE void correlate_accumulate_group(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
+                                           double* HWY_RESTRICT g) {
   const hn::ScalableTag<T> d;
   const hn::CappedTag<T, 1> d1;
   const std::size_t L = hn::Lanes(d);
@@ -170,8 +170,8 @@ HWY_INLINE void correlate_accumulate_group(const T* HWY_RESTRICT s, const T* HWY
 
 // g[k] += sum_i s[i + k] r[i] for one tap k.
 template <typename T>
-HWY_INLINE void correlate_accumulate_one(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
-                                         std::size_t B, double* HWY_RESTRICT g) {
+HWY_INLINE void correlate_accumulate_one(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
+                                         double* HWY_RESTRICT g) {
   const hn::ScalableTag<T> d;
   const hn::CappedTag<T, 1> d1;
   const std::size_t L = hn::Lanes(d);
@@ -193,8 +193,8 @@ HWY_INLINE void correlate_accumulate_one(const T* HWY_RESTRICT s, const T* HWY_R
 
 // g[k0 + t] += sum_i s[i + k0 + t] r[i], t < 4.
 template <typename T>
-HWY_INLINE void correlate_accumulate_four(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
-                                          std::size_t B, double* HWY_RESTRICT g) {
+HWY_INLINE void correlate_accumulate_four(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
+                                          double* HWY_RESTRICT g) {
   const hn::ScalableTag<T> d;
   const hn::CappedTag<T, 1> d1;
   const std::size_t L = hn::Lanes(d);
@@ -226,8 +226,8 @@ HWY_INLINE void correlate_accumulate_four(const T* HWY_RESTRICT s, const T* HWY_
 // sums the block's B products in order: still a blockwise sum, added to g in double).
 // Short kernels: kTaps tap sums at a time, each lane summing B / lanes products.
 template <typename T>
-void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
-                               std::size_t K, double* HWY_RESTRICT g) {
+void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B, std::size_t K,
+                               double* HWY_RESTRICT g) {
   const hn::ScalableTag<T> d;
   const std::size_t group = kOut * hn::Lanes(d);
   std::size_t k = K / group * group;  // taps [0, k) by correlate, the rest tap-blocked
@@ -249,8 +249,8 @@ void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
 }
 
 // r = yhat - y in T, sum of r^2 in double (float lanes are widened before squaring).
-double residual_sumsq_f32(const float* HWY_RESTRICT yhat, const float* HWY_RESTRICT y,
-                          float* HWY_RESTRICT r, std::size_t n) {
+double residual_sumsq_f32(const float* HWY_RESTRICT yhat, const float* HWY_RESTRICT y, float* HWY_RESTRICT r,
+                          std::size_t n) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;  // as many floats as dd has doubles
   const std::size_t L = hn::Lanes(dd);
@@ -358,13 +358,22 @@ double fma_chains_impl(std::size_t iterations) {
   auto c4 = hn::Set(d, T(1.4)), c5 = hn::Set(d, T(1.5)), c6 = hn::Set(d, T(1.6)), c7 = hn::Set(d, T(1.7));
   auto c8 = hn::Set(d, T(1.8)), c9 = hn::Set(d, T(1.9)), c10 = hn::Set(d, T(2.0)), c11 = hn::Set(d, T(2.1));
   for (std::size_t i = 0; i < iterations; ++i) {
-    c0 = hn::MulAdd(c0, a, b); c1 = hn::MulAdd(c1, a, b); c2 = hn::MulAdd(c2, a, b);
-    c3 = hn::MulAdd(c3, a, b); c4 = hn::MulAdd(c4, a, b); c5 = hn::MulAdd(c5, a, b);
-    c6 = hn::MulAdd(c6, a, b); c7 = hn::MulAdd(c7, a, b); c8 = hn::MulAdd(c8, a, b);
-    c9 = hn::MulAdd(c9, a, b); c10 = hn::MulAdd(c10, a, b); c11 = hn::MulAdd(c11, a, b);
+    c0 = hn::MulAdd(c0, a, b);
+    c1 = hn::MulAdd(c1, a, b);
+    c2 = hn::MulAdd(c2, a, b);
+    c3 = hn::MulAdd(c3, a, b);
+    c4 = hn::MulAdd(c4, a, b);
+    c5 = hn::MulAdd(c5, a, b);
+    c6 = hn::MulAdd(c6, a, b);
+    c7 = hn::MulAdd(c7, a, b);
+    c8 = hn::MulAdd(c8, a, b);
+    c9 = hn::MulAdd(c9, a, b);
+    c10 = hn::MulAdd(c10, a, b);
+    c11 = hn::MulAdd(c11, a, b);
   }
-  const auto sum = hn::Add(hn::Add(hn::Add(hn::Add(c0, c1), hn::Add(c2, c3)), hn::Add(hn::Add(c4, c5), hn::Add(c6, c7))),
-                           hn::Add(hn::Add(c8, c9), hn::Add(c10, c11)));
+  const auto sum =
+      hn::Add(hn::Add(hn::Add(hn::Add(c0, c1), hn::Add(c2, c3)), hn::Add(hn::Add(c4, c5), hn::Add(c6, c7))),
+              hn::Add(hn::Add(c8, c9), hn::Add(c10, c11)));
   volatile T sink = hn::GetLane(sum);  // keeps the chains alive
   (void)sink;
   return 2.0 * 12.0 * static_cast<double>(iterations) * static_cast<double>(hn::Lanes(d));
@@ -431,7 +440,8 @@ bool all_finite(const float* v, std::size_t n) { return HWY_DYNAMIC_DISPATCH(all
 bool all_finite(const double* v, std::size_t n) { return HWY_DYNAMIC_DISPATCH(all_finite_f64)(v, n); }
 
 double fma_chains(bool float64, std::size_t iterations) {
-  return float64 ? HWY_DYNAMIC_DISPATCH(fma_chains_f64)(iterations) : HWY_DYNAMIC_DISPATCH(fma_chains_f32)(iterations);
+  return float64 ? HWY_DYNAMIC_DISPATCH(fma_chains_f64)(iterations)
+                 : HWY_DYNAMIC_DISPATCH(fma_chains_f32)(iterations);
 }
 
 std::vector<std::string> available_targets() {

@@ -45,8 +45,12 @@ struct Fftw<double> {
   using complex = fftw_complex;
   static void* malloc(std::size_t bytes) { return fftw_malloc(bytes); }
   static void free(void* p) { fftw_free(p); }
-  static plan r2c(int n, double* in, complex* out, unsigned flags) { return fftw_plan_dft_r2c_1d(n, in, out, flags); }
-  static plan c2r(int n, complex* in, double* out, unsigned flags) { return fftw_plan_dft_c2r_1d(n, in, out, flags); }
+  static plan r2c(int n, double* in, complex* out, unsigned flags) {
+    return fftw_plan_dft_r2c_1d(n, in, out, flags);
+  }
+  static plan c2r(int n, complex* in, double* out, unsigned flags) {
+    return fftw_plan_dft_c2r_1d(n, in, out, flags);
+  }
   static void r2c(plan p, double* in, complex* out) { fftw_execute_dft_r2c(p, in, out); }
   static void c2r(plan p, complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
   static void destroy(plan p) { fftw_destroy_plan(p); }
@@ -57,8 +61,12 @@ struct Fftw<float> {
   using complex = fftwf_complex;
   static void* malloc(std::size_t bytes) { return fftwf_malloc(bytes); }
   static void free(void* p) { fftwf_free(p); }
-  static plan r2c(int n, float* in, complex* out, unsigned flags) { return fftwf_plan_dft_r2c_1d(n, in, out, flags); }
-  static plan c2r(int n, complex* in, float* out, unsigned flags) { return fftwf_plan_dft_c2r_1d(n, in, out, flags); }
+  static plan r2c(int n, float* in, complex* out, unsigned flags) {
+    return fftwf_plan_dft_r2c_1d(n, in, out, flags);
+  }
+  static plan c2r(int n, complex* in, float* out, unsigned flags) {
+    return fftwf_plan_dft_c2r_1d(n, in, out, flags);
+  }
   static void r2c(plan p, float* in, complex* out) { fftwf_execute_dft_r2c(p, in, out); }
   static void c2r(plan p, complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
   static void destroy(plan p) { fftwf_destroy_plan(p); }
@@ -68,7 +76,8 @@ struct Fftw<float> {
 // fftw_malloc gives, the same as the arrays the plan was made with).
 template <std::floating_point T>
 struct FftwBuffer {
-  explicit FftwBuffer(std::size_t count) : ptr(static_cast<T*>(Fftw<T>::malloc(std::max<std::size_t>(count, 1) * sizeof(T)))) {
+  explicit FftwBuffer(std::size_t count)
+      : ptr(static_cast<T*>(Fftw<T>::malloc(std::max<std::size_t>(count, 1) * sizeof(T)))) {
     if (!ptr) throw resource_limit("fft: cannot allocate " + std::to_string(count * sizeof(T)) + " bytes");
   }
   ~FftwBuffer() { Fftw<T>::free(ptr); }
@@ -122,7 +131,8 @@ const Plans<T>& plans_for(std::size_t L) {
   auto p = std::make_unique<Plans<T>>();
   p->forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), flags);
   p->inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, flags);
-  if (!p->forward || !p->inverse) throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
+  if (!p->forward || !p->inverse)
+    throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
   return *cache.emplace(L, std::move(p)).first->second;
 }
 
@@ -164,7 +174,8 @@ Geometry geometry(std::int64_t N, std::int64_t K) {
 // dst[t] = v[first + t], t = 0..L-1, with v = 0 outside [0, limit) and outside [0, N).
 template <std::floating_point T>
 void load_window(std::span<const T> v, std::int64_t first, std::int64_t limit, T* dst, std::int64_t L) {
-  const std::int64_t lo = std::clamp<std::int64_t>(first, 0, limit), hi = std::clamp<std::int64_t>(first + L, 0, limit);
+  const std::int64_t lo = std::clamp<std::int64_t>(first, 0, limit),
+                     hi = std::clamp<std::int64_t>(first + L, 0, limit);
   std::fill(dst, dst + L, T{0});
   if (lo < hi) std::copy(v.begin() + lo, v.begin() + hi, dst + (lo - first));
 }
@@ -215,8 +226,10 @@ template <std::floating_point T>
 struct BlockBuffers {
   FftwBuffer<T> window, X, Y, back;
   BlockBuffers(std::int64_t L, std::int64_t bins)
-      : window(static_cast<std::size_t>(L)), X(static_cast<std::size_t>(2 * bins)),
-        Y(static_cast<std::size_t>(2 * bins)), back(static_cast<std::size_t>(L)) {}
+      : window(static_cast<std::size_t>(L)),
+        X(static_cast<std::size_t>(2 * bins)),
+        Y(static_cast<std::size_t>(2 * bins)),
+        back(static_cast<std::size_t>(L)) {}
 };
 
 // yhat[n0+i] = IFFT(H X)[i + K - 1], i < P, with X the spectrum of the block's x window in b.X.
@@ -362,7 +375,7 @@ std::size_t cached_plan_count() {
   return plan_cache<float>().size() + plan_cache<double>().size();
 }
 
-#define CONVGRAD_INSTANTIATE(T)                                                                       \
+#define CONVGRAD_INSTANTIATE(T)                                                                      \
   template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);                 \
   template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>);          \
   template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>);           \

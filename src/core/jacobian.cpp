@@ -22,9 +22,8 @@ void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budge
       return std::string(buf);
     };
     throw resource_limit(std::string("jacobian: ") + what + " is " + std::to_string(rows) + " x " +
-                         std::to_string(cols) + " and would need " + size(bytes) +
-                         ", above the budget of " + size(budget) +
-                         "; use method direct or fft for signals this long");
+                         std::to_string(cols) + " and would need " + size(bytes) + ", above the budget of " +
+                         size(budget) + "; use method direct or fft for signals this long");
   }
 }
 
@@ -88,7 +87,8 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
 
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx, std::size_t budget) {
-  const Matrix<T> dx_row = matmul(jacobian_loss_yhat(r), jacobian_yhat_x(h, taps, r.size(), budget));  // 1 x N
+  const Matrix<T> dx_row =
+      matmul(jacobian_loss_yhat(r), jacobian_yhat_x(h, taps, r.size(), budget));  // 1 x N
   std::copy(dx_row.data.begin(), dx_row.data.end(), dx.begin());
 }
 
@@ -102,18 +102,18 @@ void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yh
 
 }  // namespace detail::jacobian
 
-#define CONVGRAD_INSTANTIATE(T)                                                                  \
-  template void require_within_budget<T>(std::size_t, std::size_t, std::size_t, const char*);    \
-  template Matrix<T> jacobian_loss_yhat<T>(std::span<const T>);                                  \
-  template Matrix<T> jacobian_yhat_h<T>(std::span<const T>, Taps, std::size_t);                  \
-  template Matrix<T> jacobian_yhat_x<T>(std::span<const T>, Taps, std::size_t, std::size_t);     \
-  template Matrix<T> matmul<T>(const Matrix<T>&, const Matrix<T>&);                              \
-  template void detail::jacobian::grad_kernel<T>(std::span<const T>, std::span<const T>, Taps,   \
-                                                 std::span<T>, std::size_t);                     \
-  template void detail::jacobian::grad_input<T>(std::span<const T>, Taps, std::span<const T>,    \
-                                                std::span<T>, std::size_t);                      \
-  template void detail::jacobian::conv<T>(std::span<const T>, Taps, std::span<const T>,          \
-                                          std::span<T>, std::size_t);
+#define CONVGRAD_INSTANTIATE(T)                                                                              \
+  template void require_within_budget<T>(std::size_t, std::size_t, std::size_t, const char*);                \
+  template Matrix<T> jacobian_loss_yhat<T>(std::span<const T>);                                              \
+  template Matrix<T> jacobian_yhat_h<T>(std::span<const T>, Taps, std::size_t);                              \
+  template Matrix<T> jacobian_yhat_x<T>(std::span<const T>, Taps, std::size_t, std::size_t);                 \
+  template Matrix<T> matmul<T>(const Matrix<T>&, const Matrix<T>&);                                          \
+  template void detail::jacobian::grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, \
+                                                 std::size_t);                                               \
+  template void detail::jacobian::grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>,  \
+                                                std::size_t);                                                \
+  template void detail::jacobian::conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>,        \
+                                          std::size_t);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)
 #undef CONVGRAD_INSTANTIATE

@@ -90,15 +90,12 @@ std::size_t cached_plan_count();
 // Gradients as (row vector) x (Jacobian matrix), materialised within a memory budget.
 namespace jacobian {
 template <std::floating_point T>
-void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh,
-                 std::size_t budget);
+void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh, std::size_t budget);
 template <std::floating_point T>
-void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx,
-                std::size_t budget);
+void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx, std::size_t budget);
 // yhat = J_h h: the forward pass as the same matrix times the kernel.
 template <std::floating_point T>
-void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat,
-          std::size_t budget);
+void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat, std::size_t budget);
 }  // namespace jacobian
 
 }  // namespace convgrad::detail

@@ -23,19 +23,24 @@ void require_signal(std::size_t n, std::string_view what) {
 
 void require_size(std::size_t got, std::size_t want, std::string_view what, std::string_view why) {
   if (got != want)
-    throw invalid_argument(std::string(what) + " has " + sz(got) + " values, expected " + sz(want) +
-                           " (" + std::string(why) + ")");
+    throw invalid_argument(std::string(what) + " has " + sz(got) + " values, expected " + sz(want) + " (" +
+                           std::string(why) + ")");
 }
 
 }  // namespace
 
 std::string_view to_string(Method method) {
   switch (method) {
-    case Method::reference: return "reference";
-    case Method::direct: return "direct";
-    case Method::fft: return "fft";
-    case Method::jacobian: return "jacobian";
-    case Method::automatic: return "auto";
+    case Method::reference:
+      return "reference";
+    case Method::direct:
+      return "direct";
+    case Method::fft:
+      return "fft";
+    case Method::jacobian:
+      return "jacobian";
+    case Method::automatic:
+      return "auto";
   }
   return "unknown";
 }
@@ -72,9 +77,8 @@ void require_finite(std::span<const T> v, std::string_view what) {
   if (detail::simd::all_finite(v.data(), v.size())) return;  // the common case, scanned with SIMD
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
-      throw non_finite_input(std::string(what) + " has a non-finite value (" + std::to_string(v[i]) +
-                                 ") at index " + sz(i),
-                             i);
+      throw non_finite_input(
+          std::string(what) + " has a non-finite value (" + std::to_string(v[i]) + ") at index " + sz(i), i);
 }
 
 template <std::floating_point T>
@@ -87,10 +91,14 @@ void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yh
   require_finite(x, "x");
   if (method == Method::automatic) method = choose_method(x.size(), h.size());
   switch (method) {
-    case Method::reference: return detail::reference::conv(h, taps, x, yhat);
-    case Method::jacobian: return detail::jacobian::conv(h, taps, x, yhat, kDefaultJacobianBudget);
-    case Method::fft: return detail::fft::conv(h, taps, x, yhat);
-    default: return detail::direct::conv(h, taps, x, yhat);
+    case Method::reference:
+      return detail::reference::conv(h, taps, x, yhat);
+    case Method::jacobian:
+      return detail::jacobian::conv(h, taps, x, yhat, kDefaultJacobianBudget);
+    case Method::fft:
+      return detail::fft::conv(h, taps, x, yhat);
+    default:
+      return detail::direct::conv(h, taps, x, yhat);
   }
 }
 
@@ -124,10 +132,14 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   require_finite(r, "r");
   if (method == Method::automatic) method = choose_method(x.size(), dh.size());
   switch (method) {
-    case Method::reference: return detail::reference::grad_kernel(x, r, taps, dh);
-    case Method::jacobian: return detail::jacobian::grad_kernel(x, r, taps, dh, kDefaultJacobianBudget);
-    case Method::fft: return detail::fft::grad_kernel(x, r, taps, dh);
-    default: return detail::direct::grad_kernel(x, r, taps, dh);
+    case Method::reference:
+      return detail::reference::grad_kernel(x, r, taps, dh);
+    case Method::jacobian:
+      return detail::jacobian::grad_kernel(x, r, taps, dh, kDefaultJacobianBudget);
+    case Method::fft:
+      return detail::fft::grad_kernel(x, r, taps, dh);
+    default:
+      return detail::direct::grad_kernel(x, r, taps, dh);
   }
 }
 
@@ -149,10 +161,14 @@ void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span
   require_finite(r, "r");
   if (method == Method::automatic) method = choose_method(r.size(), h.size());
   switch (method) {
-    case Method::reference: return detail::reference::grad_input(h, taps, r, dx);
-    case Method::jacobian: return detail::jacobian::grad_input(h, taps, r, dx, kDefaultJacobianBudget);
-    case Method::fft: return detail::fft::grad_input(h, taps, r, dx);
-    default: return detail::direct::grad_input(h, taps, r, dx);
+    case Method::reference:
+      return detail::reference::grad_input(h, taps, r, dx);
+    case Method::jacobian:
+      return detail::jacobian::grad_input(h, taps, r, dx, kDefaultJacobianBudget);
+    case Method::fft:
+      return detail::fft::grad_input(h, taps, r, dx);
+    default:
+      return detail::direct::grad_input(h, taps, r, dx);
   }
 }
 
@@ -185,11 +201,13 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
     L = method == Method::fft ? detail::fft::loss_and_grad<T>(x, y, h, taps, yhat, r, dh)
                               : detail::direct::loss_and_grad<T>(x, y, h, taps, yhat, r, dh);
   } else {
-    conv<T>(h, taps, x, yhat, method);     // checks h and x
-    residual<T>(yhat, y, r);               // r = yhat - y
+    conv<T>(h, taps, x, yhat, method);  // checks h and x
+    residual<T>(yhat, y, r);            // r = yhat - y
     L = loss<T>(r);
-    if (method == Method::reference) detail::reference::grad_kernel<T>(x, rc, taps, dh);
-    else detail::jacobian::grad_kernel<T>(x, rc, taps, dh, kDefaultJacobianBudget);
+    if (method == Method::reference)
+      detail::reference::grad_kernel<T>(x, rc, taps, dh);
+    else
+      detail::jacobian::grad_kernel<T>(x, rc, taps, dh, kDefaultJacobianBudget);
   }
   if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);  // r is finite: x, y, h are
   return L;
@@ -207,21 +225,20 @@ Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<cons
   return s;
 }
 
-#define CONVGRAD_INSTANTIATE(T)                                                                     \
-  template void require_finite<T>(std::span<const T>, std::string_view);                            \
-  template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);        \
-  template std::vector<T> conv<T>(std::span<const T>, Taps, std::span<const T>, Method);            \
-  template void residual<T>(std::span<const T>, std::span<const T>, std::span<T>);                  \
-  template double loss<T>(std::span<const T>);                                                      \
-  template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method); \
-  template std::vector<T> grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, Method);     \
-  template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);  \
-  template std::vector<T> grad_input<T>(std::span<const T>, Taps, std::span<const T>, Method);      \
-  template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>,      \
-                                   Taps, std::span<T>, std::span<T>, std::span<T>, std::span<T>,    \
-                                   Method);                                                         \
-  template Step<T> loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>,     \
-                                    Taps, Method, bool);
+#define CONVGRAD_INSTANTIATE(T)                                                                       \
+  template void require_finite<T>(std::span<const T>, std::string_view);                              \
+  template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);          \
+  template std::vector<T> conv<T>(std::span<const T>, Taps, std::span<const T>, Method);              \
+  template void residual<T>(std::span<const T>, std::span<const T>, std::span<T>);                    \
+  template double loss<T>(std::span<const T>);                                                        \
+  template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method);   \
+  template std::vector<T> grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, Method);       \
+  template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);    \
+  template std::vector<T> grad_input<T>(std::span<const T>, Taps, std::span<const T>, Method);        \
+  template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps,  \
+                                   std::span<T>, std::span<T>, std::span<T>, std::span<T>, Method);   \
+  template Step<T> loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
+                                    Method, bool);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)
 #undef CONVGRAD_INSTANTIATE

@@ -8,25 +8,25 @@ namespace convgrad {
 
 Taps Taps::range(std::int64_t lo, std::int64_t hi) {
   if (lo < -kMaxTapOffset || lo > kMaxTapOffset)
-    throw invalid_argument("tap range: lo = " + std::to_string(lo) + " is out of bounds (|lo| <= " +
-                           std::to_string(kMaxTapOffset) + ")");
+    throw invalid_argument("tap range: lo = " + std::to_string(lo) +
+                           " is out of bounds (|lo| <= " + std::to_string(kMaxTapOffset) + ")");
   if (hi < -kMaxTapOffset || hi > kMaxTapOffset)
-    throw invalid_argument("tap range: hi = " + std::to_string(hi) + " is out of bounds (|hi| <= " +
-                           std::to_string(kMaxTapOffset) + ")");
+    throw invalid_argument("tap range: hi = " + std::to_string(hi) +
+                           " is out of bounds (|hi| <= " + std::to_string(kMaxTapOffset) + ")");
   if (hi < lo)
-    throw invalid_argument("tap range: hi = " + std::to_string(hi) + " is below lo = " +
-                           std::to_string(lo) + "; a filter needs at least one tap");
+    throw invalid_argument("tap range: hi = " + std::to_string(hi) + " is below lo = " + std::to_string(lo) +
+                           "; a filter needs at least one tap");
   if (hi - lo + 1 > kMaxTaps)
-    throw invalid_argument("tap range: " + std::to_string(hi - lo + 1) +
-                           " taps exceed the limit of " + std::to_string(kMaxTaps));
+    throw invalid_argument("tap range: " + std::to_string(hi - lo + 1) + " taps exceed the limit of " +
+                           std::to_string(kMaxTaps));
   return Taps{lo, hi};
 }
 
 Taps Taps::centred(std::int64_t M) {
   if (M < 0) throw invalid_argument("taps: M = " + std::to_string(M) + " must be >= 0");
   if (M > (kMaxTaps - 1) / 2)
-    throw invalid_argument("taps: M = " + std::to_string(M) + " gives more than " +
-                           std::to_string(kMaxTaps) + " taps");
+    throw invalid_argument("taps: M = " + std::to_string(M) + " gives more than " + std::to_string(kMaxTaps) +
+                           " taps");
   return range(-M, M);
 }
 

@@ -25,8 +25,8 @@ struct Workspace {
 // The pairs must have been validated.
 template <std::floating_point T>
 double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, std::span<const T> h,
-            Taps taps, double ridge, double scale, std::span<double> grad,
-            std::vector<double>* pair_loss, Method method, Workspace<T>& work);
+            Taps taps, double ridge, double scale, std::span<double> grad, std::vector<double>* pair_loss,
+            Method method, Workspace<T>& work);
 
 double norm2(std::span<const double> v);
 

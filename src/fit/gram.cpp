@@ -69,7 +69,10 @@ std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
   //    R[j] minus those outside, whichever touches fewer samples.
   const std::int64_t w0 = -lo, w1 = N - 1 - lo;
   for (std::int64_t j = 0; j < K; ++j) {
-    if (j >= N) { G[j] = 0; continue; }
+    if (j >= N) {
+      G[j] = 0;
+      continue;
+    }
     const std::int64_t inside = std::max<std::int64_t>(0, std::min(w1, N - 1) - std::max(w0, j) + 1);
     const std::int64_t all = N - j;
     if (inside <= all - inside)
@@ -139,7 +142,8 @@ double inverse_iteration(const Eigen::LLT<Mat>& llt, Eigen::Index K, int iterati
 [[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
   throw singular_system("exact solver: " + why +
                         "; the data do not determine every tap. Add a ridge penalty (--ridge LAMBDA), "
-                        "for example " + fmt(suggested_ridge) + ", or use fewer taps");
+                        "for example " +
+                        fmt(suggested_ridge) + ", or use fewer taps");
 }
 
 }  // namespace
@@ -194,10 +198,10 @@ ExactSolution NormalEquations::solve(double ridge) const {
   // Finite data can still overflow: entries of G are sums of products x[i] x[j] (1e200^2 is
   // beyond double). Say so, rather than report NaN eigenvalues as a singular system.
   if (!A.allFinite() || !b.allFinite())
-    throw invalid_argument("exact solver: X^T X or X^T y overflows the float64 range: the data are too large "
-                           "(their products exceed 1.8e308); scale x and y down");
-  if (trace == 0 && ridge == 0)
-    throw_singular("the Gram matrix X^T X is zero (every x is all zero)", 1.0);
+    throw invalid_argument(
+        "exact solver: X^T X or X^T y overflows the float64 range: the data are too large "
+        "(their products exceed 1.8e308); scale x and y down");
+  if (trace == 0 && ridge == 0) throw_singular("the Gram matrix X^T X is zero (every x is all zero)", 1.0);
 
   ExactSolution out;
   const bool full = taps_.K() <= kExactEigenTaps;

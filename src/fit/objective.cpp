@@ -31,8 +31,8 @@ double norm2(std::span<const double> v) {
 
 template <std::floating_point T>
 double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, std::span<const T> h,
-            Taps taps, double ridge, double scale, std::span<double> grad,
-            std::vector<double>* pair_loss, Method method, Workspace<T>& work) {
+            Taps taps, double ridge, double scale, std::span<double> grad, std::vector<double>* pair_loss,
+            Method method, Workspace<T>& work) {
   const std::size_t K = taps.K();
   std::fill(grad.begin(), grad.end(), 0.0);
   if (pair_loss && pair_loss->size() != data.size()) pair_loss->assign(data.size(), 0.0);
@@ -93,13 +93,16 @@ double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::sp
 template PairNorms pair_norms<float>(std::span<const Pair<float>>);
 template PairNorms pair_norms<double>(std::span<const Pair<double>>);
 template double loss_rounding_bound<float>(const PairNorms&, std::span<const float>, std::span<const double>);
-template double loss_rounding_bound<double>(const PairNorms&, std::span<const double>, std::span<const double>);
+template double loss_rounding_bound<double>(const PairNorms&, std::span<const double>,
+                                            std::span<const double>);
 template struct Workspace<float>;
 template struct Workspace<double>;
-template double pass<float>(std::span<const Pair<float>>, std::span<const std::size_t>, std::span<const float>,
-                            Taps, double, double, std::span<double>, std::vector<double>*, Method, Workspace<float>&);
-template double pass<double>(std::span<const Pair<double>>, std::span<const std::size_t>, std::span<const double>,
-                             Taps, double, double, std::span<double>, std::vector<double>*, Method, Workspace<double>&);
+template double pass<float>(std::span<const Pair<float>>, std::span<const std::size_t>,
+                            std::span<const float>, Taps, double, double, std::span<double>,
+                            std::vector<double>*, Method, Workspace<float>&);
+template double pass<double>(std::span<const Pair<double>>, std::span<const std::size_t>,
+                             std::span<const double>, Taps, double, double, std::span<double>,
+                             std::vector<double>*, Method, Workspace<double>&);
 
 }  // namespace detail::fit
 
@@ -160,8 +163,8 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
     std::fill(w.begin(), w.end(), 0.0);
     for (const auto& p : data) {
       yhat.resize(p.x.size());
-      conv<T>(vt, taps, p.x, yhat, method);              // X v
-      grad_kernel<T>(p.x, yhat, taps, dh, method);        // X^T (X v)
+      conv<T>(vt, taps, p.x, yhat, method);         // X v
+      grad_kernel<T>(p.x, yhat, taps, dh, method);  // X^T (X v)
       for (std::size_t j = 0; j < K; ++j) w[j] += dh[j];
     }
     double vw = 0, vv = 0;
@@ -188,11 +191,11 @@ double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h, std::s
   return detail::fit::loss_rounding_bound<T>(detail::fit::pair_norms<T>(data), h, pair_loss);
 }
 
-#define CONVGRAD_INSTANTIATE(T)                                                                        \
-  template void validate_pairs<T>(std::span<const Pair<T>>);                                           \
+#define CONVGRAD_INSTANTIATE(T)                                                                          \
+  template void validate_pairs<T>(std::span<const Pair<T>>);                                             \
   template double objective<T>(std::span<const Pair<T>>, std::span<const T>, Taps, double, std::span<T>, \
-                               std::vector<double>*, Method);                                          \
-  template double largest_eigenvalue<T>(std::span<const Pair<T>>, Taps, double, std::size_t, Method);  \
+                               std::vector<double>*, Method);                                            \
+  template double largest_eigenvalue<T>(std::span<const Pair<T>>, Taps, double, std::size_t, Method);    \
   template double loss_rounding<T>(std::span<const Pair<T>>, std::span<const T>, std::span<const double>);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)

@@ -28,11 +28,14 @@ std::string num(double v) {
 
 void validate_options(const FitOptions& o, std::size_t pairs) {
   auto bad = [](const std::string& what) { throw invalid_argument(what); };
-  if (!(o.ridge >= 0) || !std::isfinite(o.ridge)) bad("ridge: " + num(o.ridge) + " must be a finite number >= 0");
+  if (!(o.ridge >= 0) || !std::isfinite(o.ridge))
+    bad("ridge: " + num(o.ridge) + " must be a finite number >= 0");
   if (o.max_iter == 0) bad("max iterations: must be at least 1");
   if (std::isnan(o.grad_tol) || std::isinf(o.grad_tol)) bad("gradient tolerance: must be a finite number");
-  if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol)) bad("loss tolerance: " + num(o.loss_tol) + " must be >= 0");
-  if (!(o.time_limit >= 0) || !std::isfinite(o.time_limit)) bad("time limit: " + num(o.time_limit) + " must be >= 0 seconds");
+  if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol))
+    bad("loss tolerance: " + num(o.loss_tol) + " must be >= 0");
+  if (!(o.time_limit >= 0) || !std::isfinite(o.time_limit))
+    bad("time limit: " + num(o.time_limit) + " must be >= 0 seconds");
   if (o.solver == Solver::adam) {
     if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("adam: learning rate " + num(o.lr) + " must be > 0");
     if (!(o.beta1 >= 0 && o.beta1 < 1)) bad("adam: beta1 = " + num(o.beta1) + " must be in [0, 1)");
@@ -40,7 +43,8 @@ void validate_options(const FitOptions& o, std::size_t pairs) {
     if (!(o.eps > 0) || !std::isfinite(o.eps)) bad("adam: epsilon " + num(o.eps) + " must be > 0");
   }
   if (o.batch > pairs)
-    bad("batch: " + std::to_string(o.batch) + " pairs per step, but the data set has only " + std::to_string(pairs));
+    bad("batch: " + std::to_string(o.batch) + " pairs per step, but the data set has only " +
+        std::to_string(pairs));
 }
 
 // The state every iterative solver shares: the data, a workspace, the clock, the stopping
@@ -163,7 +167,8 @@ void gd(Run<T>& run, std::vector<T>& h) {
       const double tol_new = detail::fit::loss_rounding_bound<T>(norms, h_new, pl_new);
       if (F_new > F + tol_F + tol_new) {  // the step overshot: lambda_max was under-estimated
         res.step /= 2;
-        if (++res.step_halvings > 60) throw error("gd: the loss keeps increasing; the data may be non-finite in effect");
+        if (++res.step_halvings > 60)
+          throw error("gd: the loss keeps increasing; the data may be non-finite in effect");
         --it;
         continue;
       }
@@ -253,10 +258,14 @@ void adam(Run<T>& run, std::vector<T>& h) {
 
 std::string_view to_string(Solver solver) {
   switch (solver) {
-    case Solver::exact: return "exact";
-    case Solver::gd: return "gd";
-    case Solver::nesterov: return "nesterov";
-    case Solver::adam: return "adam";
+    case Solver::exact:
+      return "exact";
+    case Solver::gd:
+      return "gd";
+    case Solver::nesterov:
+      return "nesterov";
+    case Solver::adam:
+      return "adam";
   }
   return "unknown";
 }
@@ -302,14 +311,21 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     if (options.solver != Solver::adam) {
       res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-4, 300, options.method) + options.ridge;
       if (!(res.lambda_max > 0))
-        throw singular_system("gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
-                              "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+        throw singular_system(
+            "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
+            "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
       res.step = 1.0 / res.lambda_max;
     }
     switch (options.solver) {
-      case Solver::gd: gd<T>(run, h); break;
-      case Solver::nesterov: nesterov<T>(run, h); break;
-      default: adam<T>(run, h); break;
+      case Solver::gd:
+        gd<T>(run, h);
+        break;
+      case Solver::nesterov:
+        nesterov<T>(run, h);
+        break;
+      default:
+        adam<T>(run, h);
+        break;
     }
   }
   // The reported loss, gradient norm and per-pair losses: one full pass at the result.
@@ -322,7 +338,9 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   return res;
 }
 
-template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const FitOptions&, std::span<const float>);
-template FitResult<double> fit<double>(std::span<const Pair<double>>, Taps, const FitOptions&, std::span<const double>);
+template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const FitOptions&,
+                                     std::span<const float>);
+template FitResult<double> fit<double>(std::span<const Pair<double>>, Taps, const FitOptions&,
+                                       std::span<const double>);
 
 }  // namespace convgrad

@@ -45,7 +45,10 @@ class HeaderParser {
       expect(':');
       out[key] = value();
       skip();
-      if (peek() == ',') { ++i_; continue; }
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
       expect('}');
       --i_;
     }
@@ -57,7 +60,9 @@ class HeaderParser {
   [[noreturn]] void fail(const std::string& what) {
     throw io_error(path_ + ": malformed .npy header (" + what + ") in \"" + quote_token(s_) + "\"");
   }
-  void skip() { while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_; }
+  void skip() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+  }
   char peek() { return i_ < s_.size() ? s_[i_] : '\0'; }
   void expect(char c) {
     skip();
@@ -89,7 +94,8 @@ class HeaderParser {
       for (;;) {
         skip();
         if (peek() == ')') break;
-        if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("shape entries must be non-negative integers");
+        if (!std::isdigit(static_cast<unsigned char>(peek())))
+          fail("shape entries must be non-negative integers");
         std::uint64_t d = 0;
         while (std::isdigit(static_cast<unsigned char>(peek()))) {
           const std::uint64_t digit = static_cast<std::uint64_t>(s_[i_++] - '0');
@@ -98,7 +104,10 @@ class HeaderParser {
         }
         v.dims.push_back(d);
         skip();
-        if (peek() == ',') { ++i_; continue; }
+        if (peek() == ',') {
+          ++i_;
+          continue;
+        }
         if (peek() != ')') fail("expected ',' or ')' in shape");
       }
       ++i_;
@@ -127,19 +136,35 @@ std::size_t float_size(const std::string& descr, const std::string& path) {
   const char order = descr[0];
   const std::string type = descr.substr(1);
   if (order == '>' && (type == "f4" || type == "f8"))
-    throw io_error(path + ": dtype '" + descr + "' is big-endian; save it little-endian (x.astype('<" + type + "'))");
+    throw io_error(path + ": dtype '" + descr + "' is big-endian; save it little-endian (x.astype('<" + type +
+                   "'))");
   if ((order == '<' || order == '=') && type == "f8") return 8;
   if ((order == '<' || order == '=') && type == "f4") return 4;
   const char kind = type.empty() ? '?' : type[0];
   std::string what;
   switch (kind) {
-    case 'i': case 'u': what = "an integer dtype"; break;
-    case 'b': what = "a boolean dtype"; break;
-    case 'f': what = "a float dtype of unsupported width"; break;
-    case 'c': what = "a complex dtype"; break;
-    case 'O': what = "an object (pickled) dtype"; break;
-    case 'U': case 'S': what = "a string dtype"; break;
-    default: what = "an unsupported dtype";
+    case 'i':
+    case 'u':
+      what = "an integer dtype";
+      break;
+    case 'b':
+      what = "a boolean dtype";
+      break;
+    case 'f':
+      what = "a float dtype of unsupported width";
+      break;
+    case 'c':
+      what = "a complex dtype";
+      break;
+    case 'O':
+      what = "an object (pickled) dtype";
+      break;
+    case 'U':
+    case 'S':
+      what = "a string dtype";
+      break;
+    default:
+      what = "an unsupported dtype";
   }
   throw io_error(path + ": dtype '" + descr + "' is " + what +
                  "; only float32 ('<f4') and float64 ('<f8') signals are read (x.astype(np.float64))");
@@ -152,7 +177,8 @@ Signal read_npy(const std::string& path) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() < kMagic.size() || std::string_view(bytes).substr(0, kMagic.size()) != kMagic)
     throw io_error(path + ": not a .npy file (the magic string \\x93NUMPY is missing)");
-  if (bytes.size() < 10) throw io_error(path + ": truncated .npy header (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < 10)
+    throw io_error(path + ": truncated .npy header (" + std::to_string(bytes.size()) + " bytes)");
   const unsigned major = b[6];
   if (major < 1 || major > 3)
     throw io_error(path + ": .npy format version " + std::to_string(major) + "." + std::to_string(b[7]) +
@@ -195,9 +221,9 @@ Signal read_npy(const std::string& path) {
     const std::string want = n > std::numeric_limits<std::uint64_t>::max() / width
                                  ? std::string("more than the file holds")
                                  : std::to_string(n * width) + " bytes";
-    throw io_error(path + ": " + (n > have / width ? "truncated" : "trailing bytes") + ": shape " + shape + " of " +
-                   (width == 4 ? "float32" : "float64") + " needs " + want + " of data, the file has " +
-                   std::to_string(have));
+    throw io_error(path + ": " + (n > have / width ? "truncated" : "trailing bytes") + ": shape " + shape +
+                   " of " + (width == 4 ? "float32" : "float64") + " needs " + want +
+                   " of data, the file has " + std::to_string(have));
   }
 
   Signal s;
@@ -217,7 +243,8 @@ Signal read_npy(const std::string& path) {
 }
 
 std::string encode_npy(std::span<const double> values) {
-  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(values.size()) + ",), }";
+  std::string header =
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(values.size()) + ",), }";
   // Pad with spaces to a multiple of 64 bytes including the 10-byte prefix and a final '\n'.
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

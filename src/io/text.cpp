@@ -15,7 +15,9 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-std::string where(const std::string& path, std::size_t line) { return path + ":" + std::to_string(line) + ": "; }
+std::string where(const std::string& path, std::size_t line) {
+  return path + ":" + std::to_string(line) + ": ";
+}
 
 // One number, the whole token: from_chars (locale-free, exact rounding), plus a leading '+'
 // and underflow to zero/subnormal, which from_chars reports as out of range.

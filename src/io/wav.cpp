@@ -49,8 +49,8 @@ void require_complete_wav(const std::string& path) {
     const std::uint64_t len = le32(chunk + 4);
     if (std::memcmp(chunk, "data", 4) == 0) {
       if (len != 0 && len != 0xFFFFFFFFu && at + 8 + len > size)
-        throw io_error(path + ": truncated: the 'data' chunk announces " + std::to_string(len) + " bytes, only " +
-                       std::to_string(size - at - 8) + " follow");
+        throw io_error(path + ": truncated: the 'data' chunk announces " + std::to_string(len) +
+                       " bytes, only " + std::to_string(size - at - 8) + " follow");
       return;
     }
     at += 8 + len + (len & 1);  // chunks are padded to an even length
@@ -68,14 +68,17 @@ Signal read_sound(const std::string& path, std::optional<int> channel) {
   SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
   if (!f) throw io_error(path + ": not a readable sound file: " + sf_strerror(nullptr));
   const int channels = info.channels;
-  if (channels < 1) throw io_error(path + ": the sound file reports " + std::to_string(channels) + " channels");
+  if (channels < 1)
+    throw io_error(path + ": the sound file reports " + std::to_string(channels) + " channels");
   if (info.frames <= 0) throw io_error(path + ": the sound file holds no samples (an empty signal)");
   if (info.frames > kMaxSamples / channels)
-    throw io_error(path + ": the header announces " + std::to_string(info.frames) + " frames, more than can be read");
+    throw io_error(path + ": the header announces " + std::to_string(info.frames) +
+                   " frames, more than can be read");
   int pick = 0;
   if (channels > 1 && !channel)
-    throw io_error(path + ": has " + std::to_string(channels) + " channels; a signal is one channel: choose one (0.." +
-                   std::to_string(channels - 1) + ")");
+    throw io_error(path + ": has " + std::to_string(channels) +
+                   " channels; a signal is one channel: choose one (0.." + std::to_string(channels - 1) +
+                   ")");
   if (channel) {
     if (*channel < 0 || *channel >= channels)
       throw io_error(path + ": channel " + std::to_string(*channel) + " does not exist; the file has " +
@@ -85,8 +88,8 @@ Signal read_sound(const std::string& path, std::optional<int> channel) {
   std::vector<double> frames(static_cast<std::size_t>(info.frames) * static_cast<std::size_t>(channels));
   const sf_count_t got = sf_readf_double(f.get(), frames.data(), info.frames);
   if (got != info.frames)
-    throw io_error(path + ": truncated: the header announces " + std::to_string(info.frames) + " frames, only " +
-                   std::to_string(got < 0 ? 0 : got) + " could be read");
+    throw io_error(path + ": truncated: the header announces " + std::to_string(info.frames) +
+                   " frames, only " + std::to_string(got < 0 ? 0 : got) + " could be read");
   Signal s;
   s.format = "wav";
   s.sample_rate = static_cast<double>(info.samplerate);
@@ -99,7 +102,8 @@ Signal read_sound(const std::string& path, std::optional<int> channel) {
 
 }  // namespace detail
 
-StagedFile stage_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
+StagedFile stage_wav(const std::string& path, std::span<const double> values, int sample_rate,
+                     WavFormat format) {
   if (sample_rate <= 0)
     throw invalid_argument("write_wav: sample_rate = " + std::to_string(sample_rate) + " must be positive");
   if (values.empty()) throw invalid_argument("write_wav: the signal for '" + path + "' is empty");
@@ -108,7 +112,8 @@ StagedFile stage_wav(const std::string& path, std::span<const double> values, in
       throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path + "' is not finite");
     if (format == WavFormat::pcm24 && std::abs(values[i]) > 1.0)
       throw invalid_argument("write_wav: sample " + std::to_string(i) + " = " + std::to_string(values[i]) +
-                             " for '" + path + "' is outside [-1, 1], which 24-bit PCM would clip; "
+                             " for '" + path +
+                             "' is outside [-1, 1], which 24-bit PCM would clip; "
                              "write 32-bit float or scale the signal");
     if (format == WavFormat::float32 && std::abs(values[i]) > std::numeric_limits<float>::max())
       throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path +

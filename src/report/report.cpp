@@ -39,7 +39,8 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 5) {
       break;
     }
   std::vector<double> t;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
   return t;
 }
 
@@ -65,12 +66,23 @@ std::string escape(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -108,12 +120,14 @@ std::string svg(const Plot& plot, int width, int height) {
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
     << "\" viewBox=\"0 0 " << width << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
   o << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height << "\" fill=\"white\"/>\n";
-  o << "<text x=\"" << px(left) << "\" y=\"18\" font-size=\"13\" font-weight=\"bold\">" << escape(plot.title) << "</text>\n";
+  o << "<text x=\"" << px(left) << "\" y=\"18\" font-size=\"13\" font-weight=\"bold\">" << escape(plot.title)
+    << "</text>\n";
   // Grid and ticks.
   for (const double t : nice_ticks(xr.lo, xr.hi, 6)) {
-    o << "<line x1=\"" << px(X(t)) << "\" y1=\"" << px(top) << "\" x2=\"" << px(X(t)) << "\" y2=\"" << px(top + H)
-      << "\" stroke=\"#e5e5e5\"/>";
-    o << "<text x=\"" << px(X(t)) << "\" y=\"" << px(top + H + 15) << "\" text-anchor=\"middle\">" << num(t) << "</text>\n";
+    o << "<line x1=\"" << px(X(t)) << "\" y1=\"" << px(top) << "\" x2=\"" << px(X(t)) << "\" y2=\""
+      << px(top + H) << "\" stroke=\"#e5e5e5\"/>";
+    o << "<text x=\"" << px(X(t)) << "\" y=\"" << px(top + H + 15) << "\" text-anchor=\"middle\">" << num(t)
+      << "</text>\n";
   }
   std::vector<double> yt;
   if (plot.log_y) {
@@ -149,8 +163,8 @@ std::string svg(const Plot& plot, int width, int height) {
       for (std::size_t i = 0; i < n; ++i) {
         if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
         if (s.style == Style::stems)
-          o << "<line x1=\"" << px(X(s.x[i])) << "\" y1=\"" << px(Y(0)) << "\" x2=\"" << px(X(s.x[i])) << "\" y2=\""
-            << px(Y(s.y[i])) << "\" stroke=\"" << s.colour << "\"/>";
+          o << "<line x1=\"" << px(X(s.x[i])) << "\" y1=\"" << px(Y(0)) << "\" x2=\"" << px(X(s.x[i]))
+            << "\" y2=\"" << px(Y(s.y[i])) << "\" stroke=\"" << s.colour << "\"/>";
         o << "<circle cx=\"" << px(X(s.x[i])) << "\" cy=\"" << px(Y(s.y[i])) << "\" r=\"" << r << "\" fill=\""
           << (s.style == Style::dots ? "none" : s.colour) << "\" stroke=\"" << s.colour << "\"/>";
       }
@@ -167,8 +181,8 @@ std::string svg(const Plot& plot, int width, int height) {
   for (const auto& s : plot.series) {
     if (s.label.empty()) continue;
     const double lx = left + W - 150;
-    o << "<line x1=\"" << px(lx) << "\" y1=\"" << px(ly - 4) << "\" x2=\"" << px(lx + 18) << "\" y2=\"" << px(ly - 4)
-      << "\" stroke=\"" << s.colour << "\" stroke-width=\"2\"/>";
+    o << "<line x1=\"" << px(lx) << "\" y1=\"" << px(ly - 4) << "\" x2=\"" << px(lx + 18) << "\" y2=\""
+      << px(ly - 4) << "\" stroke=\"" << s.colour << "\" stroke-width=\"2\"/>";
     o << "<text x=\"" << px(lx + 24) << "\" y=\"" << px(ly) << "\">" << escape(s.label) << "</text>\n";
     ly += 15;
   }
@@ -194,7 +208,8 @@ Series envelope(std::span<const double> v, std::size_t bins, std::string label, 
   Series s;
   s.label = std::move(label);
   if (v.size() <= 2 * bins) {
-    for (std::size_t n = 0; n < v.size(); ++n) s.x.push_back(static_cast<double>(n) * x_scale), s.y.push_back(v[n]);
+    for (std::size_t n = 0; n < v.size(); ++n)
+      s.x.push_back(static_cast<double>(n) * x_scale), s.y.push_back(v[n]);
     return s;
   }
   for (std::size_t b = 0; b < bins; ++b) {
@@ -238,8 +253,9 @@ std::string fit_page(const FitPage& page) {
     }
     p.series.push_back(std::move(s));
     if (excess.x.size() > 1) p.series.push_back(std::move(excess));
-    figure(p, "The objective F(h) = sum over pairs of 1/2 ||h * x - y||^2 + ridge/2 ||h||^2 at each iteration, "
-              "and its excess over the lowest value reached.");
+    figure(p,
+           "The objective F(h) = sum over pairs of 1/2 ||h * x - y||^2 + ridge/2 ||h||^2 at each iteration, "
+           "and its excess over the lowest value reached.");
   } else {
     o << "<p>The exact solver solves the normal equations directly: there is no loss curve.</p>\n";
   }
@@ -247,7 +263,8 @@ std::string fit_page(const FitPage& page) {
   {
     Plot p{"Taps", "tap m", "h[m]", false, {}};
     Series learned{"learned", {}, page.h, Style::stems, blue};
-    for (std::size_t j = 0; j < page.h.size(); ++j) learned.x.push_back(static_cast<double>(page.taps.lo) + static_cast<double>(j));
+    for (std::size_t j = 0; j < page.h.size(); ++j)
+      learned.x.push_back(static_cast<double>(page.taps.lo) + static_cast<double>(j));
     if (page.h_true) {
       Series truth{"true", learned.x, *page.h_true, Style::dots, orange};
       p.series.push_back(std::move(learned));
@@ -255,7 +272,8 @@ std::string fit_page(const FitPage& page) {
     } else {
       p.series.push_back(std::move(learned));
     }
-    figure(p, "The learned filter h[m], m = " + std::to_string(page.taps.lo) + ".." + std::to_string(page.taps.hi) +
+    figure(p, "The learned filter h[m], m = " + std::to_string(page.taps.lo) + ".." +
+                  std::to_string(page.taps.hi) +
                   (page.h_true ? " (filled), and the true taps (open circles)." : "."));
   }
   // 3. Residual.
@@ -263,16 +281,24 @@ std::string fit_page(const FitPage& page) {
     const double scale = page.sample_rate ? 1.0 / *page.sample_rate : 1.0;
     Series s = envelope(page.residual, 1000, "", scale);
     s.colour = blue;
-    Plot p{"Residual of the first pair", page.sample_rate ? "time (s)" : "sample n", "r[n] = yhat[n] - y[n]", false, {s}};
-    figure(p, page.residual.size() > 2000 ? "The residual's envelope (minimum and maximum of each of 1000 stretches)."
-                                          : "The residual, sample by sample.");
+    Plot p{"Residual of the first pair",
+           page.sample_rate ? "time (s)" : "sample n",
+           "r[n] = yhat[n] - y[n]",
+           false,
+           {s}};
+    figure(p, page.residual.size() > 2000
+                  ? "The residual's envelope (minimum and maximum of each of 1000 stretches)."
+                  : "The residual, sample by sample.");
   }
   // 4. Magnitude response.
   {
     const std::size_t points = 512;
     const double fs = page.sample_rate.value_or(1.0);
-    Plot p{"Magnitude frequency response", page.sample_rate ? "frequency (Hz)" : "frequency (cycles per sample)",
-           "|H(f)| (dB)", false, {}};
+    Plot p{"Magnitude frequency response",
+           page.sample_rate ? "frequency (Hz)" : "frequency (cycles per sample)",
+           "|H(f)| (dB)",
+           false,
+           {}};
     auto db_series = [&](const std::vector<double>& h, std::string label, std::string colour) {
       const auto mag = magnitude_response(h, page.taps, points);
       Series s{std::move(label), {}, {}, Style::line, std::move(colour)};

@@ -14,9 +14,9 @@ namespace convgrad::test {
 namespace {
 
 std::vector<Case> fd_cases() {
-  return {{1, Taps::centred(0)},       {1, Taps::centred(3)},        {4, Taps::centred(6)},
-          {9, Taps::causal(4)},        {16, Taps::from_lo(-20, 3)},  {16, Taps::from_lo(3, 6)},
-          {33, Taps::centred(5)},      {64, Taps::from_lo(-5, 2)},   {200, Taps::centred(12)}};
+  return {{1, Taps::centred(0)},  {1, Taps::centred(3)},       {4, Taps::centred(6)},
+          {9, Taps::causal(4)},   {16, Taps::from_lo(-20, 3)}, {16, Taps::from_lo(3, 6)},
+          {33, Taps::centred(5)}, {64, Taps::from_lo(-5, 2)},  {200, Taps::centred(12)}};
 }
 
 template <class C>
@@ -51,8 +51,10 @@ TEST(FiniteDifferences, WorkedExample) {
   const double scale = loss_scale(x, y, h, taps), step = std::cbrt(std::numeric_limits<double>::epsilon());
   const double tol = finite_difference_tolerance(5, 3, scale, step);
   EXPECT_LT(tol, 1e-6 * 262);  // the bound is tight enough to mean something here
-  EXPECT_TRUE(within(finite_difference_grad_kernel<double>(x, y, h, taps), std::vector<double>{214, 262, 190}, tol));
-  EXPECT_TRUE(within(finite_difference_grad_input<double>(x, y, h, taps), std::vector<double>{35, 70, 110, 122, 63}, tol));
+  EXPECT_TRUE(
+      within(finite_difference_grad_kernel<double>(x, y, h, taps), std::vector<double>{214, 262, 190}, tol));
+  EXPECT_TRUE(within(finite_difference_grad_input<double>(x, y, h, taps),
+                     std::vector<double>{35, 70, 110, 122, 63}, tol));
 }
 
 // A gradient with a classic mistake is far outside the finite-difference bound.
@@ -66,7 +68,8 @@ TEST(FiniteDifferences, CatchWrongGradients) {
   ASSERT_TRUE(within(s.dh, fd, tol.dh));
   std::vector<double> wrong_sign(s.dh), off_by_one(taps.K());
   for (double& v : wrong_sign) v = -v;  // r = y - yhat instead of yhat - y
-  const auto shifted = grad_kernel<double>(x, s.r, Taps::from_lo(taps.lo + 1, static_cast<std::int64_t>(taps.K())));
+  const auto shifted =
+      grad_kernel<double>(x, s.r, Taps::from_lo(taps.lo + 1, static_cast<std::int64_t>(taps.K())));
   EXPECT_FALSE(within(wrong_sign, fd, tol.dh));
   EXPECT_FALSE(within(shifted, fd, tol.dh));
 }
@@ -113,8 +116,10 @@ TYPED_TEST(ToleranceT, CatchesRealMistakes) {
     EXPECT_FALSE(within(negated, s.dh, tol.dh)) << "residual sign";
 
     const Taps shifted = Taps::from_lo(c.taps.lo + 1, static_cast<std::int64_t>(K));
-    EXPECT_FALSE(within(grad_kernel<T>(x, s.r, shifted, Method::reference), s.dh, tol.dh)) << "taps off by one";
-    EXPECT_FALSE(within(grad_input<T>(h, shifted, s.r, Method::reference), s.dx, tol.dx)) << "taps off by one (dx)";
+    EXPECT_FALSE(within(grad_kernel<T>(x, s.r, shifted, Method::reference), s.dh, tol.dh))
+        << "taps off by one";
+    EXPECT_FALSE(within(grad_input<T>(h, shifted, s.r, Method::reference), s.dx, tol.dx))
+        << "taps off by one (dx)";
 
     if constexpr (std::is_same_v<T, double>) {
       // float arithmetic cannot pass a double check
@@ -144,7 +149,8 @@ void expect_consistent_report(const CheckReport& rep, bool with_fd) {
   for (const char* m : {"direct", "fft", "jacobian"})
     for (const char* q : {"yhat", "dh", "dx"})
       EXPECT_EQ(std::count_if(rep.rows.begin(), rep.rows.end(),
-                              [&](const CheckRow& r) { return r.method == m && r.quantity == q; }), 1)
+                              [&](const CheckRow& r) { return r.method == m && r.quantity == q; }),
+                1)
           << m << " " << q;
   EXPECT_EQ(std::count_if(rep.rows.begin(), rep.rows.end(),
                           [&](const CheckRow& r) { return r.method == "finite-difference" && !r.skipped; }),
@@ -210,7 +216,8 @@ TEST(CheckGradients, JacobianAboveItsBudgetIsSkippedNotFailed) {
 
 TEST(CheckGradients, FiniteDifferencesOnlyWhenAskedAndAffordable) {
   const auto x = gaussian<double>(50, 4), y = gaussian<double>(50, 5), h = gaussian<double>(5, 6);
-  expect_consistent_report<double>(check_gradients<double>(x, y, h, Taps::centred(2), kDefaultJacobianBudget, false), false);
+  expect_consistent_report<double>(
+      check_gradients<double>(x, y, h, Taps::centred(2), kDefaultJacobianBudget, false), false);
   // 2 (N + K) loss evaluations of N K each: skipped above the work limit, with a note.
   const std::size_t N = kSanitized ? 20000 : 60000;
   const auto bx = gaussian<double>(N, 7), by = gaussian<double>(N, 8), bh = gaussian<double>(201, 9);

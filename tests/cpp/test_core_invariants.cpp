@@ -59,24 +59,29 @@ TYPED_TEST(Invariants, ShiftedDeltaShiftsWithZeroFill) {
     const auto Ns = static_cast<std::int64_t>(N);
     const auto x = gaussian<T>(N, 7 * N), r = gaussian<T>(N, 7 * N + 1);
     for (std::int64_t s = -Ns - 2; s <= Ns + 2; ++s) {
-      for (const Taps taps : {Taps::range(s, s), Taps::range(s - 2, s + 1), Taps::range(std::min<std::int64_t>(s, 0), std::max<std::int64_t>(s, 0))}) {
+      for (const Taps taps : {Taps::range(s, s), Taps::range(s - 2, s + 1),
+                              Taps::range(std::min<std::int64_t>(s, 0), std::max<std::int64_t>(s, 0))}) {
         SCOPED_TRACE(describe({N, taps}) + " shift s=" + std::to_string(s));
         const auto h = delta<T>(taps, s);
         std::vector<T> shifted_x(N, T{0}), shifted_r(N, T{0});
         for (std::int64_t n = 0; n < Ns; ++n) {
-          if (n - s >= 0 && n - s < Ns) shifted_x[static_cast<std::size_t>(n)] = x[static_cast<std::size_t>(n - s)];
-          if (n + s >= 0 && n + s < Ns) shifted_r[static_cast<std::size_t>(n)] = r[static_cast<std::size_t>(n + s)];
+          if (n - s >= 0 && n - s < Ns)
+            shifted_x[static_cast<std::size_t>(n)] = x[static_cast<std::size_t>(n - s)];
+          if (n + s >= 0 && n + s < Ns)
+            shifted_r[static_cast<std::size_t>(n)] = r[static_cast<std::size_t>(n + s)];
         }
         const auto tol = tolerances<T>(x, h, r);
         // yhat[n] = x[n - s], 0 where n - s falls outside the signal
         EXPECT_TRUE(agrees(method, N, taps.K(), conv<T>(h, taps, x, method), shifted_x, tol.yhat)) << "yhat";
         // dx[k] = r[k + s], 0 outside
-        EXPECT_TRUE(agrees(method, N, taps.K(), grad_input<T>(h, taps, r, method), shifted_r, tol.dx)) << "dx";
+        EXPECT_TRUE(agrees(method, N, taps.K(), grad_input<T>(h, taps, r, method), shifted_r, tol.dx))
+            << "dx";
         // dh[m] = sum_n x[n-m] r[n]; at m = s that is <shifted x, r>
         const auto dh = grad_kernel<T>(x, r, taps, method);
         double dot = 0;
         for (std::size_t n = 0; n < N; ++n) dot += static_cast<double>(shifted_x[n]) * r[n];
-        EXPECT_TRUE(scalar_within(dh[static_cast<std::size_t>(s - taps.lo)], dot, tol.dh)) << "dh at the shift";
+        EXPECT_TRUE(scalar_within(dh[static_cast<std::size_t>(s - taps.lo)], dot, tol.dh))
+            << "dh at the shift";
         if (::testing::Test::HasFailure()) return;
       }
     }
@@ -122,26 +127,26 @@ TYPED_TEST(Invariants, LinearInKernelInputAndResidual) {
     };
     // yhat is linear in h ...
     expect_linear(conv<T>(hc, taps, x1, method), conv<T>(h1, taps, x1, method), conv<T>(h2, taps, x1, method),
-                  tolerances<T>(x1, hc, r1).yhat, tolerances<T>(x1, h1, r1).yhat, tolerances<T>(x1, h2, r1).yhat,
-                  "conv linear in h");
+                  tolerances<T>(x1, hc, r1).yhat, tolerances<T>(x1, h1, r1).yhat,
+                  tolerances<T>(x1, h2, r1).yhat, "conv linear in h");
     // ... and in x
     expect_linear(conv<T>(h1, taps, xc, method), conv<T>(h1, taps, x1, method), conv<T>(h1, taps, x2, method),
-                  tolerances<T>(xc, h1, r1).yhat, tolerances<T>(x1, h1, r1).yhat, tolerances<T>(x2, h1, r1).yhat,
-                  "conv linear in x");
+                  tolerances<T>(xc, h1, r1).yhat, tolerances<T>(x1, h1, r1).yhat,
+                  tolerances<T>(x2, h1, r1).yhat, "conv linear in x");
     // dh is linear in r and in x
     expect_linear(grad_kernel<T>(x1, rc, taps, method), grad_kernel<T>(x1, r1, taps, method),
-                  grad_kernel<T>(x1, r2, taps, method), tolerances<T>(x1, h1, rc).dh, tolerances<T>(x1, h1, r1).dh,
-                  tolerances<T>(x1, h1, r2).dh, "grad_kernel linear in r");
+                  grad_kernel<T>(x1, r2, taps, method), tolerances<T>(x1, h1, rc).dh,
+                  tolerances<T>(x1, h1, r1).dh, tolerances<T>(x1, h1, r2).dh, "grad_kernel linear in r");
     expect_linear(grad_kernel<T>(xc, r1, taps, method), grad_kernel<T>(x1, r1, taps, method),
-                  grad_kernel<T>(x2, r1, taps, method), tolerances<T>(xc, h1, r1).dh, tolerances<T>(x1, h1, r1).dh,
-                  tolerances<T>(x2, h1, r1).dh, "grad_kernel linear in x");
+                  grad_kernel<T>(x2, r1, taps, method), tolerances<T>(xc, h1, r1).dh,
+                  tolerances<T>(x1, h1, r1).dh, tolerances<T>(x2, h1, r1).dh, "grad_kernel linear in x");
     // dx is linear in r and in h
     expect_linear(grad_input<T>(h1, taps, rc, method), grad_input<T>(h1, taps, r1, method),
-                  grad_input<T>(h1, taps, r2, method), tolerances<T>(x1, h1, rc).dx, tolerances<T>(x1, h1, r1).dx,
-                  tolerances<T>(x1, h1, r2).dx, "grad_input linear in r");
+                  grad_input<T>(h1, taps, r2, method), tolerances<T>(x1, h1, rc).dx,
+                  tolerances<T>(x1, h1, r1).dx, tolerances<T>(x1, h1, r2).dx, "grad_input linear in r");
     expect_linear(grad_input<T>(hc, taps, r1, method), grad_input<T>(h1, taps, r1, method),
-                  grad_input<T>(h2, taps, r1, method), tolerances<T>(x1, hc, r1).dx, tolerances<T>(x1, h1, r1).dx,
-                  tolerances<T>(x1, h2, r1).dx, "grad_input linear in h");
+                  grad_input<T>(h2, taps, r1, method), tolerances<T>(x1, hc, r1).dx,
+                  tolerances<T>(x1, h1, r1).dx, tolerances<T>(x1, h2, r1).dx, "grad_input linear in h");
   }
 }
 
@@ -151,11 +156,13 @@ TYPED_TEST(Invariants, LossAndGradEqualsTheSeparateCalls) {
   using T = typename TypeParam::type;
   const Method method = TypeParam::method;
   for (const bool dy : {true, false}) {
-    for (const Case c : {Case{1, Taps::centred(0)}, Case{2, Taps::centred(3)}, Case{33, Taps::centred(5)},
-                         Case{64, Taps::from_lo(-10, 4)}, Case{997, Taps::causal(100)}, Case{2053, Taps::centred(200)}}) {
+    for (const Case c :
+         {Case{1, Taps::centred(0)}, Case{2, Taps::centred(3)}, Case{33, Taps::centred(5)},
+          Case{64, Taps::from_lo(-10, 4)}, Case{997, Taps::causal(100)}, Case{2053, Taps::centred(200)}}) {
       SCOPED_TRACE(describe(c) + (dy ? " dyadic" : " gaussian"));
       const std::size_t N = c.n, K = c.taps.K();
-      const auto x = dy ? dyadic<T>(N, 21) : gaussian<T>(N, 21), y = dy ? dyadic<T>(N, 22) : gaussian<T>(N, 22),
+      const auto x = dy ? dyadic<T>(N, 21) : gaussian<T>(N, 21),
+                 y = dy ? dyadic<T>(N, 22) : gaussian<T>(N, 22),
                  h = dy ? dyadic<T>(K, 23) : gaussian<T>(K, 23);
       const auto s = loss_and_grad<T>(x, y, h, c.taps, method, true);
       const auto yhat = conv<T>(h, c.taps, x, method);
@@ -264,12 +271,15 @@ TYPED_TEST(ThreadCount, SameBitsWhateverTheThreadCount) {
 TYPED_TEST(Invariants, ConcurrentCallsGiveTheSameBits) {
   using T = typename TypeParam::type;
   const Method method = TypeParam::method;
-  const std::vector<Case> cases = {{257, Taps::centred(9)}, {1000, Taps::causal(70)}, {3001, Taps::centred(100)},
+  const std::vector<Case> cases = {{257, Taps::centred(9)},
+                                   {1000, Taps::causal(70)},
+                                   {3001, Taps::centred(100)},
                                    {77, Taps::from_lo(-90, 40)}};
   std::vector<Step<T>> alone(cases.size()), together(cases.size());
   auto run = [&](std::size_t i, std::vector<Step<T>>& out) {
     const Case& c = cases[i];
-    const auto x = gaussian<T>(c.n, 100 + i), y = gaussian<T>(c.n, 200 + i), h = gaussian<T>(c.taps.K(), 300 + i);
+    const auto x = gaussian<T>(c.n, 100 + i), y = gaussian<T>(c.n, 200 + i),
+               h = gaussian<T>(c.taps.K(), 300 + i);
     out[i] = loss_and_grad<T>(x, y, h, c.taps, method, true);
   };
   {  // together first, so any planning and caching happens concurrently

@@ -22,7 +22,8 @@ void expect_error(F&& f, std::initializer_list<std::string> parts) {
     ADD_FAILURE() << "nothing thrown";
   } catch (const E& e) {
     const std::string what = e.what();
-    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
+    for (const auto& p : parts)
+      EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
   } catch (const std::exception& e) {
     ADD_FAILURE() << "wrong exception type: " << e.what();
   }
@@ -55,8 +56,10 @@ TYPED_TEST(Validation, Conv) {
   const std::vector<T> x(5, T(1)), h(3, T(1)), empty;
   std::vector<T> yhat(5);
   expect_error<invalid_argument>([&] { conv<T>(h, taps, empty, m); }, {"x is empty"});
-  expect_error<invalid_argument>([&] { conv<T>(std::vector<T>(2, T(1)), taps, x, m); }, {"h has 2 values, expected 3"});
-  expect_error<invalid_argument>([&] { conv<T>(h, taps, x, std::span<T>(yhat).first(4), m); }, {"yhat has 4 values, expected 5"});
+  expect_error<invalid_argument>([&] { conv<T>(std::vector<T>(2, T(1)), taps, x, m); },
+                                 {"h has 2 values, expected 3"});
+  expect_error<invalid_argument>([&] { conv<T>(h, taps, x, std::span<T>(yhat).first(4), m); },
+                                 {"yhat has 4 values, expected 5"});
   expect_error<invalid_argument>([&] { conv<T>(h, Taps{1, -1}, x, m); }, {"hi = -1", "lo = 1"});
   auto bad = x;
   bad[3] = std::numeric_limits<T>::quiet_NaN();
@@ -74,8 +77,10 @@ TYPED_TEST(Validation, GradKernel) {
   const std::vector<T> x(6, T(1)), r(6, T(1)), empty;
   std::vector<T> dh(5);
   expect_error<invalid_argument>([&] { grad_kernel<T>(empty, empty, taps, m); }, {"x is empty"});
-  expect_error<invalid_argument>([&] { grad_kernel<T>(x, std::vector<T>(7, T(1)), taps, m); }, {"r has 7 values, expected 6"});
-  expect_error<invalid_argument>([&] { grad_kernel<T>(x, r, taps, std::span<T>(dh).first(4), m); }, {"dh has 4 values, expected 5"});
+  expect_error<invalid_argument>([&] { grad_kernel<T>(x, std::vector<T>(7, T(1)), taps, m); },
+                                 {"r has 7 values, expected 6"});
+  expect_error<invalid_argument>([&] { grad_kernel<T>(x, r, taps, std::span<T>(dh).first(4), m); },
+                                 {"dh has 4 values, expected 5"});
   auto bad = r;
   bad[0] = std::numeric_limits<T>::quiet_NaN();
   expect_non_finite([&] { grad_kernel<T>(x, bad, taps, m); }, "r", 0);
@@ -89,8 +94,10 @@ TYPED_TEST(Validation, GradInput) {
   const std::vector<T> h(2, T(1)), r(4, T(1)), empty;
   std::vector<T> dx(4);
   expect_error<invalid_argument>([&] { grad_input<T>(h, taps, empty, m); }, {"r is empty"});
-  expect_error<invalid_argument>([&] { grad_input<T>(std::vector<T>(3, T(1)), taps, r, m); }, {"h has 3 values, expected 2"});
-  expect_error<invalid_argument>([&] { grad_input<T>(h, taps, r, std::span<T>(dx).first(3), m); }, {"dx has 3 values, expected 4"});
+  expect_error<invalid_argument>([&] { grad_input<T>(std::vector<T>(3, T(1)), taps, r, m); },
+                                 {"h has 3 values, expected 2"});
+  expect_error<invalid_argument>([&] { grad_input<T>(h, taps, r, std::span<T>(dx).first(3), m); },
+                                 {"dx has 3 values, expected 4"});
   auto bad = r;
   bad[2] = std::numeric_limits<T>::infinity();
   expect_non_finite([&] { grad_input<T>(h, taps, bad, m); }, "r", 2);
@@ -109,12 +116,16 @@ TYPED_TEST(Validation, LossAndGrad) {
     return loss_and_grad<T>(x, y, h, taps, a, b, c, d, m);
   };
   expect_error<invalid_argument>([&] { loss_and_grad<T>(empty, empty, h, taps, m); }, {"x is empty"});
-  expect_error<invalid_argument>([&] { loss_and_grad<T>(x, std::vector<T>(4, T(0)), h, taps, m); }, {"y has 4 values, expected 5"});
-  expect_error<invalid_argument>([&] { loss_and_grad<T>(x, y, std::vector<T>(5, T(0)), taps, m); }, {"h has 5 values, expected 3"});
-  expect_error<invalid_argument>([&] { call(std::span<T>(yhat).first(4), r, dh, dx); }, {"yhat has 4 values"});
+  expect_error<invalid_argument>([&] { loss_and_grad<T>(x, std::vector<T>(4, T(0)), h, taps, m); },
+                                 {"y has 4 values, expected 5"});
+  expect_error<invalid_argument>([&] { loss_and_grad<T>(x, y, std::vector<T>(5, T(0)), taps, m); },
+                                 {"h has 5 values, expected 3"});
+  expect_error<invalid_argument>([&] { call(std::span<T>(yhat).first(4), r, dh, dx); },
+                                 {"yhat has 4 values"});
   expect_error<invalid_argument>([&] { call(yhat, std::span<T>(r).first(4), dh, dx); }, {"r has 4 values"});
   expect_error<invalid_argument>([&] { call(yhat, r, std::span<T>(dh).first(2), dx); }, {"dh has 2 values"});
-  expect_error<invalid_argument>([&] { call(yhat, r, dh, std::span<T>(dx).first(4)); }, {"dx has 4 values", "or empty"});
+  expect_error<invalid_argument>([&] { call(yhat, r, dh, std::span<T>(dx).first(4)); },
+                                 {"dx has 4 values", "or empty"});
   EXPECT_NO_THROW(call(yhat, r, dh, std::span<T>{}));
   auto bad = y;
   bad[4] = std::numeric_limits<T>::quiet_NaN();
@@ -131,9 +142,10 @@ TYPED_TEST(Validation, BrokenTapRangesBeforeAllocation) {
   using T = typename TypeParam::type;
   const Method m = TypeParam::method;
   const std::vector<T> x(4, T(1)), r(4, T(1)), h(3, T(1));
-  for (const Taps taps : {Taps{5, 2}, Taps{0, kMaxTaps}, Taps{-(kMaxTapOffset + 1), 0},
-                          Taps{0, std::numeric_limits<std::int64_t>::max()},
-                          Taps{std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}}) {
+  for (const Taps taps :
+       {Taps{5, 2}, Taps{0, kMaxTaps}, Taps{-(kMaxTapOffset + 1), 0},
+        Taps{0, std::numeric_limits<std::int64_t>::max()},
+        Taps{std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}}) {
     SCOPED_TRACE("lo=" + std::to_string(taps.lo) + " hi=" + std::to_string(taps.hi));
     expect_error<invalid_argument>([&] { conv<T>(h, taps, x, m); }, {"tap range"});
     expect_error<invalid_argument>([&] { grad_kernel<T>(x, r, taps, m); }, {"tap range"});
@@ -146,7 +158,8 @@ TEST(Validation, Residual) {
   const std::vector<double> a(3, 1.0), b(2, 1.0);
   std::vector<double> r(3);
   expect_error<invalid_argument>([&] { residual<double>(a, b, r); }, {"y has 2 values, expected 3"});
-  expect_error<invalid_argument>([&] { residual<double>(a, a, std::span<double>(r).first(2)); }, {"r has 2 values"});
+  expect_error<invalid_argument>([&] { residual<double>(a, a, std::span<double>(r).first(2)); },
+                                 {"r has 2 values"});
 }
 
 TEST(Validation, NonFiniteIsAnInvalidArgument) {
@@ -170,7 +183,8 @@ TEST(Validation, MethodNames) {
   EXPECT_EQ(parse_method("automatic"), Method::automatic);
   EXPECT_EQ(parse_method("auto"), Method::automatic);
   for (const char* bad : {"", "Direct", "fast", "fft ", "refer"})
-    expect_error<invalid_argument>([&] { parse_method(bad); }, {"method", std::string("'") + bad + "'", "reference"});
+    expect_error<invalid_argument>([&] { parse_method(bad); },
+                                   {"method", std::string("'") + bad + "'", "reference"});
 }
 
 TEST(Validation, AutomaticResolvesToDirectOrFft) {

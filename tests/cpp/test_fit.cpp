@@ -33,8 +33,8 @@ Eigen::MatrixXd design(const std::vector<double>& x, Taps taps) {
 
 // The explicit ridge least-squares solution by Householder QR of [X; sqrt(ridge) I] h ~ [y; 0]:
 // independent of the normal equations (it never forms X^T X).
-std::vector<double> qr_solution(const std::vector<std::vector<double>>& xs, const std::vector<std::vector<double>>& ys,
-                                Taps taps, double ridge) {
+std::vector<double> qr_solution(const std::vector<std::vector<double>>& xs,
+                                const std::vector<std::vector<double>>& ys, Taps taps, double ridge) {
   const auto K = static_cast<Eigen::Index>(taps.K());
   Eigen::Index rows = K;
   for (const auto& x : xs) rows += static_cast<Eigen::Index>(x.size());
@@ -94,8 +94,10 @@ TEST(Gram, EqualsExplicitGramExactlyOnDyadicInputs) {
 // each of up to K diagonal steps adds two rounded products and sums, so
 //   |G - X^T X| <= eps (N + 8 log2 L + 4 K) ||x||^2.
 TEST(Gram, EqualsExplicitGramWithinToleranceOnLongKernels) {
-  for (const auto& c : std::vector<Case>{{997, Taps::centred(127)}, {600, Taps::causal(301)},
-                                         {300, Taps::from_lo(-500, 400)}, {1000, Taps::centred(24)}}) {
+  for (const auto& c : std::vector<Case>{{997, Taps::centred(127)},
+                                         {600, Taps::causal(301)},
+                                         {300, Taps::from_lo(-500, 400)},
+                                         {1000, Taps::centred(24)}}) {
     const auto x = gaussian<double>(c.n, 5 + c.n);
     const auto G = gram_matrix<double>(x, c.taps);
     const Eigen::MatrixXd X = design(x, c.taps);
@@ -112,8 +114,10 @@ TEST(Gram, EqualsExplicitGramWithinToleranceOnLongKernels) {
 
 TEST(NormalEquations, AddAcrossPairsSumsGramsAndCorrelations) {
   const Taps taps = Taps::from_lo(-2, 6);
-  const std::vector<std::vector<double>> xs = {dyadic<double>(40, 1), dyadic<double>(3, 2), dyadic<double>(17, 3)};
-  const std::vector<std::vector<double>> ys = {dyadic<double>(40, 4), dyadic<double>(3, 5), dyadic<double>(17, 6)};
+  const std::vector<std::vector<double>> xs = {dyadic<double>(40, 1), dyadic<double>(3, 2),
+                                               dyadic<double>(17, 3)};
+  const std::vector<std::vector<double>> ys = {dyadic<double>(40, 4), dyadic<double>(3, 5),
+                                               dyadic<double>(17, 6)};
   NormalEquations ne(taps);
   Eigen::MatrixXd G = Eigen::MatrixXd::Zero(6, 6);
   Eigen::VectorXd b = Eigen::VectorXd::Zero(6);
@@ -169,12 +173,14 @@ TEST(Exact, KnownAnswers) {
       const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end());
       const std::vector<Pair<float>> dataf = {{xf, yf}};
       const auto rf = fit<float>(dataf, taps, o);
-      const double tol_f = std::numeric_limits<float>::epsilon() * norm2(want) + exact_tolerance(r, x.size(), taps.K()) * norm2(want);
+      const double tol_f = std::numeric_limits<float>::epsilon() * norm2(want) +
+                           exact_tolerance(r, x.size(), taps.K()) * norm2(want);
       EXPECT_TRUE(within(rf.h, want, tol_f)) << c["name"] << " float, ridge " << ridge;
       ++checked;
     };
     check(0.0, c["h_least_squares"].get<std::vector<double>>());
-    if (c.contains("h_ridge")) check(c["ridge_lambda"].get<double>(), c["h_ridge"].get<std::vector<double>>());
+    if (c.contains("h_ridge"))
+      check(c["ridge_lambda"].get<double>(), c["h_ridge"].get<std::vector<double>>());
   }
   EXPECT_EQ(checked, 4u);
 }
@@ -189,9 +195,11 @@ TEST(Exact, MatchesExplicitQrSolve) {
     double ridge;
   };
   const std::vector<Problem> problems = {
-      {{50}, Taps::centred(3), 0},       {{50, 31}, Taps::centred(3), 2.5},  {{200, 7, 90}, Taps::causal(12), 0},
-      {{64}, Taps::from_lo(-9, 4), 0},   {{5}, Taps::centred(6), 0.5},        {{9, 4}, Taps::causal(20), 1e-3},
-      {{400}, Taps::centred(60), 0},     {{1000, 800}, Taps::causal(100), 10}, {{3}, Taps::from_lo(1, 2), 0},
+      {{50}, Taps::centred(3), 0},         {{50, 31}, Taps::centred(3), 2.5},
+      {{200, 7, 90}, Taps::causal(12), 0}, {{64}, Taps::from_lo(-9, 4), 0},
+      {{5}, Taps::centred(6), 0.5},        {{9, 4}, Taps::causal(20), 1e-3},
+      {{400}, Taps::centred(60), 0},       {{1000, 800}, Taps::causal(100), 10},
+      {{3}, Taps::from_lo(1, 2), 0},
   };
   std::uint64_t seed = 100;
   for (const auto& pb : problems) {
@@ -217,7 +225,8 @@ TEST(Exact, MatchesExplicitQrSolve) {
       gtol += agreement_tolerance<double>(xs[p].size(), 2 * xs[p].size() + pb.taps.K(), norm2(xs[p]),
                                           std::sqrt(2 * r.pair_loss[p])) +
               kEps * (pb.taps.K() + 1) * norm1(r.h) * norm2(xs[p]) * norm2(xs[p]);
-    EXPECT_LE(r.grad_norm, std::sqrt(static_cast<double>(pb.taps.K())) * gtol + pb.ridge * norm2(r.h) * kEps * 4);
+    EXPECT_LE(r.grad_norm,
+              std::sqrt(static_cast<double>(pb.taps.K())) * gtol + pb.ridge * norm2(r.h) * kEps * 4);
   }
 }
 
@@ -417,10 +426,26 @@ TEST(Iterative, BadOptionsAreRefused) {
   EXPECT_THROW(bad([](FitOptions& o) { o.loss_tol = -1; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.time_limit = -1; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.batch = 4; }), invalid_argument);
-  EXPECT_THROW(bad([](FitOptions& o) { o.solver = Solver::adam; o.lr = 0; }), invalid_argument);
-  EXPECT_THROW(bad([](FitOptions& o) { o.solver = Solver::adam; o.beta1 = 1; }), invalid_argument);
-  EXPECT_THROW(bad([](FitOptions& o) { o.solver = Solver::adam; o.beta2 = -0.1; }), invalid_argument);
-  EXPECT_THROW(bad([](FitOptions& o) { o.solver = Solver::adam; o.eps = 0; }), invalid_argument);
+  EXPECT_THROW(bad([](FitOptions& o) {
+                 o.solver = Solver::adam;
+                 o.lr = 0;
+               }),
+               invalid_argument);
+  EXPECT_THROW(bad([](FitOptions& o) {
+                 o.solver = Solver::adam;
+                 o.beta1 = 1;
+               }),
+               invalid_argument);
+  EXPECT_THROW(bad([](FitOptions& o) {
+                 o.solver = Solver::adam;
+                 o.beta2 = -0.1;
+               }),
+               invalid_argument);
+  EXPECT_THROW(bad([](FitOptions& o) {
+                 o.solver = Solver::adam;
+                 o.eps = 0;
+               }),
+               invalid_argument);
   const std::vector<double> h0(3, 0.0);
   EXPECT_THROW(fit<double>(p.data, p.taps, FitOptions{}, h0), invalid_argument);
   EXPECT_THROW(parse_solver("sgd"), invalid_argument);
@@ -449,7 +474,8 @@ namespace {
 // Rayleigh quotients approach the extreme eigenvalues from inside the spectrum, so the
 // estimate can only be low, and 300 iterations bring it within a few percent here.
 TEST(Exact, ConditionNumberEstimateAboveTheEigenSolverLimit) {
-  if (kSanitized) GTEST_SKIP() << "a 2100 x 2100 eigen-decomposition is too slow in the sanitised Debug build";
+  if (kSanitized)
+    GTEST_SKIP() << "a 2100 x 2100 eigen-decomposition is too slow in the sanitised Debug build";
   const Taps taps = Taps::causal(static_cast<std::int64_t>(kExactEigenTaps) + 52);
   const auto x = gaussian<double>(6000, 41), y = gaussian<double>(6000, 42);
   NormalEquations ne(taps);
@@ -458,7 +484,8 @@ TEST(Exact, ConditionNumberEstimateAboveTheEigenSolverLimit) {
   EXPECT_TRUE(s.condition_estimated);
   const auto K = static_cast<Eigen::Index>(taps.K());
   const Eigen::Map<const Eigen::MatrixXd> G(ne.gram().data(), K, K);
-  const Eigen::VectorXd ev = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(G, Eigen::EigenvaluesOnly).eigenvalues();
+  const Eigen::VectorXd ev =
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(G, Eigen::EigenvaluesOnly).eigenvalues();
   const double cond = ev[K - 1] / ev[0];
   EXPECT_LE(s.condition, cond * (1 + 1e-9));
   EXPECT_GE(s.condition, 0.9 * cond) << "estimated " << s.condition << ", true " << cond;

@@ -29,9 +29,8 @@ namespace {
 class IoTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("convgrad_test_io_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("convgrad_test_io_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -64,7 +63,8 @@ void expect_read_error(const std::string& p, const std::vector<std::string>& par
     ADD_FAILURE() << "no error reading " << p;
   } catch (const io_error& e) {
     const std::string msg = e.what();
-    for (const std::string& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+    for (const std::string& part : parts)
+      EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "message must be one line: " << msg;
   }
 }
@@ -100,7 +100,8 @@ std::string f8_dict(const std::string& shape) {
 }
 
 // Values that stress an exact round trip: signs, tiny and huge magnitudes, a subnormal.
-const std::vector<double> kAwkward = {0.1, -2.5, 1.0 / 3.0, 1e-300, -1e300, 4.9e-324, 0.0, 123456789.123456789};
+const std::vector<double> kAwkward = {0.1,    -2.5,     1.0 / 3.0, 1e-300,
+                                      -1e300, 4.9e-324, 0.0,       123456789.123456789};
 
 }  // namespace
 
@@ -132,8 +133,8 @@ TEST_F(IoTest, TextRoundTripIsExactForEveryExtension) {
 
 TEST_F(IoTest, NpyFloat32IsWidenedExactly) {
   const std::vector<float> v = {0.1f, -3.25f, 1e-30f, 3.4e38f};
-  const io::Signal s = io::read_signal(write_bytes("f.npy", npy_bytes(
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", le_bytes(v))));
+  const io::Signal s = io::read_signal(write_bytes(
+      "f.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", le_bytes(v))));
   EXPECT_EQ(s.format, "npy-float32");
   ASSERT_EQ(s.samples.size(), v.size());
   for (std::size_t i = 0; i < v.size(); ++i) EXPECT_EQ(s.samples[i], static_cast<double>(v[i]));
@@ -143,11 +144,18 @@ TEST_F(IoTest, NpyAcceptsColumnShapeVersion2AndDoubleQuotes) {
   const std::vector<double> v = {1, 2, 3};
   EXPECT_EQ(io::read_signal(write_bytes("a.npy", npy_bytes(f8_dict("(3, 1)"), le_bytes(v)))).samples, v);
   EXPECT_EQ(io::read_signal(write_bytes("b.npy", npy_bytes(f8_dict("(3,)"), le_bytes(v), 2))).samples, v);
-  EXPECT_EQ(io::read_signal(write_bytes("c.npy", npy_bytes(
-                "{\"descr\": \"<f8\", \"shape\": (3,), \"fortran_order\": False}", le_bytes(v)))).samples, v);
+  EXPECT_EQ(
+      io::read_signal(
+          write_bytes("c.npy", npy_bytes("{\"descr\": \"<f8\", \"shape\": (3,), \"fortran_order\": False}",
+                                         le_bytes(v))))
+          .samples,
+      v);
   // A 1-D array has one layout, whatever fortran_order says.
-  EXPECT_EQ(io::read_signal(write_bytes("d.npy", npy_bytes(
-                "{'descr': '<f8', 'fortran_order': True, 'shape': (3,), }", le_bytes(v)))).samples, v);
+  EXPECT_EQ(io::read_signal(
+                write_bytes("d.npy", npy_bytes("{'descr': '<f8', 'fortran_order': True, 'shape': (3,), }",
+                                               le_bytes(v))))
+                .samples,
+            v);
 }
 
 TEST_F(IoTest, TextFormatsAllReadTheSameSignal) {
@@ -158,8 +166,11 @@ TEST_F(IoTest, TextFormatsAllReadTheSameSignal) {
       {"row_spaced.csv", "1, -2.5 ,3e-3,  4,0.5"},
       {"spaces.txt", "  1 -2.5   3e-3\t4 +0.5  \n"},
       {"crlf.txt", "1\r\n-2.5\r\n3e-3\r\n4\r\n0.5\r\n"},
-      {"bom.csv", "\xEF\xBB\xBF" "1,-2.5,3e-3,4,0.5\n"},
-      {"comments.txt", "# a header comment\n1  # first\n\n-2.5\n   # indented comment\n3e-3\n4\n0.5 # last, no newline"},
+      {"bom.csv",
+       "\xEF\xBB\xBF"
+       "1,-2.5,3e-3,4,0.5\n"},
+      {"comments.txt",
+       "# a header comment\n1  # first\n\n-2.5\n   # indented comment\n3e-3\n4\n0.5 # last, no newline"},
   };
   for (const auto& [name, text] : files) {
     const io::Signal s = io::read_signal(write_bytes(name, text));
@@ -184,18 +195,26 @@ TEST_F(IoTest, TextErrorsNameFileLineAndToken) {
   expect_read_error(write_bytes("suffix.txt", "1\n2.5kg\n"), {"suffix.txt:2:", "'2.5kg'"});
   expect_read_error(write_bytes("hex.txt", "0x10\n"), {"hex.txt:1:", "'0x10'"});
   expect_read_error(write_bytes("twodots.txt", "1.2.3\n"), {"twodots.txt:1:", "'1.2.3'"});
-  expect_read_error(write_bytes("binary.txt", std::string("1\n\x01\x02\xff", 5)), {"binary.txt:2:", "\\x01\\x02\\xFF"});
-  expect_read_error(write_bytes("nan.txt", "1\n2\nnan\n"), {"nan.txt:3:", "'nan'", "sample index 2", "finite"});
+  expect_read_error(write_bytes("binary.txt", std::string("1\n\x01\x02\xff", 5)),
+                    {"binary.txt:2:", "\\x01\\x02\\xFF"});
+  expect_read_error(write_bytes("nan.txt", "1\n2\nnan\n"),
+                    {"nan.txt:3:", "'nan'", "sample index 2", "finite"});
   expect_read_error(write_bytes("inf.csv", "1,2,-inf,4\n"), {"inf.csv:1:", "'-inf'", "sample index 2"});
   expect_read_error(write_bytes("infinity.txt", "Infinity\n"), {"infinity.txt:1:", "sample index 0"});
   expect_read_error(write_bytes("huge.txt", "1\n1e400\n"), {"huge.txt:2:", "'1e400'", "float64 range"});
-  expect_read_error(write_bytes("double_comma.csv", "1,,2\n"), {"double_comma.csv:1:", "empty value after value 1"});
+  expect_read_error(write_bytes("double_comma.csv", "1,,2\n"),
+                    {"double_comma.csv:1:", "empty value after value 1"});
   expect_read_error(write_bytes("lead_comma.csv", ",1,2\n"), {"lead_comma.csv:1:", "empty value before"});
   expect_read_error(write_bytes("trail_comma.csv", "1,2,\n"), {"trail_comma.csv:1:", "trailing comma"});
-  expect_read_error(write_bytes("decimal_comma.csv", "1,5 2,5 3,5\n"), {"decimal_comma.csv:1:", "decimal commas"});
-  expect_read_error(write_bytes("table.csv", "1\n2,3\n4,5\n"), {"table.csv:2:", "2 values on one line", "table"});
+  expect_read_error(write_bytes("decimal_comma.csv", "1,5 2,5 3,5\n"),
+                    {"decimal_comma.csv:1:", "decimal commas"});
+  expect_read_error(write_bytes("table.csv", "1\n2,3\n4,5\n"),
+                    {"table.csv:2:", "2 values on one line", "table"});
   expect_read_error(write_bytes("table2.csv", "1,2\n3,4\n"), {"table2.csv:1:", "table"});
-  expect_read_error(write_bytes("utf16.txt", std::string("\xFF\xFE" "1\0", 4)), {"utf16.txt", "UTF-16"});
+  expect_read_error(write_bytes("utf16.txt", std::string("\xFF\xFE"
+                                                         "1\0",
+                                                         4)),
+                    {"utf16.txt", "UTF-16"});
 }
 
 TEST_F(IoTest, LongBadTokensAreShortenedInTheMessage) {
@@ -214,54 +233,78 @@ TEST_F(IoTest, NpyErrorsNameTheProblem) {
   expect_read_error(write_bytes("empty.npy", ""), {"empty.npy", "magic"});
   expect_read_error(write_bytes("text.npy", "1\n2\n3\n"), {"text.npy", "not a .npy file"});
   expect_read_error(write_bytes("magic_only.npy", "\x93NUMPY"), {"magic_only.npy", "truncated"});
-  expect_read_error(write_bytes("version.npy", npy_bytes(f8_dict("(3,)"), three, 9)), {"version.npy", "version 9"});
+  expect_read_error(write_bytes("version.npy", npy_bytes(f8_dict("(3,)"), three, 9)),
+                    {"version.npy", "version 9"});
   std::string cut_header = npy_bytes(f8_dict("(3,)"), "");
   cut_header.resize(30);
   expect_read_error(write_bytes("cut_header.npy", cut_header), {"cut_header.npy", "truncated .npy header"});
   expect_read_error(write_bytes("cut_data.npy", npy_bytes(f8_dict("(3,)"), three.substr(0, 20))),
                     {"cut_data.npy", "truncated", "24 bytes", "has 20"});
-  expect_read_error(write_bytes("extra.npy", npy_bytes(f8_dict("(3,)"), three + "xx")), {"extra.npy", "trailing bytes"});
+  expect_read_error(write_bytes("extra.npy", npy_bytes(f8_dict("(3,)"), three + "xx")),
+                    {"extra.npy", "trailing bytes"});
   expect_read_error(write_bytes("huge_shape.npy", npy_bytes(f8_dict("(99999999999999999,)"), three)),
                     {"huge_shape.npy", "truncated"});
-  expect_read_error(write_bytes("overflow_shape.npy", npy_bytes(f8_dict("(99999999999999999999999,)"), three)),
-                    {"overflow_shape.npy", "too large"});
-  expect_read_error(write_bytes("big_endian.npy", npy_bytes(
-                        "{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }", three)),
-                    {"big_endian.npy", "'>f8'", "big-endian"});
-  for (const auto& [descr, what] : std::vector<std::pair<std::string, std::string>>{
-           {"<i4", "integer"}, {"<i8", "integer"}, {"|u1", "integer"}, {"|b1", "boolean"},
-           {"<c16", "complex"}, {"<f2", "unsupported width"}, {"|O", "object"}, {"<U3", "string"}}) {
-    expect_read_error(write_bytes("dtype.npy", npy_bytes(
-                          "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }", three)),
-                      {"dtype.npy", "'" + descr + "'", what, "float64"});
+  expect_read_error(
+      write_bytes("overflow_shape.npy", npy_bytes(f8_dict("(99999999999999999999999,)"), three)),
+      {"overflow_shape.npy", "too large"});
+  expect_read_error(
+      write_bytes("big_endian.npy",
+                  npy_bytes("{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }", three)),
+      {"big_endian.npy", "'>f8'", "big-endian"});
+  for (const auto& [descr, what] :
+       std::vector<std::pair<std::string, std::string>>{{"<i4", "integer"},
+                                                        {"<i8", "integer"},
+                                                        {"|u1", "integer"},
+                                                        {"|b1", "boolean"},
+                                                        {"<c16", "complex"},
+                                                        {"<f2", "unsupported width"},
+                                                        {"|O", "object"},
+                                                        {"<U3", "string"}}) {
+    expect_read_error(
+        write_bytes("dtype.npy",
+                    npy_bytes("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }", three)),
+        {"dtype.npy", "'" + descr + "'", what, "float64"});
   }
-  expect_read_error(write_bytes("structured.npy", npy_bytes(
-                        "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }", three)),
-                    {"structured.npy", "structured"});
-  expect_read_error(write_bytes("scalar.npy", npy_bytes(f8_dict("()"), three.substr(0, 8))), {"scalar.npy", "scalar"});
+  expect_read_error(
+      write_bytes("structured.npy",
+                  npy_bytes("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,), }", three)),
+      {"structured.npy", "structured"});
+  expect_read_error(write_bytes("scalar.npy", npy_bytes(f8_dict("()"), three.substr(0, 8))),
+                    {"scalar.npy", "scalar"});
   expect_read_error(write_bytes("zero.npy", npy_bytes(f8_dict("(0,)"), "")), {"zero.npy", "no samples"});
-  expect_read_error(write_bytes("row.npy", npy_bytes(f8_dict("(1, 3)"), three)), {"row.npy", "(1, 3)", "(N,)"});
-  expect_read_error(write_bytes("wide.npy", npy_bytes(f8_dict("(3, 2)"), three + three)), {"wide.npy", "(3, 2)"});
-  expect_read_error(write_bytes("cube.npy", npy_bytes(f8_dict("(3, 1, 1)"), three)), {"cube.npy", "(3, 1, 1)"});
-  expect_read_error(write_bytes("fortran.npy", npy_bytes(
-                        "{'descr': '<f8', 'fortran_order': True, 'shape': (3, 1), }", three)),
-                    {"fortran.npy", "Fortran order"});
-  expect_read_error(write_bytes("no_shape.npy", npy_bytes("{'descr': '<f8', 'fortran_order': False, }", three)),
-                    {"no_shape.npy", "lacks 'shape'"});
-  expect_read_error(write_bytes("garbled.npy", npy_bytes("{'descr': '<f8', 'fortran_order': Maybe, }", three)),
-                    {"garbled.npy", "malformed .npy header"});
-  expect_read_error(write_bytes("negative.npy", npy_bytes(f8_dict("(-3,)"), three)), {"negative.npy", "malformed"});
+  expect_read_error(write_bytes("row.npy", npy_bytes(f8_dict("(1, 3)"), three)),
+                    {"row.npy", "(1, 3)", "(N,)"});
+  expect_read_error(write_bytes("wide.npy", npy_bytes(f8_dict("(3, 2)"), three + three)),
+                    {"wide.npy", "(3, 2)"});
+  expect_read_error(write_bytes("cube.npy", npy_bytes(f8_dict("(3, 1, 1)"), three)),
+                    {"cube.npy", "(3, 1, 1)"});
+  expect_read_error(
+      write_bytes("fortran.npy",
+                  npy_bytes("{'descr': '<f8', 'fortran_order': True, 'shape': (3, 1), }", three)),
+      {"fortran.npy", "Fortran order"});
+  expect_read_error(
+      write_bytes("no_shape.npy", npy_bytes("{'descr': '<f8', 'fortran_order': False, }", three)),
+      {"no_shape.npy", "lacks 'shape'"});
+  expect_read_error(
+      write_bytes("garbled.npy", npy_bytes("{'descr': '<f8', 'fortran_order': Maybe, }", three)),
+      {"garbled.npy", "malformed .npy header"});
+  expect_read_error(write_bytes("negative.npy", npy_bytes(f8_dict("(-3,)"), three)),
+                    {"negative.npy", "malformed"});
   const std::string with_nan = le_bytes(std::vector<double>{1, 2, std::nan(""), 4});
-  expect_read_error(write_bytes("nan.npy", npy_bytes(f8_dict("(4,)"), with_nan)), {"nan.npy", "sample 2", "NaN"});
+  expect_read_error(write_bytes("nan.npy", npy_bytes(f8_dict("(4,)"), with_nan)),
+                    {"nan.npy", "sample 2", "NaN"});
   const std::string with_inf = le_bytes(std::vector<float>{1, -INFINITY});
-  expect_read_error(write_bytes("inf.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", with_inf)),
-                    {"inf.npy", "sample 1", "infinite"});
+  expect_read_error(
+      write_bytes("inf.npy",
+                  npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", with_inf)),
+      {"inf.npy", "sample 1", "infinite"});
 }
 
 // ---- files that are not there --------------------------------------------------------------------
 
 TEST_F(IoTest, MissingFilesAndDirectoriesAreNamed) {
-  for (const std::string name : {"nope.txt", "nope.npy", "nope.wav"}) expect_read_error(path(name), {name, "no such file"});
+  for (const std::string name : {"nope.txt", "nope.npy", "nope.wav"})
+    expect_read_error(path(name), {name, "no such file"});
   fs::create_directory(path("d.npy"));
   expect_read_error(path("d.npy"), {"d.npy", "directory"});
   expect_read_error("", {"empty name"});
@@ -396,10 +439,11 @@ TEST_F(IoTest, UnwritableTargetsGiveIoErrorAndLeaveNothing) {
 TEST_F(IoTest, FailureWhileWritingLeavesTheOldFileAndNoTemporary) {
   const std::string p = path("out.csv");
   io::write_file_atomic(p, "old contents\n");
-  EXPECT_THROW(io::Stager::stage(p, [&](int fd) {
-                 io::detail::write_all(fd, "half", 4, p);
-                 throw io_error("simulated failure in the middle of a write");
-               }),
+  EXPECT_THROW(io::Stager::stage(p,
+                                 [&](int fd) {
+                                   io::detail::write_all(fd, "half", 4, p);
+                                   throw io_error("simulated failure in the middle of a write");
+                                 }),
                io_error);
   EXPECT_EQ(listing(), std::vector<std::string>{"out.csv"});
   EXPECT_EQ(io::detail::read_file(p), "old contents\n");
@@ -437,6 +481,8 @@ TEST_F(IoTest, WritingReplacesAnExistingFile) {
 }
 
 TEST(IoDispatch, SoundFilesAreRecognisedByExtensionInAnyCase) {
-  for (const std::string p : {"a.wav", "dir/b.WAV", "c.flac", "d.aiff", "e.aif", "f.wave"}) EXPECT_TRUE(io::is_sound_file(p)) << p;
-  for (const std::string p : {"a.npy", "b.csv", "c.txt", "wav", "d.wav.txt", "e"}) EXPECT_FALSE(io::is_sound_file(p)) << p;
+  for (const std::string p : {"a.wav", "dir/b.WAV", "c.flac", "d.aiff", "e.aif", "f.wave"})
+    EXPECT_TRUE(io::is_sound_file(p)) << p;
+  for (const std::string p : {"a.npy", "b.csv", "c.txt", "wav", "d.wav.txt", "e"})
+    EXPECT_FALSE(io::is_sound_file(p)) << p;
 }

@@ -14,9 +14,13 @@ namespace convgrad::test {
 namespace {
 
 template <std::floating_point T>
-Matrix<T> column(const std::vector<T>& v) { return Matrix<T>{v.size(), 1, v}; }
+Matrix<T> column(const std::vector<T>& v) {
+  return Matrix<T>{v.size(), 1, v};
+}
 template <std::floating_point T>
-Matrix<T> row(const std::vector<T>& v) { return Matrix<T>{1, v.size(), v}; }
+Matrix<T> row(const std::vector<T>& v) {
+  return Matrix<T>{1, v.size(), v};
+}
 
 // <a, b> in double. On the dyadic grid in double every product and partial sum is exact.
 template <class T>
@@ -70,7 +74,8 @@ TYPED_TEST(JacobianT, EntriesAndShapes) {
       for (std::int64_t k = 0; k < Ns; ++k) {  // J_x[n][k] = h[n - k] where n - k is a tap
         const std::int64_t m = n - k;
         const T want = (m >= c.taps.lo && m <= c.taps.hi) ? h[static_cast<std::size_t>(m - c.taps.lo)] : T{0};
-        ASSERT_EQ(Jx(static_cast<std::size_t>(n), static_cast<std::size_t>(k)), want) << "J_x[" << n << "][" << k << "]";
+        ASSERT_EQ(Jx(static_cast<std::size_t>(n), static_cast<std::size_t>(k)), want)
+            << "J_x[" << n << "][" << k << "]";
       }
     }
   }
@@ -86,8 +91,10 @@ TYPED_TEST(JacobianT, ProductsAreTheReferenceSums) {
     const auto x = dyadic<T>(N, 4), h = dyadic<T>(K, 5), r = dyadic<T>(N, 6);
     const auto Jh = jacobian_yhat_h<T>(x, c.taps);
     const auto Jx = jacobian_yhat_x<T>(h, c.taps, N);
-    EXPECT_TRUE(bitwise_equal(matmul(Jh, column(h)).data, conv<T>(h, c.taps, x, Method::reference))) << "J_h h";
-    EXPECT_TRUE(bitwise_equal(matmul(Jx, column(x)).data, conv<T>(h, c.taps, x, Method::reference))) << "J_x x";
+    EXPECT_TRUE(bitwise_equal(matmul(Jh, column(h)).data, conv<T>(h, c.taps, x, Method::reference)))
+        << "J_h h";
+    EXPECT_TRUE(bitwise_equal(matmul(Jx, column(x)).data, conv<T>(h, c.taps, x, Method::reference)))
+        << "J_x x";
     const auto dh_row = matmul(jacobian_loss_yhat<T>(r), Jh);
     EXPECT_EQ(dh_row.rows, 1u);
     EXPECT_EQ(dh_row.cols, K);
@@ -132,7 +139,9 @@ TYPED_TEST(Adjoint, OperatorsAreAdjoint) {
     for (const Case& c : cases) {
       SCOPED_TRACE(describe(c) + (dy ? " dyadic" : " gaussian"));
       const std::size_t N = c.n, K = c.taps.K();
-      auto draw = [&](std::size_t n, std::uint64_t seed) { return dy ? dyadic<T>(n, seed) : gaussian<T>(n, seed); };
+      auto draw = [&](std::size_t n, std::uint64_t seed) {
+        return dy ? dyadic<T>(n, seed) : gaussian<T>(n, seed);
+      };
       const auto x = draw(N, 12), h = draw(K, 13), v = draw(K, 14), u = draw(N, 15), w = draw(N, 16);
       const auto Jv = conv<T>(v, c.taps, x, method), JTw = grad_kernel<T>(x, w, c.taps, method);
       const auto Ju = conv<T>(h, c.taps, u, method), JxTw = grad_input<T>(h, c.taps, w, method);
@@ -162,8 +171,8 @@ TYPED_TEST(Adjoint, OperatorsAreAdjoint) {
 // shapes differ, and the only matrix product that exists is r^T J_h; J_h r^T does not fit.
 TEST(Jacobian, TheElementWiseProductCannotBeFormed) {
   const std::vector<double> x = {1, 2, 3, 4, 5}, r = {4, 9, 16, 23, 20};
-  const auto Jl = jacobian_loss_yhat<double>(r);                  // 1 x 5
-  const auto Jh = jacobian_yhat_h<double>(x, Taps::centred(1));   // 5 x 3
+  const auto Jl = jacobian_loss_yhat<double>(r);                         // 1 x 5
+  const auto Jh = jacobian_yhat_h<double>(x, Taps::centred(1));          // 5 x 3
   EXPECT_EQ(matmul(Jl, Jh).data, (std::vector<double>{214, 262, 190}));  // the worked example's dh
   try {
     matmul(Jh, Jl);  // (5 x 3)(1 x 5): inner sizes 3 and 1
@@ -184,7 +193,8 @@ TEST(Jacobian, BudgetRefusesAndNamesTheSize) {
   EXPECT_NO_THROW(require_within_budget<float>(4, 8, 128, "dyhat/dh"));
   EXPECT_THROW(require_within_budget<float>(4, 8, 127, "dyhat/dh"), resource_limit);
   // Shapes whose byte count overflows 64 bits are refused, not wrapped around to small.
-  EXPECT_THROW(require_within_budget<double>(std::size_t{1} << 40, std::size_t{1} << 40, kDefaultJacobianBudget, "dyhat/dx"),
+  EXPECT_THROW(require_within_budget<double>(std::size_t{1} << 40, std::size_t{1} << 40,
+                                             kDefaultJacobianBudget, "dyhat/dx"),
                resource_limit);
 
   try {

@@ -17,7 +17,8 @@ namespace {
 const nlohmann::json& answers() {
   static const nlohmann::json j = [] {
     std::ifstream in(std::string(CONVGRAD_TEST_DATA) + "/known_answers.json");
-    if (!in) throw std::runtime_error("cannot open " + std::string(CONVGRAD_TEST_DATA) + "/known_answers.json");
+    if (!in)
+      throw std::runtime_error("cannot open " + std::string(CONVGRAD_TEST_DATA) + "/known_answers.json");
     return nlohmann::json::parse(in);
   }();
   return j;
@@ -54,7 +55,8 @@ TYPED_TEST(KnownAnswers, EveryCaseEveryOutput) {
     ASSERT_EQ(y.size(), N);
     ASSERT_EQ(h.size(), taps.K());
 
-    const bool integers = small_integers(values<double>(c.at("x"))) && small_integers(values<double>(c.at("h"))) &&
+    const bool integers = small_integers(values<double>(c.at("x"))) &&
+                          small_integers(values<double>(c.at("h"))) &&
                           small_integers(values<double>(c.at("y")));
     const bool exact = integers && sums_products(method, N, taps.K());
 
@@ -69,11 +71,13 @@ TYPED_TEST(KnownAnswers, EveryCaseEveryOutput) {
       r_t[n] = static_cast<T>(yhat_want[n] - static_cast<double>(y[n]));  // r in T, for the norms only
     const auto tol = tolerances<T>(x, h, r_t);
     // ||r_T - r||_2: sqrt(N) times the per-sample yhat bound, plus y's own rounding (eps_T/2 ||y||).
-    const double dr = std::sqrt(static_cast<double>(N)) * (tol.yhat + in_round) + (integers ? 0.0 : eps * norm2(y));
+    const double dr =
+        std::sqrt(static_cast<double>(N)) * (tol.yhat + in_round) + (integers ? 0.0 : eps * norm2(y));
     const double tol_yhat = exact ? 0 : tol.yhat + in_round;
     const double tol_dh = exact ? 0 : tol.dh + norm2(x) * dr + 2 * eps * norm2(x) * norm2(r_t);
     const double tol_dx = exact ? 0 : tol.dx + norm2(h) * dr + 2 * eps * norm2(h) * norm2(r_t);
-    const double tol_loss = exact ? 0 : (norm2(r_t) + dr) * dr + N * std::numeric_limits<double>::epsilon() * loss_want;
+    const double tol_loss =
+        exact ? 0 : (norm2(r_t) + dr) * dr + N * std::numeric_limits<double>::epsilon() * loss_want;
 
     const auto s = loss_and_grad<T>(x, y, h, taps, method, true);
     EXPECT_TRUE(within(s.yhat, yhat_want, tol_yhat)) << "yhat";
@@ -127,7 +131,8 @@ TYPED_TEST(KnownAnswers, GradientVanishesAtTheLeastSquaresFilter) {
       const double lambda = std::string(key) == "h_ridge" ? c.at("ridge_lambda").get<double>() : 0.0;
       const auto s = loss_and_grad<T>(x, y, h, taps, TypeParam::method, false);
       std::vector<double> g(h.size());
-      for (std::size_t j = 0; j < h.size(); ++j) g[j] = static_cast<double>(s.dh[j]) + lambda * static_cast<double>(h[j]);
+      for (std::size_t j = 0; j < h.size(); ++j)
+        g[j] = static_cast<double>(s.dh[j]) + lambda * static_cast<double>(h[j]);
       const double eps = std::numeric_limits<T>::epsilon();
       const double K = static_cast<double>(h.size());
       const double tol = step_tolerances<T>(x, h, s.r, s.loss).dh +

@@ -25,7 +25,9 @@ enum class Inputs { dyadic, gaussian };
 
 // A sentinel for caller storage: every primitive must overwrite every element it owns.
 template <std::floating_point T>
-std::vector<T> garbage(std::size_t n) { return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN()); }
+std::vector<T> garbage(std::size_t n) {
+  return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+}
 
 // The largest partial sum each output can reach, for exact_sums: (|h| * |x|)[n], and
 // sum_n |x[n-m]| |r[n]|, sum_m |h[m]| |r[k+m]| (computed in double by the reference loops).
@@ -52,7 +54,8 @@ struct Tally {
 // Runs `method` on one case and compares every output with the reference loops.
 template <std::floating_point T>
 void check_case(Method method, const Case& c, Inputs inputs, std::uint64_t seed, Tally& tally) {
-  SCOPED_TRACE(describe(c) + (inputs == Inputs::dyadic ? " dyadic" : " gaussian") + " seed " + std::to_string(seed));
+  SCOPED_TRACE(describe(c) + (inputs == Inputs::dyadic ? " dyadic" : " gaussian") + " seed " +
+               std::to_string(seed));
   const std::size_t N = c.n, K = c.taps.K();
   const Taps taps = c.taps;
   const bool dy = inputs == Inputs::dyadic;
@@ -82,8 +85,10 @@ void check_case(Method method, const Case& c, Inputs inputs, std::uint64_t seed,
   const auto step_tol = step_tolerances<T>(x, h, r, step_ref.loss);
 
   auto expect_same = [&](const std::vector<T>& got, const std::vector<T>& want, double t, const char* what) {
-    if (exact) EXPECT_TRUE(bitwise_equal(got, want)) << what;
-    else EXPECT_TRUE(within(got, want, t)) << what;
+    if (exact)
+      EXPECT_TRUE(bitwise_equal(got, want)) << what;
+    else
+      EXPECT_TRUE(within(got, want, t)) << what;
   };
 
   // The reference itself is exact on dyadic inputs: check it against the sums in double too.
@@ -192,7 +197,8 @@ TYPED_TEST(Sweep, GaussianLongAndPrimeLengths) {
 // magnitude 1e6 and a kernel of magnitude 1e-6 are no harder than unit ones.
 TYPED_TEST(Sweep, GaussianBadlyScaled) {
   using T = typename TypeParam::type;
-  for (const Case c : {Case{50, Taps::centred(7)}, Case{300, Taps::causal(64)}, Case{997, Taps::centred(40)}}) {
+  for (const Case c :
+       {Case{50, Taps::centred(7)}, Case{300, Taps::causal(64)}, Case{997, Taps::centred(40)}}) {
     SCOPED_TRACE(describe(c));
     const std::size_t N = c.n, K = c.taps.K();
     const auto x = gaussian<T>(N, 11, 1e6), y = gaussian<T>(N, 12, 1e-3), h = gaussian<T>(K, 13, 1e-6);

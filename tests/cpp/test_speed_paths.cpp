@@ -64,7 +64,8 @@ struct TargetGuard {
 
 // Sizes that exercise every remainder: below, at and above the vector widths (4..16 lanes)
 // and the register blocks (8 vectors of outputs, 8 taps, tap pairs of 2 lanes).
-const std::size_t kBlockSizes[] = {1, 2, 3, 5, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 257, 1000, 2048};
+const std::size_t kBlockSizes[] = {1,  2,  3,  5,   8,   15,  16,  17,  31,   33,
+                                   63, 64, 65, 127, 128, 129, 255, 257, 1000, 2048};
 const std::size_t kTapCounts[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 127, 128, 129, 300};
 
 template <class T>
@@ -186,7 +187,8 @@ template <class T>
 void check_steps_exact() {
   std::size_t exact = 0, total = 0;
   for (const StepCase& c : step_cases()) {
-    SCOPED_TRACE("N=" + std::to_string(c.n) + " taps " + std::to_string(c.taps.lo) + ".." + std::to_string(c.taps.hi));
+    SCOPED_TRACE("N=" + std::to_string(c.n) + " taps " + std::to_string(c.taps.lo) + ".." +
+                 std::to_string(c.taps.hi));
     const auto x = dyadic<T>(c.n, 7), y = dyadic<T>(c.n, 8), h = dyadic<T>(c.taps.K(), 9, 4);
     const auto want = convgrad::loss_and_grad<T>(x, y, h, c.taps, Method::reference);
     ++total;
@@ -198,7 +200,8 @@ void check_steps_exact() {
     EXPECT_TRUE(same_bits(got.dh, want.dh)) << "dh";
     EXPECT_EQ(got.loss, want.loss);
     EXPECT_TRUE(same_bits(convgrad::grad_input<T>(h, c.taps, want.r, Method::direct),
-                          convgrad::grad_input<T>(h, c.taps, want.r, Method::reference))) << "dx";
+                          convgrad::grad_input<T>(h, c.taps, want.r, Method::reference)))
+        << "dx";
   }
   // The check must not pass by skipping: double holds every case, float most of them.
   EXPECT_GE(2 * exact, total) << exact << " of " << total << " cases exact";
@@ -215,7 +218,8 @@ TEST(DirectStep, DoubleMatchesTheReferenceBitForBitOnDyadicInputs) { check_steps
 template <class T>
 void check_fft_step() {
   for (const StepCase& c : step_cases()) {
-    SCOPED_TRACE("N=" + std::to_string(c.n) + " taps " + std::to_string(c.taps.lo) + ".." + std::to_string(c.taps.hi));
+    SCOPED_TRACE("N=" + std::to_string(c.n) + " taps " + std::to_string(c.taps.lo) + ".." +
+                 std::to_string(c.taps.hi));
     const auto x = gaussian<T>(c.n, 7), y = gaussian<T>(c.n, 8), h = gaussian<T>(c.taps.K(), 9);
     const auto want = convgrad::loss_and_grad<T>(x, y, h, c.taps, Method::reference);
     const auto got = convgrad::loss_and_grad<T>(x, y, h, c.taps, Method::fft);
@@ -226,9 +230,12 @@ void check_fft_step() {
       return std::sqrt(s);
     };
     const double tol_yhat = convgrad::agreement_tolerance<T>(K, length, norm(h), norm(x));
-    const double tol_dh = convgrad::agreement_tolerance<T>(N, length, norm(x), norm(want.r)) + tol_yhat * norm(x);
-    for (std::size_t n = 0; n < N; ++n) ASSERT_LE(std::abs(static_cast<double>(got.yhat[n]) - want.yhat[n]), tol_yhat) << n;
-    for (std::size_t j = 0; j < K; ++j) ASSERT_LE(std::abs(static_cast<double>(got.dh[j]) - want.dh[j]), tol_dh) << j;
+    const double tol_dh =
+        convgrad::agreement_tolerance<T>(N, length, norm(x), norm(want.r)) + tol_yhat * norm(x);
+    for (std::size_t n = 0; n < N; ++n)
+      ASSERT_LE(std::abs(static_cast<double>(got.yhat[n]) - want.yhat[n]), tol_yhat) << n;
+    for (std::size_t j = 0; j < K; ++j)
+      ASSERT_LE(std::abs(static_cast<double>(got.dh[j]) - want.dh[j]), tol_dh) << j;
   }
 }
 
@@ -305,7 +312,8 @@ TEST(FftPlans, CacheIsReusedAcrossSizesAndThreads) {
   const auto h = gaussian<double>(taps.K(), 31);
   std::vector<std::vector<double>> first;
   const std::size_t sizes[] = {700, 5000, 40000};
-  for (const std::size_t N : sizes) first.push_back(convgrad::conv<double>(h, taps, gaussian<double>(N, 32), Method::fft));
+  for (const std::size_t N : sizes)
+    first.push_back(convgrad::conv<double>(h, taps, gaussian<double>(N, 32), Method::fft));
   const std::size_t plans = convgrad::detail::fft::cached_plan_count();
   EXPECT_GT(plans, 0u);
   for (const int threads : {1, 2, 1}) {

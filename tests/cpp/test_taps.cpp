@@ -18,7 +18,8 @@ void expect_invalid(F&& f, std::initializer_list<const char*> parts) {
     ADD_FAILURE() << "no invalid_argument thrown";
   } catch (const invalid_argument& e) {
     const std::string what = e.what();
-    for (const char* p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
+    for (const char* p : parts)
+      EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
   }
 }
 
@@ -33,7 +34,8 @@ TEST(Taps, Constructors) {
   EXPECT_EQ(Taps::from_lo(7, 1), (Taps{7, 7}));
   EXPECT_EQ(Taps::range(-2, 5).K(), 8u);  // an even K is fine with an explicit range
   EXPECT_EQ(Taps::range(4, 4).K(), 1u);
-  EXPECT_EQ(Taps::range(-kMaxTapOffset, -kMaxTapOffset + kMaxTaps - 1).K(), static_cast<std::size_t>(kMaxTaps));
+  EXPECT_EQ(Taps::range(-kMaxTapOffset, -kMaxTapOffset + kMaxTaps - 1).K(),
+            static_cast<std::size_t>(kMaxTaps));
   EXPECT_EQ(Taps::from_lo(kMaxTapOffset, 1), (Taps{kMaxTapOffset, kMaxTapOffset}));
   EXPECT_EQ(Taps::centred((kMaxTaps - 1) / 2).K(), static_cast<std::size_t>(kMaxTaps - 1));
 }
@@ -52,8 +54,9 @@ TEST(Taps, RangeChecks) {
   expect_invalid([] { Taps::range(-kMaxTapOffset - 1, 0); }, {"lo"});
   expect_invalid([] { Taps::range(0, kMaxTapOffset + 1); }, {"hi"});
   expect_invalid([] { Taps::range(0, kMaxTaps); }, {"taps exceed"});  // K = kMaxTaps + 1
-  expect_invalid([] { Taps::range(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()); },
-                 {"lo"});
+  expect_invalid(
+      [] { Taps::range(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()); },
+      {"lo"});
   expect_invalid([] { Taps::centred(-1); }, {"M = -1"});
   expect_invalid([] { Taps::centred(kMaxTaps / 2); }, {"taps"});  // 2M + 1 = kMaxTaps + 1
   expect_invalid([] { Taps::centred(std::numeric_limits<std::int64_t>::max()); }, {"M ="});

@@ -113,7 +113,9 @@ double norm2(std::span<const T> v) {
   return std::sqrt(s);
 }
 template <class T>
-double norm2(const std::vector<T>& v) { return norm2(std::span<const T>(v)); }
+double norm2(const std::vector<T>& v) {
+  return norm2(std::span<const T>(v));
+}
 
 template <class T>
 double norm1(const std::vector<T>& v) {
@@ -158,7 +160,9 @@ std::vector<double> abs_of(const std::vector<T>& v) {
 }
 
 template <class T>
-std::vector<double> widen(const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); }
+std::vector<double> widen(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
 
 // ---------------------------------------------------------------------------------------
 // Comparisons that say where and by how much they fail.
@@ -172,8 +176,8 @@ template <std::floating_point T>
   for (std::size_t i = 0; i < got.size(); ++i)
     if (!(got[i] == want[i]) || std::signbit(got[i]) != std::signbit(want[i]))
       return ::testing::AssertionFailure()
-             << "first difference at index " << i << ": got " << got[i] << ", want " << want[i]
-             << " (diff " << static_cast<double>(got[i]) - static_cast<double>(want[i]) << ")";
+             << "first difference at index " << i << ": got " << got[i] << ", want " << want[i] << " (diff "
+             << static_cast<double>(got[i]) - static_cast<double>(want[i]) << ")";
   return ::testing::AssertionSuccess();
 }
 
@@ -187,13 +191,14 @@ template <class A, class B>
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double e = std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
     if (std::isnan(e))  // an unwritten output (the sweeps prefill NaN) or a NaN result
-      return ::testing::AssertionFailure() << "NaN at index " << i << " (got " << got[i] << ", want " << want[i] << ")";
+      return ::testing::AssertionFailure()
+             << "NaN at index " << i << " (got " << got[i] << ", want " << want[i] << ")";
     if (e > d) d = e, worst = i;
   }
   if (d <= tol) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max |diff| = " << d << " at index " << worst << " (got "
-                                       << got[worst] << ", want " << want[worst]
-                                       << ") exceeds the tolerance " << tol;
+  return ::testing::AssertionFailure()
+         << "max |diff| = " << d << " at index " << worst << " (got " << got[worst] << ", want "
+         << want[worst] << ") exceeds the tolerance " << tol;
 }
 
 inline ::testing::AssertionResult scalar_within(double got, double want, double tol) {
@@ -215,7 +220,9 @@ bool exact_sums(double abs_sum, double resolution) {
 
 // Resolution of the dyadic grid for T.
 template <std::floating_point T>
-constexpr double grid_resolution() { return 1.0 / DyadicGrid<T>::denominator; }
+constexpr double grid_resolution() {
+  return 1.0 / DyadicGrid<T>::denominator;
+}
 
 // ---------------------------------------------------------------------------------------
 // The method x dtype grid as types, so one TYPED_TEST body runs over all of them.
@@ -226,11 +233,11 @@ struct Config {
   using type = T;
 };
 
-using AllConfigs = ::testing::Types<
-    Config<Method::reference, float>, Config<Method::direct, float>, Config<Method::fft, float>,
-    Config<Method::jacobian, float>, Config<Method::automatic, float>,
-    Config<Method::reference, double>, Config<Method::direct, double>, Config<Method::fft, double>,
-    Config<Method::jacobian, double>, Config<Method::automatic, double>>;
+using AllConfigs = ::testing::Types<Config<Method::reference, float>, Config<Method::direct, float>,
+                                    Config<Method::fft, float>, Config<Method::jacobian, float>,
+                                    Config<Method::automatic, float>, Config<Method::reference, double>,
+                                    Config<Method::direct, double>, Config<Method::fft, double>,
+                                    Config<Method::jacobian, double>, Config<Method::automatic, double>>;
 
 // Test names read "direct_float", "fft_double", ...
 struct ConfigNames {
@@ -241,8 +248,8 @@ struct ConfigNames {
   }
 };
 
-inline constexpr Method kAllMethods[] = {Method::reference, Method::direct, Method::fft,
-                                         Method::jacobian, Method::automatic};
+inline constexpr Method kAllMethods[] = {Method::reference, Method::direct, Method::fft, Method::jacobian,
+                                         Method::automatic};
 
 // The method actually run: automatic resolves by N and K.
 inline Method resolved(Method m, std::size_t n, std::size_t k) {
@@ -274,7 +281,8 @@ inline std::vector<Case> centred_sweep() {
   std::vector<Case> cases;
   for (std::int64_t n = 1; n <= 64; ++n)
     for (std::int64_t M = 0; M <= n + 2; ++M)
-      if (!kSanitized || M <= 2 || M == n / 2 || M >= n - 2) cases.push_back({static_cast<std::size_t>(n), Taps::centred(M)});
+      if (!kSanitized || M <= 2 || M == n / 2 || M >= n - 2)
+        cases.push_back({static_cast<std::size_t>(n), Taps::centred(M)});
   return cases;
 }
 
@@ -286,8 +294,9 @@ inline std::vector<Case> range_sweep() {
   for (const std::int64_t N : {1, 2, 3, 5, 8, 13, 17, 32, 63, 64}) {
     for (const std::int64_t K : {std::int64_t{1}, std::int64_t{2}, std::int64_t{3}, std::int64_t{4},
                                  std::int64_t{7}, N, N + 1, 2 * N + 3}) {
-      std::vector<std::int64_t> los = {-(N + K + 1), -(N + K), -(N + K) + 1, -N - 1, -N, -N + 1, -K,
-                                       -K + 1, -1, 0, 1, N / 2, N - 1, N, N + 1};
+      std::vector<std::int64_t> los = {-(N + K + 1), -(N + K), -(N + K) + 1, -N - 1, -N, -N + 1,
+                                       -K,           -K + 1,   -1,           0,      1,  N / 2,
+                                       N - 1,        N,        N + 1};
       std::sort(los.begin(), los.end());
       los.erase(std::unique(los.begin(), los.end()), los.end());
       for (const std::int64_t lo : los) cases.push_back({static_cast<std::size_t>(N), Taps::from_lo(lo, K)});
@@ -301,18 +310,18 @@ inline std::vector<Case> range_sweep() {
 // build keeps both products small.
 inline std::vector<Case> large_cases() {
   std::vector<Case> cases = {
-      {997, Taps::centred(0)},         {997, Taps::centred(127)}, {997, Taps::causal(1023)},
-      {997, Taps::from_lo(-600, 41)},  {1000, Taps::centred(24)},
+      {997, Taps::centred(0)},        {997, Taps::centred(127)}, {997, Taps::causal(1023)},
+      {997, Taps::from_lo(-600, 41)}, {1000, Taps::centred(24)},
   };
   if (kSanitized) {
     cases.push_back({2053, Taps::causal(255)});
     cases.push_back({65537, Taps::centred(2)});
     return cases;
   }
-  for (const Case c : {Case{4099, Taps::centred(1)}, Case{4099, Taps::causal(255)}, Case{4099, Taps::from_lo(-300, 64)},
-                       Case{4099, Taps::centred(511)}, Case{4099, Taps::from_lo(-5000, 1023)},
-                       Case{65537, Taps::centred(1)}, Case{65537, Taps::from_lo(-200, 255)},
-                       Case{65537, Taps::centred(511)}})
+  for (const Case c :
+       {Case{4099, Taps::centred(1)}, Case{4099, Taps::causal(255)}, Case{4099, Taps::from_lo(-300, 64)},
+        Case{4099, Taps::centred(511)}, Case{4099, Taps::from_lo(-5000, 1023)}, Case{65537, Taps::centred(1)},
+        Case{65537, Taps::from_lo(-200, 255)}, Case{65537, Taps::centred(511)}})
     cases.push_back(c);
   return cases;
 }
@@ -322,7 +331,9 @@ inline std::vector<Case> large_cases() {
 
 // Bytes the Jacobian method would materialise for one product (rows x cols of T).
 template <std::floating_point T>
-std::size_t jacobian_bytes(std::size_t rows, std::size_t cols) { return rows * cols * sizeof(T); }
+std::size_t jacobian_bytes(std::size_t rows, std::size_t cols) {
+  return rows * cols * sizeof(T);
+}
 
 // Whether `method` can run conv/grad_kernel (J_h: N x K) and grad_input (J_x: N x N) on this case.
 template <std::floating_point T>
@@ -400,8 +411,9 @@ FdTolerances<T> fd_tolerances(const std::vector<T>& x, const std::vector<T>& y, 
   const std::size_t N = x.size(), K = h.size();
   const auto t = tolerances<T>(x, h, r);
   const double scale = loss_scale(x, y, h, taps);
-  const double r_error = eps * static_cast<double>(K + 1) * std::sqrt(2 * scale);  // ||(|h|*|x| + |y|)||_2 = sqrt(2 scale)
-  const double step = std::cbrt(std::numeric_limits<double>::epsilon());            // the smallest step FD takes
+  const double r_error =
+      eps * static_cast<double>(K + 1) * std::sqrt(2 * scale);  // ||(|h|*|x| + |y|)||_2 = sqrt(2 scale)
+  const double step = std::cbrt(std::numeric_limits<double>::epsilon());  // the smallest step FD takes
   const double fd = finite_difference_tolerance(N, K, scale, step);
   return {t.dh + norm2(x) * r_error + fd, t.dx + norm2(h) * r_error + fd};
 }
