@@ -82,23 +82,31 @@ void combine_dh(const std::vector<double>& partial, std::int64_t chunks, Taps ta
 
 // out[n] = sum_k w[k] v[n + shift + k] for all n (v = 0 outside [0, N)), block-parallel.
 // yhat: w = hf, shift = -hi; dx: w = h, shift = lo.
-template <std::floating_point T>
-void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_t shift, std::span<T> out) {
-  const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>());
-  const auto K = static_cast<std::int64_t>(w.size());
+// Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len), chunks in parallel and
+// blocks in order within a chunk. The chunking is fixed by N (never by the thread count);
+// each thread has its own scratch window and runs in the caller's floating-point mode.
+template <std::floating_point T, class Body>
+void for_each_block(const Blocks& bl, Body&& body) {
   const FpMode mode = current_fp_mode();
 #pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
     std::vector<T> scratch;
 #pragma omp for schedule(static)
-    for (std::int64_t c = 0; c < bl.chunks; ++c)
-      for (std::int64_t b = bl.first_block(c); b < bl.end_block(c); ++b) {
-        const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
-        const T* s = window(v, n0 + shift, len + K - 1, scratch);
-        simd::correlate(w.data(), w.size(), s, out.data() + n0, static_cast<std::size_t>(len));
-      }
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch)
+      for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
+        body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
   }
+}
+
+template <std::floating_point T>
+void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_t shift, std::span<T> out) {
+  const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>());
+  const auto K = static_cast<std::int64_t>(w.size());
+  for_each_block<T>(bl, [&](std::int64_t, std::int64_t n0, std::int64_t len, std::vector<T>& scratch) {
+    const T* s = window(v, n0 + shift, len + K - 1, scratch);
+    simd::correlate(w.data(), w.size(), s, out.data() + n0, static_cast<std::size_t>(len));
+  });
 }
 
 }  // namespace
@@ -129,20 +137,11 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   const Blocks bl(N, block_length<T>());
   const auto K = static_cast<std::int64_t>(c.K());
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
-  const FpMode mode = current_fp_mode();
-#pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
-  {
-    const ScopedFpMode fp(mode);
-    std::vector<T> scratch;
-#pragma omp for schedule(static)
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch)
-      for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b) {
-        const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
-        const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
-        simd::correlate_accumulate(xs, r.data() + n0, static_cast<std::size_t>(len), c.K(),
-                                   partial.data() + ch * K);
-      }
-  }
+  for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, std::vector<T>& scratch) {
+    const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
+    simd::correlate_accumulate(xs, r.data() + n0, static_cast<std::size_t>(len), c.K(),
+                               partial.data() + ch * K);
+  });
   combine_dh(partial, bl.chunks, taps, c, dh);
 }
 
@@ -186,25 +185,14 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   const auto K = static_cast<std::int64_t>(c.K());
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
   std::vector<double> sumsq(static_cast<std::size_t>(bl.chunks), 0.0);
-  const FpMode mode = current_fp_mode();
-#pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
-  {
-    const ScopedFpMode fp(mode);
-    std::vector<T> scratch;
-#pragma omp for schedule(static)
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) {
-      double chunk_sumsq = 0;
-      for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b) {
-        const std::int64_t n0 = bl.begin(b), len = bl.end(b) - n0;
-        const auto B = static_cast<std::size_t>(len);
-        const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
-        simd::correlate(hf.data(), hf.size(), xs, yhat.data() + n0, B);                          // yhat
-        chunk_sumsq += simd::residual_sumsq(yhat.data() + n0, y.data() + n0, r.data() + n0, B);  // r
-        simd::correlate_accumulate(xs, r.data() + n0, B, c.K(), partial.data() + ch * K);        // dh
-      }
-      sumsq[static_cast<std::size_t>(ch)] = chunk_sumsq;
-    }
-  }
+  for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, std::vector<T>& scratch) {
+    const auto B = static_cast<std::size_t>(len);
+    const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
+    simd::correlate(hf.data(), hf.size(), xs, yhat.data() + n0, B);  // yhat
+    sumsq[static_cast<std::size_t>(ch)] +=
+        simd::residual_sumsq(yhat.data() + n0, y.data() + n0, r.data() + n0, B);       // r, sum r^2
+    simd::correlate_accumulate(xs, r.data() + n0, B, c.K(), partial.data() + ch * K);  // dh
+  });
   combine_dh(partial, bl.chunks, taps, c, dh);
   double total = 0;
   for (const double s : sumsq) total += s;
