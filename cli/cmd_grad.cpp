@@ -52,7 +52,7 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
   const std::vector<T> y = to_dtype<T>(xy.y, "y (" + o.y_path + ")");
   const std::vector<T> h = to_dtype<T>(k.h, "h (" + k.source + ")");
   const std::size_t N = x.size(), K = h.size();
-  const Method used = method == Method::automatic ? choose_method(N, K) : method;
+  const Method used = resolve_method<T>(method, N, k.taps);
 
   const Step<T> s = loss_and_grad<T>(x, y, h, k.taps, used, /*input_grad=*/true);
   const std::vector<double> dh = widen<T>(s.dh), dx = widen<T>(s.dx);

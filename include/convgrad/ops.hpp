@@ -34,8 +34,13 @@ std::string_view to_string(Method method);
 // Parses "reference", "direct", "fft", "jacobian", "auto"/"automatic"; throws invalid_argument.
 Method parse_method(std::string_view name);
 
-// The method `automatic` resolves to for a signal of n samples and k taps.
+// The cost model's choice between direct and fft for a signal of n samples and k taps.
 Method choose_method(std::size_t n, std::size_t k);
+
+// The method that `method` runs as on a signal of n samples with these taps: itself, or for
+// Method::automatic the measured choice when tuning is on (tune.hpp), else choose_method.
+template <std::floating_point T>
+Method resolve_method(Method method, std::size_t n, Taps taps);
 
 // Throws non_finite_input naming `what` and the index of the first NaN or infinity.
 template <std::floating_point T>

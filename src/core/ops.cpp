@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "convgrad/errors.hpp"
 #include "convgrad/jacobian.hpp"
+#include "convgrad/tune.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -73,6 +75,13 @@ Method choose_method(std::size_t n, std::size_t k) {
 }
 
 template <std::floating_point T>
+Method resolve_method(Method method, std::size_t n, Taps taps) {
+  if (method != Method::automatic) return method;
+  if (const std::optional<Method> tuned = tuned_method<T>(n, taps)) return *tuned;
+  return choose_method(n, taps.K());
+}
+
+template <std::floating_point T>
 void require_finite(std::span<const T> v, std::string_view what) {
   if (detail::simd::all_finite(v.data(), v.size())) return;  // the common case, scanned with SIMD
   for (std::size_t i = 0; i < v.size(); ++i)
@@ -89,7 +98,7 @@ void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yh
   require_size(yhat.size(), x.size(), "yhat", "same length as x");
   require_finite(h, "h");
   require_finite(x, "x");
-  if (method == Method::automatic) method = choose_method(x.size(), h.size());
+  method = resolve_method<T>(method, x.size(), taps);
   switch (method) {
     case Method::reference:
       return detail::reference::conv(h, taps, x, yhat);
@@ -130,7 +139,7 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   require_size(dh.size(), taps.K(), "dh", "one value per tap m = lo..hi");
   require_finite(x, "x");
   require_finite(r, "r");
-  if (method == Method::automatic) method = choose_method(x.size(), dh.size());
+  method = resolve_method<T>(method, x.size(), taps);
   switch (method) {
     case Method::reference:
       return detail::reference::grad_kernel(x, r, taps, dh);
@@ -159,7 +168,7 @@ void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span
   require_size(dx.size(), r.size(), "dx", "same length as r");
   require_finite(h, "h");
   require_finite(r, "r");
-  if (method == Method::automatic) method = choose_method(r.size(), h.size());
+  method = resolve_method<T>(method, r.size(), taps);
   switch (method) {
     case Method::reference:
       return detail::reference::grad_input(h, taps, r, dx);
@@ -191,7 +200,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   require_size(dh.size(), taps.K(), "dh", "one value per tap m = lo..hi");
   if (!dx.empty()) require_size(dx.size(), x.size(), "dx", "same length as x, or empty");
   require_finite(y, "y");
-  if (method == Method::automatic) method = choose_method(x.size(), h.size());
+  method = resolve_method<T>(method, x.size(), taps);
   double L = 0;
   const std::span<const T> rc(r);
   if (method == Method::direct || method == Method::fft) {
@@ -226,6 +235,7 @@ Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<cons
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                       \
+  template Method resolve_method<T>(Method, std::size_t, Taps);                                       \
   template void require_finite<T>(std::span<const T>, std::string_view);                              \
   template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);          \
   template std::vector<T> conv<T>(std::span<const T>, Taps, std::span<const T>, Method);              \
