@@ -78,11 +78,22 @@ std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r,
                           Method method = Method::automatic);
 
 // One training step, computed together: yhat, r, loss, dh and (if `dx` is non-empty) dx.
-// Returns the loss. yhat, r and dh must have sizes N, N, K; dx is empty or of size N.
+// Returns the loss. dh has size K; yhat and r have size N, or are both empty when the caller
+// does not keep them (see loss_and_dh); dx is empty or of size N.
+// x and y are checked for non-finite values through the result (a non-finite sample that a
+// tap reaches makes the loss non-finite); when one is found the outputs hold partial results
+// and non_finite_input names the first bad index, as for the other operations.
 template <std::floating_point T>
 double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
                      std::span<T> yhat, std::span<T> r, std::span<T> dh, std::span<T> dx,
                      Method method = Method::automatic);
+
+// The training step that keeps only what training needs: writes dh, returns the loss.
+// By the direct method yhat and r then never leave the cache (per-block buffers), so the
+// step reads x and y once and writes K values; the loss and dh bits equal loss_and_grad's.
+template <std::floating_point T>
+double loss_and_dh(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                   std::span<T> dh, Method method = Method::automatic);
 
 template <std::floating_point T>
 struct Step {

@@ -80,18 +80,24 @@ void combine_dh(const std::vector<double>& partial, std::int64_t chunks, Taps ta
   }
 }
 
-// out[n] = sum_k w[k] v[n + shift + k] for all n (v = 0 outside [0, N)), block-parallel.
-// yhat: w = hf, shift = -hi; dx: w = h, shift = lo.
+// Per-thread buffers of the block loop: the zero-padded window at the signal's edges, and
+// the block's yhat and r when the caller keeps neither (a training step that needs only
+// the loss and dh leaves them in cache instead of writing 2 N values to memory).
+template <std::floating_point T>
+struct BlockScratch {
+  std::vector<T> window, yhat, r;
+};
+
 // Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len), chunks in parallel and
 // blocks in order within a chunk. The chunking is fixed by N (never by the thread count);
-// each thread has its own scratch window and runs in the caller's floating-point mode.
+// each thread has its own scratch and runs in the caller's floating-point mode.
 template <std::floating_point T, class Body>
 void for_each_block(const Blocks& bl, Body&& body) {
   const FpMode mode = current_fp_mode();
 #pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
-    std::vector<T> scratch;
+    BlockScratch<T> scratch;
 #pragma omp for schedule(static)
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch)
       for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
@@ -99,12 +105,14 @@ void for_each_block(const Blocks& bl, Body&& body) {
   }
 }
 
+// out[n] = sum_k w[k] v[n + shift + k] for all n (v = 0 outside [0, N)), block-parallel.
+// yhat: w = hf, shift = -hi; dx: w = h, shift = lo.
 template <std::floating_point T>
 void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_t shift, std::span<T> out) {
   const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>());
   const auto K = static_cast<std::int64_t>(w.size());
-  for_each_block<T>(bl, [&](std::int64_t, std::int64_t n0, std::int64_t len, std::vector<T>& scratch) {
-    const T* s = window(v, n0 + shift, len + K - 1, scratch);
+  for_each_block<T>(bl, [&](std::int64_t, std::int64_t n0, std::int64_t len, BlockScratch<T>& scratch) {
+    const T* s = window(v, n0 + shift, len + K - 1, scratch.window);
     simd::correlate(w.data(), w.size(), s, out.data() + n0, static_cast<std::size_t>(len));
   });
 }
@@ -137,8 +145,8 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   const Blocks bl(N, block_length<T>());
   const auto K = static_cast<std::int64_t>(c.K());
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
-  for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, std::vector<T>& scratch) {
-    const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
+  for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, BlockScratch<T>& scratch) {
+    const T* xs = window(x, n0 - c.hi, len + K - 1, scratch.window);
     simd::correlate_accumulate(xs, r.data() + n0, static_cast<std::size_t>(len), c.K(),
                                partial.data() + ch * K);
   });
@@ -164,34 +172,41 @@ double sum_squares(std::span<const T> r) {
   return total;
 }
 
+// yhat = 0, r = -y, dh = 0 (yhat and r only when kept); returns 1/2 sum y^2.
 template <std::floating_point T>
 double step_without_taps(std::span<const T> y, std::span<T> yhat, std::span<T> r, std::span<T> dh) {
-  std::fill(yhat.begin(), yhat.end(), T{0});
   std::fill(dh.begin(), dh.end(), T{0});
+  if (r.empty()) return 0.5 * sum_squares<T>(y);  // sum (-y)^2 = sum y^2, bit for bit
+  std::fill(yhat.begin(), yhat.end(), T{0});
   for (std::size_t n = 0; n < y.size(); ++n) r[n] = T{0} - y[n];  // yhat - y with yhat = 0
   return 0.5 * sum_squares<T>(r);
 }
 
 // One training step, fused per block: yhat, r = yhat - y, sum r^2 and dh's block sums are
 // computed while the block's x window and r are in cache. Returns the loss 1/2 sum r^2.
+// With yhat and r empty they live only in per-thread block buffers: the step then reads
+// x and y once and writes nothing of size N, and gives the same loss and dh bits.
 template <std::floating_point T>
 double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
                      std::span<T> yhat, std::span<T> r, std::span<T> dh) {
   const auto N = static_cast<std::int64_t>(x.size());
   Taps c;
   if (!clip_taps(taps, N, c)) return step_without_taps(y, yhat, r, dh);
+  const bool keep = !r.empty();
   const std::vector<T> hf = flipped(h, taps, c);
   const Blocks bl(N, block_length<T>());
   const auto K = static_cast<std::int64_t>(c.K());
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
   std::vector<double> sumsq(static_cast<std::size_t>(bl.chunks), 0.0);
-  for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, std::vector<T>& scratch) {
+  for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, BlockScratch<T>& scratch) {
     const auto B = static_cast<std::size_t>(len);
-    const T* xs = window(x, n0 - c.hi, len + K - 1, scratch);
-    simd::correlate(hf.data(), hf.size(), xs, yhat.data() + n0, B);  // yhat
-    sumsq[static_cast<std::size_t>(ch)] +=
-        simd::residual_sumsq(yhat.data() + n0, y.data() + n0, r.data() + n0, B);       // r, sum r^2
-    simd::correlate_accumulate(xs, r.data() + n0, B, c.K(), partial.data() + ch * K);  // dh
+    if (!keep && scratch.r.size() < B) scratch.yhat.resize(B), scratch.r.resize(B);
+    T* yh = keep ? yhat.data() + n0 : scratch.yhat.data();
+    T* rb = keep ? r.data() + n0 : scratch.r.data();
+    const T* xs = window(x, n0 - c.hi, len + K - 1, scratch.window);
+    simd::correlate(hf.data(), hf.size(), xs, yh, B);                                       // yhat
+    sumsq[static_cast<std::size_t>(ch)] += simd::residual_sumsq(yh, y.data() + n0, rb, B);  // r, sum r^2
+    simd::correlate_accumulate(xs, rb, B, c.K(), partial.data() + ch * K);                  // dh
   });
   combine_dh(partial, bl.chunks, taps, c, dh);
   double total = 0;

@@ -53,6 +53,7 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
 // One training step fused per block: yhat = h * x, r = yhat - y, dh; returns 1/2 sum r^2.
+// yhat and r may both be empty: then they stay in per-thread block buffers (same bits).
 template <std::floating_point T>
 double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
                      std::span<T> yhat, std::span<T> r, std::span<T> dh);
@@ -60,7 +61,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
 template <std::floating_point T>
 double sum_squares(std::span<const T> r);
 // A training step when no tap reaches the signal (clip_taps is false): yhat = 0, r = -y,
-// dh = 0. Returns the loss 1/2 sum y^2.
+// dh = 0 (yhat and r may both be empty). Returns the loss 1/2 sum y^2.
 template <std::floating_point T>
 double step_without_taps(std::span<const T> y, std::span<T> yhat, std::span<T> r, std::span<T> dh);
 }  // namespace direct

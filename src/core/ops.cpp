@@ -188,38 +188,81 @@ std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r,
   return dx;
 }
 
+// x[k] reaches the outputs n = k + m, m = lo..hi, inside [0, N): k in [-hi, N - 1 - lo].
+// A non-finite sample outside that range (one no tap reaches) cannot show in the loss, so
+// those samples are scanned here; the error names the first non-finite index of x.
+template <std::floating_point T>
+void require_finite_where_unreached(std::span<const T> x, Taps taps) {
+  const auto N = static_cast<std::int64_t>(x.size());
+  Taps c;
+  if (!detail::clip_taps(taps, N, c)) return require_finite(x, "x");
+  const auto head = static_cast<std::size_t>(std::max<std::int64_t>(0, -c.hi));
+  const auto tail = static_cast<std::size_t>(std::min(N - 1, N - 1 - c.lo) + 1);
+  if (!detail::simd::all_finite(x.data(), head) ||
+      !detail::simd::all_finite(x.data() + tail, x.size() - tail))
+    require_finite(x, "x");
+}
+
 template <std::floating_point T>
 double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
                      std::span<T> yhat, std::span<T> r, std::span<T> dh, std::span<T> dx, Method method) {
   require_valid_taps(taps);
   require_signal(x.size(), "x");
-  require_size(y.size(), x.size(), "y", "same length as x");
+  const std::size_t N = x.size();
+  require_size(y.size(), N, "y", "same length as x");
   require_size(h.size(), taps.K(), "h", "one value per tap m = lo..hi");
-  require_size(yhat.size(), x.size(), "yhat", "same length as x");
-  require_size(r.size(), x.size(), "r", "same length as x");
+  const bool keep = !yhat.empty() || !r.empty();
+  if (keep) {
+    require_size(yhat.size(), N, "yhat", "same length as x, or both yhat and r empty");
+    require_size(r.size(), N, "r", "same length as x, or both yhat and r empty");
+  }
   require_size(dh.size(), taps.K(), "dh", "one value per tap m = lo..hi");
-  if (!dx.empty()) require_size(dx.size(), x.size(), "dx", "same length as x, or empty");
-  require_finite(y, "y");
-  method = resolve_method<T>(method, x.size(), taps);
+  if (!dx.empty()) require_size(dx.size(), N, "dx", "same length as x, or empty");
+  // Finite values are checked by the result: a non-finite sample of y, or of x where a tap
+  // reaches it, makes the loss non-finite (inf and NaN survive every product and sum on the
+  // way), so x and y are scanned only then, to name the index. h and the few samples of x
+  // that no tap reaches are checked first. This saves two passes over memory per step.
+  require_finite(h, "h");
+  require_finite_where_unreached(x, taps);
+  method = resolve_method<T>(method, N, taps);
+  std::vector<T> own_yhat, own_r;  // only the direct step can do without yhat and r in full
+  if (!keep && (method != Method::direct || !dx.empty())) {
+    own_yhat.resize(N), own_r.resize(N);
+    yhat = own_yhat, r = own_r;
+  }
   double L = 0;
   const std::span<const T> rc(r);
-  if (method == Method::direct || method == Method::fft) {
-    // Fused: each block's x window (or its spectrum) serves both yhat and dh.
-    require_finite(h, "h");
-    require_finite(x, "x");
-    L = method == Method::fft ? detail::fft::loss_and_grad<T>(x, y, h, taps, yhat, r, dh)
-                              : detail::direct::loss_and_grad<T>(x, y, h, taps, yhat, r, dh);
-  } else {
-    conv<T>(h, taps, x, yhat, method);  // checks h and x
-    residual<T>(yhat, y, r);            // r = yhat - y
-    L = loss<T>(r);
-    if (method == Method::reference)
+  switch (method) {
+    case Method::direct:  // fused: each block's x window serves both yhat and dh
+      L = detail::direct::loss_and_grad<T>(x, y, h, taps, yhat, r, dh);
+      break;
+    case Method::fft:  // fused: each block's spectrum of x serves both yhat and dh
+      L = detail::fft::loss_and_grad<T>(x, y, h, taps, yhat, r, dh);
+      break;
+    case Method::reference:
+      detail::reference::conv<T>(h, taps, x, yhat);
+      residual<T>(yhat, y, r);
+      L = loss<T>(r);
       detail::reference::grad_kernel<T>(x, rc, taps, dh);
-    else
+      break;
+    default:
+      detail::jacobian::conv<T>(h, taps, x, yhat, kDefaultJacobianBudget);
+      residual<T>(yhat, y, r);
+      L = loss<T>(r);
       detail::jacobian::grad_kernel<T>(x, rc, taps, dh, kDefaultJacobianBudget);
   }
-  if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);  // r is finite: x, y, h are
+  if (!std::isfinite(L)) {  // a non-finite input, or finite inputs whose squares overflow
+    require_finite(x, "x");
+    require_finite(y, "y");
+  }
+  if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);
   return L;
+}
+
+template <std::floating_point T>
+double loss_and_dh(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
+                   std::span<T> dh, Method method) {
+  return loss_and_grad<T>(x, y, h, taps, {}, {}, dh, {}, method);
 }
 
 template <std::floating_point T>
@@ -248,7 +291,9 @@ Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<cons
   template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps,  \
                                    std::span<T>, std::span<T>, std::span<T>, std::span<T>, Method);   \
   template Step<T> loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \
-                                    Method, bool);
+                                    Method, bool);                                                    \
+  template double loss_and_dh<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps,    \
+                                 std::span<T>, Method);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)
 #undef CONVGRAD_INSTANTIATE

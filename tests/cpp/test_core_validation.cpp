@@ -3,6 +3,7 @@
 // NaN and infinity (with the index of the first), unknown method names. Every method.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -134,6 +135,55 @@ TYPED_TEST(Validation, LossAndGrad) {
   auto bad_h = h;
   bad_h[0] = -std::numeric_limits<T>::infinity();
   expect_non_finite([&] { loss_and_grad<T>(x, y, bad_h, taps, m, true); }, "h", 0);
+}
+
+// The training step finds non-finite x and y through its result (ops.cpp): a NaN or an
+// infinity anywhere must still be refused, naming its index, whichever tap reaches it or
+// none does, for a zero kernel too (0 * inf is NaN), with yhat and r kept or not. Sizes up
+// to 300 reach the SIMD kernels' register-blocked groups; taps one-sided, longer than the
+// signal, and out of reach entirely.
+TYPED_TEST(Validation, LossAndGradFindsEveryNonFiniteSample) {
+  using T = typename TypeParam::type;
+  const Method m = TypeParam::method;
+  const T bads[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                    -std::numeric_limits<T>::infinity()};
+  for (const std::size_t N : {1, 2, 3, 5, 8, 13, 40, 300})
+    for (const Taps taps : {Taps::centred(0), Taps::centred(2), Taps::range(-6, -2), Taps::range(2, 6),
+                            Taps::centred(25), Taps::range(310, 312), Taps::range(-312, -310)})
+      for (const bool zero_h : {false, true}) {
+        const auto x = gaussian<T>(N, 31), y = gaussian<T>(N, 32);
+        const auto h = zero_h ? std::vector<T>(taps.K(), T(0)) : gaussian<T>(taps.K(), 33);
+        std::vector<T> dh(taps.K());
+        std::vector<std::size_t> where;  // every sample of short signals; a comb and both ends of long
+        for (std::size_t k = 0; k<N; k += N> 40 ? 7 : 1) where.push_back(k);
+        where.push_back(N - 1);
+        for (const std::size_t k : where)
+          for (const T bad : bads) {
+            SCOPED_TRACE("N=" + std::to_string(N) + " taps " + std::to_string(taps.lo) + ".." +
+                         std::to_string(taps.hi) + " k=" + std::to_string(k) + " bad=" + std::to_string(bad) +
+                         (zero_h ? " h=0" : ""));
+            auto bx = x, by = y;
+            bx[k] = bad;
+            by[k] = bad;
+            expect_non_finite([&] { loss_and_grad<T>(bx, y, h, taps, m); }, "x", k);
+            expect_non_finite([&] { loss_and_dh<T>(bx, y, h, taps, dh, m); }, "x", k);
+            expect_non_finite([&] { loss_and_grad<T>(x, by, h, taps, m); }, "y", k);
+            expect_non_finite([&] { loss_and_dh<T>(x, by, h, taps, dh, m); }, "y", k);
+          }
+      }
+}
+
+// Finite inputs whose products overflow are not non-finite input: the step returns an
+// non-finite loss (the caller decides; inf, or NaN where the FFT's sums meet inf - inf), as
+// it did when inputs were scanned beforehand.
+TYPED_TEST(Validation, LossAndGradOverflowIsNotNonFiniteInput) {
+  using T = typename TypeParam::type;
+  const T big = std::numeric_limits<T>::max() / 4;
+  const std::vector<T> x(6, big), y(6, T(0)), h(3, T(8));
+  std::vector<T> dh(3);
+  double L = 0;
+  EXPECT_NO_THROW(L = loss_and_dh<T>(x, y, h, Taps::centred(1), dh, TypeParam::method));
+  EXPECT_FALSE(std::isfinite(L)) << L;
 }
 
 // A broken tap range is refused before anything is sized by it (K() of hi < lo or of an

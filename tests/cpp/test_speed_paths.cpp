@@ -242,6 +242,28 @@ void check_fft_step() {
 TEST(FftStep, FloatAgreesWithTheReferenceWithinTheDerivedTolerance) { check_fft_step<float>(); }
 TEST(FftStep, DoubleAgreesWithTheReferenceWithinTheDerivedTolerance) { check_fft_step<double>(); }
 
+// loss_and_dh keeps yhat and r in per-block buffers (direct) or internal arrays (others):
+// the loss and dh must be the bits loss_and_grad gives with them kept, for every method,
+// on the step cases above (edges, one-sided and over-long tap ranges, several chunks).
+template <class T>
+void check_lean_step_same_bits() {
+  for (const Method m : {Method::direct, Method::fft, Method::reference, Method::automatic})
+    for (const StepCase& c : step_cases()) {
+      if (m == Method::reference && c.n * c.taps.K() > 5'000'000) continue;  // literal loops: slow
+      SCOPED_TRACE(std::string(to_string(m)) + " N=" + std::to_string(c.n) + " taps " +
+                   std::to_string(c.taps.lo) + ".." + std::to_string(c.taps.hi));
+      const auto x = gaussian<T>(c.n, 21), y = gaussian<T>(c.n, 22), h = gaussian<T>(c.taps.K(), 23);
+      const auto full = convgrad::loss_and_grad<T>(x, y, h, c.taps, m);
+      std::vector<T> dh(c.taps.K(), T(-1));
+      const double loss = convgrad::loss_and_dh<T>(x, y, h, c.taps, dh, m);
+      EXPECT_EQ(std::memcmp(&loss, &full.loss, sizeof(double)), 0) << loss << " vs " << full.loss;
+      EXPECT_TRUE(same_bits(dh, full.dh));
+    }
+}
+
+TEST(LeanStep, FloatLossAndDhAreTheFullStepsBits) { check_lean_step_same_bits<float>(); }
+TEST(LeanStep, DoubleLossAndDhAreTheFullStepsBits) { check_lean_step_same_bits<double>(); }
+
 // Restores the OpenMP thread count after a test that changes it.
 struct ThreadsGuard {
   int saved = omp_get_max_threads();
