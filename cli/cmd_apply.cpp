@@ -17,7 +17,7 @@ namespace {
 struct ApplyCli {
   std::string h_path, x_path, out, method = "auto", wav_format = "float32";
   std::optional<std::int64_t> lo, channel, sample_rate;
-  bool quiet = false;
+  bool quiet = false, tune = false;
 };
 
 bool is_wav(const std::string& path) {
@@ -37,6 +37,7 @@ int run_apply(const ApplyCli& o) {
   if (o.x_path.empty()) throw usage_error("--x: the signal to filter is required");
   if (o.out.empty()) throw usage_error("--out: the output file is required");
   const Method method = parse_method_option(o.method);
+  tune_option(o.tune, method);
   require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
   if (is_sound(o.out) && !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
     throw usage_error("--out " + o.out +
@@ -84,6 +85,7 @@ int run_apply(const ApplyCli& o) {
   if (!o.quiet)
     std::printf("apply: %zu samples through %zu taps (m = %lld..%lld) -> %s\n", yhat.size(), taps.K(),
                 static_cast<long long>(taps.lo), static_cast<long long>(taps.hi), o.out.c_str());
+  warn_about_tune_cache();
   return 0;
 }
 
@@ -101,6 +103,8 @@ Run add_apply(CLI::App& app) {
   c->add_option("--sample-rate", o->sample_rate, "sample rate in Hz for a WAV output from a non-WAV input");
   c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
   c->add_option("--method", o->method, "auto | direct | fft | reference | jacobian");
+  c->add_flag("--tune", o->tune,
+              "with --method auto: time direct and fft once for this length, use the faster");
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] { return run_apply(*o); };
 }

@@ -32,7 +32,7 @@ struct FitCli {
   std::string out, summary, history, report, true_h, h0;
   std::optional<double> ridge, tol, loss_tol, time_limit, lr, beta1, beta2, adam_eps;
   std::int64_t seed = 1;
-  bool quiet = false;
+  bool quiet = false, tune = false;
 };
 
 std::string lower_extension(const std::string& path) {
@@ -48,22 +48,7 @@ bool is_sound_file(const std::string& path) {
 
 // ---- options -------------------------------------------------------------------------------
 
-Taps taps_from(const FitCli& o) {
-  const int given = (o.taps_m ? 1 : 0) + ((o.lo || o.hi) ? 1 : 0) + (o.causal ? 1 : 0);
-  if (given == 0)
-    throw usage_error("no tap range: give --taps M (m = -M..M), --lo L --hi H, or --causal K (m = 0..K-1)");
-  if (given > 1) throw usage_error("give only one of --taps M, --lo L --hi H, --causal K");
-  if (o.taps_m) return taps_from_option(*o.taps_m, std::nullopt);
-  if (o.causal) {
-    require_option_range("--causal", *o.causal, 1, kMaxTaps, "the number of taps K, m = 0..K-1");
-    return Taps::causal(*o.causal);
-  }
-  if (!o.lo || !o.hi) throw usage_error("--lo and --hi go together: the taps are m = lo..hi");
-  require_option_range("--lo", *o.lo, -kMaxTapOffset, kMaxTapOffset, "the first tap m");
-  require_option_range("--hi", *o.hi, *o.lo, std::min(kMaxTapOffset, *o.lo + kMaxTaps - 1),
-                       "the last tap m, >= --lo");
-  return Taps::range(*o.lo, *o.hi);
-}
+Taps taps_from(const FitCli& o) { return taps_from_range_options(o.taps_m, o.lo, o.hi, o.causal); }
 
 void require_number(const char* name, const std::optional<double>& v, double lo, bool lo_open, double hi,
                     bool hi_open, const char* why) {
@@ -454,6 +439,8 @@ Run add_fit(CLI::App& app) {
   c->add_option("--dtype", o->dtype, "float32 | float64 (default float64)");
   c->add_option("--method", o->method,
                 "how conv and gradients are computed: auto | direct | fft | reference | jacobian");
+  c->add_flag("--tune", o->tune,
+              "with --method auto: time direct and fft once per signal length, use the faster");
   c->add_option("--max-iter", o->max_iter, "stop after this many iterations (default 100000)");
   c->add_option("--tol", o->tol, "stop when |dF/dh| <= tol * |X^T y| (default 1e-10 float64, 1e-5 float32)");
   c->add_option("--loss-tol", o->loss_tol, "stop when the relative loss change is below this (default off)");
@@ -465,7 +452,12 @@ Run add_fit(CLI::App& app) {
   c->add_option("--batch", o->batch, "mini-batches: pairs per step (default all)");
   c->add_option("--seed", o->seed, "seed of the mini-batch order (default 1)");
   c->add_flag("--quiet", o->quiet, "print nothing on success");
-  return [o] { return with_dtype(parse_dtype(o->dtype), [&]<class T>(T) { return run_fit<T>(*o); }); };
+  return [o] {
+    tune_option(o->tune, parse_method_option(o->method));
+    const int code = with_dtype(parse_dtype(o->dtype), [&]<class T>(T) { return run_fit<T>(*o); });
+    warn_about_tune_cache();
+    return code;
+  };
 }
 
 }  // namespace convgrad::cli

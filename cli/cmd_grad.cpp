@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "convgrad/errors.hpp"
+#include "convgrad/tune.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -20,7 +21,7 @@ struct GradOptions {
   std::string x_path, y_path, h_path, out_dh, out_dx;
   std::optional<std::int64_t> taps_m, kernel_size, lo, channel;
   std::string method = "auto", dtype = "float64";
-  bool json = false;
+  bool json = false, tune = false;
 };
 
 // The kernel and its tap range from --h FILE, --taps M or --kernel-size K (each with --lo).
@@ -52,7 +53,13 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
   const std::vector<T> y = to_dtype<T>(xy.y, "y (" + o.y_path + ")");
   const std::vector<T> h = to_dtype<T>(k.h, "h (" + k.source + ")");
   const std::size_t N = x.size(), K = h.size();
+  // Where the method came from: the request, a measured record (--tune), or the cost model.
+  const std::optional<TuneRecord> tuned =
+      method == Method::automatic ? tuned_record<T>(N, k.taps) : std::nullopt;
   const Method used = resolve_method<T>(method, N, k.taps);
+  const char* source = method != Method::automatic            ? "requested"
+                       : tuned && tuned->source == "measured" ? "tuned"
+                                                              : "model";
 
   const Step<T> s = loss_and_grad<T>(x, y, h, k.taps, used, /*input_grad=*/true);
   const std::vector<double> dh = widen<T>(s.dh), dx = widen<T>(s.dx);
@@ -71,6 +78,7 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
     j["r"] = json_array<T>(s.r);
     j["method"] = std::string(to_string(used));
     j["method_requested"] = std::string(to_string(method));
+    j["method_source"] = source;
     j["N"] = N;
     j["K"] = K;
     j["lo"] = k.taps.lo;
@@ -78,18 +86,22 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
     j["dtype"] = std::string(to_string(dtype));
     j["kernel"] = k.source;
     print_json(j);
+    warn_about_tune_cache();
     return 0;
   }
   std::printf("N = %zu samples, K = %zu taps (m = %lld..%lld), %s, method %s%s\n", N, K,
               static_cast<long long>(k.taps.lo), static_cast<long long>(k.taps.hi),
               std::string(to_string(dtype)).c_str(), std::string(to_string(used)).c_str(),
-              method == Method::automatic ? " (chosen by auto)" : "");
+              method != Method::automatic           ? ""
+              : std::string_view(source) == "tuned" ? " (chosen by auto, measured by --tune)"
+                                                    : " (chosen by auto)");
   if (k.source == "zeros") std::printf("kernel: all zeros (the gradient at the start of learning)\n");
   std::printf("loss   = 1/2 ||h * x - y||^2 = %.17g\n", s.loss);
   std::printf("dh     = %s   (||dh|| = %.6g)\n", format_values(dh, 8).c_str(), norm2(dh));
   std::printf("dx     = %s   (||dx|| = %.6g)\n", format_values(dx, 8).c_str(), norm2(dx));
   if (!o.out_dh.empty()) std::printf("wrote dh (%zu values) to %s\n", K, o.out_dh.c_str());
   if (!o.out_dx.empty()) std::printf("wrote dx (%zu values) to %s\n", N, o.out_dx.c_str());
+  warn_about_tune_cache();
   return 0;
 }
 
@@ -117,6 +129,8 @@ Run add_grad(CLI::App& app) {
   cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2; 0 for a causal filter)")->type_name("L");
   cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)")
       ->type_name("NAME");
+  cmd->add_flag("--tune", o->tune,
+                "with --method auto: time direct and fft once for this size, use the faster");
   cmd->add_option("--channel", o->channel, "0-based channel of multi-channel WAV inputs")->type_name("C");
   cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)")->type_name("NAME");
   cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy or text)")->type_name("FILE");
@@ -126,6 +140,7 @@ Run add_grad(CLI::App& app) {
   return [o] {
     // Usage first, before any file is touched.
     const Method method = parse_method_option(o->method);
+    tune_option(o->tune, method);
     const Dtype dtype = parse_dtype(o->dtype);
     (void)channel_option(o->channel);
     if (o->h_path.empty()) (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);

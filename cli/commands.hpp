@@ -22,5 +22,6 @@ Run add_check(CLI::App& app);
 Run add_explain(CLI::App& app);
 Run add_fit(CLI::App& app);
 Run add_apply(CLI::App& app);
+Run add_tune(CLI::App& app);
 
 }  // namespace convgrad::cli

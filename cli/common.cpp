@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "convgrad/errors.hpp"
+#include "convgrad/tune.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -115,6 +116,37 @@ Taps taps_for_kernel(std::size_t K, std::optional<std::int64_t> lo, std::string_
                    " taps, an even number, so it has no centre tap; give --lo L (its first tap m, "
                    "e.g. --lo 0 for a causal filter)");
   return Taps::centred_for(static_cast<std::int64_t>(K));
+}
+
+Taps taps_from_range_options(std::optional<std::int64_t> M, std::optional<std::int64_t> lo,
+                             std::optional<std::int64_t> hi, std::optional<std::int64_t> causal) {
+  const int given = (M ? 1 : 0) + ((lo || hi) ? 1 : 0) + (causal ? 1 : 0);
+  if (given == 0)
+    throw usage_error("no tap range: give --taps M (m = -M..M), --lo L --hi H, or --causal K (m = 0..K-1)");
+  if (given > 1) throw usage_error("give only one of --taps M, --lo L --hi H, --causal K");
+  if (M) return taps_from_option(*M, std::nullopt);
+  if (causal) {
+    require_option_range("--causal", *causal, 1, kMaxTaps, "the number of taps K, m = 0..K-1");
+    return Taps::causal(*causal);
+  }
+  if (!lo || !hi) throw usage_error("--lo and --hi go together: the taps are m = lo..hi");
+  require_option_range("--lo", *lo, -kMaxTapOffset, kMaxTapOffset, "the first tap m");
+  require_option_range("--hi", *hi, *lo, std::min(kMaxTapOffset, *lo + kMaxTaps - 1),
+                       "the last tap m, >= --lo");
+  return Taps::range(*lo, *hi);
+}
+
+void tune_option(bool tune, Method method) {
+  if (!tune) return;
+  if (method != Method::automatic)
+    throw usage_error("--tune measures which method auto should run; it cannot go with --method " +
+                      str(to_string(method)) + " (drop one of them)");
+  set_tuning(true);
+}
+
+void warn_about_tune_cache() {
+  const std::string warning = tune_cache_warning();
+  if (!warning.empty()) std::fprintf(stderr, "convgrad: warning: %s\n", warning.c_str());
 }
 
 io::Signal read_input(const std::string& path, std::string_view role, std::optional<int> channel) {

@@ -62,6 +62,21 @@ Taps taps_from_size_options(std::optional<std::int64_t> M, std::optional<std::in
 // is an error in the data (io_error naming the file, exit 1).
 Taps taps_for_kernel(std::size_t K, std::optional<std::int64_t> lo, std::string_view source);
 
+// The tap range from exactly one of `--taps M` (m = -M..M), `--lo L --hi H` and `--causal K`
+// (m = 0..K-1), as fit and tune take it; none, several, or values out of range are usage errors.
+Taps taps_from_range_options(std::optional<std::int64_t> M, std::optional<std::int64_t> lo,
+                             std::optional<std::int64_t> hi, std::optional<std::int64_t> causal);
+
+// ---- the measured choice (--tune, convgrad/tune.hpp) ----------------------------------------
+
+// --tune turns on the measured choice of Method::automatic for this run (set_tuning). It
+// chooses between methods, so with an explicit --method other than auto it is a usage_error.
+void tune_option(bool tune, Method method);
+
+// Prints the tuning cache's last problem, if any, as one `convgrad: warning: ...` line on
+// stderr. Tuning never fails a command: an unusable cache only costs a new measurement.
+void warn_about_tune_cache();
+
 // ---- reading ---------------------------------------------------------------------------------
 
 // Reads one signal; `role` ("x", "y", "h", "input") prefixes errors that are not about the

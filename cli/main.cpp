@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   add(add_explain);
   add(add_fit);
   add(add_apply);
+  add(add_tune);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

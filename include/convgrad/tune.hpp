@@ -4,9 +4,9 @@
 // What is timed is one training step, loss_and_grad(x, y, h, taps, yhat, r, dh) without dx,
 // by Method::direct and by Method::fft, on synthetic inputs of n samples: one warm-up run
 // each (FFT plans are built then), then the best of up to 3 runs, stopping once 0.3 s is
-// spent. A method the cost model expects to take over 1 s per step while it expects the other
-// to be faster is not timed (the record says so: its time is empty and `source` names the
-// model), so tuning one size costs a few seconds at most.
+// spent (steps under a few ms are repeated for 20 ms, so one interruption cannot decide). A method the cost
+// model expects to take over 1 s per step while it expects the other to be faster is not timed (the record
+// says so: its time is empty and `source` names the model), so tuning one size costs a few seconds at most.
 //
 // A record is kept for one key: dtype, n, taps lo..hi, the OpenMP thread count and the
 // machine (Highway's SIMD target and the hardware thread count); a record made under another
@@ -70,6 +70,13 @@ std::optional<Method> tuned_method(std::size_t n, Taps taps);
 // The same, with the whole record (e.g. to report whether it was measured).
 template <std::floating_point T>
 std::optional<TuneRecord> tuned_record(std::size_t n, Taps taps);
+
+// The record as the cache file holds it: one JSON object (dtype, n, lo, hi, threads, target,
+// hardware_threads, choice, model_choice, direct_s and fft_s in seconds or null, source).
+std::string to_json(const TuneRecord& record);
+
+// The cache file the last measurement was saved to; empty if it could not be written.
+std::filesystem::path last_tune_save();
 
 // The last problem with the cache file (unreadable, corrupt, wrong version, unwritable) or
 // with a measurement, as one line; empty if there was none since set_tuning / clear.

@@ -43,9 +43,13 @@ constexpr int kCacheVersion = 1;
 // A method the model expects to take longer than this per step, while it expects the other
 // to be faster, is not timed: its warm-up and one run alone would cost seconds.
 constexpr double kSlowStep = 1.0;
-// After the warm-up, runs are repeated (at most kMaxRuns) until this many seconds are spent.
+// After the warm-up, a method runs kRuns times or until kRunBudget seconds are spent, and
+// steps shorter than that are repeated until kShortBudget is spent (at most kMaxShortRuns):
+// the best of many is what one interruption from another process cannot spoil.
+constexpr int kRuns = 3;
 constexpr double kRunBudget = 0.3;
-constexpr int kMaxRuns = 3;
+constexpr double kShortBudget = 0.02;
+constexpr int kMaxShortRuns = 1000;
 
 // ---- the key -------------------------------------------------------------------------------
 
@@ -91,7 +95,7 @@ void upsert(std::vector<TuneRecord>& records, const TuneRecord& record) {
 
 json seconds_json(const std::optional<double>& s) { return s ? json(*s) : json(nullptr); }
 
-json to_json(const TuneRecord& r) {
+json record_json(const TuneRecord& r) {
   return {{"dtype", r.dtype},
           {"n", r.n},
           {"lo", r.taps.lo},
@@ -174,25 +178,28 @@ std::vector<TuneRecord> read_cache(const fs::path& file, std::string* warning) {
 }
 
 // Writes `records` over what the file holds now (another process may have added some since it
-// was read), atomically; on failure sets `warning` and the records stay in memory only.
-void write_cache(const fs::path& file, const std::vector<TuneRecord>& records, std::string& warning) {
+// was read), atomically, and returns true; on failure sets `warning` and returns false (the
+// records stay in memory only).
+bool write_cache(const fs::path& file, const std::vector<TuneRecord>& records, std::string& warning) {
   if (file.empty()) {
     warning =
         "no tune cache location (CONVGRAD_TUNE_CACHE, XDG_CACHE_HOME and HOME are unset); "
         "the choices are kept in memory only";
-    return;
+    return false;
   }
   std::vector<TuneRecord> merged = read_cache(file, nullptr);
   for (const TuneRecord& r : records) upsert(merged, r);
   json list = json::array();
-  for (const TuneRecord& r : merged) list.push_back(to_json(r));
+  for (const TuneRecord& r : merged) list.push_back(record_json(r));
   const json doc = {{"version", kCacheVersion}, {"records", std::move(list)}};
   try {
     if (file.has_parent_path()) fs::create_directories(file.parent_path());
     io::write_file_atomic(file.string(), doc.dump(1) + "\n");
+    return true;
   } catch (const std::exception& e) {  // filesystem_error, io_error
     warning = "tune cache " + file.string() + " not written (" + e.what() +
               "); the choices are kept in memory only";
+    return false;
   }
 }
 
@@ -216,6 +223,7 @@ struct State {
   std::optional<fs::path> loaded;   // the file `records` were read from (once)
   std::string warning;
   std::size_t measurements = 0;
+  fs::path last_save;  // where the last measurement was written; empty if it could not be
 
   fs::path file() const { return chosen_file.empty() ? default_tune_cache() : chosen_file; }
 
@@ -286,7 +294,8 @@ double time_step(StepBuffers<T>& b, Taps taps, Method method) {
   const double warm_up = step();
   double best = std::numeric_limits<double>::infinity(), spent = 0;
   if (method == Method::direct) best = spent = warm_up;
-  for (int run = 0; run < kMaxRuns && spent < kRunBudget; ++run) {
+  for (int run = 0; (run < kRuns && spent < kRunBudget) || (run < kMaxShortRuns && spent < kShortBudget);
+       ++run) {
     const double t = step();
     best = std::min(best, t);
     spent += t;
@@ -332,7 +341,8 @@ TuneRecord measure_and_record(TuneRecord rec) {
   std::lock_guard lock(s.mutex);
   s.load();
   upsert(s.records, rec);
-  write_cache(s.file(), s.records, s.warning);
+  const fs::path file = s.file();
+  s.last_save = write_cache(file, s.records, s.warning) ? file : fs::path();
   return rec;
 }
 
@@ -401,6 +411,14 @@ template <std::floating_point T>
 std::optional<Method> tuned_method(std::size_t n, Taps taps) {
   if (const std::optional<TuneRecord> r = tuned_record<T>(n, taps)) return r->choice;
   return std::nullopt;
+}
+
+std::string to_json(const TuneRecord& record) { return record_json(record).dump(); }
+
+fs::path last_tune_save() {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  return s.last_save;
 }
 
 std::string tune_cache_warning() {

@@ -77,6 +77,7 @@ TEST_F(Tune, OnMeasuresOnceRecordsBothTimingsAndThenUsesMemory) {
   ASSERT_TRUE(is_direct_or_fft(first));
   EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
   EXPECT_EQ(convgrad::tune_cache_warning(), "");
+  EXPECT_EQ(convgrad::last_tune_save(), cache());
 
   const json doc = read_cache();  // the directory was created for it
   EXPECT_EQ(doc.at("version"), 1);
@@ -170,6 +171,7 @@ TEST_F(Tune, AnUnwritableLocationKeepsTheChoiceInMemory) {
   EXPECT_TRUE(is_direct_or_fft(m));
   EXPECT_NE(convgrad::tune_cache_warning().find("not written"), std::string::npos)
       << convgrad::tune_cache_warning();
+  EXPECT_EQ(convgrad::last_tune_save(), fs::path());
   EXPECT_EQ(convgrad::tuned_method<double>(kN, kTaps), m);
   EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
 }
@@ -207,7 +209,7 @@ TEST_F(Tune, TuneMeasuresEvenWhenTuningIsOffAndReportsTheModel) {
   EXPECT_EQ(r.model_choice, convgrad::choose_method(kN, 5));
   ASSERT_TRUE(r.direct_s && r.fft_s);
   EXPECT_EQ(r.choice, *r.fft_s < *r.direct_s ? Method::fft : Method::direct);
-  EXPECT_EQ(read_cache().at("records").size(), 1u);
+  EXPECT_EQ(read_cache().at("records")[0], json::parse(convgrad::to_json(r)));   // the file's form
   EXPECT_EQ(convgrad::tuned_method<double>(kN, Taps::causal(5)), std::nullopt);  // off: not used
 }
 
