@@ -11,11 +11,14 @@ timed; a wrong result is reported, never timed.
 
 convgrad runs through bench/convgrad_step (built with -DCONVGRAD_BENCH=ON), a small C++
 driver that reads no files and builds the same inputs from a formula (see step_driver.cpp),
-at 1 and 2 threads with Method::automatic, and at 2 threads with direct and fft forced so
-the automatic choice can be judged. PyTorch runs at 1 and 2 threads; NumPy and SciPy are
-single-threaded here. Throughput is million taps per second (N K / time); the fraction of
-peak counts 4 flops per tap (two multiply-adds: forward and dh) against the measured FMA
-peak of the cores used. The ratio is convgrad's best over the best peer's.
+at 1 and 2 threads with Method::automatic, and with direct and fft forced so the automatic
+choice can be judged. These runs time loss_and_dh, the training step a training loop calls
+(the loss and dh; yhat and r stay in cache); the 'full' runs time loss_and_grad, which also
+writes yhat and r to memory, as every peer here does. PyTorch runs at 1 and 2 threads;
+NumPy and SciPy are single-threaded here. Throughput is million taps per second (N K /
+time); the fraction of peak counts 4 flops per tap (two multiply-adds: forward and dh)
+against the measured FMA peak of the cores used. The ratio is convgrad's best over the
+best peer's ('ratio' for the training step, 'r-full' for the full step).
 
 Time is capped: a peer whose single run is estimated (from its previous, smaller N at the
 same K) to take more than --cap seconds is skipped and marked 'skip (est. Xs)'; PyTorch's
@@ -152,18 +155,19 @@ def time_peer(fn, x, y, h, ref, name, dtype):
 
 # --- convgrad through the driver -------------------------------------------------------------------
 
-def run_driver(driver, n, k, dtype, method, threads, reps, dump=False):
-    cmd = [driver, str(n), str(k), dtype, method, str(threads), str(reps)] + (["--dump"] if dump else [])
+def run_driver(driver, n, k, dtype, method, threads, reps, dump=False, lean=True):
+    cmd = ([driver, str(n), str(k), dtype, method, str(threads), str(reps)] + (["--dump"] if dump else [])
+           + (["--lean"] if lean else []))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
-def time_convgrad(driver, n, k, dtype, method, threads, ref, est):
+def time_convgrad(driver, n, k, dtype, method, threads, ref, lean):
     # Checked run (with dh dumped), then a timing run whose reps fit about 1 s.
-    res = run_driver(driver, n, k, dtype, method, threads, 1, dump=True)
+    res = run_driver(driver, n, k, dtype, method, threads, 1, dump=True, lean=lean)
     err = check(f"convgrad-{method}-{threads}t", DTYPES[dtype], n, res["loss"], np.array(res["dh"]), ref)
     reps = max(1, min(10, int(1.0 / max(res["best_s"], 1e-6))))
-    timed = run_driver(driver, n, k, dtype, method, threads, reps)
+    timed = run_driver(driver, n, k, dtype, method, threads, reps, lean=lean)
     return timed["best_s"], timed["method"], err
 
 
@@ -204,7 +208,9 @@ def main():
     print("throughput in million taps/s (N K / time of one training step); %pk: fraction of the FMA peak")
     print("of the cores used at 4 flops/tap (direct only); x2t: direct's 2-thread speedup; auto: the method")
     print("automatic chose is within 10% of the faster one at 1/2 threads (y/N, by the forced runs);")
-    print("ratio: convgrad's best automatic step / the best peer's\n")
+    print("convgrad and the forced runs: the training step that returns the loss and dh (loss_and_dh);")
+    print("full: the step that also writes yhat and r to memory (loss_and_grad), as the peers do;")
+    print("ratio: convgrad's best automatic step / the best peer's; ratio-full: full's / the best peer's\n")
 
     grid_n = GRID_N[:2] if args.quick else GRID_N
     rows = []
@@ -218,16 +224,19 @@ def main():
                 ref = reference(x, y, h)
                 taps = n * k
                 row = {"dtype": dtype, "N": n, "K": k, "peers": {}, "convgrad": {}}
-                # convgrad: auto at 1 and 2 threads; direct and fft forced at 2 threads.
+                # convgrad's training step (loss and dh; --lean) by auto, direct and fft at 1 and 2
+                # threads, and the step that also writes yhat and r out ("full", as the peers do).
                 for label, method, threads in [("auto-1t", "auto", 1), ("auto-2t", "auto", 2),
                                                ("direct-1t", "direct", 1), ("direct-2t", "direct", 2),
-                                               ("fft-1t", "fft", 1), ("fft-2t", "fft", 2)]:
+                                               ("fft-1t", "fft", 1), ("fft-2t", "fft", 2),
+                                               ("full-1t", "auto", 1), ("full-2t", "auto", 2)]:
                     prev = last_time.get((label, k))
                     est = prev[1] * n / prev[0] if prev else 0.0
                     if est > args.cap:
                         row["convgrad"][label] = {"skipped_est_s": est}
                         continue
-                    t, chosen, err = time_convgrad(driver, n, k, dtype, method, threads, ref, est)
+                    lean = not label.startswith("full")
+                    t, chosen, err = time_convgrad(driver, n, k, dtype, method, threads, ref, lean)
                     row["convgrad"][label] = {"s": t, "method": chosen, "err": err}
                     last_time[(label, k)] = (n, t)
                 for name, fn in PEERS:
@@ -257,8 +266,8 @@ def main():
 
 
 HEADER = (f"{'dtype':6} {'N':>8} {'K':>5} | {'convgrad':>9} {'how':>10} | {'direct1t':>9} {'%pk':>4} "
-          f"{'direct2t':>9} {'%pk':>4} {'x2t':>4} | {'fft1t':>9} {'fft2t':>9} | {'auto':>5} | "
-          f"{'best peer':>12} {'Mtaps/s':>9} | {'ratio':>6}  peers")
+          f"{'direct2t':>9} {'%pk':>4} {'x2t':>4} | {'fft1t':>9} {'fft2t':>9} | {'auto':>5} | {'full':>9} | "
+          f"{'best peer':>12} {'Mtaps/s':>9} | {'ratio':>6} {'r-full':>6}  peers")
 
 
 def print_row(row, taps, peak, npdt):
@@ -272,6 +281,8 @@ def print_row(row, taps, peak, npdt):
     best_label = min(autos, key=lambda k: cg[k]["s"])
     best_rate = rate(best_label)
     how = f"{cg[best_label]['method']}-{best_label[-2:]}"
+    fulls = [k for k in ("full-1t", "full-2t") if k in cg]
+    full_rate = max(rate(k) for k in fulls) if fulls else float("nan")
 
     # The direct method multiplies only the taps that reach the signal: min(K, 2N - 1) per sample.
     effective = row["N"] * min(row["K"], 2 * row["N"] - 1) / taps
@@ -299,14 +310,14 @@ def print_row(row, taps, peak, npdt):
     if peers:
         bp = min(peers, key=lambda k: peers[k]["s"])
         bp_rate = taps / peers[bp]["s"] / 1e6
-        ratio = f"{best_rate / bp_rate:6.1f}"
+        ratio = f"{best_rate / bp_rate:6.1f} {full_rate / bp_rate:6.1f}"
     else:
-        bp, bp_rate, ratio = "none", float("nan"), f"{'-':>6}"
+        bp, bp_rate, ratio = "none", float("nan"), f"{'-':>6} {'-':>6}"
     others = ", ".join(f"{k} {taps / v['s'] / 1e6:.0f}" if "s" in v else f"{k} skip ({v['skipped']})"
                        for k, v in row["peers"].items())
     print(f"{row['dtype']:6} {row['N']:>8} {row['K']:>5} | {best_rate:9.0f} {how:>10} | "
           f"{cell('direct-1t', 1)} {cell('direct-2t', 2)} {speedup} | {cell('fft-1t')} {cell('fft-2t')} | "
-          f"{'/'.join(verdicts):>5} | {bp:>12} {bp_rate:9.0f} | {ratio}  {others}")
+          f"{'/'.join(verdicts):>5} | {full_rate:9.0f} | {bp:>12} {bp_rate:9.0f} | {ratio}  {others}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-// Times convgrad's training step (loss_and_grad: yhat, r, loss, dh) for bench/compare.py.
+// Times convgrad's training step for bench/compare.py: loss_and_grad (yhat, r, the loss and
+// dh, with yhat and r written out, as the peers produce them) or, with --lean, loss_and_dh
+// (the loss and dh only, what a training loop needs; yhat and r stay in cache).
 //
-//   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump]
+//   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean]
 //   convgrad_step --peak        one core's measured multiply-add peak, float and double
 //
 // Reads no files. The inputs are a fixed function of the index, so compare.py can rebuild
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,18 +46,22 @@ std::vector<T> signal(std::uint64_t seed, std::size_t n, double scale) {
 }
 
 template <class T>
-int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool dump) {
+int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool dump, bool lean) {
   using namespace convgrad;
   const auto x = signal<T>(1, N, 1.0), y = signal<T>(2, N, 1.0);
   const auto h = signal<T>(3, K, 1.0 / static_cast<double>(K));
   const Taps taps = Taps::centred_for(static_cast<std::int64_t>(K));
-  std::vector<T> yhat(N), r(N), dh(K);
-  const Method chosen = method == Method::automatic ? choose_method(N, K) : method;
-  double loss = loss_and_grad<T>(x, y, h, taps, yhat, r, dh, {}, method);  // warm-up: plans, pages
+  std::vector<T> yhat(lean ? 0 : N), r(lean ? 0 : N), dh(K);
+  const Method chosen = resolve_method<T>(method, N, taps);
+  auto step = [&] {
+    return lean ? loss_and_dh<T>(x, y, h, taps, dh, method)
+                : loss_and_grad<T>(x, y, h, taps, yhat, r, dh, {}, method);
+  };
+  double loss = step();  // warm-up: plans, pages
   std::vector<double> times;
   for (int i = 0; i < reps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    loss = loss_and_grad<T>(x, y, h, taps, yhat, r, dh, {}, method);
+    loss = step();
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
@@ -90,7 +97,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc < 7) {
-    std::fprintf(stderr, "usage: convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump]\n");
+    std::fprintf(stderr,
+                 "usage: convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean]\n");
     return 2;
   }
   try {
@@ -99,9 +107,18 @@ int main(int argc, char** argv) {
     const convgrad::Method method = convgrad::parse_method(argv[4]);
     omp_set_num_threads(std::stoi(argv[5]));
     const int reps = std::max(1, std::stoi(argv[6]));
-    const bool dump = argc > 7 && std::string(argv[7]) == "--dump";
-    if (dtype == "float") return run<float>(N, K, method, reps, dump);
-    if (dtype == "double") return run<double>(N, K, method, reps, dump);
+    bool dump = false, lean = false;
+    for (int i = 7; i < argc; ++i) {
+      const std::string flag = argv[i];
+      if (flag == "--dump")
+        dump = true;
+      else if (flag == "--lean")
+        lean = true;
+      else
+        throw std::invalid_argument("unknown option " + flag);
+    }
+    if (dtype == "float") return run<float>(N, K, method, reps, dump, lean);
+    if (dtype == "double") return run<double>(N, K, method, reps, dump, lean);
     std::fprintf(stderr, "convgrad_step: error: dtype must be float or double\n");
     return 2;
   } catch (const std::exception& e) {

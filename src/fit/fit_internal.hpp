@@ -11,11 +11,12 @@
 
 namespace convgrad::detail::fit {
 
-// Buffers for one pass, sized for the longest pair so nothing is allocated per iteration.
+// Buffers for one pass, allocated once: the gradient of one pair (the training step,
+// loss_and_dh, keeps yhat and r in its own block buffers).
 template <std::floating_point T>
 struct Workspace {
-  std::vector<T> yhat, r, dh;
-  Workspace(std::span<const Pair<T>> data, std::size_t K);
+  std::vector<T> dh;
+  explicit Workspace(std::size_t K);
 };
 
 // F_B(h) = scale * sum_{p in B} 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 and its gradient

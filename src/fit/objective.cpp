@@ -16,12 +16,7 @@ namespace convgrad {
 namespace detail::fit {
 
 template <std::floating_point T>
-Workspace<T>::Workspace(std::span<const Pair<T>> data, std::size_t K) : dh(K) {
-  std::size_t longest = 0;
-  for (const auto& p : data) longest = std::max(longest, p.x.size());
-  yhat.resize(longest);
-  r.resize(longest);
-}
+Workspace<T>::Workspace(std::size_t K) : dh(K) {}
 
 double norm2(std::span<const double> v) {
   double s = 0;
@@ -39,9 +34,7 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
   double sum = 0;
   auto one = [&](std::size_t p) {
     const auto& [x, y] = data[p];
-    const std::size_t N = x.size();
-    const std::span<T> yhat(work.yhat.data(), N), r(work.r.data(), N);
-    const double L = loss_and_grad<T>(x, y, h, taps, yhat, r, work.dh, {}, method);
+    const double L = loss_and_dh<T>(x, y, h, taps, work.dh, method);  // yhat and r are not needed
     if (pair_loss) (*pair_loss)[p] = L;
     sum += L;
     if (!grad.empty())
@@ -133,7 +126,7 @@ double objective(std::span<const Pair<T>> data, std::span<const T> h, Taps taps,
     throw invalid_argument("grad has " + std::to_string(grad.size()) + " values, expected " +
                            std::to_string(taps.K()) + " or none");
   if (pair_loss) pair_loss->assign(data.size(), 0.0);
-  detail::fit::Workspace<T> work(data, taps.K());
+  detail::fit::Workspace<T> work(taps.K());
   std::vector<double> g(grad.empty() ? 0 : taps.K());
   const double F = detail::fit::pass<T>(data, {}, h, taps, ridge, 1.0, g, pair_loss, method, work);
   for (std::size_t j = 0; j < g.size(); ++j) grad[j] = static_cast<T>(g[j]);

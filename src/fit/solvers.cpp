@@ -67,7 +67,7 @@ struct Run {
   FitResult<T>& result;
 
   Run(std::span<const Pair<T>> d, Taps t, const FitOptions& opt, FitResult<T>& res)
-      : data(d), taps(t), o(opt), work(d, t.K()), K(t.K()), rng(opt.seed), result(res) {
+      : data(d), taps(t), o(opt), work(t.K()), K(t.K()), rng(opt.seed), result(res) {
     grad_tol = o.grad_tol >= 0 ? o.grad_tol : (std::is_same_v<T, float> ? 1e-5 : 1e-10);
     order.resize(data.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
@@ -329,7 +329,7 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     }
   }
   // The reported loss, gradient norm and per-pair losses: one full pass at the result.
-  Workspace<T> work(data, K);
+  Workspace<T> work(K);
   std::vector<double> g(K);
   res.loss = pass<T>(data, {}, h, taps, options.ridge, 1.0, g, &res.pair_loss, options.method, work);
   res.grad_norm = norm2(g);
