@@ -95,7 +95,7 @@ py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h, std::opt
                         const std::string& method, bool input_grad) {
   const Method how = convgrad::parse_method(method);
   const Taps taps = taps_for(h.size(), lo);
-  std::vector<T> yhat(x.size()), r(x.size());
+  const std::span<T> yhat, r;  // not returned: the library keeps them in its block buffers
   auto dh = empty_1d<T>(h.size());
   auto dx = empty_1d<T>(input_grad ? x.size() : 0);
   auto dh_out = out_span(dh);
