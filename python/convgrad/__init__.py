@@ -462,6 +462,21 @@ def _pairs(pairs):
     return xs, ys
 
 
+def _tap_range(taps, lo, hi):
+    """(lo, hi) from ``taps=K`` (and optionally `lo`) or from `lo` and `hi` (fit, tune)."""
+    taps = _as_int("taps", taps, optional=True)
+    lo = _as_int("lo", lo, optional=True)
+    hi = _as_int("hi", hi, optional=True)
+    if taps is not None and hi is not None:
+        raise ValueError("give taps (and optionally lo), or lo and hi; not taps and hi")
+    if taps is None:
+        if lo is None or hi is None:
+            raise ValueError("the filter's taps are not given: pass taps=K (and optionally lo), "
+                             "or lo and hi")
+        return lo, hi
+    return _core.tap_range(taps, lo)
+
+
 def fit(pairs, taps=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_iter=100000,
         grad_tol=None, loss_tol=0.0, time_limit=0.0, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
         batch=0, seed=1, method="auto", h0=None, history=True, progress=None):
@@ -538,17 +553,7 @@ def fit(pairs, taps=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_it
     """
     xs, ys = _pairs(pairs)
     dtype = xs[0].dtype
-    taps = _as_int("taps", taps, optional=True)
-    lo = _as_int("lo", lo, optional=True)
-    hi = _as_int("hi", hi, optional=True)
-    if taps is not None and hi is not None:
-        raise ValueError("give taps (and optionally lo), or lo and hi; not taps and hi")
-    if taps is None:
-        if lo is None or hi is None:
-            raise ValueError("the filter's taps are not given: pass taps=K (and optionally lo), "
-                             "or lo and hi")
-    else:
-        lo, hi = _core.tap_range(taps, lo)
+    lo, hi = _tap_range(taps, lo, hi)
     if h0 is not None:
         (h0,) = _signals(h0=h0)
         if h0.dtype != dtype:
@@ -576,3 +581,118 @@ def fit(pairs, taps=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_it
         eps=_as_float("eps", eps), max_iter=max_iter, batch=batch, seed=seed,
         keep_history=bool(history))
     return FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress))
+
+
+# ---- the measured choice of method="auto" (docs/tune.md) ------------------------------------
+
+import json as _json
+import os as _os
+import warnings as _warnings
+
+__all__ += ["set_tuning", "tuning_enabled", "tune"]
+
+
+def set_tuning(enabled=True, cache=None):
+    """Turn the measured choice of ``method="auto"`` on or off for this process.
+
+    With tuning on, the first "auto" call for a problem (dtype, N, the taps, the thread
+    count, the machine) times one training step by "direct" and by "fft" and keeps the
+    faster, in memory and in a JSON cache file; later calls, here or in another process, use
+    that record. Results are bitwise those of the method chosen. Without a call, tuning is on
+    when the environment variable ``CONVGRAD_TUNE`` is 1.
+
+    Parameters
+    ----------
+    enabled : bool, optional
+        True (the default) turns tuning on; False goes back to the cost model.
+    cache : str or os.PathLike, optional
+        The cache file. Default: ``$CONVGRAD_TUNE_CACHE``, else
+        ``$XDG_CACHE_HOME/convgrad/tune.json``, else ``~/.cache/convgrad/tune.json``.
+
+    Raises
+    ------
+    TypeError
+        `cache` is not a path.
+
+    Examples
+    --------
+    >>> import convgrad
+    >>> convgrad.set_tuning(True, cache="/tmp/convgrad-example-tune.json")
+    >>> convgrad.tuning_enabled()
+    True
+    >>> convgrad.set_tuning(False)
+    """
+    path = "" if cache is None else _os.fspath(cache)
+    if isinstance(path, bytes):
+        path = _os.fsdecode(path)
+    _core.set_tuning(bool(enabled), path)
+
+
+def tuning_enabled():
+    """True when ``method="auto"`` uses measured choices (:func:`set_tuning`, ``CONVGRAD_TUNE``)."""
+    return _core.tuning_enabled()
+
+
+def tune(n, taps=None, *, lo=None, hi=None, dtype="float64"):
+    """Time one training step by "direct" and by "fft" now, and cache the faster.
+
+    The step is ``loss_and_grad`` on synthetic signals of `n` samples: one warm-up run per
+    method, then the best of a few. A method the cost model expects to take over a second
+    while it expects the other to be faster is not timed. The record is kept whether or not
+    tuning is on (:func:`set_tuning`), in the cache file in use, and replaces an older record
+    of the same problem.
+
+    Parameters
+    ----------
+    n : int
+        Signal length N >= 1.
+    taps : int, optional
+        Number of taps K, as ``len(h)``; with `lo` unset the filter is centred (odd K).
+    lo, hi : int, optional
+        The tap range ``m = lo..hi``: give `taps` (and optionally `lo`), or `lo` and `hi`.
+    dtype : {"float64", "float32"} or numpy dtype, optional
+        The precision to time.
+
+    Returns
+    -------
+    record : dict
+        The key: ``dtype``, ``n``, ``lo``, ``hi``, ``taps`` (K), ``threads``, ``target``
+        (the SIMD instruction set) and ``hardware_threads``. The result: ``choice``
+        ("direct" or "fft"), ``model_choice`` (the cost model's), ``direct_s`` and ``fft_s``
+        (best seconds of one step; None for a method not timed), ``source`` ("measured",
+        or "model: ..." saying why a method was not timed) and ``cache`` (the file the
+        record was saved to; None if it could not be written, with a RuntimeWarning).
+
+    Raises
+    ------
+    TypeError
+        Non-integer `n`, `taps`, `lo` or `hi`; a dtype other than float32 or float64.
+    ValueError
+        ``n < 1``, no tap range or a contradictory one, an even K without `lo`.
+
+    Examples
+    --------
+    >>> import os, tempfile, convgrad
+    >>> convgrad.set_tuning(False, cache=os.path.join(tempfile.mkdtemp(), "tune.json"))
+    >>> rec = convgrad.tune(10000, taps=31, dtype="float32")
+    >>> rec["choice"] in ("direct", "fft"), rec["taps"], rec["cache"].endswith("tune.json")
+    (True, 31, True)
+    >>> convgrad.set_tuning(False)
+    """
+    n = _as_int("n", n)
+    if n < 1:
+        raise ValueError(f"n = {n} must be >= 1 (the signal length)")
+    lo, hi = _tap_range(taps, lo, hi)
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:
+        kind = None
+    if kind is None or kind not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    text, saved, warning = _core.tune(kind.name, n, lo, hi)
+    if warning:
+        _warnings.warn(warning, RuntimeWarning, stacklevel=2)
+    record = _json.loads(text)
+    record["taps"] = record["hi"] - record["lo"] + 1
+    record["cache"] = saved or None
+    return record

@@ -30,6 +30,7 @@
 #include "convgrad/jacobian.hpp"
 #include "convgrad/ops.hpp"
 #include "convgrad/taps.hpp"
+#include "convgrad/tune.hpp"
 
 namespace py = pybind11;
 using namespace py::literals;
@@ -413,4 +414,26 @@ PYBIND11_MODULE(_core, m) {
       },
       "dtype"_a, "terms"_a, "length"_a, "norm_a"_a, "norm_b"_a);
   m.attr("default_jacobian_budget") = convgrad::kDefaultJacobianBudget;
+
+  // ---- the measured choice of method="auto" (convgrad/tune.hpp) ----------------------------
+  // cache "" means the default location.
+  m.def(
+      "set_tuning", [](bool enabled, const std::string& cache) { convgrad::set_tuning(enabled, cache); },
+      "enabled"_a, "cache"_a);
+  m.def("tuning_enabled", &convgrad::tuning_enabled);
+  // Measures taps lo..hi at n samples now: (the record as the cache file's JSON text, the file
+  // it was saved to or "", the cache's last warning or "").
+  m.def(
+      "tune",
+      [](const std::string& dtype, std::size_t n, std::int64_t lo, std::int64_t hi) {
+        const Taps taps = Taps::range(lo, hi);
+        convgrad::TuneRecord r;
+        {
+          py::gil_scoped_release release;
+          r = dtype == "float32" ? convgrad::tune<float>(n, taps) : convgrad::tune<double>(n, taps);
+        }
+        return py::make_tuple(convgrad::to_json(r), convgrad::last_tune_save().string(),
+                              convgrad::tune_cache_warning());
+      },
+      "dtype"_a, "n"_a, "lo"_a, "hi"_a);
 }
