@@ -53,7 +53,8 @@ bool tuning_enabled();
 // $CONVGRAD_TUNE_CACHE if set, else $XDG_CACHE_HOME/convgrad/tune.json, else
 // $HOME/.cache/convgrad/tune.json; empty when none of them is set (records stay in memory).
 std::filesystem::path default_tune_cache();
-// The cache file in use: the one given to set_tuning, else default_tune_cache().
+// The cache file in use: the one given to set_tuning, else default_tune_cache() as it was
+// when the file was first read.
 std::filesystem::path tune_cache_file();
 
 // Measures both methods now for n samples with these taps (whether or not tuning is on),

@@ -65,8 +65,12 @@ TuneRecord key_of(std::string dtype, std::size_t n, Taps taps) {
   key.n = n;
   key.taps = taps;
   key.threads = omp_get_max_threads();
-  key.target = detail::simd::current_target();
-  key.hardware_threads = std::thread::hardware_concurrency();
+  // The machine, found once per process: asking costs about 15 us (CPUID traps under a
+  // hypervisor; hardware_concurrency reads /sys), more than a small training step.
+  static const std::string target = detail::simd::current_target();
+  static const unsigned hardware_threads = std::thread::hardware_concurrency();
+  key.target = target;
+  key.hardware_threads = hardware_threads;
   return key;
 }
 
@@ -220,19 +224,19 @@ struct State {
   std::optional<bool> enabled;      // set_tuning's choice; unset: the environment decides
   fs::path chosen_file;             // set_tuning's file; empty: default_tune_cache()
   std::vector<TuneRecord> records;  // in memory: the file's, and every one measured here
-  std::optional<fs::path> loaded;   // the file `records` were read from (once)
+  std::optional<fs::path> loaded;   // the file `records` were read from, once; written back to
   std::string warning;
   std::size_t measurements = 0;
   fs::path last_save;  // where the last measurement was written; empty if it could not be
 
   fs::path file() const { return chosen_file.empty() ? default_tune_cache() : chosen_file; }
 
-  // Reads the cache file the first time a record is looked up (again when the file changed).
+  // Reads the cache file the first time a record is looked up (again after set_tuning named
+  // another file, or clear_tuning_memory): a lookup then costs no more than a short search.
   void load() {
-    const fs::path current = file();
-    if (loaded && *loaded == current) return;
-    records = read_cache(current, &warning);
-    loaded = current;
+    if (loaded) return;
+    loaded = file();
+    records = read_cache(*loaded, &warning);
   }
 };
 
@@ -341,8 +345,7 @@ TuneRecord measure_and_record(TuneRecord rec) {
   std::lock_guard lock(s.mutex);
   s.load();
   upsert(s.records, rec);
-  const fs::path file = s.file();
-  s.last_save = write_cache(file, s.records, s.warning) ? file : fs::path();
+  s.last_save = write_cache(*s.loaded, s.records, s.warning) ? *s.loaded : fs::path();
   return rec;
 }
 
@@ -352,6 +355,7 @@ void set_tuning(bool enabled, fs::path cache_file) {
   State& s = state();
   std::lock_guard lock(s.mutex);
   s.enabled = enabled;
+  if (cache_file != s.chosen_file) s.loaded.reset();  // the old file's records are forgotten
   s.chosen_file = std::move(cache_file);
 }
 
@@ -377,7 +381,7 @@ fs::path default_tune_cache() {
 fs::path tune_cache_file() {
   State& s = state();
   std::lock_guard lock(s.mutex);
-  return s.file();
+  return s.loaded ? *s.loaded : s.file();
 }
 
 template <std::floating_point T>
