@@ -240,15 +240,114 @@ HWY_INLINE void correlate_accumulate_four(const T* HWY_RESTRICT s, const T* HWY_
   g[3] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a3)) + hn::GetLane(t3));
 }
 
+// g_lo[t] += sum_i s[i+t] r[i] for t < 4, and g_hi[t] += sum_i s[i+t+L] r[i] for t < P:
+// taps t and t + L share their window loads. The vector s[i+t .. i+t+L) serves tap t with
+// r[i .. i+L) and tap t + L with r[i-L .. i), so one load of r and 4 of s feed 4 + P
+// multiply-adds (the tap-blocked group needs 9 loads for 8). Each lane sums its products in
+// the same order as correlate_accumulate_group, so the bits are the same.
+template <int P, typename T>
+HWY_INLINE void correlate_accumulate_pairs(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
+                                           double* HWY_RESTRICT g_lo, double* HWY_RESTRICT g_hi) {
+  const hn::ScalableTag<T> d;
+  const hn::CappedTag<T, 1> d1;
+  const std::size_t L = hn::Lanes(d), Bv = B / L * L;                           // whole vectors of the block
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);  // taps 0..3
+  auto b0 = hn::Zero(d), b1 = hn::Zero(d), b2 = hn::Zero(d), b3 = hn::Zero(d);  // taps L..L+3
+  auto step = [&](std::size_t i, bool lo, bool hi, auto r_lo, auto r_hi) {
+    const T* p = s + i;
+    auto v = in_register(hn::LoadU(d, p + 0));
+    if (lo) a0 = hn::MulAdd(v, r_lo, a0);
+    if (hi && P > 0) b0 = hn::MulAdd(v, r_hi, b0);
+    v = in_register(hn::LoadU(d, p + 1));
+    if (lo) a1 = hn::MulAdd(v, r_lo, a1);
+    if (hi && P > 1) b1 = hn::MulAdd(v, r_hi, b1);
+    v = in_register(hn::LoadU(d, p + 2));
+    if (lo) a2 = hn::MulAdd(v, r_lo, a2);
+    if (hi && P > 2) b2 = hn::MulAdd(v, r_hi, b2);
+    v = in_register(hn::LoadU(d, p + 3));
+    if (lo) a3 = hn::MulAdd(v, r_lo, a3);
+    if (hi && P > 3) b3 = hn::MulAdd(v, r_hi, b3);
+  };
+  if (Bv > 0) {
+    auto r_prev = hn::LoadU(d, r);
+    step(0, true, false, r_prev, r_prev);  // i = 0: tap t + L's r[i - L] lies before the block
+    for (std::size_t i = L; i < Bv; i += L) {
+      const auto r_cur = hn::LoadU(d, r + i);
+      step(i, true, true, r_cur, r_prev);
+      r_prev = r_cur;
+    }
+    step(Bv, false, true, r_prev, r_prev);  // i = Bv: only tap t + L, with r[Bv - L .. Bv)
+  }
+  // The last B mod L samples, one lane at a time, into separate one-lane sums.
+  auto t0 = hn::Zero(d1), t1 = hn::Zero(d1), t2 = hn::Zero(d1), t3 = hn::Zero(d1);
+  auto u0 = hn::Zero(d1), u1 = hn::Zero(d1), u2 = hn::Zero(d1), u3 = hn::Zero(d1);
+  for (std::size_t i = Bv; i < B; ++i) {
+    const auto ri = hn::LoadU(d1, r + i);
+    const T* p = s + i;
+    t0 = hn::MulAdd(hn::LoadU(d1, p + 0), ri, t0);
+    t1 = hn::MulAdd(hn::LoadU(d1, p + 1), ri, t1);
+    t2 = hn::MulAdd(hn::LoadU(d1, p + 2), ri, t2);
+    t3 = hn::MulAdd(hn::LoadU(d1, p + 3), ri, t3);
+    if (P > 0) u0 = hn::MulAdd(hn::LoadU(d1, p + L + 0), ri, u0);
+    if (P > 1) u1 = hn::MulAdd(hn::LoadU(d1, p + L + 1), ri, u1);
+    if (P > 2) u2 = hn::MulAdd(hn::LoadU(d1, p + L + 2), ri, u2);
+    if (P > 3) u3 = hn::MulAdd(hn::LoadU(d1, p + L + 3), ri, u3);
+  }
+  g_lo[0] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a0)) + hn::GetLane(t0));
+  g_lo[1] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a1)) + hn::GetLane(t1));
+  g_lo[2] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a2)) + hn::GetLane(t2));
+  g_lo[3] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, a3)) + hn::GetLane(t3));
+  if (P > 0) g_hi[0] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, b0)) + hn::GetLane(u0));
+  if (P > 1) g_hi[1] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, b1)) + hn::GetLane(u1));
+  if (P > 2) g_hi[2] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, b2)) + hn::GetLane(u2));
+  if (P > 3) g_hi[3] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, b3)) + hn::GetLane(u3));
+}
+
+// g[k] += sum_i s[i + k] r[i] for the taps k in [lo, hi), kTaps at a time (then 4, then 1).
+template <typename T>
+void correlate_accumulate_range(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B,
+                                std::size_t lo, std::size_t hi, double* HWY_RESTRICT g) {
+  std::size_t k = lo;
+  for (; k + kTaps <= hi; k += kTaps) correlate_accumulate_group(s + k, r, B, g + k);
+  if (k < hi && hi >= kTaps) {  // the last taps: one full group ending at hi, keep its tail
+    double last[kTaps] = {};
+    correlate_accumulate_group(s + (hi - kTaps), r, B, last);
+    for (std::size_t t = kTaps - (hi - k); t < kTaps; ++t) g[hi - kTaps + t] += last[t];
+    return;
+  }
+  for (; k + 4 <= hi; k += 4) correlate_accumulate_four(s + k, r, B, g + k);
+  for (; k < hi; ++k) correlate_accumulate_one(s + k, r, B, g + k);
+}
+
+// Taps t0..t0+3 with their partners t0+L.. (P of them exist): one call of the P variant.
+template <typename T>
+void correlate_accumulate_pairs_any(const T* s, const T* r, std::size_t B, std::size_t P, double* g_lo,
+                                    double* g_hi) {
+  switch (P) {
+    case 0:
+      return correlate_accumulate_pairs<0>(s, r, B, g_lo, g_hi);
+    case 1:
+      return correlate_accumulate_pairs<1>(s, r, B, g_lo, g_hi);
+    case 2:
+      return correlate_accumulate_pairs<2>(s, r, B, g_lo, g_hi);
+    case 3:
+      return correlate_accumulate_pairs<3>(s, r, B, g_lo, g_hi);
+    default:
+      return correlate_accumulate_pairs<4>(s, r, B, g_lo, g_hi);
+  }
+}
+
 // Long kernels: g[k] += sum_i r[i] s[k + i] is itself a correlation with K outputs and B
 // "taps" r[i], so the faster output-blocked correlate computes it (each output lane then
 // sums the block's B products in order: still a blockwise sum, added to g in double).
-// Short kernels: kTaps tap sums at a time, each lane summing B / lanes products.
+// Shorter kernels: taps in pairs (t, t + L) that share loads, four pairs at a time, over
+// every 2L taps and the first of the last K mod 2L; what is left (and everything when
+// vectors hold fewer than 4 lanes) goes kTaps taps at a time.
 template <typename T>
 void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r, std::size_t B, std::size_t K,
                                double* HWY_RESTRICT g) {
   const hn::ScalableTag<T> d;
-  const std::size_t group = kOut * hn::Lanes(d);
+  const std::size_t L = hn::Lanes(d), group = kOut * L;
   std::size_t k = K / group * group;  // taps [0, k) by correlate, the rest tap-blocked
   if (k > 0) {
     thread_local std::vector<T> block_sums;
@@ -256,15 +355,17 @@ void correlate_accumulate_impl(const T* HWY_RESTRICT s, const T* HWY_RESTRICT r,
     correlate_impl(r, B, s, block_sums.data(), k);
     for (std::size_t j = 0; j < k; ++j) g[j] += static_cast<double>(block_sums[j]);
   }
-  for (; k + kTaps <= K; k += kTaps) correlate_accumulate_group(s + k, r, B, g + k);
-  if (k < K && K >= kTaps) {  // the last K mod kTaps taps: one full group ending at K, keep its tail
-    double last[kTaps] = {};
-    correlate_accumulate_group(s + (K - kTaps), r, B, last);
-    for (std::size_t t = kTaps - (K - k); t < kTaps; ++t) g[K - kTaps + t] += last[t];
-    return;
+  if (L < 4) return correlate_accumulate_range(s, r, B, k, K, g);
+  for (; k + 2 * L <= K; k += 2 * L)
+    for (std::size_t t = 0; t < L; t += 4)
+      correlate_accumulate_pairs<4>(s + k + t, r, B, g + k + t, g + k + t + L);
+  const std::size_t R = K - k, lo_end = std::min(R, L) / 4 * 4;  // the last R < 2L taps
+  for (std::size_t t = 0; t < lo_end; t += 4) {
+    const std::size_t P = R > L + t ? std::min<std::size_t>(4, R - L - t) : 0;
+    correlate_accumulate_pairs_any(s + k + t, r, B, P, g + k + t, g + k + t + L);
   }
-  for (; k + 4 <= K; k += 4) correlate_accumulate_four(s + k, r, B, g + k);
-  for (; k < K; ++k) correlate_accumulate_one(s + k, r, B, g + k);
+  correlate_accumulate_range(s, r, B, k + lo_end, k + std::min(R, L), g);  // taps left without a group
+  if (R > L + lo_end) correlate_accumulate_range(s, r, B, k + L + lo_end, K, g);
 }
 
 // r = yhat - y in T, sum of r^2 in double (float lanes are widened before squaring).
