@@ -1,12 +1,13 @@
 // The measured choice between the direct and FFT methods (`--tune`): time both once for a
 // problem size, remember the faster, and let Method::automatic use it (resolve_method).
 //
-// What is timed is one training step, loss_and_grad(x, y, h, taps, yhat, r, dh) without dx,
+// What is timed is one training step, loss_and_dh(x, y, h, taps, dh) (the step fit takes),
 // by Method::direct and by Method::fft, on synthetic inputs of n samples: one warm-up run
 // each (FFT plans are built then), then the best of up to 3 runs, stopping once 0.3 s is
-// spent (steps under a few ms are repeated for 20 ms, so one interruption cannot decide). A method the cost
-// model expects to take over 1 s per step while it expects the other to be faster is not timed (the record
-// says so: its time is empty and `source` names the model), so tuning one size costs a few seconds at most.
+// spent; steps under a few ms are repeated for 20 ms, so one interruption cannot decide. A
+// method the cost model expects to take over 1 s per step while it expects the other to be
+// faster is not timed (the record says so: its time is empty and `source` names the model),
+// so tuning one size costs a few seconds at most.
 //
 // A record is kept for one key: dtype, n, taps lo..hi, the OpenMP thread count and the
 // machine (Highway's SIMD target and the hardware thread count); a record made under another

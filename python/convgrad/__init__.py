@@ -636,8 +636,8 @@ def tuning_enabled():
 def tune(n, taps=None, *, lo=None, hi=None, dtype="float64"):
     """Time one training step by "direct" and by "fft" now, and cache the faster.
 
-    The step is ``loss_and_grad`` on synthetic signals of `n` samples: one warm-up run per
-    method, then the best of a few. A method the cost model expects to take over a second
+    The step (the loss and ``dh``) runs on synthetic signals of `n` samples: one warm-up
+    run per method, then the best of a few. A method the cost model expects to take over a second
     while it expects the other to be faster is not timed. The record is kept whether or not
     tuning is on (:func:`set_tuning`), in the cache file in use, and replaces an older record
     of the same problem.

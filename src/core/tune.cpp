@@ -4,7 +4,7 @@
 //
 // Locking: `State::mutex` guards the table, the settings and the file; it is never held while
 // timing. `measuring()` lets one measurement run at a time (two would slow each other down and
-// time the contention). Timing calls loss_and_grad with Method::direct and Method::fft, which
+// time the contention). Timing calls loss_and_dh with Method::direct and Method::fft, which
 // never come back here (only Method::automatic is resolved through tuning), so no lock is
 // ever taken twice.
 #include "convgrad/tune.hpp"
@@ -275,8 +275,8 @@ double predicted_seconds(Method method, std::size_t n, std::size_t k) {
 // denormal, so neither method meets a slow path the user's data would not.
 template <std::floating_point T>
 struct StepBuffers {
-  std::vector<T> x, y, h, yhat, r, dh;
-  StepBuffers(std::size_t n, std::size_t K) : x(n), y(n), h(K), yhat(n), r(n), dh(K) {
+  std::vector<T> x, y, h, dh;
+  StepBuffers(std::size_t n, std::size_t K) : x(n), y(n), h(K), dh(K) {
     const auto pattern = [](std::size_t i, std::size_t mult) {
       return static_cast<T>(static_cast<double>((i * mult + 7) % 1024) / 512.0 - 1.0);
     };
@@ -285,14 +285,14 @@ struct StepBuffers {
   }
 };
 
-// Best seconds of one step loss_and_grad(x, y, h) by `method`. A warm-up run first (FFT plans
+// Best seconds of one training step loss_and_dh(x, y, h) by `method`. A warm-up run first (FFT plans
 // are built then); the direct method has nothing to build, so its warm-up counts as a run.
 template <std::floating_point T>
 double time_step(StepBuffers<T>& b, Taps taps, Method method) {
   using Clock = std::chrono::steady_clock;
   const auto step = [&] {
     const Clock::time_point t0 = Clock::now();
-    (void)loss_and_grad<T>(b.x, b.y, b.h, taps, b.yhat, b.r, b.dh, {}, method);
+    (void)loss_and_dh<T>(b.x, b.y, b.h, taps, b.dh, method);
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
   const double warm_up = step();
