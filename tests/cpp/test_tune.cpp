@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "convgrad/errors.hpp"
 #include "convgrad/ops.hpp"
@@ -196,6 +198,18 @@ TEST_F(Tune, DtypeThreadCountAndSizeEachKeyTheirOwnRecord) {
   int with_more_threads = 0;
   for (const json& r : doc.at("records")) with_more_threads += r.at("threads") == threads + 1;
   EXPECT_EQ(with_more_threads, 1);
+}
+
+// Threads asking for the same problem at once wait for one measurement and share its answer.
+TEST_F(Tune, ConcurrentCallersMeasureOnce) {
+  const std::size_t before = convgrad::tune_measurement_count();
+  std::vector<std::optional<Method>> got(4);
+  std::vector<std::thread> callers;
+  for (auto& g : got) callers.emplace_back([&g] { g = convgrad::tuned_method<float>(kN, kTaps); });
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
+  ASSERT_TRUE(is_direct_or_fft(got[0]));
+  for (const auto& g : got) EXPECT_EQ(g, got[0]);
 }
 
 TEST_F(Tune, TuneMeasuresEvenWhenTuningIsOffAndReportsTheModel) {
