@@ -34,8 +34,13 @@ std::string_view to_string(Method method);
 // Parses "reference", "direct", "fft", "jacobian", "auto"/"automatic"; throws invalid_argument.
 Method parse_method(std::string_view name);
 
-// The cost model's choice between direct and fft for a signal of n samples and k taps.
-Method choose_method(std::size_t n, std::size_t k);
+// The cost model: the predicted seconds of one training step (loss_and_dh) by Method::direct
+// or Method::fft on one core, for n samples, k taps and elements of element_size bytes
+// (4: float, 8: double), calibrated on the benchmark machine (bench/RESULTS.md).
+double predicted_step_seconds(Method method, std::size_t n, std::size_t k, std::size_t element_size = 8);
+
+// The cost model's choice between direct and fft: the one predicted faster.
+Method choose_method(std::size_t n, std::size_t k, std::size_t element_size = 8);
 
 // The method that `method` runs as on a signal of n samples with these taps: itself, or for
 // Method::automatic the measured choice when tuning is on (tune.hpp), else choose_method.
@@ -89,7 +94,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
                      Method method = Method::automatic);
 
 // The training step that keeps only what training needs: writes dh, returns the loss.
-// By the direct method yhat and r then never leave the cache (per-block buffers), so the
+// By the direct and fft methods yhat and r then never leave the cache (per-block buffers): the
 // step reads x and y once and writes K values; the loss and dh bits equal loss_and_grad's.
 template <std::floating_point T>
 double loss_and_dh(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,

@@ -154,7 +154,7 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
 }
 
 // sum_n r[n]^2 in double, in the training step's order: per block (SIMD lanes), blocks in
-// order within a chunk, chunks in order. loss() uses it so that a fused step's loss and
+// order within a chunk, chunks in order. loss() uses it so that the direct step's loss and
 // loss(r) agree to the last bit.
 template <std::floating_point T>
 double sum_squares(std::span<const T> r) {

@@ -253,20 +253,31 @@ HWY_INLINE void correlate_accumulate_pairs(const T* HWY_RESTRICT s, const T* HWY
   const std::size_t L = hn::Lanes(d), Bv = B / L * L;                           // whole vectors of the block
   auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);  // taps 0..3
   auto b0 = hn::Zero(d), b1 = hn::Zero(d), b2 = hn::Zero(d), b3 = hn::Zero(d);  // taps L..L+3
+  // One vector step at sample i: taps t (lo) with r_lo and t + L (hi) with r_hi. A window
+  // vector is loaded only when a tap uses it: at i = Bv only partners t < P exist, and
+  // the window ends with the last of them (s[Bv + P - 1 + L - 1] <= s[B + K - 2]).
   auto step = [&](std::size_t i, bool lo, bool hi, auto r_lo, auto r_hi) {
     const T* p = s + i;
-    auto v = in_register(hn::LoadU(d, p + 0));
-    if (lo) a0 = hn::MulAdd(v, r_lo, a0);
-    if (hi && P > 0) b0 = hn::MulAdd(v, r_hi, b0);
-    v = in_register(hn::LoadU(d, p + 1));
-    if (lo) a1 = hn::MulAdd(v, r_lo, a1);
-    if (hi && P > 1) b1 = hn::MulAdd(v, r_hi, b1);
-    v = in_register(hn::LoadU(d, p + 2));
-    if (lo) a2 = hn::MulAdd(v, r_lo, a2);
-    if (hi && P > 2) b2 = hn::MulAdd(v, r_hi, b2);
-    v = in_register(hn::LoadU(d, p + 3));
-    if (lo) a3 = hn::MulAdd(v, r_lo, a3);
-    if (hi && P > 3) b3 = hn::MulAdd(v, r_hi, b3);
+    if (lo || (hi && P > 0)) {
+      const auto v = in_register(hn::LoadU(d, p + 0));
+      if (lo) a0 = hn::MulAdd(v, r_lo, a0);
+      if (hi && P > 0) b0 = hn::MulAdd(v, r_hi, b0);
+    }
+    if (lo || (hi && P > 1)) {
+      const auto v = in_register(hn::LoadU(d, p + 1));
+      if (lo) a1 = hn::MulAdd(v, r_lo, a1);
+      if (hi && P > 1) b1 = hn::MulAdd(v, r_hi, b1);
+    }
+    if (lo || (hi && P > 2)) {
+      const auto v = in_register(hn::LoadU(d, p + 2));
+      if (lo) a2 = hn::MulAdd(v, r_lo, a2);
+      if (hi && P > 2) b2 = hn::MulAdd(v, r_hi, b2);
+    }
+    if (lo || (hi && P > 3)) {
+      const auto v = in_register(hn::LoadU(d, p + 3));
+      if (lo) a3 = hn::MulAdd(v, r_lo, a3);
+      if (hi && P > 3) b3 = hn::MulAdd(v, r_hi, b3);
+    }
   };
   if (Bv > 0) {
     auto r_prev = hn::LoadU(d, r);

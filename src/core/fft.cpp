@@ -32,6 +32,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/fpenv.hpp"
 #include "kernels.hpp"
+#include "simd.hpp"
 
 namespace convgrad::detail::fft {
 namespace {
@@ -225,6 +226,7 @@ struct Setup {
 template <std::floating_point T>
 struct BlockBuffers {
   FftwBuffer<T> window, X, Y, back;
+  std::vector<T> yhat, r;  // the block's yhat and r when the caller keeps neither
   BlockBuffers(std::int64_t L, std::int64_t bins)
       : window(static_cast<std::size_t>(L)),
         X(static_cast<std::size_t>(2 * bins)),
@@ -337,26 +339,33 @@ void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span
 }
 
 // One training step: per block, X = FFT(x window) feeds the forward and dh's spectrum sum.
+// The loss is summed per block (in double, blocks in order within a chunk, chunks in order),
+// so it does not need r in full: with yhat and r empty they stay in per-thread block buffers.
 template <std::floating_point T>
 double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
                      std::span<T> yhat, std::span<T> r, std::span<T> dh) {
   const auto N = static_cast<std::int64_t>(x.size());
   Taps c;
   if (!clip_taps(taps, N, c)) return direct::step_without_taps(y, yhat, r, dh);
+  const bool keep = !r.empty();
   const Setup<T> s(taps, c, N, h);
   std::vector<double> G(static_cast<std::size_t>(s.geo.chunks * 2 * s.bins), 0.0);
+  std::vector<double> sumsq(static_cast<std::size_t>(s.geo.chunks), 0.0);
   for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t ch) {
+    const auto B = static_cast<std::size_t>(P);
+    if (!keep && b.r.size() < B) b.yhat.resize(B), b.r.resize(B);
+    T* yh = keep ? yhat.data() + n0 : b.yhat.data();
+    T* rb = keep ? r.data() + n0 : b.r.data();
     load_window(x, n0 - c.hi, N, b.window.ptr, s.geo.L);
     Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
-    T* yh = yhat.data() + n0;
-    T* rb = r.data() + n0;
-    const T* yb = y.data() + n0;
     block_forward(s, b, yh, P);
-    for (std::int64_t i = 0; i < P; ++i) rb[i] = yh[i] - yb[i];
+    sumsq[static_cast<std::size_t>(ch)] += simd::residual_sumsq(yh, y.data() + n0, rb, B);  // r, sum r^2
     block_accumulate_dh(s, b, rb, P, G.data() + ch * 2 * s.bins);
   });
   finish_dh(s, G, dh);
-  return 0.5 * direct::sum_squares<T>(r);  // the same blockwise sum as loss(r)
+  double total = 0;
+  for (const double v : sumsq) total += v;
+  return 0.5 * total;
 }
 
 std::size_t good_size(std::size_t n) {

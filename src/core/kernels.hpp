@@ -76,7 +76,8 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
 // One training step by overlap-save blocks: each block's transform of x serves both the
-// forward and dh; dh's spectra are summed over blocks and transformed back once.
+// forward and dh; dh's spectra are summed over blocks and transformed back once. yhat and r
+// may both be empty (then kept per block); the loss is summed per overlap-save block.
 template <std::floating_point T>
 double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
                      std::span<T> yhat, std::span<T> r, std::span<T> dh);

@@ -58,27 +58,35 @@ Method parse_method(std::string_view name) {
 }
 
 // The cost model behind Method::automatic, calibrated on this machine (2-core AMD EPYC,
-// AVX-512; bench/RESULTS.md) from one-thread training steps of both methods:
-//   direct: N Kc taps at about 0.08 ns each (0.065 float, 0.094 double), + 1 us
-//   fft:    per overlap-save block of length L, L log2 L at about 0.5 ns (0.45 float,
-//           0.58 double: three transforms and the spectral products), + 7 us of setup
-// Kc = min(K, 2N - 1) counts only the taps that reach the signal. One model serves both
-// dtypes (their crossovers differ by less than the noise: K ~ 120-150 at large N).
-Method choose_method(std::size_t n, std::size_t k) {
+// AVX-512; bench/RESULTS.md) from one-thread training steps (loss_and_dh) of both methods:
+//   direct: N Kc taps at 0.040 ns each in float, 0.081 ns in double, + 1 us
+//   fft:    per overlap-save block of length L, L log2 L at 0.39 ns (float) or 0.54 ns
+//           (double): three transforms and the spectral products; + 7 us of setup
+// Kc = min(K, 2N - 1) counts only the taps that reach the signal. The crossovers at large N
+// fall near K = 130 in float and K = 90 in double.
+double predicted_step_seconds(Method method, std::size_t n, std::size_t k, std::size_t element_size) {
+  const bool single = element_size <= 4;
   const std::size_t kc = std::min(k, 2 * std::max<std::size_t>(n, 1) - 1);
-  const double direct = 0.08e-9 * static_cast<double>(n) * static_cast<double>(kc) + 1e-6;
+  if (method == Method::direct)
+    return (single ? 0.040e-9 : 0.081e-9) * static_cast<double>(n) * static_cast<double>(kc) + 1e-6;
   const std::size_t L = detail::fft::block_transform_length(n, kc);
-  const double P = static_cast<double>(L - kc + 1);
-  const double blocks = std::ceil(static_cast<double>(n) / P);
-  const double fft = 0.5e-9 * blocks * static_cast<double>(L) * std::log2(static_cast<double>(L)) + 7e-6;
-  return fft < direct ? Method::fft : Method::direct;
+  const double blocks = std::ceil(static_cast<double>(n) / static_cast<double>(L - kc + 1));
+  const double per_block = static_cast<double>(L) * std::log2(static_cast<double>(L));
+  return (single ? 0.39e-9 : 0.54e-9) * blocks * per_block + 7e-6;
+}
+
+Method choose_method(std::size_t n, std::size_t k, std::size_t element_size) {
+  return predicted_step_seconds(Method::fft, n, k, element_size) <
+                 predicted_step_seconds(Method::direct, n, k, element_size)
+             ? Method::fft
+             : Method::direct;
 }
 
 template <std::floating_point T>
 Method resolve_method(Method method, std::size_t n, Taps taps) {
   if (method != Method::automatic) return method;
   if (const std::optional<Method> tuned = tuned_method<T>(n, taps)) return *tuned;
-  return choose_method(n, taps.K());
+  return choose_method(n, taps.K(), sizeof(T));
 }
 
 template <std::floating_point T>
@@ -225,8 +233,9 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   require_finite(h, "h");
   require_finite_where_unreached(x, taps);
   method = resolve_method<T>(method, N, taps);
-  std::vector<T> own_yhat, own_r;  // only the direct step can do without yhat and r in full
-  if (!keep && (method != Method::direct || !dx.empty())) {
+  std::vector<T> own_yhat, own_r;  // the fused steps can do without yhat and r in full
+  const bool fused = method == Method::direct || method == Method::fft;
+  if (!keep && (!fused || !dx.empty())) {
     own_yhat.resize(N), own_r.resize(N);
     yhat = own_yhat, r = own_r;
   }

@@ -260,16 +260,6 @@ std::optional<TuneRecord> lookup(const TuneRecord& key) {
 
 // ---- measuring -----------------------------------------------------------------------------
 
-// The cost model's seconds for one step, with choose_method's constants (ops.cpp), used only
-// to skip timing a method that would take long while the other is expected to be faster.
-double predicted_seconds(Method method, std::size_t n, std::size_t k) {
-  const std::size_t kc = std::min(k, 2 * n - 1);
-  if (method == Method::direct) return 0.08e-9 * static_cast<double>(n) * static_cast<double>(kc) + 1e-6;
-  const std::size_t L = detail::fft::block_transform_length(n, kc);
-  const double blocks = std::ceil(static_cast<double>(n) / static_cast<double>(L - kc + 1));
-  return 0.5e-9 * blocks * static_cast<double>(L) * std::log2(static_cast<double>(L)) + 7e-6;
-}
-
 // The inputs and outputs of one training step of n samples. x, y and h follow a fixed formula
 // of the index (no random state shared with the caller): dyadic values in [-1, 1), never
 // denormal, so neither method meets a slow path the user's data would not.
@@ -312,8 +302,9 @@ double time_step(StepBuffers<T>& b, Taps taps, Method method) {
 template <std::floating_point T>
 void measure(TuneRecord& rec) {
   const std::size_t n = rec.n, K = rec.taps.K();
-  rec.model_choice = choose_method(n, K);
-  const double direct = predicted_seconds(Method::direct, n, K), fft = predicted_seconds(Method::fft, n, K);
+  rec.model_choice = choose_method(n, K, sizeof(T));
+  const double direct = predicted_step_seconds(Method::direct, n, K, sizeof(T)),
+               fft = predicted_step_seconds(Method::fft, n, K, sizeof(T));
   if (std::min(direct, fft) > kSlowStep) {
     rec.choice = rec.model_choice;
     rec.source = "model: both methods predicted > 1 s per step";

@@ -22,7 +22,7 @@ TYPED_TEST_SUITE(Invariants, AllConfigs, ConfigNames);
 template <std::floating_point T>
 ::testing::AssertionResult agrees(Method m, std::size_t n, std::size_t k, const std::vector<T>& got,
                                   const std::vector<T>& want, double tol) {
-  return sums_products(m, n, k) ? bitwise_equal(got, want) : within(got, want, tol);
+  return sums_products<T>(m, n, k) ? bitwise_equal(got, want) : within(got, want, tol);
 }
 
 // A unit impulse at tap s within `taps`.
@@ -113,7 +113,7 @@ TYPED_TEST(Invariants, LinearInKernelInputAndResidual) {
     const auto xc = combine(a, x1, b, x2), hc = combine(a, h1, b, h2), rc = combine(a, r1, b, r2);
     // Exact in double on this grid (every sum stays far below 2^53 times the resolution); the
     // FFT route and float compare within the derived bound.
-    const bool exact = std::is_same_v<T, double> && sums_products(method, N, K);
+    const bool exact = std::is_same_v<T, double> && sums_products<T>(method, N, K);
     auto expect_linear = [&](const std::vector<T>& whole, const std::vector<T>& p1, const std::vector<T>& p2,
                              double tol_whole, double tol1, double tol2, const char* what) {
       const auto parts = combine(a, p1, b, p2);
@@ -172,7 +172,7 @@ TYPED_TEST(Invariants, LossAndGradEqualsTheSeparateCalls) {
       const auto dh = grad_kernel<T>(x, r, c.taps, method), dx = grad_input<T>(h, c.taps, r, method);
       // On the dyadic grid the summing methods are exact (as the sweep shows), so equal bitwise
       // in double; otherwise the two routes may round differently within the step tolerances.
-      if (dy && std::is_same_v<T, double> && sums_products(method, N, K)) {
+      if (dy && std::is_same_v<T, double> && sums_products<T>(method, N, K)) {
         EXPECT_TRUE(bitwise_equal(s.yhat, yhat));
         EXPECT_TRUE(bitwise_equal(s.r, r));
         EXPECT_TRUE(bitwise_equal(s.dh, dh));

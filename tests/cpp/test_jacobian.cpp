@@ -145,7 +145,7 @@ TYPED_TEST(Adjoint, OperatorsAreAdjoint) {
       const auto x = draw(N, 12), h = draw(K, 13), v = draw(K, 14), u = draw(N, 15), w = draw(N, 16);
       const auto Jv = conv<T>(v, c.taps, x, method), JTw = grad_kernel<T>(x, w, c.taps, method);
       const auto Ju = conv<T>(h, c.taps, u, method), JxTw = grad_input<T>(h, c.taps, w, method);
-      if (dy && std::is_same_v<T, double> && sums_products(method, N, K)) {
+      if (dy && std::is_same_v<T, double> && sums_products<T>(method, N, K)) {
         EXPECT_EQ(dot(Jv, w), dot(v, JTw)) << "dyhat/dh";
         EXPECT_EQ(dot(Ju, w), dot(u, JxTw)) << "dyhat/dx";
       } else {

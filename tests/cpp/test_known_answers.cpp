@@ -58,7 +58,7 @@ TYPED_TEST(KnownAnswers, EveryCaseEveryOutput) {
     const bool integers = small_integers(values<double>(c.at("x"))) &&
                           small_integers(values<double>(c.at("h"))) &&
                           small_integers(values<double>(c.at("y")));
-    const bool exact = integers && sums_products(method, N, taps.K());
+    const bool exact = integers && sums_products<T>(method, N, taps.K());
 
     // Tolerances: the agreement tolerance of each output against the exact answer, plus, for
     // a case whose inputs are not representable in T, the effect of rounding the inputs
@@ -109,7 +109,7 @@ TYPED_TEST(KnownAnswers, ForwardOnly) {
     const auto want = values<double>(c.at("yhat"));
     const Taps taps = Taps::from_lo(c.at("lo").get<std::int64_t>(), static_cast<std::int64_t>(h.size()));
     // Every value here is a multiple of 1/2 below 100: exact for the summing methods.
-    const bool exact = sums_products(method, x.size(), h.size());
+    const bool exact = sums_products<T>(method, x.size(), h.size());
     const double tol = exact ? 0 : tolerances<T>(x, h, x).yhat;
     EXPECT_TRUE(within(conv<T>(h, taps, x, method), want, tol));
   }

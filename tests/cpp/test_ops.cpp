@@ -76,7 +76,7 @@ void check_case(Method method, const Case& c, Inputs inputs, std::uint64_t seed,
   // Dyadic sums are exact when every partial sum fits T's significand.
   const double q = dy ? grid_resolution<T>() : 0;
   const auto bound = dy ? abs_sums(x, y, h, r, taps) : AbsSums{};
-  const bool exact = dy && sums_products(method, N, K) && exact_sums<T>(bound.yhat, q * q) &&
+  const bool exact = dy && sums_products<T>(method, N, K) && exact_sums<T>(bound.yhat, q * q) &&
                      exact_sums<T>(bound.r, q * q) && exact_sums<T>(bound.dh, q * q * q) &&
                      exact_sums<T>(bound.dx, q * q * q);
   ++tally.cases;
@@ -154,7 +154,7 @@ void sweep(const std::vector<Case>& cases, Inputs inputs, Tally& tally) {
 // non-FFT comparison must be bitwise, in float as in double.
 template <class C>
 void expect_all_exact(const Tally& t) {
-  if (resolved(C::method, 1, 1) == Method::fft) return;
+  if (resolved<typename C::type>(C::method, 1, 1) == Method::fft) return;
   if (C::method == Method::automatic) return;  // exact exactly where it resolves to direct
   EXPECT_EQ(t.exact, t.cases) << "cases compared bitwise";
 }

@@ -251,14 +251,19 @@ struct ConfigNames {
 inline constexpr Method kAllMethods[] = {Method::reference, Method::direct, Method::fft, Method::jacobian,
                                          Method::automatic};
 
-// The method actually run: automatic resolves by N and K.
-inline Method resolved(Method m, std::size_t n, std::size_t k) {
-  return m == Method::automatic ? choose_method(n, k) : m;
+// The method actually run on T: automatic resolves by N, K and the element size (tuning is
+// off in the tests).
+template <std::floating_point T>
+Method resolved(Method m, std::size_t n, std::size_t k) {
+  return m == Method::automatic ? choose_method(n, k, sizeof(T)) : m;
 }
 
 // Whether a method's arithmetic is a plain ordered sum of the exact products (so dyadic
 // inputs give bitwise-identical results): everything but the FFT route.
-inline bool sums_products(Method m, std::size_t n, std::size_t k) { return resolved(m, n, k) != Method::fft; }
+template <std::floating_point T>
+bool sums_products(Method m, std::size_t n, std::size_t k) {
+  return resolved<T>(m, n, k) != Method::fft;
+}
 
 // ---------------------------------------------------------------------------------------
 // Cases: a signal length and a tap range.
@@ -338,11 +343,11 @@ std::size_t jacobian_bytes(std::size_t rows, std::size_t cols) {
 // Whether `method` can run conv/grad_kernel (J_h: N x K) and grad_input (J_x: N x N) on this case.
 template <std::floating_point T>
 bool runs_forward(Method m, std::size_t n, std::size_t k) {
-  return resolved(m, n, k) != Method::jacobian || jacobian_bytes<T>(n, k) <= kDefaultJacobianBudget;
+  return resolved<T>(m, n, k) != Method::jacobian || jacobian_bytes<T>(n, k) <= kDefaultJacobianBudget;
 }
 template <std::floating_point T>
 bool runs_input_grad(Method m, std::size_t n, std::size_t k) {
-  return resolved(m, n, k) != Method::jacobian || jacobian_bytes<T>(n, n) <= kDefaultJacobianBudget;
+  return resolved<T>(m, n, k) != Method::jacobian || jacobian_bytes<T>(n, n) <= kDefaultJacobianBudget;
 }
 
 // The tolerances check_gradients documents, for the three outputs (check.hpp):
