@@ -86,22 +86,36 @@ void combine_dh(const std::vector<double>& partial, std::int64_t chunks, Taps ta
 template <std::floating_point T>
 struct BlockScratch {
   std::vector<T> window, yhat, r;
+  // Kept between calls unless a long kernel made the window large (it holds B + K - 1 values).
+  void release_if_large() {
+    if (window.capacity() > (std::size_t{1} << 20) / sizeof(T)) std::vector<T>().swap(window);
+  }
 };
 
 // Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len), chunks in parallel and
 // blocks in order within a chunk. The chunking is fixed by N (never by the thread count);
-// each thread has its own scratch and runs in the caller's floating-point mode.
+// each thread has its own scratch, kept between calls (a training loop calls this with the
+// same sizes every step), and runs in the caller's floating-point mode. A single chunk runs
+// on the calling thread: even an OpenMP region of one thread costs two futex calls, as much
+// as a whole step of a thousand samples.
 template <std::floating_point T, class Body>
 void for_each_block(const Blocks& bl, Body&& body) {
+  auto run_chunk = [&](std::int64_t ch, BlockScratch<T>& scratch) {
+    for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
+      body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
+  };
+  thread_local BlockScratch<T> scratch;
+  if (bl.chunks == 1) {
+    run_chunk(0, scratch);
+    return scratch.release_if_large();
+  }
   const FpMode mode = current_fp_mode();
-#pragma omp parallel if (bl.chunks > 1) num_threads(team_size(bl.chunks))
+#pragma omp parallel num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
-    BlockScratch<T> scratch;
 #pragma omp for schedule(static)
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch)
-      for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
-        body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
+    scratch.release_if_large();
   }
 }
 
@@ -160,12 +174,17 @@ template <std::floating_point T>
 double sum_squares(std::span<const T> r) {
   const Blocks bl(static_cast<std::int64_t>(r.size()), block_length<T>());
   std::vector<double> sums(static_cast<std::size_t>(bl.chunks), 0.0);
-#pragma omp parallel for schedule(static) if (bl.chunks > 1) num_threads(team_size(bl.chunks))
-  for (std::int64_t ch = 0; ch < bl.chunks; ++ch) {
+  auto run_chunk = [&](std::int64_t ch) {
     double s = 0;
     for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
       s += simd::sumsq(r.data() + bl.begin(b), static_cast<std::size_t>(bl.end(b) - bl.begin(b)));
     sums[static_cast<std::size_t>(ch)] = s;
+  };
+  if (bl.chunks == 1) {
+    run_chunk(0);
+  } else {
+#pragma omp parallel for schedule(static) num_threads(team_size(bl.chunks))
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
   }
   double total = 0;
   for (const double s : sums) total += s;

@@ -276,19 +276,25 @@ void finish_dh(const Setup<T>& s, const std::vector<double>& G, std::span<T> dh)
 }
 
 // Runs body(buffers, n0, P, chunk) for every block, chunks in parallel (fixed by N and K),
-// with the caller's denormal mode in every worker.
+// with the caller's denormal mode in every worker; a single chunk on the calling thread.
 template <std::floating_point T, class Body>
 void for_each_block(const Setup<T>& s, Body body) {
   const Geometry& geo = s.geo;
+  auto run_chunk = [&](std::int64_t ch, BlockBuffers<T>& buffers) {
+    for (std::int64_t b = geo.first_block(ch); b < geo.end_block(ch); ++b)
+      body(buffers, geo.begin(b), geo.end(b) - geo.begin(b), ch);
+  };
+  if (geo.chunks == 1) {
+    BlockBuffers<T> buffers(geo.L, s.bins);
+    return run_chunk(0, buffers);
+  }
   const FpMode mode = current_fp_mode();
-#pragma omp parallel if (geo.chunks > 1) num_threads(team_size(geo.chunks))
+#pragma omp parallel num_threads(team_size(geo.chunks))
   {
     const ScopedFpMode fp(mode);
     BlockBuffers<T> buffers(geo.L, s.bins);
 #pragma omp for schedule(static)
-    for (std::int64_t ch = 0; ch < geo.chunks; ++ch)
-      for (std::int64_t b = geo.first_block(ch); b < geo.end_block(ch); ++b)
-        body(buffers, geo.begin(b), geo.end(b) - geo.begin(b), ch);
+    for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
   }
 }
 
