@@ -257,15 +257,34 @@ void block_accumulate_dh(const Setup<T>& s, BlockBuffers<T>& b, const T* r, std:
   }
 }
 
+// Per-chunk sums of dh's spectrum, G_c = sum over the chunk's blocks of conj(R) X: chunks x
+// (2 bins) doubles (megabytes for long kernels). Left uninitialised here: each chunk's
+// worker zeroes its own slice on its first block (slice), so the zeroing and the page
+// faults of a fresh allocation run in parallel instead of before the parallel region.
+struct SpectrumSums {
+  std::unique_ptr<double[]> G;
+  std::int64_t width;
+  SpectrumSums(const Geometry& geo, std::int64_t bins)
+      : G(new double[static_cast<std::size_t>(geo.chunks * 2 * bins)]), width(2 * bins) {}
+  double* slice(const Geometry& geo, std::int64_t ch, std::int64_t n0) {
+    double* g = G.get() + ch * width;
+    if (n0 == geo.begin(geo.first_block(ch))) std::fill(g, g + width, 0.0);
+    return g;
+  }
+};
+
 // dh[j] = g[K-1-j], g = IFFT(sum over chunks of G_c, in chunk order), transformed in double.
+// The chunk sums run in parallel over frequencies (each one's order stays the chunk order).
 template <std::floating_point T>
-void finish_dh(const Setup<T>& s, const std::vector<double>& G, std::span<T> dh) {
-  const std::int64_t L = s.geo.L, width = 2 * s.bins;
+void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
+  const std::int64_t L = s.geo.L, width = sums.width, chunks = s.geo.chunks;
   const Plans<double>& dplans = plans_for<double>(static_cast<std::size_t>(L));
   FftwBuffer<double> total(static_cast<std::size_t>(width)), g(static_cast<std::size_t>(L));
+  const double* G = sums.G.get();
+#pragma omp parallel for schedule(static) if (chunks > 1 && width >= 8192) num_threads(team_size(chunks))
   for (std::int64_t f = 0; f < width; ++f) {
     double sum = 0;
-    for (std::int64_t ch = 0; ch < s.geo.chunks; ++ch) sum += G[static_cast<std::size_t>(ch * width + f)];
+    for (std::int64_t ch = 0; ch < chunks; ++ch) sum += G[ch * width + f];
     total.ptr[f] = sum;
   }
   Fftw<double>::c2r(dplans.inverse, total.complex(), g.ptr);
@@ -319,11 +338,11 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   Taps c;
   if (!clip_taps(taps, N, c)) return std::fill(dh.begin(), dh.end(), T{0});
   const Setup<T> s(taps, c, N, {});
-  std::vector<double> G(static_cast<std::size_t>(s.geo.chunks * 2 * s.bins), 0.0);
+  SpectrumSums G(s.geo, s.bins);
   for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t ch) {
     load_window(x, n0 - c.hi, N, b.window.ptr, s.geo.L);
     Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
-    block_accumulate_dh(s, b, r.data() + n0, P, G.data() + ch * 2 * s.bins);
+    block_accumulate_dh(s, b, r.data() + n0, P, G.slice(s.geo, ch, n0));
   });
   finish_dh(s, G, dh);
 }
@@ -355,7 +374,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   if (!clip_taps(taps, N, c)) return direct::step_without_taps(y, yhat, r, dh);
   const bool keep = !r.empty();
   const Setup<T> s(taps, c, N, h);
-  std::vector<double> G(static_cast<std::size_t>(s.geo.chunks * 2 * s.bins), 0.0);
+  SpectrumSums G(s.geo, s.bins);
   std::vector<double> sumsq(static_cast<std::size_t>(s.geo.chunks), 0.0);
   for_each_block(s, [&](BlockBuffers<T>& b, std::int64_t n0, std::int64_t P, std::int64_t ch) {
     const auto B = static_cast<std::size_t>(P);
@@ -366,7 +385,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
     Fftw<T>::r2c(s.plans->forward, b.window.ptr, b.X.complex());
     block_forward(s, b, yh, P);
     sumsq[static_cast<std::size_t>(ch)] += simd::residual_sumsq(yh, y.data() + n0, rb, B);  // r, sum r^2
-    block_accumulate_dh(s, b, rb, P, G.data() + ch * 2 * s.bins);
+    block_accumulate_dh(s, b, rb, P, G.slice(s.geo, ch, n0));
   });
   finish_dh(s, G, dh);
   double total = 0;
