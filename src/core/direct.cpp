@@ -27,10 +27,14 @@
 namespace convgrad::detail::direct {
 namespace {
 
-// Outputs per block: 8 KiB of T, so a block's x window, r and yhat stay in L1/L2.
+// Outputs per block: 2 KiB of T, so that a block's x window, y, yhat and r stay in L1 with
+// room to spare. Measured (bench/RESULTS.md): with 8 KiB blocks a long signal's K = 3 step
+// ran at half the speed of the same step on data already in cache; with 2 KiB blocks the
+// streams of x and y from memory overlap the work and it runs at the machine's read
+// bandwidth, while longer kernels do not notice the difference.
 template <std::floating_point T>
 constexpr std::int64_t block_length() {
-  return 8192 / static_cast<std::int64_t>(sizeof(T));
+  return 2048 / static_cast<std::int64_t>(sizeof(T));
 }
 constexpr std::int64_t kMaxChunks = 64;  // bounds the per-chunk dh storage (chunks x K doubles)
 
@@ -95,9 +99,9 @@ struct BlockScratch {
 // Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len), chunks in parallel and
 // blocks in order within a chunk. The chunking is fixed by N (never by the thread count);
 // each thread has its own scratch, kept between calls (a training loop calls this with the
-// same sizes every step), and runs in the caller's floating-point mode. A single chunk runs
-// on the calling thread: even an OpenMP region of one thread costs two futex calls, as much
-// as a whole step of a thousand samples.
+// same sizes every step), and runs in the caller's floating-point mode. With one chunk or one
+// thread the calling thread runs every chunk: even an OpenMP region of one thread costs two
+// futex calls, as much as a whole step of a thousand samples.
 template <std::floating_point T, class Body>
 void for_each_block(const Blocks& bl, Body&& body) {
   auto run_chunk = [&](std::int64_t ch, BlockScratch<T>& scratch) {
@@ -105,8 +109,8 @@ void for_each_block(const Blocks& bl, Body&& body) {
       body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
   };
   thread_local BlockScratch<T> scratch;
-  if (bl.chunks == 1) {
-    run_chunk(0, scratch);
+  if (team_size(bl.chunks) == 1) {  // one chunk, or one thread allowed: no OpenMP region
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
     return scratch.release_if_large();
   }
   const FpMode mode = current_fp_mode();
@@ -180,8 +184,8 @@ double sum_squares(std::span<const T> r) {
       s += simd::sumsq(r.data() + bl.begin(b), static_cast<std::size_t>(bl.end(b) - bl.begin(b)));
     sums[static_cast<std::size_t>(ch)] = s;
   };
-  if (bl.chunks == 1) {
-    run_chunk(0);
+  if (team_size(bl.chunks) == 1) {
+    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
   } else {
 #pragma omp parallel for schedule(static) num_threads(team_size(bl.chunks))
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);

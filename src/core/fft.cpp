@@ -295,7 +295,8 @@ void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
 }
 
 // Runs body(buffers, n0, P, chunk) for every block, chunks in parallel (fixed by N and K),
-// with the caller's denormal mode in every worker; a single chunk on the calling thread.
+// with the caller's denormal mode in every worker; with one chunk or one thread, on the calling
+// thread.
 template <std::floating_point T, class Body>
 void for_each_block(const Setup<T>& s, Body body) {
   const Geometry& geo = s.geo;
@@ -303,9 +304,10 @@ void for_each_block(const Setup<T>& s, Body body) {
     for (std::int64_t b = geo.first_block(ch); b < geo.end_block(ch); ++b)
       body(buffers, geo.begin(b), geo.end(b) - geo.begin(b), ch);
   };
-  if (geo.chunks == 1) {
+  if (team_size(geo.chunks) == 1) {  // one chunk, or one thread allowed: no OpenMP region
     BlockBuffers<T> buffers(geo.L, s.bins);
-    return run_chunk(0, buffers);
+    for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
+    return;
   }
   const FpMode mode = current_fp_mode();
 #pragma omp parallel num_threads(team_size(geo.chunks))
