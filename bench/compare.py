@@ -200,10 +200,14 @@ def main():
     if not os.access(driver, os.X_OK):
         sys.exit(f"compare.py: error: {driver} not found: build with -DCONVGRAD_BENCH=ON")
     peak = json.loads(subprocess.run([driver, "--peak"], check=True, capture_output=True, text=True).stdout)
+    bandwidth = json.loads(subprocess.run([driver, "--bandwidth"], check=True, capture_output=True,
+                                          text=True).stdout)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores; load average {info['load_average']}")
     print(f"measured FMA peak per core: {peak['float_flops'] / 1e9:.0f} GFLOP/s float32, "
           f"{peak['double_flops'] / 1e9:.0f} GFLOP/s float64 ({peak['target']})")
+    print(f"measured read bandwidth (two arrays of 1e7 doubles): {bandwidth['read_1t'] / 1e9:.1f} GB/s one "
+          f"thread, {bandwidth['read_2t'] / 1e9:.1f} GB/s two")
     print(f"numpy {info['numpy']}, scipy {info['scipy']}, torch {info['torch']}")
     print("throughput in million taps/s (N K / time of one training step); %pk: fraction of the FMA peak")
     print("of the cores used at 4 flops/tap (direct only); x2t: direct's 2-thread speedup; auto: the method")
@@ -262,7 +266,7 @@ def main():
     print(f"total time {time.time() - started:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "peak": peak, "rows": rows}, f, indent=1)
+            json.dump({"machine": info, "peak": peak, "bandwidth": bandwidth, "rows": rows}, f, indent=1)
 
 
 HEADER = (f"{'dtype':6} {'N':>8} {'K':>5} | {'convgrad':>9} {'how':>10} | {'direct1t':>9} {'%pk':>4} "

@@ -4,6 +4,7 @@
 //
 //   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean]
 //   convgrad_step --peak        one core's measured multiply-add peak, float and double
+//   convgrad_step --bandwidth   the read bandwidth of one and two threads (the K = 3 limit)
 //
 // Reads no files. The inputs are a fixed function of the index, so compare.py can rebuild
 // them exactly in NumPy and check the result against a float64 reference:
@@ -90,7 +91,32 @@ double peak(bool float64) {
   return best;
 }
 
+// Best of 20 reads of two arrays of 10^7 doubles (sum x[i] y[i]: what a K = 3 step must
+// read at least), in bytes/s, with `threads` OpenMP threads.
+double read_bandwidth(int threads) {
+  const std::int64_t n = 10'000'000;
+  const std::vector<double> x(static_cast<std::size_t>(n), 1.0), y(static_cast<std::size_t>(n), 2.0);
+  omp_set_num_threads(threads);
+  double best = 1e30, check = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    double acc = 0;
+#pragma omp parallel for reduction(+ : acc) schedule(static)
+    for (std::int64_t i = 0; i < n; ++i)
+      acc += x[static_cast<std::size_t>(i)] * y[static_cast<std::size_t>(i)];
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    check += acc;
+  }
+  if (check != 20.0 * 2.0 * static_cast<double>(n))
+    std::fprintf(stderr, "convgrad_step: bandwidth check failed\n");
+  return 16.0 * static_cast<double>(n) / best;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--bandwidth") {
+    std::printf("{\"read_1t\": %.6g, \"read_2t\": %.6g}\n", read_bandwidth(1), read_bandwidth(2));
+    return 0;
+  }
   if (argc == 2 && std::string(argv[1]) == "--peak") {
     std::printf("{\"float_flops\": %.6g, \"double_flops\": %.6g, \"target\": \"%s\"}\n", peak(false),
                 peak(true), convgrad::detail::simd::current_target().c_str());

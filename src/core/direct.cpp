@@ -113,11 +113,15 @@ void for_each_block(const Blocks& bl, Body&& body) {
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
     return scratch.release_if_large();
   }
+  // Chunks are handed out dynamically: a worker that wakes late (a sleeping OpenMP thread
+  // takes up to a millisecond to resume on a virtual machine) then takes fewer, instead of
+  // the caller waiting for it at the end. Which thread computes a chunk never changes the
+  // bits: every chunk's sums are kept apart and combined in chunk order.
   const FpMode mode = current_fp_mode();
 #pragma omp parallel num_threads(team_size(bl.chunks))
   {
     const ScopedFpMode fp(mode);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
     scratch.release_if_large();
   }
@@ -187,7 +191,7 @@ double sum_squares(std::span<const T> r) {
   if (team_size(bl.chunks) == 1) {
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
   } else {
-#pragma omp parallel for schedule(static) num_threads(team_size(bl.chunks))
+#pragma omp parallel for schedule(dynamic) num_threads(team_size(bl.chunks))
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
   }
   double total = 0;

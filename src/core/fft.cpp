@@ -281,7 +281,8 @@ void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
   const Plans<double>& dplans = plans_for<double>(static_cast<std::size_t>(L));
   FftwBuffer<double> total(static_cast<std::size_t>(width)), g(static_cast<std::size_t>(L));
   const double* G = sums.G.get();
-#pragma omp parallel for schedule(static) if (chunks > 1 && width >= 8192) num_threads(team_size(chunks))
+#pragma omp parallel for schedule(dynamic, 1024) if (chunks > 1 && width >= 8192) \
+    num_threads(team_size(chunks))
   for (std::int64_t f = 0; f < width; ++f) {
     double sum = 0;
     for (std::int64_t ch = 0; ch < chunks; ++ch) sum += G[ch * width + f];
@@ -294,7 +295,8 @@ void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
     dh[static_cast<std::size_t>(offset + j)] = static_cast<T>(g.ptr[K - 1 - j] / static_cast<double>(L));
 }
 
-// Runs body(buffers, n0, P, chunk) for every block, chunks in parallel (fixed by N and K),
+// Runs body(buffers, n0, P, chunk) for every block, chunks in parallel (fixed by N and K;
+// handed out dynamically, so a late-waking worker takes fewer, as in direct.cpp),
 // with the caller's denormal mode in every worker; with one chunk or one thread, on the calling
 // thread.
 template <std::floating_point T, class Body>
@@ -314,7 +316,7 @@ void for_each_block(const Setup<T>& s, Body body) {
   {
     const ScopedFpMode fp(mode);
     BlockBuffers<T> buffers(geo.L, s.bins);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
   }
 }
