@@ -38,13 +38,21 @@ constexpr std::int64_t block_length() {
 }
 constexpr std::int64_t kMaxChunks = 64;  // bounds the per-chunk dh storage (chunks x K doubles)
 
-// Blocks of B samples over [0, N), grouped into at most kMaxChunks chunks of consecutive blocks.
+// Below this many multiply-adds (N K, about 10 us of one core) a pass runs on the calling
+// thread: waking a sleeping OpenMP worker, and waiting for it at the closing barrier, costs
+// more than it saves (measured: N = 1e3, K = 3 ran 7x slower on two threads than on one).
+constexpr std::int64_t kParallelWork = std::int64_t{1} << 18;
+
+// Blocks of B samples over [0, N), grouped into at most kMaxChunks chunks of consecutive
+// blocks, and the threads that share them (a pass of K multiply-adds per sample).
 struct Blocks {
   std::int64_t N, B, count, per_chunk, chunks;
-  Blocks(std::int64_t N_, std::int64_t B_) : N(N_), B(B_) {
+  int threads;
+  Blocks(std::int64_t N_, std::int64_t B_, std::int64_t K = 1) : N(N_), B(B_) {
     count = (N + B - 1) / B;
     per_chunk = (count + kMaxChunks - 1) / kMaxChunks;
     chunks = (count + per_chunk - 1) / per_chunk;
+    threads = N * K >= kParallelWork ? team_size(chunks) : 1;
   }
   std::int64_t first_block(std::int64_t c) const { return c * per_chunk; }
   std::int64_t end_block(std::int64_t c) const { return std::min(count, (c + 1) * per_chunk); }
@@ -109,7 +117,7 @@ void for_each_block(const Blocks& bl, Body&& body) {
       body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
   };
   thread_local BlockScratch<T> scratch;
-  if (team_size(bl.chunks) == 1) {  // one chunk, or one thread allowed: no OpenMP region
+  if (bl.threads == 1) {  // little work, one chunk, or one thread allowed: no OpenMP region
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
     return scratch.release_if_large();
   }
@@ -118,7 +126,7 @@ void for_each_block(const Blocks& bl, Body&& body) {
   // the caller waiting for it at the end. Which thread computes a chunk never changes the
   // bits: every chunk's sums are kept apart and combined in chunk order.
   const FpMode mode = current_fp_mode();
-#pragma omp parallel num_threads(team_size(bl.chunks))
+#pragma omp parallel num_threads(bl.threads)
   {
     const ScopedFpMode fp(mode);
 #pragma omp for schedule(dynamic)
@@ -131,8 +139,8 @@ void for_each_block(const Blocks& bl, Body&& body) {
 // yhat: w = hf, shift = -hi; dx: w = h, shift = lo.
 template <std::floating_point T>
 void correlate_signal(const std::vector<T>& w, std::span<const T> v, std::int64_t shift, std::span<T> out) {
-  const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>());
   const auto K = static_cast<std::int64_t>(w.size());
+  const Blocks bl(static_cast<std::int64_t>(v.size()), block_length<T>(), K);
   for_each_block<T>(bl, [&](std::int64_t, std::int64_t n0, std::int64_t len, BlockScratch<T>& scratch) {
     const T* s = window(v, n0 + shift, len + K - 1, scratch.window);
     simd::correlate(w.data(), w.size(), s, out.data() + n0, static_cast<std::size_t>(len));
@@ -164,8 +172,8 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   const auto N = static_cast<std::int64_t>(x.size());
   Taps c;
   if (!clip_taps(taps, N, c)) return std::fill(dh.begin(), dh.end(), T{0});
-  const Blocks bl(N, block_length<T>());
   const auto K = static_cast<std::int64_t>(c.K());
+  const Blocks bl(N, block_length<T>(), K);
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
   for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, BlockScratch<T>& scratch) {
     const T* xs = window(x, n0 - c.hi, len + K - 1, scratch.window);
@@ -188,10 +196,10 @@ double sum_squares(std::span<const T> r) {
       s += simd::sumsq(r.data() + bl.begin(b), static_cast<std::size_t>(bl.end(b) - bl.begin(b)));
     sums[static_cast<std::size_t>(ch)] = s;
   };
-  if (team_size(bl.chunks) == 1) {
+  if (bl.threads == 1) {
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
   } else {
-#pragma omp parallel for schedule(dynamic) num_threads(team_size(bl.chunks))
+#pragma omp parallel for schedule(dynamic) num_threads(bl.threads)
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
   }
   double total = 0;
@@ -221,8 +229,8 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   if (!clip_taps(taps, N, c)) return step_without_taps(y, yhat, r, dh);
   const bool keep = !r.empty();
   const std::vector<T> hf = flipped(h, taps, c);
-  const Blocks bl(N, block_length<T>());
   const auto K = static_cast<std::int64_t>(c.K());
+  const Blocks bl(N, block_length<T>(), 2 * K);  // the forward and dh
   std::vector<double> partial(static_cast<std::size_t>(bl.chunks * K), 0.0);
   std::vector<double> sumsq(static_cast<std::size_t>(bl.chunks), 0.0);
   for_each_block<T>(bl, [&](std::int64_t ch, std::int64_t n0, std::int64_t len, BlockScratch<T>& scratch) {
