@@ -106,18 +106,20 @@ struct BlockScratch {
 
 // Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len), chunks in parallel and
 // blocks in order within a chunk. The chunking is fixed by N (never by the thread count);
-// each thread has its own scratch, kept between calls (a training loop calls this with the
-// same sizes every step), and runs in the caller's floating-point mode. With one chunk or one
-// thread the calling thread runs every chunk: even an OpenMP region of one thread costs two
-// futex calls, as much as a whole step of a thousand samples.
+// each thread has its own scratch and runs in the caller's floating-point mode. A small pass
+// (or one chunk, or one thread allowed) runs on the calling thread, with scratch kept
+// between calls: even an OpenMP region of one thread costs two futex calls, and allocating
+// the buffers as much again, each as long as a whole step of a thousand samples. (OpenMP
+// workers allocate theirs per call: a thread_local in a pool thread of a team started from
+// another thread is never destroyed.)
 template <std::floating_point T, class Body>
 void for_each_block(const Blocks& bl, Body&& body) {
   auto run_chunk = [&](std::int64_t ch, BlockScratch<T>& scratch) {
     for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
       body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
   };
-  thread_local BlockScratch<T> scratch;
-  if (bl.threads == 1) {  // little work, one chunk, or one thread allowed: no OpenMP region
+  if (bl.threads == 1) {
+    thread_local BlockScratch<T> scratch;
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
     return scratch.release_if_large();
   }
@@ -129,9 +131,9 @@ void for_each_block(const Blocks& bl, Body&& body) {
 #pragma omp parallel num_threads(bl.threads)
   {
     const ScopedFpMode fp(mode);
+    BlockScratch<T> scratch;
 #pragma omp for schedule(dynamic)
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
-    scratch.release_if_large();
   }
 }
 
