@@ -10,12 +10,13 @@
 //
 // so every kernel is a correlation of a contiguous window; a block inside the signal reads
 // x in place, a block at an edge reads a zero-padded copy. The training step runs the
-// forward, the residual and dh on one block while its window is in cache: x and r are read
-// from memory once per block.
+// forward, the residual and dh on one block while its window is in cache: x and y are read
+// from memory once, and when the caller keeps neither yhat nor r (loss_and_dh) they stay in
+// per-thread block buffers, so nothing of length N is written.
 //
-// Determinism: blocks and the chunks of blocks that threads take depend only on N, never
-// on the thread count; dh and the loss are summed per chunk and the chunk sums combined in
-// chunk order, so any number of threads gives identical bits.
+// Determinism: the blocks and their grouping into chunks depend only on N, never on the
+// thread count or on which thread takes a chunk; dh and the loss are summed per chunk and
+// the chunk sums combined in chunk order, so any number of threads gives identical bits.
 // Accuracy: each block's dh sum is formed in T (by SIMD lanes), then added in double.
 #include <algorithm>
 #include <vector>
