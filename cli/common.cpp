@@ -259,8 +259,7 @@ void write_outputs(const std::vector<Output>& outputs) {
 void print_json(const nlohmann::json& j) {
   const std::string s = j.dump();
   std::fwrite(s.data(), 1, s.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  std::fputc('\n', stdout);  // flushed, and its errors reported, by main (finish_stdout)
 }
 
 std::string format_values(std::span<const double> values, int digits, std::size_t max_shown) {

@@ -1,13 +1,21 @@
 // `convgrad`: parse the command line, call the library, print. Exit codes: 0 success,
 // 1 bad data or I/O (and `check` disagreements), 2 usage errors. Every error is one line
 // `convgrad: error: ...`; nothing is ever left half-written (the io layer writes atomically).
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "commands.hpp"
 #include "convgrad/errors.hpp"
+#include "convgrad/io.hpp"
 
 namespace {
 
@@ -16,9 +24,39 @@ int fail(int code, const char* what) {
   return code;
 }
 
+// True when fd is a pipe or socket whose reader has gone (a write would fail with EPIPE).
+bool reader_gone(int fd) {
+  pollfd p{fd, 0, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+}
+
+// What a command printed must have reached standard output: a full disk or /dev/full is an
+// error (exit 1), and a reader that stopped reading (`| head`) ends the run quietly with the
+// status a shell reports for SIGPIPE, as when SIGPIPE is not ignored.
+int finish_stdout(int code) {
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int err = errno;
+  if (flushed && !std::ferror(stdout)) return code;
+  if (err == EPIPE || reader_gone(STDOUT_FILENO)) return 128 + SIGPIPE;
+  const std::string why = err != 0 ? std::strerror(err) : "an earlier write failed";
+  std::fprintf(stderr, "convgrad: error: cannot write to standard output: %s\n", why.c_str());
+  return code == 0 ? 1 : code;
+}
+
+int dispatch(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // An interrupted run (Ctrl-C, `timeout`, a closed terminal) leaves no temporary file behind.
+  convgrad::io::remove_temporaries_on_signals();
+  return finish_stdout(dispatch(argc, argv));
+}
+
+namespace {
+
+int dispatch(int argc, char** argv) {
   using namespace convgrad::cli;
   CLI::App app{"convgrad: learnable 1-D filters, their loss and every form of its gradient"};
   app.require_subcommand(1);
@@ -60,3 +98,5 @@ int main(int argc, char** argv) {
     return fail(1, e.what());
   }
 }
+
+}  // namespace

@@ -52,6 +52,16 @@ void write_wav(const std::string& path, std::span<const double> values, int samp
 // A file written completely to a temporary name beside its target and not yet renamed into
 // place: several outputs can be staged first and committed together, so that a failure in
 // any of them leaves none behind. The destructor removes the temporary if not committed.
+//
+// What the target is decides how it is written (it is looked at first, with lstat):
+// - absent or a regular file: a temporary beside it, renamed over it on commit (atomic);
+// - a symbolic link: followed to its final target, which is replaced the same way (the link
+//   stays a link);
+// - "-", /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: written to that descriptor;
+// - a character or block device, or a FIFO: opened and written directly on commit (there is
+//   nothing to make atomic; /dev/full then fails with its own error);
+// - anything else (a directory, a socket): refused with io_error.
+// Direct targets are staged in memory (an anonymous file), so staging never touches them.
 class StagedFile {
  public:
   StagedFile(StagedFile&& other) noexcept;
@@ -60,16 +70,31 @@ class StagedFile {
   StagedFile& operator=(const StagedFile&) = delete;
   ~StagedFile();
 
-  // Renames the temporary onto the target; throws io_error (and removes the temporary) if
-  // that fails. Committing twice is an error.
+  // Renames the temporary onto the target (or copies the staged bytes to a direct target);
+  // throws io_error (and removes the temporary) if that fails. Committing twice is an error.
   void commit();
   const std::string& path() const { return path_; }
 
  private:
   friend class Stager;
-  StagedFile(std::string path, std::string temp) : path_(std::move(path)), temp_(std::move(temp)) {}
-  std::string path_, temp_;  // temp_ is empty once committed or moved from
+  StagedFile() = default;
+  void release() noexcept;  // removes the temporary and closes the staged bytes, if any
+
+  std::string path_;      // as the caller named it (for messages)
+  std::string target_;    // where the bytes land: path_, or the final target of a symlink
+  std::string temp_;      // the temporary beside target_; empty once committed, moved or direct
+  int slot_ = -1;         // temp_'s entry in the list removed on a signal (-1: none)
+  int staged_fd_ = -1;    // direct targets: the bytes, in an anonymous in-memory file
+  int out_fd_ = -1;       // direct targets that are an open descriptor (stdout...); else -1
+  bool pending_ = false;  // staged and not yet committed
 };
+
+// On SIGINT, SIGTERM, SIGHUP and SIGPIPE (each only where it is not ignored), removes the
+// temporary files being written or staged, then ends the process by the same signal, so that
+// an interrupted write leaves nothing behind. For programs (the command); idempotent.
+// Temporaries of a process killed by SIGKILL are named ".NAME.convgrad-tmp.PID.*": the next
+// write to the same target removes those whose process no longer exists.
+void remove_temporaries_on_signals();
 
 // The staging halves of write_array, write_file_atomic and write_wav (same formats, same errors).
 StagedFile stage_array(const std::string& path, std::span<const double> values);
