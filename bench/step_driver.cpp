@@ -53,7 +53,7 @@ int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool du
   const auto h = signal<T>(3, K, 1.0 / static_cast<double>(K));
   const Taps taps = Taps::centred_for(static_cast<std::int64_t>(K));
   std::vector<T> yhat(lean ? 0 : N), r(lean ? 0 : N), dh(K);
-  const Method chosen = resolve_method<T>(method, N, taps);
+  const Method chosen = resolve_method<T>(method, N, taps).method;
   auto step = [&] {
     return lean ? loss_and_dh<T>(x, y, h, taps, dh, method)
                 : loss_and_grad<T>(x, y, h, taps, yhat, r, dh, {}, method);

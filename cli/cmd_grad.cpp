@@ -12,7 +12,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "convgrad/errors.hpp"
-#include "convgrad/tune.hpp"
+#include "convgrad/method.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -53,13 +53,9 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
   const std::vector<T> y = to_dtype<T>(xy.y, "y (" + o.y_path + ")");
   const std::vector<T> h = to_dtype<T>(k.h, "h (" + k.source + ")");
   const std::size_t N = x.size(), K = h.size();
-  // Where the method came from: the request, a measured record (--tune), or the cost model.
-  const std::optional<TuneRecord> tuned =
-      method == Method::automatic ? tuned_record<T>(N, k.taps) : std::nullopt;
-  const Method used = resolve_method<T>(method, N, k.taps);
-  const char* source = method != Method::automatic            ? "requested"
-                       : tuned && tuned->source == "measured" ? "tuned"
-                                                              : "model";
+  // The method and where it came from: the request, a measured record (--tune), or the model.
+  const MethodChoice choice = resolve_method<T>(method, N, k.taps);
+  const Method used = choice.method;
 
   const Step<T> s = loss_and_grad<T>(x, y, h, k.taps, used, /*input_grad=*/true);
   const std::vector<double> dh = widen<T>(s.dh), dx = widen<T>(s.dx);
@@ -78,7 +74,7 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
     j["r"] = json_array<T>(s.r);
     j["method"] = std::string(to_string(used));
     j["method_requested"] = std::string(to_string(method));
-    j["method_source"] = source;
+    j["method_source"] = std::string(to_string(choice.source));
     j["N"] = N;
     j["K"] = K;
     j["lo"] = k.taps.lo;
@@ -92,9 +88,9 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
   std::printf("N = %zu samples, K = %zu taps (m = %lld..%lld), %s, method %s%s\n", N, K,
               static_cast<long long>(k.taps.lo), static_cast<long long>(k.taps.hi),
               std::string(to_string(dtype)).c_str(), std::string(to_string(used)).c_str(),
-              method != Method::automatic           ? ""
-              : std::string_view(source) == "tuned" ? " (chosen by auto, measured by --tune)"
-                                                    : " (chosen by auto)");
+              choice.source == MethodSource::requested ? ""
+              : choice.source == MethodSource::tuned   ? " (chosen by auto, measured by --tune)"
+                                                       : " (chosen by auto)");
   if (k.source == "zeros") std::printf("kernel: all zeros (the gradient at the start of learning)\n");
   std::printf("loss   = 1/2 ||h * x - y||^2 = %.17g\n", s.loss);
   std::printf("dh     = %s   (||dh|| = %.6g)\n", format_values(dh, 8).c_str(), norm2(dh));

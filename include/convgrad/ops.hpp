@@ -17,35 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "convgrad/method.hpp"
 #include "convgrad/taps.hpp"
 
 namespace convgrad {
-
-// How a result is computed. All methods agree to rounding (see tolerance.hpp).
-enum class Method {
-  reference,  // the derivation's sums as literal loops: the algorithmic reference
-  direct,     // O(N K) scalar-chain-rule sums, written for speed
-  fft,        // the convolution / flipped-input correlation forms through FFTW
-  jacobian,   // materialise the Jacobians and multiply them as matrices
-  automatic,  // direct or fft, whichever the cost model expects to be faster
-};
-
-std::string_view to_string(Method method);
-// Parses "reference", "direct", "fft", "jacobian", "auto"/"automatic"; throws invalid_argument.
-Method parse_method(std::string_view name);
-
-// The cost model: the predicted seconds of one training step (loss_and_dh) by Method::direct
-// or Method::fft on one core, for n samples, k taps and elements of element_size bytes
-// (4: float, 8: double), calibrated on the benchmark machine (bench/RESULTS.md).
-double predicted_step_seconds(Method method, std::size_t n, std::size_t k, std::size_t element_size = 8);
-
-// The cost model's choice between direct and fft: the one predicted faster.
-Method choose_method(std::size_t n, std::size_t k, std::size_t element_size = 8);
-
-// The method that `method` runs as on a signal of n samples with these taps: itself, or for
-// Method::automatic the measured choice when tuning is on (tune.hpp), else choose_method.
-template <std::floating_point T>
-Method resolve_method(Method method, std::size_t n, Taps taps);
 
 // Throws non_finite_input naming `what` and the index of the first NaN or infinity.
 template <std::floating_point T>

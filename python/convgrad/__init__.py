@@ -103,6 +103,16 @@ def _method(method):
     return method
 
 
+def _warn_about_tuning(result):
+    """Pass `result` on, after a warning for a tuning-cache problem that a method="auto" call
+    met (an unreadable or unwritable cache: the choice then stays in memory)."""
+    warning = _core.take_tune_warning()
+    if warning is not None:
+        import warnings
+        warnings.warn(warning, RuntimeWarning, stacklevel=3)
+    return result
+
+
 # ---- the operations ---------------------------------------------------------------------
 
 def conv(x, h, lo=None, method="auto"):
@@ -148,7 +158,7 @@ def conv(x, h, lo=None, method="auto"):
     array([ 4., 10., 16., 22., 22.])
     """
     x, h = _signals(x=x, h=h)
-    return _core.conv(h, x, _as_int("lo", lo, optional=True), _method(method))
+    return _warn_about_tuning(_core.conv(h, x, _as_int("lo", lo, optional=True), _method(method)))
 
 
 def loss_and_grad(x, y, h, lo=None, method="auto", input_grad=False):
@@ -201,7 +211,7 @@ def loss_and_grad(x, y, h, lo=None, method="auto", input_grad=False):
     x, y, h = _signals(x=x, y=y, h=h)
     result = _core.loss_and_grad(x, y, h, _as_int("lo", lo, optional=True), _method(method),
                                  bool(input_grad))
-    return tuple(result)
+    return _warn_about_tuning(tuple(result))
 
 
 def grad_kernel(x, r, K, lo=None, method="auto"):
@@ -238,8 +248,8 @@ def grad_kernel(x, r, K, lo=None, method="auto"):
         ``method="jacobian"`` above its memory budget.
     """
     x, r = _signals(x=x, r=r)
-    return _core.grad_kernel(x, r, _as_int("K", K), _as_int("lo", lo, optional=True),
-                             _method(method))
+    return _warn_about_tuning(_core.grad_kernel(x, r, _as_int("K", K), _as_int("lo", lo, optional=True),
+                                                _method(method)))
 
 
 def grad_input(h, r, lo=None, method="auto"):
@@ -274,7 +284,7 @@ def grad_input(h, r, lo=None, method="auto"):
         ``method="jacobian"`` above its memory budget.
     """
     h, r = _signals(h=h, r=r)
-    return _core.grad_input(h, r, _as_int("lo", lo, optional=True), _method(method))
+    return _warn_about_tuning(_core.grad_input(h, r, _as_int("lo", lo, optional=True), _method(method)))
 
 
 def jacobians(x, y, h, lo=None, *, budget=None):
@@ -580,7 +590,7 @@ def fit(pairs, taps=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_it
         lr=_as_float("lr", lr), beta1=_as_float("beta1", beta1), beta2=_as_float("beta2", beta2),
         eps=_as_float("eps", eps), max_iter=max_iter, batch=batch, seed=seed,
         keep_history=bool(history))
-    return FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress))
+    return _warn_about_tuning(FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress)))
 
 
 # ---- the measured choice of method="auto" (docs/tune.md) ------------------------------------

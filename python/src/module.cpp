@@ -422,7 +422,7 @@ PYBIND11_MODULE(_core, m) {
       "enabled"_a, "cache"_a);
   m.def("tuning_enabled", &convgrad::tuning_enabled);
   // Measures taps lo..hi at n samples now: (the record as the cache file's JSON text, the file
-  // it was saved to or "", the cache's last warning or "").
+  // it was saved to or "", the cache's last warning not yet reported or "").
   m.def(
       "tune",
       [](const std::string& dtype, std::size_t n, std::int64_t lo, std::int64_t hi) {
@@ -433,7 +433,14 @@ PYBIND11_MODULE(_core, m) {
           r = dtype == "float32" ? convgrad::tune<float>(n, taps) : convgrad::tune<double>(n, taps);
         }
         return py::make_tuple(convgrad::to_json(r), convgrad::last_tune_save().string(),
-                              convgrad::tune_cache_warning());
+                              convgrad::take_tune_warning());
       },
       "dtype"_a, "n"_a, "lo"_a, "hi"_a);
+  // The tuning cache's last problem not reported yet (str), or None: the Python layer warns
+  // with it after every call that may have resolved method="auto".
+  m.def("take_tune_warning", []() -> std::optional<std::string> {
+    std::string warning = convgrad::take_tune_warning();
+    if (warning.empty()) return std::nullopt;
+    return warning;
+  });
 }

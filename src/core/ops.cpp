@@ -8,7 +8,6 @@
 
 #include "convgrad/errors.hpp"
 #include "convgrad/jacobian.hpp"
-#include "convgrad/tune.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -31,64 +30,6 @@ void require_size(std::size_t got, std::size_t want, std::string_view what, std:
 
 }  // namespace
 
-std::string_view to_string(Method method) {
-  switch (method) {
-    case Method::reference:
-      return "reference";
-    case Method::direct:
-      return "direct";
-    case Method::fft:
-      return "fft";
-    case Method::jacobian:
-      return "jacobian";
-    case Method::automatic:
-      return "auto";
-  }
-  return "unknown";
-}
-
-Method parse_method(std::string_view name) {
-  if (name == "reference") return Method::reference;
-  if (name == "direct") return Method::direct;
-  if (name == "fft") return Method::fft;
-  if (name == "jacobian") return Method::jacobian;
-  if (name == "auto" || name == "automatic") return Method::automatic;
-  throw invalid_argument("method: '" + std::string(name) +
-                         "' is not one of reference, direct, fft, jacobian, auto");
-}
-
-// The cost model behind Method::automatic, calibrated on this machine (2-core AMD EPYC,
-// AVX-512; bench/RESULTS.md) from one-thread training steps (loss_and_dh) of both methods:
-//   direct: N Kc taps at 0.040 ns each in float, 0.081 ns in double, + 1 us
-//   fft:    per overlap-save block of length L, L log2 L at 0.39 ns (float) or 0.54 ns
-//           (double): three transforms and the spectral products; + 7 us of setup
-// Kc = min(K, 2N - 1) counts only the taps that reach the signal. The crossovers at large N
-// fall near K = 130 in float and K = 90 in double.
-double predicted_step_seconds(Method method, std::size_t n, std::size_t k, std::size_t element_size) {
-  const bool single = element_size <= 4;
-  const std::size_t kc = std::min(k, 2 * std::max<std::size_t>(n, 1) - 1);
-  if (method == Method::direct)
-    return (single ? 0.040e-9 : 0.081e-9) * static_cast<double>(n) * static_cast<double>(kc) + 1e-6;
-  const std::size_t L = detail::fft::block_transform_length(n, kc);
-  const double blocks = std::ceil(static_cast<double>(n) / static_cast<double>(L - kc + 1));
-  const double per_block = static_cast<double>(L) * std::log2(static_cast<double>(L));
-  return (single ? 0.39e-9 : 0.54e-9) * blocks * per_block + 7e-6;
-}
-
-Method choose_method(std::size_t n, std::size_t k, std::size_t element_size) {
-  return predicted_step_seconds(Method::fft, n, k, element_size) <
-                 predicted_step_seconds(Method::direct, n, k, element_size)
-             ? Method::fft
-             : Method::direct;
-}
-
-template <std::floating_point T>
-Method resolve_method(Method method, std::size_t n, Taps taps) {
-  if (method != Method::automatic) return method;
-  if (const std::optional<Method> tuned = tuned_method<T>(n, taps)) return *tuned;
-  return choose_method(n, taps.K(), sizeof(T));
-}
-
 template <std::floating_point T>
 void require_finite(std::span<const T> v, std::string_view what) {
   if (detail::simd::all_finite(v.data(), v.size())) return;  // the common case, scanned with SIMD
@@ -106,7 +47,7 @@ void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yh
   require_size(yhat.size(), x.size(), "yhat", "same length as x");
   require_finite(h, "h");
   require_finite(x, "x");
-  method = resolve_method<T>(method, x.size(), taps);
+  method = resolve_method<T>(method, x.size(), taps).method;
   switch (method) {
     case Method::reference:
       return detail::reference::conv(h, taps, x, yhat);
@@ -147,7 +88,7 @@ void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::spa
   require_size(dh.size(), taps.K(), "dh", "one value per tap m = lo..hi");
   require_finite(x, "x");
   require_finite(r, "r");
-  method = resolve_method<T>(method, x.size(), taps);
+  method = resolve_method<T>(method, x.size(), taps).method;
   switch (method) {
     case Method::reference:
       return detail::reference::grad_kernel(x, r, taps, dh);
@@ -176,7 +117,7 @@ void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span
   require_size(dx.size(), r.size(), "dx", "same length as r");
   require_finite(h, "h");
   require_finite(r, "r");
-  method = resolve_method<T>(method, r.size(), taps);
+  method = resolve_method<T>(method, r.size(), taps).method;
   switch (method) {
     case Method::reference:
       return detail::reference::grad_input(h, taps, r, dx);
@@ -232,7 +173,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   // that no tap reaches are checked first. This saves two passes over memory per step.
   require_finite(h, "h");
   require_finite_where_unreached(x, taps);
-  method = resolve_method<T>(method, N, taps);
+  method = resolve_method<T>(method, N, taps).method;
   std::vector<T> own_yhat, own_r;  // the fused steps can do without yhat and r in full
   const bool fused = method == Method::direct || method == Method::fft;
   if (!keep && (!fused || !dx.empty())) {
@@ -287,7 +228,6 @@ Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<cons
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                       \
-  template Method resolve_method<T>(Method, std::size_t, Taps);                                       \
   template void require_finite<T>(std::span<const T>, std::string_view);                              \
   template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);          \
   template std::vector<T> conv<T>(std::span<const T>, Taps, std::span<const T>, Method);              \

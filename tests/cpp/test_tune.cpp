@@ -1,13 +1,15 @@
-// The measured choice (tune.hpp): when it measures, what it records and where, that a cached
-// record is obeyed rather than measured again, and that a bad cache file never throws.
+// The measured choice (method.hpp) and its cache file (tune.hpp): when it measures, what it records and
+// where, that a cached record is obeyed rather than measured again, and that a bad cache file never throws.
 // No test asserts which method is faster: timings are never checked, only their presence.
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/ops.hpp"
 #include "convgrad/tune.hpp"
+#include "core/method_internal.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -36,11 +39,11 @@ class Tune : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     convgrad::set_tuning(true, cache());
-    convgrad::clear_tuning_memory();
+    convgrad::detail::clear_tuning_memory();
   }
   void TearDown() override {
     convgrad::set_tuning(false);
-    convgrad::clear_tuning_memory();
+    convgrad::detail::clear_tuning_memory();
     fs::remove_all(dir_);
   }
 
@@ -65,19 +68,21 @@ bool is_direct_or_fft(std::optional<Method> m) { return m == Method::direct || m
 
 TEST_F(Tune, OffMeansTheModelDecidesAndNothingIsWritten) {
   convgrad::set_tuning(false, cache());
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   EXPECT_FALSE(convgrad::tuning_enabled());
   EXPECT_EQ(convgrad::tuned_method<double>(kN, kTaps), std::nullopt);
-  EXPECT_EQ(convgrad::resolve_method<double>(Method::automatic, kN, kTaps), convgrad::choose_method(kN, 3));
-  EXPECT_EQ(convgrad::tune_measurement_count(), before);
+  const convgrad::MethodChoice choice = convgrad::resolve_method<double>(Method::automatic, kN, kTaps);
+  EXPECT_EQ(choice.method, convgrad::choose_method(kN, 3));
+  EXPECT_EQ(choice.source, convgrad::MethodSource::model);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before);
   EXPECT_FALSE(fs::exists(cache()));
 }
 
 TEST_F(Tune, OnMeasuresOnceRecordsBothTimingsAndThenUsesMemory) {
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   const std::optional<Method> first = convgrad::tuned_method<double>(kN, kTaps);
   ASSERT_TRUE(is_direct_or_fft(first));
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 1);
   EXPECT_EQ(convgrad::tune_cache_warning(), "");
   EXPECT_EQ(convgrad::last_tune_save(), cache());
 
@@ -98,17 +103,19 @@ TEST_F(Tune, OnMeasuresOnceRecordsBothTimingsAndThenUsesMemory) {
   EXPECT_GT(r.at("fft_s").get<double>(), 0.0);
 
   EXPECT_EQ(convgrad::tuned_method<double>(kN, kTaps), first);
-  EXPECT_EQ(convgrad::resolve_method<double>(Method::automatic, kN, kTaps), *first);
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);  // memory, not a new measurement
+  const convgrad::MethodChoice choice = convgrad::resolve_method<double>(Method::automatic, kN, kTaps);
+  EXPECT_EQ(choice.method, *first);
+  EXPECT_EQ(choice.source, convgrad::MethodSource::tuned);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 1);  // memory, not a new measurement
 }
 
 TEST_F(Tune, AFreshTableReadsTheFile) {
   const std::optional<Method> first = convgrad::tuned_method<double>(kN, kTaps);
   ASSERT_TRUE(is_direct_or_fft(first));
-  convgrad::clear_tuning_memory();
-  const std::size_t before = convgrad::tune_measurement_count();
+  convgrad::detail::clear_tuning_memory();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   EXPECT_EQ(convgrad::tuned_method<double>(kN, kTaps), first);
-  EXPECT_EQ(convgrad::tune_measurement_count(), before);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before);
 }
 
 // The record says fft for K = 3, where every measurement and the model say direct: obeying it
@@ -119,11 +126,11 @@ TEST_F(Tune, ARecordedChoiceIsObeyedAndGivesThatMethodsBits) {
   ASSERT_EQ(doc.at("records").size(), 1u);
   doc["records"][0]["choice"] = "fft";
   write_cache(doc.dump());
-  convgrad::clear_tuning_memory();
+  convgrad::detail::clear_tuning_memory();
 
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   EXPECT_EQ(convgrad::tuned_method<float>(kN, kTaps), Method::fft);
-  EXPECT_EQ(convgrad::tune_measurement_count(), before);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before);
 
   const auto x = convgrad::test::gaussian<float>(kN, 1), y = convgrad::test::gaussian<float>(kN, 2),
              h = convgrad::test::gaussian<float>(3, 3);
@@ -167,7 +174,7 @@ TEST_F(Tune, AMalformedRecordMakesTheFileCorrupt) {
 TEST_F(Tune, AnUnwritableLocationKeepsTheChoiceInMemory) {
   std::ofstream(dir_ / "blocker") << "a regular file, not a directory";
   convgrad::set_tuning(true, dir_ / "blocker" / "sub" / "tune.json");
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   std::optional<Method> m;
   EXPECT_NO_THROW(m = convgrad::tuned_method<double>(kN, kTaps));
   EXPECT_TRUE(is_direct_or_fft(m));
@@ -175,23 +182,23 @@ TEST_F(Tune, AnUnwritableLocationKeepsTheChoiceInMemory) {
       << convgrad::tune_cache_warning();
   EXPECT_EQ(convgrad::last_tune_save(), fs::path());
   EXPECT_EQ(convgrad::tuned_method<double>(kN, kTaps), m);
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 1);
 }
 
 TEST_F(Tune, DtypeThreadCountAndSizeEachKeyTheirOwnRecord) {
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   ASSERT_TRUE(is_direct_or_fft(convgrad::tuned_method<double>(kN, kTaps)));
   ASSERT_TRUE(is_direct_or_fft(convgrad::tuned_method<float>(kN, kTaps)));
   ASSERT_TRUE(is_direct_or_fft(convgrad::tuned_method<float>(kN + 1, kTaps)));
   ASSERT_TRUE(is_direct_or_fft(convgrad::tuned_method<float>(kN, Taps::causal(3))));
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 4);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 4);
 
   const int threads = omp_get_max_threads();
   omp_set_num_threads(threads + 1);
   const std::optional<Method> other = convgrad::tuned_method<double>(kN, kTaps);
   omp_set_num_threads(threads);
   EXPECT_TRUE(is_direct_or_fft(other));
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 5);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 5);
 
   const json doc = read_cache();
   ASSERT_EQ(doc.at("records").size(), 5u);
@@ -202,21 +209,21 @@ TEST_F(Tune, DtypeThreadCountAndSizeEachKeyTheirOwnRecord) {
 
 // Threads asking for the same problem at once wait for one measurement and share its answer.
 TEST_F(Tune, ConcurrentCallersMeasureOnce) {
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   std::vector<std::optional<Method>> got(4);
   std::vector<std::thread> callers;
   for (auto& g : got) callers.emplace_back([&g] { g = convgrad::tuned_method<float>(kN, kTaps); });
   for (std::thread& t : callers) t.join();
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 1);
   ASSERT_TRUE(is_direct_or_fft(got[0]));
   for (const auto& g : got) EXPECT_EQ(g, got[0]);
 }
 
 TEST_F(Tune, TuneMeasuresEvenWhenTuningIsOffAndReportsTheModel) {
   convgrad::set_tuning(false, cache());
-  const std::size_t before = convgrad::tune_measurement_count();
+  const std::size_t before = convgrad::detail::tune_measurement_count();
   const convgrad::TuneRecord r = convgrad::tune<double>(kN, Taps::causal(5));
-  EXPECT_EQ(convgrad::tune_measurement_count(), before + 1);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before + 1);
   EXPECT_EQ(r.n, kN);
   EXPECT_EQ(r.taps, Taps::causal(5));
   EXPECT_EQ(r.dtype, "float64");
@@ -247,6 +254,106 @@ TEST_F(Tune, InvalidProblemsAreRefused) {
   EXPECT_THROW((void)convgrad::tune<double>(0, kTaps), convgrad::invalid_argument);
   EXPECT_THROW((void)convgrad::tune<double>(kN, Taps{3, 1}), convgrad::invalid_argument);
   EXPECT_EQ(convgrad::tuned_method<double>(0, kTaps), std::nullopt);
+}
+
+// A requested method is reported as such and never looks anything up.
+TEST_F(Tune, ARequestedMethodIsReportedAsRequested) {
+  const std::size_t before = convgrad::detail::tune_measurement_count();
+  const convgrad::MethodChoice choice = convgrad::resolve_method<double>(Method::fft, kN, kTaps);
+  EXPECT_EQ(choice.method, Method::fft);
+  EXPECT_EQ(choice.source, convgrad::MethodSource::requested);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before);
+  EXPECT_EQ(convgrad::to_string(convgrad::MethodSource::tuned), "tuned");
+}
+
+// A record the model made (timing would have taken too long) resolves as the model's choice.
+TEST_F(Tune, AModelledRecordResolvesAsTheModel) {
+  (void)convgrad::tune<double>(kN, kTaps);
+  json doc = read_cache();
+  doc["records"][0]["source"] = "model: both methods predicted > 1 s per step";
+  doc["records"][0]["choice"] = "fft";
+  write_cache(doc.dump());
+  convgrad::detail::clear_tuning_memory();
+  const convgrad::MethodChoice choice = convgrad::resolve_method<double>(Method::automatic, kN, kTaps);
+  EXPECT_EQ(choice.method, Method::fft);
+  EXPECT_EQ(choice.source, convgrad::MethodSource::model);
+}
+
+// take_tune_warning hands each problem out once; tune_cache_warning keeps describing it.
+TEST_F(Tune, ATakenWarningIsGivenOnce) {
+  write_cache("{ this is not json");
+  ASSERT_TRUE(is_direct_or_fft(convgrad::tuned_method<double>(kN, kTaps)));
+  const std::string taken = convgrad::take_tune_warning();
+  EXPECT_NE(taken.find("ignored"), std::string::npos) << taken;
+  EXPECT_EQ(convgrad::take_tune_warning(), "");
+  EXPECT_EQ(convgrad::tune_cache_warning(), taken);
+}
+
+// The core keeps records through whatever store is registered: here one in memory, which
+// sees every save and supplies records as the file would.
+class MemoryStore final : public convgrad::TuneStore {
+ public:
+  std::vector<convgrad::TuneRecord> kept;
+  int loads = 0, saves = 0;
+  std::vector<convgrad::TuneRecord> load(std::string&) override {
+    ++loads;
+    return kept;
+  }
+  bool save(const std::vector<convgrad::TuneRecord>& records, std::string&) override {
+    ++saves;
+    kept = records;
+    return true;
+  }
+};
+
+TEST_F(Tune, TheCoreUsesTheRegisteredStore) {
+  const auto store = std::make_shared<MemoryStore>();
+  convgrad::set_tune_store(store);
+  const convgrad::TuneRecord r = convgrad::tune<float>(kN, kTaps);
+  EXPECT_EQ(store->loads, 1);
+  EXPECT_EQ(store->saves, 1);
+  ASSERT_EQ(store->kept.size(), 1u);
+  EXPECT_TRUE(convgrad::same_key(store->kept[0], r));
+  EXPECT_FALSE(fs::exists(cache()));  // the file store is not involved
+
+  store->kept[0].choice = r.choice == Method::fft ? Method::direct : Method::fft;
+  convgrad::set_tune_store(store);  // forgets the table: the next lookup reads the store
+  const std::size_t before = convgrad::detail::tune_measurement_count();
+  EXPECT_EQ(convgrad::tuned_method<float>(kN, kTaps), store->kept[0].choice);
+  EXPECT_EQ(convgrad::detail::tune_measurement_count(), before);
+  convgrad::set_tuning(true, cache());  // back to a file for TearDown
+}
+
+// The cache is only ever a regular file: a FIFO (or a device such as /dev/null) in its place
+// is refused with a warning and left as it is, and the choice is kept in memory.
+TEST_F(Tune, ANonRegularCacheIsNeverReplaced) {
+  const fs::path fifo = dir_ / "fifo.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  convgrad::set_tuning(true, fifo);
+  std::optional<Method> m;
+  EXPECT_NO_THROW(m = convgrad::tuned_method<double>(kN, kTaps));
+  EXPECT_TRUE(is_direct_or_fft(m));
+  EXPECT_NE(convgrad::tune_cache_warning().find("not a regular file"), std::string::npos)
+      << convgrad::tune_cache_warning();
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
+  EXPECT_FALSE(fs::exists(dir_ / "fifo.json.lock"));
+  EXPECT_EQ(convgrad::last_tune_save(), fs::path());
+  EXPECT_EQ(convgrad::tuned_method<double>(kN, kTaps), m);
+}
+
+// A write merges under the lock file beside the cache: records another process added since
+// this one read the file survive.
+TEST_F(Tune, AWriteMergesWhatOthersAddedAndLocksBesideTheCache) {
+  (void)convgrad::tune<double>(kN, kTaps);
+  json doc = read_cache();
+  json other = doc["records"][0];
+  other["n"] = kN + 7;  // a record "another process" wrote
+  doc["records"].push_back(other);
+  write_cache(doc.dump());
+  (void)convgrad::tune<double>(kN + 1, kTaps);  // the table never read kN + 7
+  const json now = read_cache();
+  ASSERT_EQ(now.at("records").size(), 3u);
+  EXPECT_TRUE(fs::is_regular_file(fs::path(cache().string() + ".lock")));
 }
 
 // Sets an environment variable for one scope and restores it.

@@ -7,6 +7,9 @@ with an explicit method is a usage error; a corrupt or unwritable cache costs on
 line, never the exit code. No test asserts which method is faster.
 """
 import json
+import os
+import stat
+import subprocess
 
 import numpy as np
 import pytest
@@ -192,3 +195,40 @@ def test_an_unwritable_cache_costs_one_warning(run_cli, signals, tmp_path, monke
     r = run_cli("tune", "--n", 100, "--taps", 1)
     assert r.returncode == 0
     assert "  saved   nowhere (see the warning)" in r.stdout and "not written" in r.stderr
+
+
+def test_concurrent_tune_runs_keep_every_record(convgrad_bin, tmp_path):
+    # Eight processes tuning different sizes against one cache file, three rounds: the
+    # read-merge-write of each runs under the lock file beside the cache, so no record is lost
+    # (without the lock, about a third were: a writer renamed its merge over another's).
+    cache = tmp_path / "tune.json"
+    env = {**os.environ, "CONVGRAD_TUNE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    sizes = [1000 + 37 * i for i in range(24)]
+    for round_sizes in (sizes[0:8], sizes[8:16], sizes[16:24]):
+        runs = [subprocess.Popen([str(convgrad_bin), "tune", "--n", str(n), "--taps", "1"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for n in round_sizes]
+        for p in runs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and err == ""
+    records = json.loads(cache.read_text())["records"]
+    assert sorted(r["n"] for r in records) == sizes
+
+
+def test_a_device_as_the_cache_is_never_replaced(run_cli, tmp_path, monkeypatch):
+    # CONVGRAD_TUNE_CACHE=/dev/null used to turn /dev/null into a regular file (as root). Now a
+    # cache that is not a regular file is refused with one warning and left as it is. The
+    # device is a null device made in tmp_path (never /dev itself: a regression must not
+    # damage the machine).
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    monkeypatch.setenv("CONVGRAD_TUNE_CACHE", str(device))
+    r = run_cli("tune", "--n", 100, "--taps", 1)
+    assert r.returncode == 0
+    assert "saved   nowhere (see the warning)" in r.stdout
+    assert r.stderr.count("\n") == 1 and str(device) in r.stderr and "not a regular file" in r.stderr
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]  # no lock file, no temporary

@@ -94,3 +94,28 @@ def test_set_tuning_refuses_a_cache_that_is_not_a_path():
     with pytest.raises(TypeError):
         convgrad.set_tuning(True, cache=3)
     assert convgrad.tuning_enabled() is False
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: convgrad.conv(x, np.ones(3)),
+    lambda x: convgrad.loss_and_grad(x, x, np.ones(3)),
+    lambda x: convgrad.grad_kernel(x, x, 3),
+    lambda x: convgrad.grad_input(np.ones(3), x),
+    lambda x: convgrad.fit([(x, x)], taps=3, solver="gd", max_iter=2),
+], ids=["conv", "loss_and_grad", "grad_kernel", "grad_input", "fit"])
+def test_method_auto_warns_about_a_cache_problem_once(cache, call):
+    # A corrupt cache met by a method="auto" call (not only by convgrad.tune) reaches Python
+    # as one RuntimeWarning; the next call has nothing new to say.
+    cache.write_text("{ not json")
+    x = np.linspace(-1.0, 1.0, 700)
+    with pytest.warns(RuntimeWarning, match="ignored"):
+        call(x)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        call(x)
+
+
+def test_take_tune_warning_is_none_without_a_problem(cache):
+    convgrad.conv(np.linspace(-1.0, 1.0, 500), np.ones(3))
+    assert convgrad._core.take_tune_warning() is None
