@@ -32,6 +32,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/io.hpp"
 #include "kernels.hpp"
+#include "quote.hpp"
 #include "simd.hpp"
 
 namespace convgrad {
@@ -139,7 +140,8 @@ Method method_field(const json& j, const char* name) {
 TuneRecord from_json(const json& j) {
   TuneRecord r;
   r.dtype = j.at("dtype").get<std::string>();
-  if (r.dtype != "float32" && r.dtype != "float64") throw invalid_argument("dtype '" + r.dtype + "'");
+  if (r.dtype != "float32" && r.dtype != "float64")
+    throw invalid_argument("dtype '" + detail::quote_token(r.dtype) + "'");
   r.n = count_field(j, "n");
   r.taps = Taps::range(j.at("lo").get<std::int64_t>(), j.at("hi").get<std::int64_t>());
   r.threads = static_cast<int>(std::min<std::uint64_t>(count_field(j, "threads"), 1 << 20));
@@ -161,7 +163,8 @@ std::vector<TuneRecord> read_cache(const fs::path& file, std::string* warning) {
   if (file.empty() || !fs::exists(file, ec)) return {};
   const auto ignored = [&](const std::string& why) {
     if (warning)
-      *warning = "tune cache " + file.string() + " ignored (" + why + "); it is replaced on the next write";
+      *warning = "tune cache " + file.string() + " ignored (" + detail::quote_token(why, 400) +
+                 "); it is replaced on the next write";
     return std::vector<TuneRecord>{};
   };
   std::ifstream in(file, std::ios::binary);

@@ -228,6 +228,39 @@ TEST_F(IoTest, LongBadTokensAreShortenedInTheMessage) {
 
 // ---- malformed .npy ------------------------------------------------------------------------------
 
+// Every byte of a message is printable: file content quoted in it (here a .npy dtype) has
+// its newlines and terminal escape sequences escaped as \xNN, so the error stays one line and
+// nothing reaches the terminal as a control sequence.
+void expect_printable(const std::string& msg) {
+  for (const char c : msg)
+    EXPECT_TRUE(c >= 0x20 && c < 0x7F)
+        << "byte 0x" << std::hex << (static_cast<int>(c) & 0xFF) << " in: " << msg;
+}
+
+TEST_F(IoTest, NpyDtypeInTheMessageIsEscaped) {
+  const std::string three = le_bytes(std::vector<double>{1, 2, 3});
+  for (const std::string& descr : {std::string("<i4\n\x1b[31mred"), std::string("\x1b]0;title\x07"),
+                                   std::string("\n"), std::string("<f8\xc2\x9b")}) {
+    const std::string p = write_bytes(
+        "evil.npy", npy_bytes("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }", three));
+    try {
+      (void)io::read_signal(p);
+      ADD_FAILURE() << "no error";
+    } catch (const io_error& e) {
+      expect_printable(e.what());
+      EXPECT_NE(std::string(e.what()).find("dtype"), std::string::npos) << e.what();
+    }
+  }
+  // The escaped form names the bytes: a newline is \x0A, ESC is \x1B.
+  try {
+    (void)io::read_signal(write_bytes(
+        "nl.npy", npy_bytes("{'descr': '<i4\n\x1b', 'fortran_order': False, 'shape': (3,), }", three)));
+    ADD_FAILURE() << "no error";
+  } catch (const io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'<i4\\x0A\\x1B'"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(IoTest, NpyErrorsNameTheProblem) {
   const std::string three = le_bytes(std::vector<double>{1, 2, 3});
   expect_read_error(write_bytes("empty.npy", ""), {"empty.npy", "magic"});

@@ -1,6 +1,8 @@
 """Defects found by hostile use of the command (issue 13), each pinned by the case that showed it."""
 import json
 import math
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -31,3 +33,39 @@ def test_check_on_huge_finite_data_agrees_with_finite_tolerances(run_cli, tmp_pa
     plain = run_cli("check", "--x", x, "--y", y, "--taps", 1, "--dtype", dtype)
     assert plain.returncode == 0 and "all agree" in plain.stdout, plain.stdout
     assert "nan" not in plain.stdout and "inf" not in plain.stdout
+
+
+# -- file content quoted in an error is escaped ----------------------------------------------
+def npy_with_descr(path, descr):
+    header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }"
+    header = header.encode("latin-1") + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(24))
+    return path
+
+
+def assert_one_printable_error_line(p):
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("convgrad: error: "), repr(p.stderr)
+    assert all(0x20 <= ord(c) < 0x7F for c in p.stderr.rstrip("\n")), repr(p.stderr)
+
+
+@pytest.mark.parametrize("descr", ["<i4\n\x1b[31mred", "\x1b]0;title\x07", "\n", "<f8\xc2\x9b"])
+def test_npy_dtype_is_escaped_in_the_error(run_cli, tmp_path, descr):
+    x = npy_with_descr(tmp_path / "x.npy", descr)
+    y = write_text(tmp_path / "y.txt", [1.0, 2.0, 3.0])
+    p = run_cli("grad", "--x", x, "--y", y, "--taps", 1)
+    assert_one_printable_error_line(p)
+    assert "dtype" in p.stderr
+
+
+def test_tune_cache_content_is_escaped_in_the_warning(convgrad_bin, tmp_path):
+    cache = tmp_path / "tune.json"
+    cache.write_text('{"version": 1, "records": [{"dtype": "float\\n\\u001b[2Jx", "n": 5}]}')
+    env = dict(os.environ, CONVGRAD_TUNE_CACHE=str(cache))
+    p = subprocess.run([str(convgrad_bin), "tune", "--n", "64", "--taps", "1"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    warnings = [line for line in p.stderr.splitlines() if line]
+    assert len(warnings) == 1 and warnings[0].startswith("convgrad: warning: tune cache"), repr(p.stderr)
+    assert all(0x20 <= ord(c) < 0x7F for c in warnings[0]), repr(p.stderr)
+    assert "\\x0A\\x1B" in warnings[0], warnings[0]
