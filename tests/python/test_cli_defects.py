@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import struct
 import subprocess
 
 import numpy as np
@@ -69,3 +70,27 @@ def test_tune_cache_content_is_escaped_in_the_warning(convgrad_bin, tmp_path):
     assert len(warnings) == 1 and warnings[0].startswith("convgrad: warning: tune cache"), repr(p.stderr)
     assert all(0x20 <= ord(c) < 0x7F for c in warnings[0]), repr(p.stderr)
     assert "\\x0A\\x1B" in warnings[0], warnings[0]
+
+
+# -- WAV headers libsndfile cannot decode itself ---------------------------------------------
+def wav_bytes(tag, rate=8000, bits=16, tail=b"", data=bytes(256)):
+    fmt = struct.pack("<HHIIHH", tag, 1, rate, rate * 2, 2, bits) + tail
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+MPEG_LAYER3 = struct.pack("<HHIHHH", 12, 1, 2, 417, 1, 1393)
+EXTENSIBLE_MPEG = struct.pack("<HHIH", 22, 16, 0, 0x55) + bytes.fromhex("000000001000800000aa00389b71")
+
+
+@pytest.mark.parametrize("data,reason", [
+    (wav_bytes(0x55, bits=0, tail=MPEG_LAYER3), "MPEG audio (format 0x0055)"),
+    (wav_bytes(0xFFFE, tail=EXTENSIBLE_MPEG), "MPEG audio (format 0x0055)"),
+    (wav_bytes(1, rate=0), "sample rate of 0"),
+])
+def test_undecodable_wav_gives_one_error_line_and_nothing_else(run_cli, tmp_path, data, reason):
+    x = tmp_path / "x.wav"
+    x.write_bytes(data)
+    p = run_cli("grad", "--x", x, "--y", x, "--taps", 1)
+    assert_one_printable_error_line(p)
+    assert "x.wav" in p.stderr and reason in p.stderr, p.stderr
