@@ -3,6 +3,7 @@
 #include "convgrad/check.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <limits>
 
@@ -18,11 +19,36 @@ namespace {
 constexpr double kFiniteDifferenceWork = 2e8;
 
 template <std::floating_point T>
-double norm2(std::span<const T> v) {
-  double s = 0;
-  for (const T a : v) s += static_cast<double>(a) * a;
-  return std::sqrt(s);
+double max_abs(std::span<const T> v) {
+  double m = 0;
+  for (const T a : v) m = std::max(m, std::abs(static_cast<double>(a)));
+  return m;
 }
+
+// ||v||_2 = m sqrt(sum (v_i / m)^2) with m = max |v_i|: the squares of the scaled entries are at
+// most 1, so nothing overflows on the way (the plain sum of squares does from |v_i| ~ 1e154
+// on); the result is inf only where the norm itself is beyond the double range.
+template <std::floating_point T>
+double norm2(std::span<const T> v) {
+  const double m = max_abs(v);
+  if (m == 0) return 0;
+  double s = 0;
+  for (const T a : v) {
+    const double q = static_cast<double>(a) / m;
+    s += q * q;
+  }
+  return m * std::sqrt(s);
+}
+
+// a * b for bounds a, b >= 0: 0 when either is 0 (even against inf: a zero factor makes the
+// bounded quantity exactly zero), the largest double where the product is beyond the range.
+// A bound saturated at the largest double still rejects exactly what the true bound would:
+// a difference of two doubles is either finite (at most the largest double) or inf or NaN.
+double bound_product(double a, double b) {
+  if (a == 0 || b == 0) return 0;
+  return std::min(a * b, std::numeric_limits<double>::max());
+}
+double bound_sum(double a, double b) { return std::min(a + b, std::numeric_limits<double>::max()); }
 
 // NaN as soon as one difference is NaN (inf - inf where both overflowed): std::max would drop
 // it, and a table of overflowed outputs would read "agrees".
@@ -63,6 +89,47 @@ std::vector<double> widen(std::span<const T> v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
+// Finite differences of data far from unit scale. The step s = cbrt(eps) max(1, |v|) assumes
+// entries of order one: with x ~ 1e160 the perturbed loss overflows the double range, and with
+// x ~ 1e37, y ~ 1 the term s^2 ||x||^2 swamps the change it is meant to reveal. So the
+// differences are taken on the same problem in units where x and the outputs are of order one:
+//   x = 2^ex x',  y = 2^ey y',  h = 2^(ey-ex) h',  so  L(h; x, y) = 4^ey L'(h'; x', y'),
+//   dL/dh = 2^(ex+ey) dL'/dh',  dL/dx = 2^(2 ey-ex) dL'/dx'
+// exactly, since only exponents change. ex is the exponent of max |x|, ey that of the largest
+// output, max(|y|, |h| |x|). Data within 2^+-32 of unit scale are taken as they are.
+struct UnitProblem {
+  int ex = 0, ey = 0;
+  std::vector<double> x, y, h;  // x', y', h'
+};
+
+template <std::floating_point T>
+UnitProblem in_units(std::span<const T> x, std::span<const T> y, std::span<const T> h) {
+  constexpr int kNear = 32;
+  const double mx = max_abs(x), my = max_abs(y), mh = max_abs(h);
+  UnitProblem p;
+  if (mx > 0 && (my > 0 || mh > 0)) {
+    p.ex = std::ilogb(mx);
+    p.ey = std::max(my > 0 ? std::ilogb(my) : INT_MIN, mh > 0 ? std::ilogb(mh) + p.ex : INT_MIN);
+  } else if (mx > 0) {
+    p.ex = std::ilogb(mx);  // y = 0 and h = 0: every output is zero, only x needs units
+  }
+  if (std::abs(p.ex) <= kNear && std::abs(p.ey) <= kNear) p.ex = p.ey = 0;
+  const auto scaled = [](std::span<const T> v, int e) {
+    std::vector<double> out(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) out[i] = std::ldexp(static_cast<double>(v[i]), e);
+    return out;
+  };
+  p.x = scaled(x, -p.ex);
+  p.y = scaled(y, -p.ey);
+  p.h = scaled(h, p.ex - p.ey);
+  return p;
+}
+
+// A bound computed in the units of UnitProblem, in the caller's units (2^e times it).
+double from_units(double bound, int e) {
+  return std::min(std::ldexp(bound, e), std::numeric_limits<double>::max());
+}
+
 double fd_step(double v) {
   return std::cbrt(std::numeric_limits<double>::epsilon()) * std::max(1.0, std::abs(v));
 }
@@ -88,24 +155,26 @@ std::vector<double> central_differences(std::vector<double>& v, Loss&& L) {
 template <std::floating_point T>
 std::vector<double> finite_difference_grad_kernel(std::span<const T> x, std::span<const T> y,
                                                   std::span<const T> h, Taps taps) {
-  const auto xd = widen(x), yd = widen(y);
-  auto hd = widen(h);
-  return central_differences(hd, [&] { return loss_in_double(xd, yd, hd, taps); });
+  UnitProblem p = in_units(x, y, h);
+  std::vector<double> g = central_differences(p.h, [&] { return loss_in_double(p.x, p.y, p.h, taps); });
+  for (double& v : g) v = std::ldexp(v, p.ex + p.ey);  // dL/dh = 2^(ex+ey) dL'/dh'
+  return g;
 }
 
 template <std::floating_point T>
 std::vector<double> finite_difference_grad_input(std::span<const T> x, std::span<const T> y,
                                                  std::span<const T> h, Taps taps) {
-  const auto yd = widen(y), hd = widen(h);
-  auto xd = widen(x);
-  return central_differences(xd, [&] { return loss_in_double(xd, yd, hd, taps); });
+  UnitProblem p = in_units(x, y, h);
+  std::vector<double> g = central_differences(p.x, [&] { return loss_in_double(p.x, p.y, p.h, taps); });
+  for (double& v : g) v = std::ldexp(v, 2 * p.ey - p.ex);  // dL/dx = 2^(2 ey-ex) dL'/dx'
+  return g;
 }
 
 template <std::floating_point T>
 double agreement_tolerance(std::size_t terms, std::size_t length, double norm_a, double norm_b) {
   const double eps = std::numeric_limits<T>::epsilon();
   const double log_len = std::ceil(std::log2(static_cast<double>(std::max<std::size_t>(length, 2))));
-  return eps * (static_cast<double>(terms) + 8 * log_len) * norm_a * norm_b;
+  return bound_product(bound_product(eps * (static_cast<double>(terms) + 8 * log_len), norm_a), norm_b);
 }
 
 double finite_difference_tolerance(std::size_t n, std::size_t k, double scale, double step) {
@@ -181,26 +250,31 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
     rep.rows.push_back({"finite-difference", "dx", 0, 0, true, true, why});
     return rep;
   }
-  const auto xd = widen(x), yd = widen(y), hd = widen(h);
-  // Every step is at least fd_step(0), so the rounding bound holds with that step; the
-  // compared value (the reference in T) carries its own tolerance too.
-  const double scale = loss_scale(xd, yd, hd, taps);
+  // The differences are taken in the units of in_units (unit-scale data), so the rounding
+  // bound is computed there and carried back: 2^(ex+ey) for dh, 2^(2 ey-ex) for dx. Every step
+  // is at least fd_step(0), so the bound holds with that step; the compared value (the
+  // reference in T) carries its own tolerance too.
+  const UnitProblem p = in_units(x, y, h);
+  const double scale = loss_scale(p.x, p.y, p.h, taps);  // of order N K^2 at most: no overflow
   const double tol_fd = finite_difference_tolerance(N, K, scale, fd_step(0.0));
   // The reference's gradient is also that of its own residual, rounded in T: each r[n] =
   // fl(fl(sum_m h[m] x[n-m]) - y[n]) errs by at most eps_T (K + 1) (|h| * |x| + |y|)[n], whose
-  // 2-norm is eps_T (K + 1) sqrt(2 scale); by Cauchy-Schwarz that moves every dh[m] by at most
-  // ||x||_2 times it and every dx[k] by ||h||_2 times it. Finite differences see the exact
-  // residual, so near the optimum (r all rounding noise) this term is the whole difference.
+  // 2-norm is eps_T (K + 1) sqrt(2 scale) in the units of y (2^ey); by Cauchy-Schwarz that moves
+  // every dh[m] by at most ||x||_2 times it and every dx[k] by ||h||_2 times it. Finite
+  // differences see the exact residual, so near the optimum (r all rounding noise) this term
+  // is the whole difference.
   const double r_error =
-      std::numeric_limits<T>::epsilon() * static_cast<double>(K + 1) * std::sqrt(2 * scale);
+      from_units(std::numeric_limits<T>::epsilon() * static_cast<double>(K + 1) * std::sqrt(2 * scale), p.ey);
   auto add_fd = [&](std::string quantity, const std::vector<double>& fd, const std::vector<T>& want,
-                    double tol_ref) {
+                    double tol_ref, double tol_fd_here) {
     const double d = max_abs_diff<double>(fd, widen(std::span<const T>(want)));
-    const double tol = tol_ref + tol_fd;
+    const double tol = bound_sum(tol_ref, tol_fd_here);
     rep.rows.push_back({"finite-difference", std::move(quantity), d, tol, d <= tol, false, ""});
   };
-  add_fd("dh", finite_difference_grad_kernel<T>(x, y, h, taps), ref.dh, tol_dh + norm2(x) * r_error);
-  add_fd("dx", finite_difference_grad_input<T>(x, y, h, taps), ref.dx, tol_dx + norm2(h) * r_error);
+  add_fd("dh", finite_difference_grad_kernel<T>(x, y, h, taps), ref.dh,
+         bound_sum(tol_dh, bound_product(norm2(x), r_error)), from_units(tol_fd, p.ex + p.ey));
+  add_fd("dx", finite_difference_grad_input<T>(x, y, h, taps), ref.dx,
+         bound_sum(tol_dx, bound_product(norm2(h), r_error)), from_units(tol_fd, 2 * p.ey - p.ex));
   return rep;
 }
 

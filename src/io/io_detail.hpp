@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "convgrad/io.hpp"
+#include "core/quote.hpp"
 
 namespace convgrad::io {
 
@@ -37,7 +38,7 @@ void write_all(int fd, const char* data, std::size_t size, const std::string& pa
 std::string extension(const std::string& path);
 
 // A token made safe to quote in a one-line message: non-printables as \xNN, at most 40 chars.
-std::string quote_token(std::string_view token);
+using convgrad::detail::quote_token;
 
 // Throws io_error "PATH: <where> is NaN/Inf (sample index i)" for the first non-finite value.
 void require_finite_samples(std::span<const double> v, const std::string& path);

@@ -132,12 +132,12 @@ std::uint64_t read_le(const unsigned char* p, int bytes) {
 
 // "<f8" -> bytes per value (4 or 8), or io_error explaining what the dtype is and why not.
 std::size_t float_size(const std::string& descr, const std::string& path) {
-  if (descr.size() < 2) throw io_error(path + ": unknown dtype '" + descr + "'");
+  if (descr.size() < 2) throw io_error(path + ": unknown dtype '" + quote_token(descr) + "'");
   const char order = descr[0];
   const std::string type = descr.substr(1);
   if (order == '>' && (type == "f4" || type == "f8"))
-    throw io_error(path + ": dtype '" + descr + "' is big-endian; save it little-endian (x.astype('<" + type +
-                   "'))");
+    throw io_error(path + ": dtype '" + quote_token(descr) +
+                   "' is big-endian; save it little-endian (x.astype('<" + type + "'))");
   if ((order == '<' || order == '=') && type == "f8") return 8;
   if ((order == '<' || order == '=') && type == "f4") return 4;
   const char kind = type.empty() ? '?' : type[0];
@@ -166,7 +166,7 @@ std::size_t float_size(const std::string& descr, const std::string& path) {
     default:
       what = "an unsupported dtype";
   }
-  throw io_error(path + ": dtype '" + descr + "' is " + what +
+  throw io_error(path + ": dtype '" + quote_token(descr) + "' is " + what +
                  "; only float32 ('<f4') and float64 ('<f8') signals are read (x.astype(np.float64))");
 }
 

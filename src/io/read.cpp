@@ -54,22 +54,6 @@ std::string extension(const std::string& path) {
   return ext;
 }
 
-std::string quote_token(std::string_view token) {
-  std::string out;
-  for (std::size_t i = 0; i < token.size() && i < 40; ++i) {
-    const unsigned char c = static_cast<unsigned char>(token[i]);
-    if (std::isprint(c)) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    }
-  }
-  if (token.size() > 40) out += "...";
-  return out;
-}
-
 void require_finite_samples(std::span<const double> v, const std::string& path) {
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))

@@ -28,6 +28,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/io.hpp"
 #include "convgrad/tune.hpp"
+#include "io_detail.hpp"
 
 namespace convgrad {
 namespace fs = std::filesystem;
@@ -80,7 +81,8 @@ Method method_field(const json& j, const char* name) {
 TuneRecord from_json(const json& j) {
   TuneRecord r;
   r.dtype = j.at("dtype").get<std::string>();
-  if (r.dtype != "float32" && r.dtype != "float64") throw invalid_argument("dtype '" + r.dtype + "'");
+  if (r.dtype != "float32" && r.dtype != "float64")
+    throw invalid_argument("dtype '" + detail::quote_token(r.dtype) + "'");
   r.n = count_field(j, "n");
   r.taps = Taps::range(j.at("lo").get<std::int64_t>(), j.at("hi").get<std::int64_t>());
   r.threads = static_cast<int>(std::min<std::uint64_t>(count_field(j, "threads"), 1 << 20));
@@ -112,7 +114,7 @@ std::vector<TuneRecord> read_cache(const fs::path& file, std::string& warning) {
   std::error_code ec;
   if (file.empty() || !fs::exists(file, ec)) return {};
   const auto ignored = [&](const std::string& why, const char* then) {
-    warning = "tune cache " + file.string() + " ignored (" + why + "); " + then;
+    warning = "tune cache " + file.string() + " ignored (" + detail::quote_token(why, 400) + "); " + then;
     return std::vector<TuneRecord>{};
   };
   const char* replaced = "it is replaced on the next write";

@@ -2,7 +2,9 @@
 // FLAC, AIFF). Reading picks one channel; writing is mono, 32-bit float or 24-bit PCM.
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -30,11 +32,37 @@ std::uint32_t le32(const unsigned char* p) {
          static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
 }
 
-// libsndfile quietly reads a WAV whose data was cut short as a shorter signal. A truncated
-// file is corrupt, not short: walk the RIFF chunks to the 'data' chunk and compare the
-// length its header announces with the bytes that follow. (Streaming writers put 0 or
-// 0xFFFFFFFF there; those announce nothing and are let through.)
-void require_complete_wav(const std::string& path) {
+std::uint16_t le16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] | p[1] << 8); }
+
+// The WAV encodings libsndfile decodes itself. Any other (MPEG above all) goes to an outside
+// decoder, or to none: libsndfile's MP3 decoder prints its own notes on stderr and then fails
+// with an unrelated reason, so such files are refused from the header, before any decoding.
+std::string unsupported_wav_encoding(std::uint16_t tag) {
+  switch (tag) {
+    case 0x0001:  // PCM
+    case 0x0002:  // Microsoft ADPCM
+    case 0x0003:  // IEEE float
+    case 0x0006:  // A-law
+    case 0x0007:  // mu-law
+    case 0x0011:  // IMA ADPCM
+    case 0x0031:  // GSM 6.10
+    case 0x0040:  // G.721 ADPCM
+      return "";
+    case 0x0050:
+    case 0x0055:
+      return "MPEG audio";
+    default:
+      return "an unsupported encoding";
+  }
+}
+
+// What libsndfile would misreport in a WAV header, checked first: an encoding it cannot decode
+// itself (the format tag of the 'fmt ' chunk, or the sub-format of WAVE_FORMAT_EXTENSIBLE), no
+// channels, a zero sample rate. And libsndfile quietly reads a WAV whose data was cut short as
+// a shorter signal; a truncated file is corrupt, not short: the length the 'data' chunk
+// announces is compared with the bytes that follow. (Streaming writers put 0 or 0xFFFFFFFF
+// there; those announce nothing and are let through.)
+void require_supported_wav(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   unsigned char head[12];
   if (!in.read(reinterpret_cast<char*>(head), 12)) return;  // libsndfile will name the problem
@@ -47,6 +75,21 @@ void require_complete_wav(const std::string& path) {
     in.seekg(static_cast<std::streamoff>(at));
     if (!in.read(reinterpret_cast<char*>(chunk), 8)) return;
     const std::uint64_t len = le32(chunk + 4);
+    if (std::memcmp(chunk, "fmt ", 4) == 0) {
+      unsigned char fmt[40] = {};
+      const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(len, sizeof fmt));
+      if (have < 16 || !in.read(reinterpret_cast<char*>(fmt), static_cast<std::streamsize>(have))) return;
+      std::uint16_t tag = le16(fmt);
+      if (tag == 0xFFFE && have >= 26) tag = le16(fmt + 24);  // WAVE_FORMAT_EXTENSIBLE: the sub-format
+      const std::string what = unsupported_wav_encoding(tag);
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%04X", tag);
+      if (!what.empty())
+        throw io_error(path + ": the WAV data are " + what + " (format " + hex +
+                       "), which is not read; convert it to PCM or 32-bit float WAV");
+      if (le16(fmt + 2) == 0) throw io_error(path + ": the WAV header declares 0 channels");
+      if (le32(fmt + 4) == 0) throw io_error(path + ": the WAV header declares a sample rate of 0");
+    }
     if (std::memcmp(chunk, "data", 4) == 0) {
       if (len != 0 && len != 0xFFFFFFFFu && at + 8 + len > size)
         throw io_error(path + ": truncated: the 'data' chunk announces " + std::to_string(len) +
@@ -63,10 +106,11 @@ namespace detail {
 
 Signal read_sound(const std::string& path, std::optional<int> channel) {
   require_readable_file(path);  // a missing file or a directory, in our words
-  if (extension(path) == ".wav" || extension(path) == ".wave") require_complete_wav(path);
+  if (extension(path) == ".wav" || extension(path) == ".wave") require_supported_wav(path);
   SF_INFO info{};
   SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
-  if (!f) throw io_error(path + ": not a readable sound file: " + sf_strerror(nullptr));
+  if (!f)
+    throw io_error(path + ": not a readable sound file: " + detail::quote_token(sf_strerror(nullptr), 200));
   const int channels = info.channels;
   if (channels < 1)
     throw io_error(path + ": the sound file reports " + std::to_string(channels) + " channels");

@@ -193,6 +193,35 @@ TYPED_TEST(CheckGradients, OkAtTheOptimum) {
   }
 }
 
+// Large but finite data near the range limits of T (x up to 1e160 in double, where ||x||^2 and
+// the loss bound overflow, and up to a sixteenth of the float32 maximum): every output is exact
+// or within its bound, so every row agrees, and every tolerance is finite. A zero kernel and
+// y = 0 make every output exactly zero; y = 1 makes dh = -sum x nonzero and large.
+TYPED_TEST(CheckGradients, FiniteTolerancesNearTheRangeLimits) {
+  using T = TypeParam;
+  const double big = std::is_same_v<T, float> ? std::numeric_limits<float>::max() / 16 : 1e160;
+  for (const double y_value : {0.0, 1.0}) {
+    for (const double scale : {big, big / 1e3, big * 1e-30}) {
+      SCOPED_TRACE("x = " + std::to_string(scale) + ", y = " + std::to_string(y_value));
+      const Case c{8, Taps::centred(1)};
+      std::vector<T> x(c.n), y(c.n, static_cast<T>(y_value)), h(c.taps.K(), T{0});
+      for (std::size_t n = 0; n < c.n; ++n) x[n] = static_cast<T>(scale * (n % 2 ? -1.0 : 0.5));
+      expect_consistent_report<T>(check_gradients<T>(x, y, h, c.taps), true);
+    }
+  }
+}
+
+// The tolerance is the documented formula where that is finite, and saturates at the largest
+// double, never inf or NaN, where the product of the norms is beyond the double range.
+TEST(Tolerance, FiniteForAllFiniteNorms) {
+  const double max = std::numeric_limits<double>::max();
+  EXPECT_EQ(agreement_tolerance<double>(10, 100, 1e200, 1e200), max);
+  EXPECT_EQ(agreement_tolerance<double>(10, 100, max, 0.0), 0.0);
+  EXPECT_EQ(agreement_tolerance<double>(10, 100, 0.0, max), 0.0);
+  EXPECT_EQ(agreement_tolerance<double>(10, 100, 1e150, 1e150),
+            std::numeric_limits<double>::epsilon() * (10 + 8 * 7) * 1e150 * 1e150);
+}
+
 // Above its budget the Jacobian method's rows are skipped, each saying why; the table keeps
 // its yhat, dh and dx rows. Between the two sizes (J_h fits, J_x does not) only dx is skipped.
 TEST(CheckGradients, JacobianAboveItsBudgetIsSkippedNotFailed) {

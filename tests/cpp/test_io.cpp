@@ -228,6 +228,39 @@ TEST_F(IoTest, LongBadTokensAreShortenedInTheMessage) {
 
 // ---- malformed .npy ------------------------------------------------------------------------------
 
+// Every byte of a message is printable: file content quoted in it (here a .npy dtype) has
+// its newlines and terminal escape sequences escaped as \xNN, so the error stays one line and
+// nothing reaches the terminal as a control sequence.
+void expect_printable(const std::string& msg) {
+  for (const char c : msg)
+    EXPECT_TRUE(c >= 0x20 && c < 0x7F)
+        << "byte 0x" << std::hex << (static_cast<int>(c) & 0xFF) << " in: " << msg;
+}
+
+TEST_F(IoTest, NpyDtypeInTheMessageIsEscaped) {
+  const std::string three = le_bytes(std::vector<double>{1, 2, 3});
+  for (const std::string& descr : {std::string("<i4\n\x1b[31mred"), std::string("\x1b]0;title\x07"),
+                                   std::string("\n"), std::string("<f8\xc2\x9b")}) {
+    const std::string p = write_bytes(
+        "evil.npy", npy_bytes("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }", three));
+    try {
+      (void)io::read_signal(p);
+      ADD_FAILURE() << "no error";
+    } catch (const io_error& e) {
+      expect_printable(e.what());
+      EXPECT_NE(std::string(e.what()).find("dtype"), std::string::npos) << e.what();
+    }
+  }
+  // The escaped form names the bytes: a newline is \x0A, ESC is \x1B.
+  try {
+    (void)io::read_signal(write_bytes(
+        "nl.npy", npy_bytes("{'descr': '<i4\n\x1b', 'fortran_order': False, 'shape': (3,), }", three)));
+    ADD_FAILURE() << "no error";
+  } catch (const io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'<i4\\x0A\\x1B'"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(IoTest, NpyErrorsNameTheProblem) {
   const std::string three = le_bytes(std::vector<double>{1, 2, 3});
   expect_read_error(write_bytes("empty.npy", ""), {"empty.npy", "magic"});
@@ -478,6 +511,65 @@ TEST_F(IoTest, WritingReplacesAnExistingFile) {
   io::write_array(p, std::vector<double>{7});
   EXPECT_EQ(io::read_signal(p).samples, std::vector<double>{7});
   EXPECT_EQ(listing(), std::vector<std::string>{"v.npy"});
+}
+
+// `v` as `bytes` little-endian bytes.
+std::string le(std::uint32_t v, int bytes) {
+  std::string out;
+  for (int k = 0; k < bytes; ++k, v >>= 8) out += static_cast<char>(v & 0xFF);
+  return out;
+}
+
+// A mono WAV file's bytes: a 'fmt ' chunk with format tag `tag`, `rate` Hz and `bits` per
+// sample, followed by `tail` (a format's extension), and `data` as the 'data' chunk.
+std::string wav_bytes(std::uint16_t tag, std::uint32_t rate, const std::string& data, std::uint16_t bits = 16,
+                      const std::string& tail = "") {
+  const std::string fmt =
+      le(tag, 2) + le(1, 2) + le(rate, 4) + le(rate * 2, 4) + le(2, 2) + le(bits, 2) + tail;
+  const std::string body = "WAVEfmt " + le(static_cast<std::uint32_t>(fmt.size()), 4) + fmt + "data" +
+                           le(static_cast<std::uint32_t>(data.size()), 4) + data;
+  return "RIFF" + le(static_cast<std::uint32_t>(body.size()), 4) + body;
+}
+
+// The extension of WAVE_FORMAT_EXTENSIBLE (tag 0xFFFE) naming `sub` as the sub-format, and that
+// of an MPEG layer 3 header (tag 0x0055) that sends the file to libsndfile's MP3 decoder.
+std::string extensible(std::uint16_t sub) {
+  return le(22, 2) + le(16, 2) + le(0, 4) + le(sub, 2) +
+         std::string("\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14);
+}
+const std::string kMp3Extension = le(12, 2) + le(1, 2) + le(2, 4) + le(417, 2) + le(1, 2) + le(1393, 2);
+
+// A WAV declaring MPEG data (as its format tag or as the sub-format of an extensible header),
+// or a zero sample rate, is refused from its header with the real reason in one printable line,
+// and nothing (libsndfile's MP3 decoder notes above all) reaches stderr.
+TEST_F(IoTest, UnsupportedWavHeadersAreRefusedWithTheRealReasonAndNothingOnStderr) {
+  const std::string silence(256, '\0');
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {wav_bytes(0x0055, 8000, silence, 0, kMp3Extension), {"MPEG", "0x0055", "PCM or 32-bit float"}},
+      {wav_bytes(0x0050, 8000, silence), {"MPEG", "0x0050"}},
+      {wav_bytes(0xFFFE, 8000, silence, 16, extensible(0x0055)), {"MPEG", "0x0055"}},
+      {wav_bytes(0x1234, 8000, silence), {"unsupported encoding", "0x1234"}},
+      {wav_bytes(0x0001, 0, silence), {"sample rate of 0"}},
+  };
+  for (const auto& [bytes, parts] : cases) {
+    const std::string p = write_bytes("bad.wav", bytes);
+    ::testing::internal::CaptureStderr();
+    try {
+      (void)io::read_signal(p);
+      ADD_FAILURE() << "no error for " << parts[0];
+    } catch (const io_error& e) {
+      for (const std::string& part : parts)
+        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << part << " not in: " << e.what();
+      EXPECT_NE(std::string(e.what()).find("bad.wav"), std::string::npos) << e.what();
+      expect_printable(e.what());
+    }
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "") << parts[0];
+  }
+  // The same header with PCM data and a real rate reads.
+  EXPECT_EQ(io::read_signal(write_bytes("ok.wav", wav_bytes(0x0001, 8000, silence))).samples.size(), 128u);
+  EXPECT_EQ(io::read_signal(write_bytes("ext.wav", wav_bytes(0xFFFE, 8000, silence, 16, extensible(0x0001))))
+                .samples.size(),
+            128u);
 }
 
 TEST(IoDispatch, SoundFilesAreRecognisedByExtensionInAnyCase) {

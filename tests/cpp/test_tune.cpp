@@ -171,6 +171,24 @@ TEST_F(Tune, AMalformedRecordMakesTheFileCorrupt) {
       << convgrad::tune_cache_warning();
 }
 
+// The warning quotes what the file holds only escaped: one printable line, whatever the
+// file's bytes (a record's dtype with a newline and an escape sequence; raw bytes that the
+// JSON parser reports).
+TEST_F(Tune, TheWarningEscapesTheFilesContent) {
+  for (const std::string& text :
+       {std::string(R"({"version": 1, "records": [{"dtype": "float\n\u001b[2Jx", "n": 5}]})"),
+        std::string("{\"version\": 1, \"records\": [\xc2\x9b\x1b[2J]}"), std::string("\x1b[2J\n\x07")}) {
+    convgrad::clear_tuning_memory();
+    write_cache(text);
+    EXPECT_NO_THROW((void)convgrad::tuned_method<double>(kN, kTaps));
+    const std::string w = convgrad::tune_cache_warning();
+    EXPECT_NE(w.find("ignored"), std::string::npos) << w;
+    for (const char c : w)
+      EXPECT_TRUE(c >= 0x20 && c < 0x7F)
+          << "byte 0x" << std::hex << (static_cast<int>(c) & 0xFF) << " in: " << w;
+  }
+}
+
 TEST_F(Tune, AnUnwritableLocationKeepsTheChoiceInMemory) {
   std::ofstream(dir_ / "blocker") << "a regular file, not a directory";
   convgrad::set_tuning(true, dir_ / "blocker" / "sub" / "tune.json");

@@ -1,0 +1,96 @@
+"""Defects found by hostile use of the command (issue 13), each pinned by the case that showed it."""
+import json
+import math
+import os
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+
+def write_text(path, values):
+    path.write_text("".join(f"{v!r}\n" for v in values))
+    return path
+
+
+# -- check on large but finite data ---------------------------------------------------------
+# x = 1e160 with a zero kernel: every output is exact, yet ||x||^2 overflows the double range.
+# The tolerances must stay finite and every row agree (exit 0), in float64 and near the
+# float32 limit in float32.
+@pytest.mark.parametrize("dtype,big", [("float64", 1e160), ("float64", 1e300), ("float32", 2e37)])
+@pytest.mark.parametrize("y_value", [0.0, 1.0])
+def test_check_on_huge_finite_data_agrees_with_finite_tolerances(run_cli, tmp_path, dtype, big, y_value):
+    x = write_text(tmp_path / "x.txt", [big * (0.5 if n % 2 else -1.0) for n in range(8)])
+    y = write_text(tmp_path / "y.txt", [y_value] * 8)
+    p = run_cli("check", "--x", x, "--y", y, "--taps", 1, "--dtype", dtype, "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads(p.stdout)
+    rows = [r for r in report["rows"] if not r.get("skipped")]
+    assert len(rows) == 11
+    for r in rows:
+        assert r["tolerance"] is not None and math.isfinite(r["tolerance"]), r
+        assert r["ok"], r
+    plain = run_cli("check", "--x", x, "--y", y, "--taps", 1, "--dtype", dtype)
+    assert plain.returncode == 0 and "all agree" in plain.stdout, plain.stdout
+    assert "nan" not in plain.stdout and "inf" not in plain.stdout
+
+
+# -- file content quoted in an error is escaped ----------------------------------------------
+def npy_with_descr(path, descr):
+    header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,), }"
+    header = header.encode("latin-1") + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(24))
+    return path
+
+
+def assert_one_printable_error_line(p):
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("convgrad: error: "), repr(p.stderr)
+    assert all(0x20 <= ord(c) < 0x7F for c in p.stderr.rstrip("\n")), repr(p.stderr)
+
+
+@pytest.mark.parametrize("descr", ["<i4\n\x1b[31mred", "\x1b]0;title\x07", "\n", "<f8\xc2\x9b"])
+def test_npy_dtype_is_escaped_in_the_error(run_cli, tmp_path, descr):
+    x = npy_with_descr(tmp_path / "x.npy", descr)
+    y = write_text(tmp_path / "y.txt", [1.0, 2.0, 3.0])
+    p = run_cli("grad", "--x", x, "--y", y, "--taps", 1)
+    assert_one_printable_error_line(p)
+    assert "dtype" in p.stderr
+
+
+def test_tune_cache_content_is_escaped_in_the_warning(convgrad_bin, tmp_path):
+    cache = tmp_path / "tune.json"
+    cache.write_text('{"version": 1, "records": [{"dtype": "float\\n\\u001b[2Jx", "n": 5}]}')
+    env = dict(os.environ, CONVGRAD_TUNE_CACHE=str(cache))
+    p = subprocess.run([str(convgrad_bin), "tune", "--n", "64", "--taps", "1"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    warnings = [line for line in p.stderr.splitlines() if line]
+    assert len(warnings) == 1 and warnings[0].startswith("convgrad: warning: tune cache"), repr(p.stderr)
+    assert all(0x20 <= ord(c) < 0x7F for c in warnings[0]), repr(p.stderr)
+    assert "\\x0A\\x1B" in warnings[0], warnings[0]
+
+
+# -- WAV headers libsndfile cannot decode itself ---------------------------------------------
+def wav_bytes(tag, rate=8000, bits=16, tail=b"", data=bytes(256)):
+    fmt = struct.pack("<HHIIHH", tag, 1, rate, rate * 2, 2, bits) + tail
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+MPEG_LAYER3 = struct.pack("<HHIHHH", 12, 1, 2, 417, 1, 1393)
+EXTENSIBLE_MPEG = struct.pack("<HHIH", 22, 16, 0, 0x55) + bytes.fromhex("000000001000800000aa00389b71")
+
+
+@pytest.mark.parametrize("data,reason", [
+    (wav_bytes(0x55, bits=0, tail=MPEG_LAYER3), "MPEG audio (format 0x0055)"),
+    (wav_bytes(0xFFFE, tail=EXTENSIBLE_MPEG), "MPEG audio (format 0x0055)"),
+    (wav_bytes(1, rate=0), "sample rate of 0"),
+])
+def test_undecodable_wav_gives_one_error_line_and_nothing_else(run_cli, tmp_path, data, reason):
+    x = tmp_path / "x.wav"
+    x.write_bytes(data)
+    p = run_cli("grad", "--x", x, "--y", x, "--taps", 1)
+    assert_one_printable_error_line(p)
+    assert "x.wav" in p.stderr and reason in p.stderr, p.stderr
