@@ -178,7 +178,7 @@ TEST_F(Tune, TheWarningEscapesTheFilesContent) {
   for (const std::string& text :
        {std::string(R"({"version": 1, "records": [{"dtype": "float\n\u001b[2Jx", "n": 5}]})"),
         std::string("{\"version\": 1, \"records\": [\xc2\x9b\x1b[2J]}"), std::string("\x1b[2J\n\x07")}) {
-    convgrad::clear_tuning_memory();
+    convgrad::detail::clear_tuning_memory();
     write_cache(text);
     EXPECT_NO_THROW((void)convgrad::tuned_method<double>(kN, kTaps));
     const std::string w = convgrad::tune_cache_warning();
