@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -254,7 +255,57 @@ void adam(Run<T>& run, std::vector<T>& h) {
   run.result.stop_reason = stop;
 }
 
+// The taps some sample reaches. Tap m joins output n to input n - m, both in [0, N) only for
+// |m| <= N - 1; with N the longest signal, no other tap enters any loss, so its gradient is
+// ridge h[m] for ever: zero from a zero start, or with no ridge. Empty when no tap reaches.
+std::optional<Taps> reached_taps(Taps taps, std::size_t longest) {
+  const auto reach = static_cast<std::int64_t>(longest) - 1;
+  const std::int64_t lo = std::max(taps.lo, -reach), hi = std::min(taps.hi, reach);
+  if (lo > hi) return std::nullopt;
+  return Taps::range(lo, hi);
+}
+
+template <std::floating_point T>
+std::size_t longest_signal(std::span<const Pair<T>> data) {
+  std::size_t n = 0;
+  for (const auto& p : data) n = std::max(n, p.x.size());
+  return n;
+}
+
+// Whether fitting only the reached taps gives the whole answer: the taps no sample reaches end
+// where they start (the iterative solvers, when their gradient ridge h[m] is zero throughout)
+// or at zero (the exact solver with a ridge: (0 + ridge) h[m] = 0). The exact solver without a
+// ridge has no unique answer there and says so itself.
+template <std::floating_point T>
+bool reached_taps_suffice(Taps taps, Taps reached, const FitOptions& o, std::span<const T> h) {
+  if (o.solver == Solver::exact) return o.ridge > 0;
+  if (o.ridge == 0) return true;
+  const auto at = static_cast<std::size_t>(reached.lo - taps.lo);
+  for (std::size_t j = 0; j < h.size(); ++j)
+    if ((j < at || j >= at + reached.K()) && h[j] != T{0}) return false;
+  return true;
+}
+
 }  // namespace
+
+template <std::floating_point T>
+std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, const FitOptions& o) {
+  std::size_t samples = 0;
+  for (const auto& p : data) samples += p.x.size();
+  const std::size_t K = taps.K();
+  if (K <= samples || (o.solver == Solver::exact && o.ridge > 0)) return {};
+  const std::optional<Taps> reached = reached_taps(taps, longest_signal(data));
+  const std::size_t unreached = K - (reached ? reached->K() : 0);
+  std::string w = "fit: " + std::to_string(K) + " taps but only " + std::to_string(samples) +
+                  " samples to determine them: the problem is underdetermined (many filters fit equally well";
+  if (unreached > 0)
+    w += "; " + std::to_string(unreached) + " taps reach no sample and keep their start value";
+  w += o.solver == Solver::exact
+           ? "). The exact solver needs a ridge penalty to pick one: --solver exact --ridge LAMBDA"
+           : "), and the iterative solvers approach one of them slowly. The right tool is the exact "
+             "solver with a ridge penalty: --solver exact --ridge LAMBDA";
+  return w;
+}
 
 std::string_view to_string(Solver solver) {
   switch (solver) {
@@ -295,6 +346,28 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   res.solver = options.solver;
   const auto start = Clock::now();
   std::vector<T> h = h0.empty() ? std::vector<T>(K, T{0}) : std::vector<T>(h0.begin(), h0.end());
+
+  // Far more taps than samples: fit the taps some sample reaches and keep the others where
+  // they start (see reached_taps_suffice), so that memory and time per iteration follow what
+  // the data determine, not K. The answer is the same on every tap.
+  const std::optional<Taps> reached = reached_taps(taps, longest_signal(data));
+  if (reached && reached->K() < K && reached_taps_suffice<T>(taps, *reached, options, h)) {
+    const auto at = static_cast<std::size_t>(reached->lo - taps.lo);
+    const std::vector<T> h0_reached(h.begin() + static_cast<std::ptrdiff_t>(at),
+                                    h.begin() + static_cast<std::ptrdiff_t>(at + reached->K()));
+    res = fit<T>(data, *reached, options, h0_reached);
+    if (options.solver == Solver::exact) std::fill(h.begin(), h.end(), T{0});
+    std::copy(res.h.begin(), res.h.end(), h.begin() + static_cast<std::ptrdiff_t>(at));
+    res.h = std::move(h);
+    // The unreached taps add the eigenvalue ridge to G + ridge I (their rows of G are zero).
+    if (res.condition) {
+      const double lambda_min = std::min(res.lambda_max / *res.condition, options.ridge);
+      res.lambda_max = std::max(res.lambda_max, options.ridge);
+      res.condition = res.lambda_max / lambda_min;
+    }
+    res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return res;
+  }
 
   if (options.solver == Solver::exact) {
     NormalEquations ne(taps);
@@ -338,6 +411,8 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   return res;
 }
 
+template std::string underdetermined_warning<float>(std::span<const Pair<float>>, Taps, const FitOptions&);
+template std::string underdetermined_warning<double>(std::span<const Pair<double>>, Taps, const FitOptions&);
 template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const FitOptions&,
                                      std::span<const float>);
 template FitResult<double> fit<double>(std::span<const Pair<double>>, Taps, const FitOptions&,

@@ -94,3 +94,30 @@ def test_undecodable_wav_gives_one_error_line_and_nothing_else(run_cli, tmp_path
     p = run_cli("grad", "--x", x, "--y", x, "--taps", 1)
     assert_one_printable_error_line(p)
     assert "x.wav" in p.stderr and reason in p.stderr, p.stderr
+
+
+# -- far more taps than samples --------------------------------------------------------------
+def test_fit_with_far_more_taps_than_samples_warns_and_is_quick(run_cli, tmp_path):
+    rng = np.random.default_rng(5)
+    x = write_text(tmp_path / "x.txt", rng.standard_normal(64).tolist())
+    y = write_text(tmp_path / "y.txt", rng.standard_normal(64).tolist())
+    wide, narrow = tmp_path / "wide.npy", tmp_path / "narrow.npy"
+    # 100000 taps from 64 samples ran for minutes (every gd iteration swept every tap).
+    p = run_cli("fit", "--x", x, "--y", y, "--causal", 100000, "--out", wide, timeout=30)
+    assert p.returncode == 0, p.stderr
+    warning = [line for line in p.stderr.splitlines() if line.startswith("convgrad: warning:")]
+    assert len(warning) == 1, p.stderr
+    for part in ("100000 taps", "64 samples", "underdetermined", "99936 taps reach no sample",
+                 "--solver exact --ridge"):
+        assert part in warning[0], warning[0]
+    q = run_cli("fit", "--x", x, "--y", y, "--causal", 64, "--out", narrow)
+    assert q.returncode == 0 and "warning" not in q.stderr, q.stderr
+    h_wide, h_narrow = np.load(wide), np.load(narrow)
+    assert h_wide.shape == (100000,)
+    np.testing.assert_array_equal(h_wide[:64], h_narrow)  # the same iteration on the reached taps
+    assert not h_wide[64:].any()  # unreached taps keep their start value, 0
+    # The advised tool solves it: 100000 taps, a ridge, the unreached taps zero.
+    r = run_cli("fit", "--x", x, "--y", y, "--causal", 100000, "--solver", "exact", "--ridge", "1e-3",
+                "--out", wide, timeout=30)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert not np.load(wide)[64:].any()
