@@ -189,8 +189,9 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
                  std::span<const T> h0 = {});
 
 // Empty, or a one-line warning when there are more taps than samples to determine them (an
-// underdetermined problem) and the solver is not the one made for it: it names the taps no
-// sample reaches and advises the exact solver with a ridge penalty.
+// underdetermined problem) and an iterative solver is chosen: it names the taps no sample
+// reaches and advises the exact solver with a ridge penalty (which, without a ridge, refuses
+// such a problem itself).
 template <std::floating_point T>
 std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, const FitOptions& options);
 

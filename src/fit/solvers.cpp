@@ -293,17 +293,17 @@ std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, co
   std::size_t samples = 0;
   for (const auto& p : data) samples += p.x.size();
   const std::size_t K = taps.K();
-  if (K <= samples || (o.solver == Solver::exact && o.ridge > 0)) return {};
+  // The exact solver is the tool: with a ridge it solves, without one it refuses a singular
+  // system itself and asks for a ridge.
+  if (K <= samples || o.solver == Solver::exact) return {};
   const std::optional<Taps> reached = reached_taps(taps, longest_signal(data));
   const std::size_t unreached = K - (reached ? reached->K() : 0);
   std::string w = "fit: " + std::to_string(K) + " taps but only " + std::to_string(samples) +
                   " samples to determine them: the problem is underdetermined (many filters fit equally well";
   if (unreached > 0)
     w += "; " + std::to_string(unreached) + " taps reach no sample and keep their start value";
-  w += o.solver == Solver::exact
-           ? "). The exact solver needs a ridge penalty to pick one: --solver exact --ridge LAMBDA"
-           : "), and the iterative solvers approach one of them slowly. The right tool is the exact "
-             "solver with a ridge penalty: --solver exact --ridge LAMBDA";
+  w += "), and the iterative solvers approach one of them slowly. The right tool is the exact solver "
+       "with a ridge penalty: --solver exact --ridge LAMBDA";
   return w;
 }
 
