@@ -118,10 +118,7 @@ struct Run {
       char buf[96];
       std::snprintf(buf, sizeof buf, "the loss F = %g, gradient norm %g", F, gnorm);
       const std::string what = buf;
-      if (it == 0)
-        throw invalid_argument("fit: " + what + " at the start: the data are too large for " + dtype_name() +
-                               " (their products overflow); scale x and y down" +
-                               (std::is_same_v<T, float> ? " or use float64" : ""));
+      if (it == 0) throw invalid_argument(detail::fit::data_too_large<T>());
       throw invalid_argument("fit: " + what + " at iteration " + std::to_string(it) +
                              ": the iteration diverged (for adam, lower the learning rate)");
     }
@@ -286,7 +283,36 @@ bool reached_taps_suffice(Taps taps, Taps reached, const FitOptions& o, std::spa
   return true;
 }
 
+// X^T X came out zero: x is all zero, or so small that every product x[i] x[j] underflows to
+// zero in T (subnormal data), which is a different cause with a different remedy.
+template <std::floating_point T>
+[[noreturn]] void throw_zero_gram(std::span<const Pair<T>> data) {
+  const bool all_zero = std::all_of(data.begin(), data.end(), [](const Pair<T>& p) {
+    return std::all_of(p.x.begin(), p.x.end(), [](T v) { return v == T{0}; });
+  });
+  if (all_zero)
+    throw singular_system(
+        "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
+        "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+  const char* dtype = std::is_same_v<T, float> ? "float32" : "float64";
+  throw singular_system(
+      std::string("gradient descent: X^T X is zero in ") + dtype +
+      ", but x is not all zero: x is so small that its products underflow to zero; scale x up" +
+      (std::is_same_v<T, float> ? " or use float64" : ""));
+}
+
 }  // namespace
+
+namespace detail::fit {
+template <std::floating_point T>
+std::string data_too_large() {
+  const bool f = std::is_same_v<T, float>;
+  return std::string("fit: the data are too large for ") + (f ? "float32" : "float64") +
+         " (their products overflow its range); scale x and y down" + (f ? " or use float64" : "");
+}
+template std::string data_too_large<float>();
+template std::string data_too_large<double>();
+}  // namespace detail::fit
 
 template <std::floating_point T>
 std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, const FitOptions& o) {
@@ -383,10 +409,7 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     Run<T> run(data, taps, options, res);
     if (options.solver != Solver::adam) {
       res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-4, 300, options.method) + options.ridge;
-      if (!(res.lambda_max > 0))
-        throw singular_system(
-            "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
-            "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+      if (!(res.lambda_max > 0)) throw_zero_gram(data);
       res.step = 1.0 / res.lambda_max;
     }
     switch (options.solver) {

@@ -617,4 +617,63 @@ TEST(Underdetermined, TheWarningNamesTheProblemAndTheRightSolver) {
   EXPECT_EQ(underdetermined_warning<double>(p.data, Taps::causal(100000), o), "");
 }
 
+// ---- one message for one cause --------------------------------------------------------------
+
+// The message of `f`'s error of type E (empty and a failure if none).
+template <class E, class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+// float32 data whose products overflow: every method (the FFT's sums overflow first, as NaN)
+// and every iterative solver give the same message, with the float64 advice.
+TEST(OneMessage, Float32OverflowIsTheSameForEveryMethodAndSolver) {
+  std::vector<float> x(64), y(64, 0.0f);
+  for (std::size_t n = 0; n < x.size(); ++n) x[n] = n % 2 ? 3e37f : -3e37f;
+  const std::vector<Pair<float>> data = {{x, y}};
+  const std::vector<float> h0(3, 1e-30f);
+  const std::string want =
+      "fit: the data are too large for float32 (their products overflow its range); scale x and y down or "
+      "use "
+      "float64";
+  for (const Solver s : {Solver::gd, Solver::nesterov, Solver::adam})
+    for (const Method m :
+         {Method::direct, Method::fft, Method::reference, Method::jacobian, Method::automatic}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " " + std::string(to_string(m)));
+      FitOptions o;
+      o.solver = s;
+      o.method = m;
+      EXPECT_EQ(message_of<invalid_argument>([&] { (void)fit<float>(data, Taps::centred(1), o, h0); }), want);
+    }
+}
+
+// Subnormal data are not zero data: X^T X underflows to zero in float32 for every method, and
+// the message says so (it said "every x is all zero"); all-zero data keep their own message.
+TEST(OneMessage, SubnormalDataAreNotReportedAsZero) {
+  std::vector<float> x(64), y(64);
+  for (std::size_t n = 0; n < x.size(); ++n) x[n] = y[n] = 1e-41f * static_cast<float>(n % 3 + 1);
+  const std::vector<float> zeros(64, 0.0f);
+  for (const Solver s : {Solver::gd, Solver::nesterov})
+    for (const Method m :
+         {Method::direct, Method::fft, Method::reference, Method::jacobian, Method::automatic}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " " + std::string(to_string(m)));
+      FitOptions o;
+      o.solver = s;
+      o.method = m;
+      const std::vector<Pair<float>> tiny = {{x, y}}, zero = {{zeros, y}};
+      const std::string w = message_of<singular_system>([&] { (void)fit<float>(tiny, Taps::centred(2), o); });
+      EXPECT_NE(w.find("not all zero"), std::string::npos) << w;
+      EXPECT_NE(w.find("underflow"), std::string::npos) << w;
+      EXPECT_NE(w.find("float64"), std::string::npos) << w;
+      const std::string z = message_of<singular_system>([&] { (void)fit<float>(zero, Taps::centred(2), o); });
+      EXPECT_NE(z.find("every x is all zero"), std::string::npos) << z;
+    }
+}
+
 }  // namespace convgrad::test
