@@ -279,6 +279,10 @@ int run_fit(const FitCli& o) {
   std::vector<T> start;
   if (h0) start = to_dtype<T>(*h0, "--h0 (" + o.h0 + ")");
 
+  // An underdetermined problem is named before the work starts, with the solver made for it.
+  if (const std::string w = underdetermined_warning<T>(data, taps, fo); !w.empty())
+    std::fprintf(stderr, "convgrad: warning: %s\n", w.c_str());
+
   // Fit, with a progress line on a terminal.
   const bool tty = !o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
   ProgressLine line(tty && fo.solver != Solver::exact, fo);

@@ -180,9 +180,20 @@ struct FitResult {
 // well-conditioned problems in double, gd and nesterov reach the exact solution to 1e-8
 // relative with the default tolerance; adam gets close (its fixed learning rate makes it
 // hover at a distance set by lr).
+//
+// With far more taps than samples, only the taps some sample reaches (|m| <= N - 1, N the
+// longest signal) are fitted: the others keep their start value (the exact solver with a ridge:
+// zero), which is the answer on them; time and memory per iteration follow the reached taps.
 template <std::floating_point T>
 FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& options,
                  std::span<const T> h0 = {});
+
+// Empty, or a one-line warning when there are more taps than samples to determine them (an
+// underdetermined problem) and an iterative solver is chosen: it names the taps no sample
+// reaches and advises the exact solver with a ridge penalty (which, without a ridge, refuses
+// such a problem itself).
+template <std::floating_point T>
+std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, const FitOptions& options);
 
 // The rounding error bound of one evaluation of the objective at h, used by gd to tell a
 // real increase from rounding. For each pair, r is computed in T from K-term sums, so

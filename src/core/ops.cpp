@@ -2,6 +2,7 @@
 #include "convgrad/ops.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -204,6 +205,11 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
   if (!std::isfinite(L)) {  // a non-finite input, or finite inputs whose squares overflow
     require_finite(x, "x");
     require_finite(y, "y");
+    // Finite inputs too large for T: the loss says so, whichever method overflowed (the fused
+    // FFT step as NaN from its sums, the others as inf). dx from that residual would be NaN
+    // too; grad_input would refuse the residual as if the caller had passed it.
+    if (!dx.empty()) std::fill(dx.begin(), dx.end(), std::numeric_limits<T>::quiet_NaN());
+    return L;
   }
   if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);
   return L;

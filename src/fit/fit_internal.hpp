@@ -5,6 +5,7 @@
 #include <concepts>
 #include <cstddef>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "convgrad/fit.hpp"
@@ -30,6 +31,11 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
             Method method, Workspace<T>& work);
 
 double norm2(std::span<const double> v);
+
+// The one message for finite data whose products overflow T, whichever solver, method or
+// quantity met the overflow first (the FFT's sums as NaN, direct sums as inf).
+template <std::floating_point T>
+std::string data_too_large();
 
 // ||x_p||_2 and ||y_p||_2 of every pair, computed once for loss_rounding's bound.
 struct PairNorms {

@@ -201,7 +201,9 @@ ExactSolution NormalEquations::solve(double ridge) const {
     throw invalid_argument(
         "exact solver: X^T X or X^T y overflows the float64 range: the data are too large "
         "(their products exceed 1.8e308); scale x and y down");
-  if (trace == 0 && ridge == 0) throw_singular("the Gram matrix X^T X is zero (every x is all zero)", 1.0);
+  if (trace == 0 && ridge == 0)
+    throw_singular(
+        "the Gram matrix X^T X is zero (every x is all zero, or so small that its products underflow)", 1.0);
 
   ExactSolution out;
   const bool full = taps_.K() <= kExactEigenTaps;

@@ -156,7 +156,10 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
     std::fill(w.begin(), w.end(), 0.0);
     for (const auto& p : data) {
       yhat.resize(p.x.size());
-      conv<T>(vt, taps, p.x, yhat, method);         // X v
+      conv<T>(vt, taps, p.x, yhat, method);  // X v
+      // An FFT's sums can overflow where the direct sums do not: NaN here, not later as a "residual".
+      if (!std::all_of(yhat.begin(), yhat.end(), [](T a) { return std::isfinite(a); }))
+        throw invalid_argument(detail::fit::data_too_large<T>());
       grad_kernel<T>(p.x, yhat, taps, dh, method);  // X^T (X v)
       for (std::size_t j = 0; j < K; ++j) w[j] += dh[j];
     }
@@ -167,10 +170,7 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
     }
     const double next = vw / vv;
     if (!std::isfinite(next))  // v is a unit vector: only x x products beyond T's range get here
-      throw invalid_argument(std::string("fit: X^T X v overflows the ") +
-                             (std::is_same_v<T, float> ? "float32" : "float64") +
-                             " range: the data are too large (their products overflow); scale x down" +
-                             (std::is_same_v<T, float> ? " or use float64" : ""));
+      throw invalid_argument(detail::fit::data_too_large<T>());
     const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
     lambda = next;
     if (settled) break;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -117,10 +118,7 @@ struct Run {
       char buf[96];
       std::snprintf(buf, sizeof buf, "the loss F = %g, gradient norm %g", F, gnorm);
       const std::string what = buf;
-      if (it == 0)
-        throw invalid_argument("fit: " + what + " at the start: the data are too large for " + dtype_name() +
-                               " (their products overflow); scale x and y down" +
-                               (std::is_same_v<T, float> ? " or use float64" : ""));
+      if (it == 0) throw invalid_argument(detail::fit::data_too_large<T>());
       throw invalid_argument("fit: " + what + " at iteration " + std::to_string(it) +
                              ": the iteration diverged (for adam, lower the learning rate)");
     }
@@ -254,7 +252,86 @@ void adam(Run<T>& run, std::vector<T>& h) {
   run.result.stop_reason = stop;
 }
 
+// The taps some sample reaches. Tap m joins output n to input n - m, both in [0, N) only for
+// |m| <= N - 1; with N the longest signal, no other tap enters any loss, so its gradient is
+// ridge h[m] for ever: zero from a zero start, or with no ridge. Empty when no tap reaches.
+std::optional<Taps> reached_taps(Taps taps, std::size_t longest) {
+  const auto reach = static_cast<std::int64_t>(longest) - 1;
+  const std::int64_t lo = std::max(taps.lo, -reach), hi = std::min(taps.hi, reach);
+  if (lo > hi) return std::nullopt;
+  return Taps::range(lo, hi);
+}
+
+template <std::floating_point T>
+std::size_t longest_signal(std::span<const Pair<T>> data) {
+  std::size_t n = 0;
+  for (const auto& p : data) n = std::max(n, p.x.size());
+  return n;
+}
+
+// Whether fitting only the reached taps gives the whole answer: the taps no sample reaches end
+// where they start (the iterative solvers, when their gradient ridge h[m] is zero throughout)
+// or at zero (the exact solver with a ridge: (0 + ridge) h[m] = 0). The exact solver without a
+// ridge has no unique answer there and says so itself.
+template <std::floating_point T>
+bool reached_taps_suffice(Taps taps, Taps reached, const FitOptions& o, std::span<const T> h) {
+  if (o.solver == Solver::exact) return o.ridge > 0;
+  if (o.ridge == 0) return true;
+  const auto at = static_cast<std::size_t>(reached.lo - taps.lo);
+  for (std::size_t j = 0; j < h.size(); ++j)
+    if ((j < at || j >= at + reached.K()) && h[j] != T{0}) return false;
+  return true;
+}
+
+// X^T X came out zero: x is all zero, or so small that every product x[i] x[j] underflows to
+// zero in T (subnormal data), which is a different cause with a different remedy.
+template <std::floating_point T>
+[[noreturn]] void throw_zero_gram(std::span<const Pair<T>> data) {
+  const bool all_zero = std::all_of(data.begin(), data.end(), [](const Pair<T>& p) {
+    return std::all_of(p.x.begin(), p.x.end(), [](T v) { return v == T{0}; });
+  });
+  if (all_zero)
+    throw singular_system(
+        "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
+        "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+  const char* dtype = std::is_same_v<T, float> ? "float32" : "float64";
+  throw singular_system(
+      std::string("gradient descent: X^T X is zero in ") + dtype +
+      ", but x is not all zero: x is so small that its products underflow to zero; scale x up" +
+      (std::is_same_v<T, float> ? " or use float64" : ""));
+}
+
 }  // namespace
+
+namespace detail::fit {
+template <std::floating_point T>
+std::string data_too_large() {
+  const bool f = std::is_same_v<T, float>;
+  return std::string("fit: the data are too large for ") + (f ? "float32" : "float64") +
+         " (their products overflow its range); scale x and y down" + (f ? " or use float64" : "");
+}
+template std::string data_too_large<float>();
+template std::string data_too_large<double>();
+}  // namespace detail::fit
+
+template <std::floating_point T>
+std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, const FitOptions& o) {
+  std::size_t samples = 0;
+  for (const auto& p : data) samples += p.x.size();
+  const std::size_t K = taps.K();
+  // The exact solver is the tool: with a ridge it solves, without one it refuses a singular
+  // system itself and asks for a ridge.
+  if (K <= samples || o.solver == Solver::exact) return {};
+  const std::optional<Taps> reached = reached_taps(taps, longest_signal(data));
+  const std::size_t unreached = K - (reached ? reached->K() : 0);
+  std::string w = "fit: " + std::to_string(K) + " taps but only " + std::to_string(samples) +
+                  " samples to determine them: the problem is underdetermined (many filters fit equally well";
+  if (unreached > 0)
+    w += "; " + std::to_string(unreached) + " taps reach no sample and keep their start value";
+  w += "), and the iterative solvers approach one of them slowly. The right tool is the exact solver "
+       "with a ridge penalty: --solver exact --ridge LAMBDA";
+  return w;
+}
 
 std::string_view to_string(Solver solver) {
   switch (solver) {
@@ -296,6 +373,28 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   const auto start = Clock::now();
   std::vector<T> h = h0.empty() ? std::vector<T>(K, T{0}) : std::vector<T>(h0.begin(), h0.end());
 
+  // Far more taps than samples: fit the taps some sample reaches and keep the others where
+  // they start (see reached_taps_suffice), so that memory and time per iteration follow what
+  // the data determine, not K. The answer is the same on every tap.
+  const std::optional<Taps> reached = reached_taps(taps, longest_signal(data));
+  if (reached && reached->K() < K && reached_taps_suffice<T>(taps, *reached, options, h)) {
+    const auto at = static_cast<std::size_t>(reached->lo - taps.lo);
+    const std::vector<T> h0_reached(h.begin() + static_cast<std::ptrdiff_t>(at),
+                                    h.begin() + static_cast<std::ptrdiff_t>(at + reached->K()));
+    res = fit<T>(data, *reached, options, h0_reached);
+    if (options.solver == Solver::exact) std::fill(h.begin(), h.end(), T{0});
+    std::copy(res.h.begin(), res.h.end(), h.begin() + static_cast<std::ptrdiff_t>(at));
+    res.h = std::move(h);
+    // The unreached taps add the eigenvalue ridge to G + ridge I (their rows of G are zero).
+    if (res.condition) {
+      const double lambda_min = std::min(res.lambda_max / *res.condition, options.ridge);
+      res.lambda_max = std::max(res.lambda_max, options.ridge);
+      res.condition = res.lambda_max / lambda_min;
+    }
+    res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return res;
+  }
+
   if (options.solver == Solver::exact) {
     NormalEquations ne(taps);
     for (const auto& p : data) ne.add<T>(p.x, p.y);
@@ -310,10 +409,7 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     Run<T> run(data, taps, options, res);
     if (options.solver != Solver::adam) {
       res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-4, 300, options.method) + options.ridge;
-      if (!(res.lambda_max > 0))
-        throw singular_system(
-            "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
-            "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+      if (!(res.lambda_max > 0)) throw_zero_gram(data);
       res.step = 1.0 / res.lambda_max;
     }
     switch (options.solver) {
@@ -338,6 +434,8 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   return res;
 }
 
+template std::string underdetermined_warning<float>(std::span<const Pair<float>>, Taps, const FitOptions&);
+template std::string underdetermined_warning<double>(std::span<const Pair<double>>, Taps, const FitOptions&);
 template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const FitOptions&,
                                      std::span<const float>);
 template FitResult<double> fit<double>(std::span<const Pair<double>>, Taps, const FitOptions&,

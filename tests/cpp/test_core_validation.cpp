@@ -186,6 +186,22 @@ TYPED_TEST(Validation, LossAndGradOverflowIsNotNonFiniteInput) {
   EXPECT_FALSE(std::isfinite(L)) << L;
 }
 
+// With dx asked for too: the fused FFT step overflows to a NaN residual where the other
+// methods overflow to inf; either way the loss reports it and dx is NaN, never an error about
+// a residual the caller did not pass ("r has a non-finite value", fft only, before).
+TYPED_TEST(Validation, LossAndGradOverflowWithDxIsTheLossForEveryMethod) {
+  using T = typename TypeParam::type;
+  const T big = std::numeric_limits<T>::max() / 4;
+  std::vector<T> x(64);
+  for (std::size_t n = 0; n < x.size(); ++n) x[n] = n % 2 ? big : -big;
+  const std::vector<T> y(64, T(0)), h(3, T(8));
+  Step<T> s;
+  EXPECT_NO_THROW(s = loss_and_grad<T>(x, y, h, Taps::centred(1), TypeParam::method, true));
+  EXPECT_FALSE(std::isfinite(s.loss)) << s.loss;
+  ASSERT_EQ(s.dx.size(), x.size());
+  for (const T v : s.dx) EXPECT_FALSE(std::isfinite(v));
+}
+
 // A broken tap range is refused before anything is sized by it (K() of hi < lo or of an
 // absurd range would be a gigantic allocation).
 TYPED_TEST(Validation, BrokenTapRangesBeforeAllocation) {

@@ -494,5 +494,188 @@ TEST(Exact, ConditionNumberEstimateAboveTheEigenSolverLimit) {
   EXPECT_LE((G * h - b).norm(), 4 * cond * kEps * static_cast<double>(x.size() + 2 * taps.K()) * b.norm());
 }
 
+// ---- far more taps than samples -------------------------------------------------------------
+
+// Pairs of N white samples each, for problems with far more taps than samples.
+struct ShortPairs {
+  std::vector<std::vector<double>> xs, ys;
+  std::vector<Pair<double>> data;
+  explicit ShortPairs(std::size_t N, std::size_t pairs = 1) {
+    for (std::size_t p = 0; p < pairs; ++p) {
+      xs.push_back(gaussian<double>(N, 31 + 2 * p));
+      ys.push_back(gaussian<double>(N, 32 + 2 * p));
+    }
+    data = pairs_of(xs, ys);
+  }
+};
+
+// Only taps |m| <= N - 1 reach a sample; every other tap has gradient ridge h[m], zero here
+// (ridge 0), so it stays at its start value. Four pairs of 40 samples determine the 79 reached
+// taps (160 equations), so gd and nesterov reach the exact answer over the reached range
+// there, and every solver leaves the unreached taps exactly where they started.
+TEST(Underdetermined, IterativeSolversGiveTheFullRangeAnswer) {
+  const ShortPairs p(40, 4);
+  FitOptions exact;
+  exact.solver = Solver::exact;
+  for (const Taps taps : {Taps::causal(300), Taps::centred(200), Taps::range(-45, 10)}) {
+    const Taps sub = Taps::range(std::max<std::int64_t>(taps.lo, -39), std::min<std::int64_t>(taps.hi, 39));
+    const auto at = static_cast<std::size_t>(sub.lo - taps.lo);
+    const FitResult<double> solved = fit<double>(p.data, sub, exact);
+    const std::vector<double>& want = solved.h;
+    const double lambda_min = solved.lambda_max / *solved.condition;
+    for (const Solver s : {Solver::gd, Solver::nesterov, Solver::adam}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " m = " + std::to_string(taps.lo) + ".." +
+                   std::to_string(taps.hi));
+      FitOptions o;
+      o.solver = s;
+      o.max_iter = s == Solver::adam ? 100 : 100000;
+      const std::vector<double> h0 = gaussian<double>(taps.K(), 33, 0.1);
+      const FitResult<double> r = fit<double>(p.data, taps, o, h0);
+      ASSERT_EQ(r.h.size(), taps.K());
+      if (s != Solver::adam) {
+        EXPECT_EQ(r.stop_reason, "gradient tolerance");
+        const std::vector<double> got(r.h.begin() + static_cast<std::ptrdiff_t>(at),
+                                      r.h.begin() + static_cast<std::ptrdiff_t>(at + sub.K()));
+        // F is quadratic with Hessian G (eigenvalues >= lambda_min) on the reached taps:
+        // ||h - h*|| <= ||dF/dh|| / lambda_min, plus the exact solve's own error.
+        const double tol = r.grad_norm / lambda_min / norm2(want) + exact_tolerance(solved, 160, sub.K());
+        EXPECT_LE(relative_norm_diff(got, want), tol);
+      }
+      for (std::size_t j = 0; j < taps.K(); ++j)
+        if (j < at || j >= at + sub.K()) ASSERT_EQ(r.h[j], h0[j]) << "unreached tap " << j;
+    }
+  }
+}
+
+// Far more taps than samples under the default solver (64 samples, 100000 taps): the work
+// per iteration is that of the 64 reached taps, so the run takes the time of the 64-tap fit
+// (0.2 s here; it took 77 s when every iteration swept all 100000 taps).
+TEST(Underdetermined, TheDefaultSolverTakesTheTimeOfTheReachedTaps) {
+  const ShortPairs p(64);
+  const FitResult<double> r = fit<double>(p.data, Taps::causal(100000), FitOptions{});
+  const FitResult<double> want = fit<double>(p.data, Taps::causal(64), FitOptions{});
+  EXPECT_LT(r.seconds, 10 * want.seconds + 2.0);
+  EXPECT_LE(relative_norm_diff(std::vector<double>(r.h.begin(), r.h.begin() + 64), want.h), 1e-8);
+}
+
+// With a ridge and a non-zero start, an unreached tap's gradient ridge h[m] is not zero: it
+// decays towards zero, as in the full-range iteration.
+TEST(Underdetermined, WithARidgeUnreachedTapsDecayFromANonZeroStart) {
+  const ShortPairs p(40);
+  const Taps taps = Taps::causal(100);
+  FitOptions o;
+  o.ridge = 1.0;
+  o.max_iter = 200;
+  const std::vector<double> h0(taps.K(), 1.0);
+  const FitResult<double> r = fit<double>(p.data, taps, o, h0);
+  for (std::size_t j = 40; j < taps.K(); ++j) {
+    EXPECT_LT(std::abs(r.h[j]), 1.0) << j;
+    EXPECT_NEAR(r.h[j], r.h[99], 1e-12) << j;  // every unreached tap decays alike
+  }
+}
+
+// The exact solver with a ridge solves 100000 taps from 64 samples (its Gram matrix would be
+// 80 GB): the unreached taps are zero, the reached ones the ridge solution over their range,
+// which on a smaller case is the explicit QR solution over the full range.
+TEST(Underdetermined, ExactWithARidgeSolvesFarMoreTapsThanSamples) {
+  FitOptions o;
+  o.solver = Solver::exact;
+  o.ridge = 1e-3;
+  {
+    const ShortPairs p(64);
+    const FitResult<double> r = fit<double>(p.data, Taps::causal(100000), o);
+    const FitResult<double> want = fit<double>(p.data, Taps::causal(64), o);
+    ASSERT_EQ(r.h.size(), 100000u);
+    EXPECT_EQ(std::vector<double>(r.h.begin(), r.h.begin() + 64), want.h);
+    EXPECT_TRUE(std::all_of(r.h.begin() + 64, r.h.end(), [](double v) { return v == 0; }));
+    EXPECT_EQ(r.loss, want.loss);
+    ASSERT_TRUE(r.condition.has_value());
+    EXPECT_GE(*r.condition, *want.condition);
+  }
+  const ShortPairs p(30);
+  const Taps taps = Taps::centred(50);
+  const FitResult<double> r = fit<double>(p.data, taps, o);
+  const std::vector<double> qr = qr_solution(p.xs, p.ys, taps, o.ridge);
+  EXPECT_LE(relative_norm_diff(r.h, qr), exact_tolerance(r, 30, taps.K()));
+}
+
+// Up front, the warning: how many taps, how few samples, the taps no sample reaches, and the
+// exact solver with a ridge as the tool; nothing when there are enough samples or the exact
+// solver is chosen.
+TEST(Underdetermined, TheWarningNamesTheProblemAndTheRightSolver) {
+  const ShortPairs p(64);
+  FitOptions o;
+  const std::string w = underdetermined_warning<double>(p.data, Taps::causal(100000), o);
+  for (const char* part : {"100000 taps", "64 samples", "underdetermined", "99936 taps reach no sample",
+                           "--solver exact --ridge"})
+    EXPECT_NE(w.find(part), std::string::npos) << part << " not in: " << w;
+  EXPECT_EQ(underdetermined_warning<double>(p.data, Taps::causal(64), o), "");
+  o.solver = Solver::exact;
+  EXPECT_EQ(underdetermined_warning<double>(p.data, Taps::causal(65), o), "");  // it refuses, naming --ridge
+  o.ridge = 1e-3;
+  EXPECT_EQ(underdetermined_warning<double>(p.data, Taps::causal(100000), o), "");
+}
+
+// ---- one message for one cause --------------------------------------------------------------
+
+// The message of `f`'s error of type E (empty and a failure if none).
+template <class E, class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+// Options for each of `solvers` with each method.
+std::vector<FitOptions> every_method(std::initializer_list<Solver> solvers) {
+  std::vector<FitOptions> out;
+  for (const Solver s : solvers)
+    for (const Method m :
+         {Method::direct, Method::fft, Method::reference, Method::jacobian, Method::automatic}) {
+      out.emplace_back();
+      out.back().solver = s;
+      out.back().method = m;
+    }
+  return out;
+}
+
+// float32 data whose products overflow: every method (the FFT's sums overflow first, as NaN)
+// and every iterative solver give the same message, with the float64 advice.
+TEST(OneMessage, Float32OverflowIsTheSameForEveryMethodAndSolver) {
+  std::vector<float> x(64), y(64, 0.0f);
+  for (std::size_t n = 0; n < x.size(); ++n) x[n] = n % 2 ? 3e37f : -3e37f;
+  const std::vector<Pair<float>> data = {{x, y}};
+  const std::vector<float> h0(3, 1e-30f);
+  const std::string want =
+      "fit: the data are too large for float32 (their products overflow its range); "
+      "scale x and y down or use float64";
+  for (const FitOptions& o : every_method({Solver::gd, Solver::nesterov, Solver::adam})) {
+    SCOPED_TRACE(std::string(to_string(o.solver)) + " " + std::string(to_string(o.method)));
+    EXPECT_EQ(message_of<invalid_argument>([&] { (void)fit<float>(data, Taps::centred(1), o, h0); }), want);
+  }
+}
+
+// Subnormal data are not zero data: X^T X underflows to zero in float32 for every method, and
+// the message says so (it said "every x is all zero"); all-zero data keep their own message.
+TEST(OneMessage, SubnormalDataAreNotReportedAsZero) {
+  std::vector<float> x(64), y(64);
+  for (std::size_t n = 0; n < x.size(); ++n) x[n] = y[n] = 1e-41f * static_cast<float>(n % 3 + 1);
+  const std::vector<float> zeros(64, 0.0f);
+  for (const FitOptions& o : every_method({Solver::gd, Solver::nesterov})) {
+    SCOPED_TRACE(std::string(to_string(o.solver)) + " " + std::string(to_string(o.method)));
+    const std::vector<Pair<float>> tiny = {{x, y}}, zero = {{zeros, y}};
+    const std::string w = message_of<singular_system>([&] { (void)fit<float>(tiny, Taps::centred(2), o); });
+    EXPECT_NE(w.find("not all zero"), std::string::npos) << w;
+    EXPECT_NE(w.find("underflow"), std::string::npos) << w;
+    EXPECT_NE(w.find("float64"), std::string::npos) << w;
+    const std::string z = message_of<singular_system>([&] { (void)fit<float>(zero, Taps::centred(2), o); });
+    EXPECT_NE(z.find("every x is all zero"), std::string::npos) << z;
+  }
+}
+
 }  // namespace
 }  // namespace convgrad::test

@@ -94,3 +94,63 @@ def test_undecodable_wav_gives_one_error_line_and_nothing_else(run_cli, tmp_path
     p = run_cli("grad", "--x", x, "--y", x, "--taps", 1)
     assert_one_printable_error_line(p)
     assert "x.wav" in p.stderr and reason in p.stderr, p.stderr
+
+
+# -- far more taps than samples --------------------------------------------------------------
+def test_fit_with_far_more_taps_than_samples_warns_and_is_quick(run_cli, tmp_path):
+    rng = np.random.default_rng(5)
+    x = write_text(tmp_path / "x.txt", rng.standard_normal(64).tolist())
+    y = write_text(tmp_path / "y.txt", rng.standard_normal(64).tolist())
+    wide, narrow = tmp_path / "wide.npy", tmp_path / "narrow.npy"
+    # 100000 taps from 64 samples ran for minutes (every gd iteration swept every tap).
+    p = run_cli("fit", "--x", x, "--y", y, "--causal", 100000, "--out", wide, timeout=30)
+    assert p.returncode == 0, p.stderr
+    warning = [line for line in p.stderr.splitlines() if line.startswith("convgrad: warning:")]
+    assert len(warning) == 1, p.stderr
+    for part in ("100000 taps", "64 samples", "underdetermined", "99936 taps reach no sample",
+                 "--solver exact --ridge"):
+        assert part in warning[0], warning[0]
+    q = run_cli("fit", "--x", x, "--y", y, "--causal", 64, "--out", narrow)
+    assert q.returncode == 0 and "warning" not in q.stderr, q.stderr
+    h_wide, h_narrow = np.load(wide), np.load(narrow)
+    assert h_wide.shape == (100000,)
+    np.testing.assert_array_equal(h_wide[:64], h_narrow)  # the same iteration on the reached taps
+    assert not h_wide[64:].any()  # unreached taps keep their start value, 0
+    # The advised tool solves it: 100000 taps, a ridge, the unreached taps zero.
+    r = run_cli("fit", "--x", x, "--y", y, "--causal", 100000, "--solver", "exact", "--ridge", "1e-3",
+                "--out", wide, timeout=30)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert not np.load(wide)[64:].any()
+
+
+# -- one message for one cause, whatever the method ------------------------------------------
+METHODS = ["direct", "fft", "reference", "jacobian", "auto"]
+
+
+def test_float32_overflow_gives_one_message_for_every_method(run_cli, tmp_path):
+    # Alternating +-3e37: the FFT's sums overflow float32 (NaN) where the direct sums give inf.
+    x = write_text(tmp_path / "x.txt", [3e37 if n % 2 else -3e37 for n in range(64)])
+    y = write_text(tmp_path / "y.txt", [0.0] * 64)
+    h = write_text(tmp_path / "h.txt", [1e-30] * 3)
+    grad = {m: run_cli("grad", "--x", x, "--y", y, "--h", h, "--dtype", "float32", "--method", m) for m in METHODS}
+    for m, p in grad.items():
+        assert_one_printable_error_line(p)
+        assert "too large for float32" in p.stderr and "--dtype float64" in p.stderr, (m, p.stderr)
+    assert len({p.stderr for p in grad.values()}) == 1, {m: p.stderr for m, p in grad.items()}
+    for solver in ["gd", "nesterov", "adam"]:
+        fit = [run_cli("fit", "--x", x, "--y", y, "--h0", h, "--taps", 1, "--dtype", "float32", "--method", m,
+                       "--solver", solver, "--out", tmp_path / "h.npy") for m in METHODS]
+        for p in fit:
+            assert_one_printable_error_line(p)
+            assert "too large for float32" in p.stderr and "float64" in p.stderr, p.stderr
+        assert len({p.stderr for p in fit}) == 1, [p.stderr for p in fit]
+
+
+def test_subnormal_data_are_not_called_zero(run_cli, tmp_path):
+    x = write_text(tmp_path / "x.txt", [1e-41 * (n % 3 + 1) for n in range(64)])
+    for m in METHODS:
+        p = run_cli("fit", "--x", x, "--y", x, "--taps", 2, "--dtype", "float32", "--method", m,
+                    "--out", tmp_path / "h.npy")
+        assert_one_printable_error_line(p)
+        assert "all zero" not in p.stderr.replace("not all zero", ""), p.stderr
+        assert "underflow" in p.stderr and "float64" in p.stderr, p.stderr
