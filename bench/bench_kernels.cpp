@@ -16,6 +16,7 @@
 #include "convgrad/ops.hpp"
 #include "core/kernels.hpp"
 #include "core/simd.hpp"
+#include "fma_peak.hpp"
 
 namespace {
 
@@ -107,9 +108,9 @@ void simd_correlate_accumulate(benchmark::State& state) {
 template <class T>
 void fma_peak(benchmark::State& state) {
   double flops = 0;
-  for (auto _ : state) flops += convgrad::detail::simd::fma_chains(sizeof(T) == 8, 1 << 20);
+  for (auto _ : state) flops += convgrad::bench::fma_chains(sizeof(T) == 8, 1 << 20);
   state.counters["flops"] = benchmark::Counter(flops, benchmark::Counter::kIsRate);
-  state.SetLabel(convgrad::detail::simd::current_target());
+  state.SetLabel(convgrad::bench::fma_target());
 }
 
 void grid(benchmark::internal::Benchmark* b) {

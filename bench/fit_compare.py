@@ -13,8 +13,10 @@ Peers, for a causal K-tap filter and N samples ('same' model, X[n, m] = x[n - m]
              replaces the edge-dependent Gram matrix by a Toeplitz one, so its answer differs from
              the exact least-squares solution (the difference is reported).
 
-Differences are ||h - h_convgrad|| / ||h_convgrad||. Usage:
-  bench/fit_compare.py [--bin build/cli/convgrad] [--cases 1e6:255,1e7:1023] [--memory-gb 10]
+Differences are ||h - h_convgrad|| / ||h_convgrad||. convgrad and toeplitz are timed --repeat
+times each, alternately, and the best time is kept (the machine may be shared: the best run is
+the one least disturbed); lstsq, a minute per run, once. Usage:
+  bench/fit_compare.py [--bin build/cli/convgrad] [--cases 1e6:255,1e7:1023] [--memory-gb 10] [--repeat 5]
 """
 import argparse
 import json
@@ -79,18 +81,24 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("CONVGRAD_BIN", str(ROOT / "build" / "cli" / "convgrad")))
     ap.add_argument("--cases", default="1e6:255,1e7:1023")
     ap.add_argument("--memory-gb", type=float, default=10.0, help="skip lstsq when its matrices would exceed this")
+    ap.add_argument("--repeat", type=int, default=5, help="time convgrad and toeplitz this many times, keep the best")
     a = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"numpy {np.__version__}, scipy {scipy.__version__}, python {platform.python_version()}")
+          f"numpy {np.__version__}, scipy {scipy.__version__}, python {platform.python_version()}; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     rows = []
     for case in a.cases.split(","):
         n_str, k_str = case.split(":")
         N, K = int(float(n_str)), int(k_str)
         x, y = make_case(N, K)
-        with tempfile.TemporaryDirectory() as d:
-            h_cg, wall, solver_s, cond = run_convgrad(a.bin, x, y, K, pathlib.Path(d))
+        wall = solver_s = t_tp = float("inf")
+        for _ in range(max(1, a.repeat)):
+            with tempfile.TemporaryDirectory() as d:
+                h_cg, w, s_cg, cond = run_convgrad(a.bin, x, y, K, pathlib.Path(d))
+            wall, solver_s = min(wall, w), min(solver_s, s_cg)
+            h_tp, t = run_toeplitz(x, y, K)
+            t_tp = min(t_tp, t)
         row = {"N": N, "K": K, "convgrad_wall": wall, "convgrad_solver": solver_s, "cond": cond}
-        h_tp, t_tp = run_toeplitz(x, y, K)
         row.update(toeplitz=t_tp, toeplitz_diff=rel(h_tp, h_cg))
         need_gb = 2 * N * K * 8 / 2 ** 30  # the design matrix and LAPACK's working copy
         if need_gb <= a.memory_gb:

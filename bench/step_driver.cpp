@@ -2,7 +2,7 @@
 // dh, with yhat and r written out, as the peers produce them) or, with --lean, loss_and_dh
 // (the loss and dh only, what a training loop needs; yhat and r stay in cache).
 //
-//   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean]
+//   convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean] [--cpu-time]
 //   convgrad_step --peak        one core's measured multiply-add peak, float and double
 //   convgrad_step --bandwidth   the read bandwidth of one and two threads (the K = 3 limit)
 //
@@ -12,8 +12,12 @@
 //   v          = u / 2^24 - 1/2                             (exact in float32)
 //   x[n] = v(1, n), y[n] = v(2, n), h[j] = v(3, j) / K      (centred taps, K odd)
 // Prints one JSON object: the best and median time of REPS steps after one warm-up step,
-// the method auto chose, the loss, and (with --dump) dh.
+// the method auto chose, the loss, and (with --dump) dh. Times are wall-clock; with
+// --cpu-time they are the process's CPU time instead, which on a machine shared with other
+// work leaves out the time the step waited for a core (for one-thread A/B comparisons: with
+// two threads it also counts the time a thread spins at a barrier).
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,7 +29,7 @@
 #include <vector>
 
 #include "convgrad/ops.hpp"
-#include "core/simd.hpp"
+#include "fma_peak.hpp"
 
 namespace {
 
@@ -46,8 +50,18 @@ std::vector<T> signal(std::uint64_t seed, std::size_t n, double scale) {
   return v;
 }
 
+// Seconds on the clock the timings use: wall-clock, or this process's CPU time.
+double now_seconds(bool cpu_time) {
+  if (!cpu_time)
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 template <class T>
-int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool dump, bool lean) {
+int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool dump, bool lean,
+        bool cpu_time) {
   using namespace convgrad;
   const auto x = signal<T>(1, N, 1.0), y = signal<T>(2, N, 1.0);
   const auto h = signal<T>(3, K, 1.0 / static_cast<double>(K));
@@ -61,9 +75,9 @@ int run(std::size_t N, std::size_t K, convgrad::Method method, int reps, bool du
   double loss = step();  // warm-up: plans, pages
   std::vector<double> times;
   for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_seconds(cpu_time);
     loss = step();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    times.push_back(now_seconds(cpu_time) - t0);
   }
   std::sort(times.begin(), times.end());
   std::printf("{\"best_s\": %.9g, \"median_s\": %.9g, \"method\": \"%s\", \"loss\": %.17g", times.front(),
@@ -85,7 +99,7 @@ double peak(bool float64) {
   double best = 0;
   for (int rep = 0; rep < 15; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
-    const double flops = convgrad::detail::simd::fma_chains(float64, std::size_t{1} << 22);
+    const double flops = convgrad::bench::fma_chains(float64, std::size_t{1} << 22);
     best =
         std::max(best, flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
@@ -120,12 +134,13 @@ int main(int argc, char** argv) {
   }
   if (argc == 2 && std::string(argv[1]) == "--peak") {
     std::printf("{\"float_flops\": %.6g, \"double_flops\": %.6g, \"target\": \"%s\"}\n", peak(false),
-                peak(true), convgrad::detail::simd::current_target().c_str());
+                peak(true), convgrad::bench::fma_target().c_str());
     return 0;
   }
   if (argc < 7) {
     std::fprintf(stderr,
-                 "usage: convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean]\n");
+                 "usage: convgrad_step N K float|double direct|fft|auto THREADS REPS [--dump] [--lean] "
+                 "[--cpu-time]\n");
     return 2;
   }
   try {
@@ -134,18 +149,20 @@ int main(int argc, char** argv) {
     const convgrad::Method method = convgrad::parse_method(argv[4]);
     omp_set_num_threads(std::stoi(argv[5]));
     const int reps = std::max(1, std::stoi(argv[6]));
-    bool dump = false, lean = false;
+    bool dump = false, lean = false, cpu_time = false;
     for (int i = 7; i < argc; ++i) {
       const std::string flag = argv[i];
       if (flag == "--dump")
         dump = true;
       else if (flag == "--lean")
         lean = true;
+      else if (flag == "--cpu-time")
+        cpu_time = true;
       else
         throw std::invalid_argument("unknown option " + flag);
     }
-    if (dtype == "float") return run<float>(N, K, method, reps, dump, lean);
-    if (dtype == "double") return run<double>(N, K, method, reps, dump, lean);
+    if (dtype == "float") return run<float>(N, K, method, reps, dump, lean, cpu_time);
+    if (dtype == "double") return run<double>(N, K, method, reps, dump, lean, cpu_time);
     std::fprintf(stderr, "convgrad_step: error: dtype must be float or double\n");
     return 2;
   } catch (const std::exception& e) {

@@ -88,13 +88,15 @@ struct FftwBuffer {
   typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(ptr); }
 };
 
-// Out-of-place forward (r2c) and inverse (c2r) plans for one length. The overlap-save block
-// lengths (powers of two up to kMeasureUpTo) are planned with FFTW_MEASURE: it times
-// candidate algorithms once (milliseconds) and runs the blocks up to 1.8x faster than
-// FFTW_ESTIMATE on this machine. Within a process a length always uses its cached plan, so
-// results do not depend on the thread count; between processes MEASURE may pick another
-// algorithm, which can change the last bits. Single-block transforms of other lengths use
-// FFTW_ESTIMATE (measuring each new signal length would cost more than it saves).
+// Out-of-place forward (r2c) and inverse (c2r) plans for one length, made with FFTW_ESTIMATE
+// and nothing else. The plan fixes the order of every floating-point operation, so it is
+// part of the result: FFTW_MEASURE (and PATIENT, and wisdom made by them) times candidate
+// algorithms and keeps the fastest, which on a busy machine is a different algorithm in
+// different processes, and the same command gave different last bits. ESTIMATE picks from
+// the length, the precision, the CPU's SIMD sets and the arrays' alignment alone (every array
+// here comes from fftw_malloc, aligned alike), so a process plans what any other process on
+// this machine plans. It also plans in milliseconds where MEASURE took a second per length,
+// which was most of a one-shot exact fit.
 template <std::floating_point T>
 struct Plans {
   typename Fftw<T>::plan forward = nullptr, inverse = nullptr;
@@ -108,7 +110,7 @@ struct Plans {
   }
 };
 
-constexpr std::size_t kMeasureUpTo = std::size_t{1} << 16;
+constexpr unsigned kPlannerFlags = FFTW_ESTIMATE;
 
 std::mutex& planner_mutex() {
   static std::mutex m;
@@ -127,11 +129,9 @@ const Plans<T>& plans_for(std::size_t L) {
   auto& cache = plan_cache<T>();
   if (auto it = cache.find(L); it != cache.end()) return *it->second;
   FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
-  const bool block_length = L <= kMeasureUpTo && (L & (L - 1)) == 0;  // overlap-save blocks
-  const unsigned flags = block_length ? FFTW_MEASURE : FFTW_ESTIMATE;
   auto p = std::make_unique<Plans<T>>();
-  p->forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), flags);
-  p->inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, flags);
+  p->forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), kPlannerFlags);
+  p->inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, kPlannerFlags);
   if (!p->forward || !p->inverse)
     throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
   return *cache.emplace(L, std::move(p)).first->second;
@@ -149,13 +149,17 @@ struct Geometry {
 constexpr std::int64_t kMaxChunks = 64;
 
 // Block transform length: the smallest power of two >= 8 K and >= 4096, so that at least
-// 7/8 of each block is new output and FFTW's per-call overhead is amortised; measured on
-// this machine (bench/RESULTS.md), block lengths from 4096 to 65536 are within 10% of
-// each other for K >= 255 once that holds, and longer blocks fall out of the L2 cache. A
-// signal that fits in one such block is done in one transform of a 2-3-5-7 length.
+// 7/8 of each block is new output and FFTW's per-call overhead is amortised, but no longer
+// than 16384 while that still leaves 3/4 of the block as output (L >= 4 K). With the
+// FFTW_ESTIMATE plans (see Plans) a transform of 32768 or more costs 10-40% more per sample
+// than one of 16384, whose four block buffers stay in the 1 MiB L2 cache; measured on this
+// machine (thread CPU time, one thread), K = 4095 ran 20-25% faster with L = 16384 than
+// with 32768 (bench/RESULTS.md). A signal that fits in one such block is done in one
+// transform of a 2-3-5-7 length.
 std::size_t choose_length(std::size_t n, std::size_t k) {
+  constexpr std::size_t kCacheFriendly = 16384;
   std::size_t L = 4096;
-  while (L < 8 * k) L *= 2;
+  while (L < 8 * k && (L < kCacheFriendly || L < 4 * k)) L *= 2;
   return std::min(L, good_size(n + k - 1));
 }
 

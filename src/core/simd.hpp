@@ -38,10 +38,6 @@ double sumsq(const double* r, std::size_t n);
 bool all_finite(const float* v, std::size_t n);
 bool all_finite(const double* v, std::size_t n);
 
-// Benchmarks: 12 independent multiply-add chains over full vectors, `iterations` steps,
-// with no memory traffic (the core's FMA peak). Returns the flops done.
-double fma_chains(bool float64, std::size_t iterations);
-
 // The instruction sets compiled in that this CPU supports, best first (e.g. "AVX3", "AVX2").
 std::vector<std::string> available_targets();
 // The instruction set the kernels dispatch to now.

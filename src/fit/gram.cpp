@@ -22,6 +22,8 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
@@ -93,6 +95,18 @@ std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
   return G;
 }
 
+// v as doubles: float data are widened into `storage`, double data are used where they are
+// (a copy of a long recording costs about as much as its Gram matrix).
+template <std::floating_point T>
+std::span<const double> in_double(std::span<const T> v, std::vector<double>& storage) {
+  if constexpr (std::is_same_v<T, double>) {
+    return v;
+  } else {
+    storage.assign(v.begin(), v.end());
+    return storage;
+  }
+}
+
 void require_gram_budget(std::size_t K, std::size_t budget) {
   const double bytes = static_cast<double>(K) * static_cast<double>(K) * sizeof(double);
   if (bytes > static_cast<double>(budget))
@@ -154,8 +168,8 @@ std::vector<double> gram_matrix(std::span<const T> x, Taps taps) {
   if (x.empty()) throw invalid_argument("x is empty: a signal needs at least one sample");
   require_finite<T>(x, "x");
   require_gram_budget(taps.K(), kDefaultGramBudget);
-  const std::vector<double> xd(x.begin(), x.end());
-  return gram_in_double(xd, taps);
+  std::vector<double> storage;
+  return gram_in_double(in_double(x, storage), taps);
 }
 
 NormalEquations::NormalEquations(Taps taps, std::size_t gram_budget) : taps_(Taps::range(taps.lo, taps.hi)) {
@@ -172,7 +186,8 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
                            std::to_string(y.size()) + " (they must be the same length)");
   require_finite<T>(x, "x");
   require_finite<T>(y, "y");
-  const std::vector<double> xd(x.begin(), x.end()), yd(y.begin(), y.end());
+  std::vector<double> x_storage, y_storage;
+  const std::span<const double> xd = in_double(x, x_storage), yd = in_double(y, y_storage);
   const std::vector<double> G = gram_in_double(xd, taps_);
   const std::vector<double> b = grad_kernel<double>(xd, yd, taps_);  // b[j] = sum_n x[n-m_j] y[n]
   for (std::size_t i = 0; i < G.size(); ++i) G_[i] += G[i];

@@ -42,10 +42,22 @@ std::string read_file(const std::string& path) {
   require_readable_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io_error(path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
+  // A regular file is read in one piece into a string of its size: a stream copy grows its
+  // buffer by doubling and copies the whole signal again at the end, which cost more than the
+  // exact fit of a 10^6-sample recording. Pipes have no size; they (and anything a file
+  // gained since its size was taken) go through the stream copy.
+  std::error_code ec;
+  const std::uintmax_t size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
+  std::string bytes(ec ? 0 : static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<std::size_t>(in.gcount()));
+  if (in) {
+    std::ostringstream rest;
+    rest << in.rdbuf();
+    bytes += std::move(rest).str();
+  }
   if (in.bad()) throw io_error(path + ": read failed: " + std::strerror(errno));
-  return std::move(bytes).str();
+  return bytes;
 }
 
 std::string extension(const std::string& path) {

@@ -112,6 +112,22 @@ TEST(Gram, EqualsExplicitGramWithinToleranceOnLongKernels) {
   }
 }
 
+// float data are widened to double before any sum (double data are used in place): the
+// Gram matrix and X^T y of float data are those of the same values given as double.
+TEST(Gram, FloatDataGiveTheSumsOfTheirValuesInDouble) {
+  for (const auto& c : std::vector<Case>{{997, Taps::centred(127)}, {300, Taps::causal(20)}}) {
+    const auto xf = gaussian<float>(c.n, 3), yf = gaussian<float>(c.n, 4);
+    const std::vector<double> xd(xf.begin(), xf.end()), yd(yf.begin(), yf.end());
+    EXPECT_EQ(gram_matrix<float>(xf, c.taps), gram_matrix<double>(xd, c.taps)) << describe(c);
+    NormalEquations from_float(c.taps), from_double(c.taps);
+    from_float.add<float>(xf, yf);
+    from_double.add<double>(xd, yd);
+    EXPECT_EQ(from_float.gram(), from_double.gram()) << describe(c);
+    EXPECT_EQ(from_float.rhs(), from_double.rhs()) << describe(c);
+    EXPECT_EQ(from_float.yy(), from_double.yy()) << describe(c);
+  }
+}
+
 TEST(NormalEquations, AddAcrossPairsSumsGramsAndCorrelations) {
   const Taps taps = Taps::from_lo(-2, 6);
   const std::vector<std::vector<double>> xs = {dyadic<double>(40, 1), dyadic<double>(3, 2),

@@ -216,8 +216,8 @@ TEST(DirectStep, DoubleMatchesTheReferenceBitForBitOnDyadicInputs) { check_steps
 // FFT sums are rounded (transforms), so they agree within check.hpp's derived tolerance:
 // eps (terms + 8 log2 length) ||a|| ||b|| for each output that sums `terms` products a_i b_i.
 template <class T>
-void check_fft_step() {
-  for (const StepCase& c : step_cases()) {
+void check_fft_step(const std::vector<StepCase>& cases) {
+  for (const StepCase& c : cases) {
     SCOPED_TRACE("N=" + std::to_string(c.n) + " taps " + std::to_string(c.taps.lo) + ".." +
                  std::to_string(c.taps.hi));
     const auto x = gaussian<T>(c.n, 7), y = gaussian<T>(c.n, 8), h = gaussian<T>(c.taps.K(), 9);
@@ -239,8 +239,19 @@ void check_fft_step() {
   }
 }
 
-TEST(FftStep, FloatAgreesWithTheReferenceWithinTheDerivedTolerance) { check_fft_step<float>(); }
-TEST(FftStep, DoubleAgreesWithTheReferenceWithinTheDerivedTolerance) { check_fft_step<double>(); }
+TEST(FftStep, FloatAgreesWithTheReferenceWithinTheDerivedTolerance) { check_fft_step<float>(step_cases()); }
+TEST(FftStep, DoubleAgreesWithTheReferenceWithinTheDerivedTolerance) { check_fft_step<double>(step_cases()); }
+
+// Long kernels: blocks are capped at 16384 (L >= 4 K, not 8 K) where 8 K would be longer, so
+// K = 4095 runs in blocks of 16384 with 12290 outputs each; 30000 samples take three of them.
+TEST(FftStep, LongKernelsUseCacheSizedBlocksAndAgreeWithTheReference) {
+  EXPECT_EQ(convgrad::detail::fft::block_transform_length(30000, 4095), 16384u);
+  EXPECT_EQ(convgrad::detail::fft::block_transform_length(1000000, 1023), 8192u);   // 8 K fits
+  EXPECT_EQ(convgrad::detail::fft::block_transform_length(1000000, 8191), 32768u);  // 4 K
+  const std::vector<StepCase> cases = {{30000, Taps::centred(2047)}, {30000, Taps::causal(4095)}};
+  check_fft_step<float>(cases);
+  check_fft_step<double>(cases);
+}
 
 // loss_and_dh keeps yhat and r in per-block buffers (direct) or internal arrays (others):
 // the loss and dh must be the bits loss_and_grad gives with them kept, for every method,
