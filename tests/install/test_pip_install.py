@@ -6,8 +6,9 @@ pytest), the pinned PEP 517 backend installed into it from the wheelhouse that
 scripts/venv.sh fills (no network), then `pip install --no-build-isolation .`: scikit-build-
 core runs the project's CMake (build/pip/, kept between runs; ccache where installed). Then,
 outside the source tree and without PYTHONPATH, the package imports from the venv, reports
-the version of CMakeLists.txt, and passes tests/python/test_py_numpy.py; the command lands
-in the venv's bin/.
+the version of CMakeLists.txt, and passes tests/python/test_py_numpy.py and test_py_torch.py
+(the whole tests/python suite passes too, in about a minute; these two keep `make test`
+short); the command lands in the venv's bin/.
 """
 import os
 import pathlib
@@ -63,8 +64,8 @@ def test_the_installed_command_runs(venv):
     assert "grad" in run(venv / "bin" / "convgrad", "--help")
 
 
-def test_the_installed_package_passes_the_numpy_tests(venv, tmp_path):
+def test_the_installed_package_passes_the_numpy_and_torch_tests(venv, tmp_path):
     env = build_env()
     env["CONVGRAD_BIN"] = str(venv / "bin" / "convgrad")
     run(venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        ROOT / "tests" / "python" / "test_py_numpy.py", cwd=tmp_path, env=env)
+        *(ROOT / "tests" / "python" / f"test_py_{name}.py" for name in ["numpy", "torch"]), cwd=tmp_path, env=env)
