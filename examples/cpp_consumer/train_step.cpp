@@ -47,7 +47,7 @@ double gram_trace(std::span<const double> x, convgrad::Taps taps) {
 int main() {
   const std::vector<double> x{1, 2, 3, 4, 5}, y{0, 1, 0, -1, 2};
   std::vector<double> h{1, 2, 3};
-  const convgrad::Taps taps = convgrad::Taps::centred(1);  // m = -1..1
+  const convgrad::Taps taps = convgrad::Taps::range(-1, 1);  // m = -1..1
   const std::vector<double> dh_want{214, 262, 190};
 
   // The direct method sums small integers in double: every partial sum is exact, so the
