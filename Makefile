@@ -8,7 +8,9 @@ PYTHON := /usr/bin/python3
 PREFIX ?= /usr/local
 VENV ?= .venv
 # ccache, where installed, lets the Python package's build (`pip install .`, its own CMake
-# build under build/pip/) reuse the objects this build compiled.
+# build under build/pip/) reuse the objects this build compiled, given the same compiler by
+# the same name (CXX, default c++ as CMake's; scikit-build-core would otherwise take Python's
+# x86_64-linux-gnu-g++, which ccache counts as another compiler).
 CCACHE := $(shell command -v ccache 2>/dev/null)
 LAUNCHER := $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE))
 # The install tests: `cmake --install` into a temporary prefix and `pip install .` into a
@@ -54,7 +56,7 @@ install: build
 
 # The Python package and the command into $(VENV) (`pip install .`, PEP 517).
 install-python: venv
-	$(if $(CCACHE),CMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) $(VENV)/bin/python -m pip install \
+	$(if $(CCACHE),CMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) CXX=$${CXX:-c++} $(VENV)/bin/python -m pip install \
 	  --disable-pip-version-check --no-build-isolation .
 
 clean:

@@ -36,14 +36,9 @@ def run(*args, cwd=None, env=None, timeout=900):
     return proc.stdout
 
 
-def build_env():
-    """The environment for compiling: ccache as the compiler launcher where it is installed
-    (the Makefile's build uses it too, so a second build of the same sources is mostly hits)."""
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # only what is installed may be found
-    if "CMAKE_CXX_COMPILER_LAUNCHER" not in env and shutil.which("ccache"):
-        env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
-    return env
+def cmake_cache_value(build_dir, name):
+    match = re.search(rf"^{name}:[A-Z]+=(.*)$", (build_dir / "CMakeCache.txt").read_text(), re.MULTILINE)
+    return match.group(1) if match else None
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +47,18 @@ def build_dir():
     if not (path / "CMakeCache.txt").is_file():
         pytest.fail(f"no CMake build at {path}; build first (make build) or set CONVGRAD_BUILD")
     return path
+
+
+@pytest.fixture(scope="session")
+def compile_env(build_dir):
+    """The environment for compiling against the install: the build's own C++ compiler (CXX,
+    which CMake and scikit-build-core take), ccache as the launcher where it is installed,
+    and no PYTHONPATH (only what is installed may be found). With the same compiler, named
+    the same (ccache tells compilers apart by name), `pip install .` reuses the objects the
+    build compiled."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["CXX"] = cmake_cache_value(build_dir, "CMAKE_CXX_COMPILER") or env.get("CXX", "c++")
+    if "CMAKE_CXX_COMPILER_LAUNCHER" not in env and shutil.which("ccache"):
+        env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
+    return env

@@ -9,14 +9,10 @@ One install into a temporary prefix; then, using only that prefix:
     runs, and a translation unit including every installed header compiles (no installed
     header reaches for one that is not installed).
 """
-import os
-import pathlib
-import shutil
-import subprocess
 
 import pytest
 
-from conftest import ROOT, build_env, project_version, run
+from conftest import ROOT, project_version, run
 
 CONSUMER = ROOT / "examples" / "cpp_consumer"
 WORKED_EXAMPLE = "L = 641, dh = [214, 262, 190]"
@@ -50,14 +46,14 @@ def test_install_puts_every_part_into_the_prefix(prefix):
 
 
 @pytest.mark.parametrize("static", [False, True], ids=["shared", "static"])
-def test_cmake_consumer_finds_the_package_and_trains(prefix, tmp_path, static):
+def test_cmake_consumer_finds_the_package_and_trains(prefix, tmp_path, static, compile_env):
     build = tmp_path / "consumer"
     # Only the prefix: no package registry, so a build tree or another install cannot stand in.
     run("cmake", "-S", CONSUMER, "-B", build, "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={prefix}",
-        "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF", f"-DCONSUMER_STATIC={'ON' if static else 'OFF'}", env=build_env())
+        "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF", f"-DCONSUMER_STATIC={'ON' if static else 'OFF'}", env=compile_env)
     cache = (build / "CMakeCache.txt").read_text()
     assert f"convgrad_DIR:PATH={libdir(prefix)}/cmake/convgrad" in cache
-    run("cmake", "--build", build, env=build_env())
+    run("cmake", "--build", build, env=compile_env)
     out = run(build / "train_step")
     assert WORKED_EXAMPLE in out
     # convgrad::convgrad is the shared library, convgrad::convgrad_static the static one.
@@ -65,8 +61,8 @@ def test_cmake_consumer_finds_the_package_and_trains(prefix, tmp_path, static):
     assert ("libconvgrad.so" in needed) == (not static)
 
 
-def test_pkg_config_builds_a_program(prefix, tmp_path):
-    env = build_env()
+def test_pkg_config_builds_a_program(prefix, tmp_path, compile_env):
+    env = dict(compile_env)
     env["PKG_CONFIG_PATH"] = str(libdir(prefix) / "pkgconfig")
     assert run("pkg-config", "--modversion", "convgrad", env=env).strip() == project_version()
     flags = run("pkg-config", "--cflags", "--libs", "convgrad", env=env).split()
@@ -75,7 +71,6 @@ def test_pkg_config_builds_a_program(prefix, tmp_path):
     all_headers.write_text("".join(f'#include "convgrad/{p.name}"\n'
                                    for p in sorted((prefix / "include" / "convgrad").glob("*.hpp"))))
     program = tmp_path / "train_step"
-    cxx = os.environ.get("CXX", "c++")
-    run(cxx, "-std=c++20", CONSUMER / "train_step.cpp", all_headers, *flags, f"-Wl,-rpath,{libdir(prefix)}",
+    run(env["CXX"], "-std=c++20", CONSUMER / "train_step.cpp", all_headers, *flags, f"-Wl,-rpath,{libdir(prefix)}",
         "-o", program, env=env)
     assert WORKED_EXAMPLE in run(program)
