@@ -17,7 +17,8 @@ dyhat/dh). Three routes to the minimiser:
    convgrad.loss_and_grad; lambda_max = ||X||_2^2 is the largest eigenvalue of X^T X, so
    the step is the largest one that never increases F on this quadratic.
 
-Run:  /usr/bin/python3 examples/fit_compare.py      (well under a second)
+Run:  PYTHONPATH=build/python /usr/bin/python3 examples/fit_compare.py   (well under a second;
+      or .venv/bin/python after `make install-python`)
 Exit status 0 when gradient descent (and the exact fit) agree with lstsq to 1e-8 relative.
 """
 

@@ -5,7 +5,8 @@ m = -4..4), so y = h_true * x exactly. The layer starts from torch's Conv1d-styl
 initialisation and Adam minimises the mean squared error; forward and backward are
 convgrad's (conv, grad_kernel, grad_input), the optimiser is torch's.
 
-Run:  /usr/bin/python3 examples/train_torch.py      (a second or two)
+Run:  PYTHONPATH=build/python /usr/bin/python3 examples/train_torch.py   (a second or two;
+      or .venv/bin/python after `make install-python`)
 Exit status 0 when the filter is recovered to 1e-6 relative error, 1 otherwise.
 """
 
