@@ -9,7 +9,9 @@
 // returned, not filled in place), so the call leaves nothing half-done.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <string>
 
 #include "convgrad/errors.hpp"
 
@@ -37,5 +39,30 @@ class InterruptScope {
 // kInterruptPollSeconds of wall time, so the work stops within that time plus one block.
 inline constexpr double kInterruptPollSeconds = 0.02;
 void poll_interrupt(const char* what);
+
+// The same question without the throw: true when the calling thread's check says stop
+// (false on a thread with no check, such as an OpenMP worker).
+bool stop_requested();
+
+// For loops whose iterations run on several threads, where an exception must not leave the
+// parallel region: every iteration asks requested() first and skips its work once it is
+// true (only the thread that installed the check asks it; the answer is shared), and after
+// the loop the calling thread calls throw_if_requested(). The outputs of a stopped loop are
+// incomplete; the throw makes sure nobody reads them as a result.
+class LoopStop {
+ public:
+  bool requested() {
+    if (stop_.load(std::memory_order_relaxed)) return true;
+    if (!stop_requested()) return false;
+    stop_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  void throw_if_requested(const char* what) const {
+    if (stop_.load(std::memory_order_relaxed)) throw interrupted(std::string(what) + ": interrupted");
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+};
 
 }  // namespace convgrad

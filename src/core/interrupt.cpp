@@ -22,12 +22,16 @@ InterruptScope::InterruptScope(StopCheck check) : check_(std::move(check)), oute
 
 InterruptScope::~InterruptScope() { current = outer_; }
 
-void poll_interrupt(const char* what) {
-  if (current == nullptr) return;
+bool stop_requested() {
+  if (current == nullptr) return false;
   const auto now = Clock::now();
-  if (std::chrono::duration<double>(now - last_asked).count() < kInterruptPollSeconds) return;
+  if (std::chrono::duration<double>(now - last_asked).count() < kInterruptPollSeconds) return false;
   last_asked = now;
-  if ((*current)()) throw interrupted(std::string(what) + ": interrupted");
+  return (*current)();
+}
+
+void poll_interrupt(const char* what) {
+  if (stop_requested()) throw interrupted(std::string(what) + ": interrupted");
 }
 
 }  // namespace convgrad

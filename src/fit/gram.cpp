@@ -194,9 +194,9 @@ decltype(auto) allocating(const std::string& what, double bytes, F&& work) {
   }
 }
 
-// "the K x K Gram matrix" and its size in bytes, times `copies`.
-std::string gram_name(std::size_t K, int copies, const char* role) {
-  return std::to_string(copies) + " x " + std::to_string(K) + " x " + std::to_string(K) + " " + role;
+// "the K x K <role>", for out-of-memory messages.
+std::string gram_name(std::size_t K, const char* role) {
+  return "the " + std::to_string(K) + " x " + std::to_string(K) + " " + role;
 }
 double gram_bytes(std::size_t K, int copies) {
   return static_cast<double>(copies) * static_cast<double>(K) * static_cast<double>(K) * sizeof(double);
@@ -223,7 +223,7 @@ std::vector<double> gram_matrix(std::span<const T> x, Taps taps) {
 
 NormalEquations::NormalEquations(Taps taps, std::size_t gram_budget) : taps_(Taps::range(taps.lo, taps.hi)) {
   require_gram_budget(taps_.K(), gram_budget);
-  allocating(gram_name(taps_.K(), 1, "matrix G = X^T X"), gram_bytes(taps_.K(), 1),
+  allocating(gram_name(taps_.K(), "matrix G = X^T X"), gram_bytes(taps_.K(), 1),
              [&] { G_.assign(taps_.K() * taps_.K(), 0.0); });
   b_.assign(taps_.K(), 0.0);
 }
@@ -238,7 +238,7 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
   require_finite<T>(y, "y");
   const std::vector<double> xd(x.begin(), x.end()), yd(y.begin(), y.end());
   const std::vector<double> G =
-      allocating(gram_name(taps_.K(), 1, "matrix X_p^T X_p of one pair"), gram_bytes(taps_.K(), 1),
+      allocating(gram_name(taps_.K(), "matrix X_p^T X_p of one pair"), gram_bytes(taps_.K(), 1),
                  [&] { return gram_in_double(xd, taps_); });
   poll_interrupt("exact solver (X^T y)");
   const std::vector<double> b = grad_kernel<double>(xd, yd, taps_);  // b[j] = sum_n x[n-m_j] y[n]
@@ -257,7 +257,7 @@ ExactSolution NormalEquations::solve(double ridge) const {
   if (pairs_ == 0) throw invalid_argument("exact solver: no (x, y) pairs were added");
   const auto K = static_cast<Eigen::Index>(taps_.K());
   const double eps = std::numeric_limits<double>::epsilon();
-  Mat A = allocating(gram_name(taps_.K(), 1, "matrix X^T X + ridge I"), gram_bytes(taps_.K(), 1),
+  Mat A = allocating(gram_name(taps_.K(), "matrix X^T X + ridge I"), gram_bytes(taps_.K(), 1),
                      [&] { return Mat(Eigen::Map<const Mat>(G_.data(), K, K)); });
   const double trace = A.trace();
   A.diagonal().array() += ridge;
@@ -275,7 +275,7 @@ ExactSolution NormalEquations::solve(double ridge) const {
   const bool full = taps_.K() <= kExactEigenTaps;
   if (full) {
     const Eigen::VectorXd lambda = allocating(
-        gram_name(taps_.K(), 2, "matrices of the eigenvalue solver"), gram_bytes(taps_.K(), 2), [&] {
+        gram_name(taps_.K(), "matrices of the eigenvalue solver (two)"), gram_bytes(taps_.K(), 2), [&] {
           return Eigen::VectorXd(Eigen::SelfAdjointEigenSolver<Mat>(A, Eigen::EigenvaluesOnly).eigenvalues());
         });
     out.lambda_min = lambda[0];
@@ -288,8 +288,7 @@ ExactSolution NormalEquations::solve(double ridge) const {
     throw_singular("the normal equations are singular (smallest eigenvalue " + fmt(out.lambda_min) +
                        ", largest " + fmt(out.lambda_max) + ")",
                    suggest);
-  Mat L =
-      allocating(gram_name(taps_.K(), 1, "Cholesky factor L"), gram_bytes(taps_.K(), 1), [&] { return A; });
+  Mat L = allocating(gram_name(taps_.K(), "Cholesky factor L"), gram_bytes(taps_.K(), 1), [&] { return A; });
   if (!cholesky_in_panels(L))
     throw_singular("the normal equations are not positive definite (Cholesky failed)", suggest);
   if (!full) {

@@ -426,6 +426,7 @@ TEST(Iterative, BadOptionsAreRefused) {
   EXPECT_THROW(bad([](FitOptions& o) { o.loss_tol = -1; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.time_limit = -1; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.batch = 4; }), invalid_argument);
+  EXPECT_THROW(bad([](FitOptions& o) { o.batch = 0; }), invalid_argument);  // one rule for every caller
   EXPECT_THROW(bad([](FitOptions& o) {
                  o.solver = Solver::adam;
                  o.lr = 0;
