@@ -226,12 +226,12 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
             raise ValueError(f"{name} = {v} must be >= 0")
     if grad_tol is not None:
         grad_tol = _checks.as_float("grad_tol", grad_tol)
-        if not (np.isfinite(grad_tol) and grad_tol >= 0):  # the core reads < 0 as "the default"
+        if not (np.isfinite(grad_tol) and grad_tol >= 0):
             raise ValueError(f"grad_tol = {grad_tol} must be a finite number >= 0 (None: the default)")
     method = _checks.method_name(method)
     options = _core.FitOptions(
         solver=solver, method=method, ridge=_checks.as_float("ridge", ridge),
-        grad_tol=-1.0 if grad_tol is None else grad_tol,
+        grad_tol=grad_tol,
         loss_tol=_checks.as_float("loss_tol", loss_tol),
         time_limit=_checks.as_float("time_limit", time_limit), lr=_checks.as_float("lr", lr),
         beta1=_checks.as_float("beta1", beta1), beta2=_checks.as_float("beta2", beta2),

@@ -251,7 +251,9 @@ py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) 
 // Everything FitOptions holds, as the Python layer passes it (already type-checked there).
 struct FitArgs {
   std::string solver, method;
-  double ridge, grad_tol, loss_tol, time_limit, lr, beta1, beta2, eps;
+  double ridge;
+  std::optional<double> grad_tol;  // unset: the dtype's default
+  double loss_tol, time_limit, lr, beta1, beta2, eps;
   std::size_t max_iter;
   std::optional<std::size_t> batch;  // unset: all pairs
   std::uint64_t seed;
@@ -277,7 +279,7 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
   o.method = convgrad::parse_method(a.method);
   o.ridge = a.ridge;
   o.max_iter = a.max_iter;
-  o.grad_tol = a.grad_tol;
+  o.grad_tol = a.grad_tol.value_or(-1.0);  // FitOptions reads < 0 as the dtype's default
   o.loss_tol = a.loss_tol;
   o.time_limit = a.time_limit;
   o.lr = a.lr;
@@ -367,8 +369,8 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
   translate_errors();
   py::class_<FitArgs>(m, "FitOptions")
-      .def(py::init([](std::string solver, std::string method, double ridge, double grad_tol, double loss_tol,
-                       double time_limit, double lr, double beta1, double beta2, double eps,
+      .def(py::init([](std::string solver, std::string method, double ridge, std::optional<double> grad_tol,
+                       double loss_tol, double time_limit, double lr, double beta1, double beta2, double eps,
                        std::size_t max_iter, std::optional<std::size_t> batch, std::uint64_t seed,
                        bool keep_history) {
              return FitArgs{std::move(solver),
