@@ -93,17 +93,25 @@ def renamed(old, new, old_value, new_value, stacklevel=4):
     return old_value
 
 
-def tap_range(kernel_size, lo, hi):
-    """(lo, hi) from ``kernel_size=K`` (and optionally `lo`) or from `lo` and `hi`."""
+def tap_range(kernel_size, lo, hi, half_width=None):
+    """(lo, hi) from ``kernel_size=K`` (and optionally `lo`), from ``half_width=M`` (the
+    centred ``-M..M``), or from `lo` and `hi`."""
     K = as_int("kernel_size", kernel_size, optional=True)
+    M = as_int("half_width", half_width, optional=True)
     lo = as_int("lo", lo, optional=True)
     hi = as_int("hi", hi, optional=True)
+    if M is not None:
+        if K is not None or lo is not None or hi is not None:
+            raise ValueError("give half_width alone (the taps -M..M), not with kernel_size, lo or hi")
+        if M < 0:
+            raise ValueError(f"half_width = {M} must be >= 0 (the taps -M..M)")
+        return -M, M
     if K is not None and hi is not None:
         raise ValueError("give kernel_size (and optionally lo), or lo and hi; not kernel_size and hi")
     if K is None:
         if lo is None or hi is None:
             raise ValueError("the filter's taps are not given: pass kernel_size=K (and optionally "
-                             "lo), or lo and hi")
+                             "lo), half_width=M, or lo and hi")
         return lo, hi
     return _core.tap_range(K, lo)
 

@@ -119,7 +119,8 @@ def _batch(batch):
 
 def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_iter=100000,
         grad_tol=None, loss_tol=0.0, time_limit=0.0, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
-        batch=None, seed=1, method="auto", h0=None, history=True, progress=None, taps=None):
+        batch=None, seed=1, method="auto", h0=None, history=True, progress=None, half_width=None,
+        taps=None):
     """Learn a filter from recordings: minimise the loss summed over (x, y) pairs.
 
     ``F(h) = sum_p 1/2 ||h * x_p - y_p||^2 + ridge/2 ||h||^2``, ``dF/dh = sum_p
@@ -139,7 +140,8 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         Number of taps K, as ``len(h)`` (the command line's ``--kernel-size K``). With `lo`
         unset the filter is centred, ``m = -(K-1)//2 ..``, which needs an odd K.
     lo, hi : int, optional
-        The tap range ``m = lo..hi``: give `kernel_size` and optionally `lo`, or `lo` and `hi`.
+        The tap range ``m = lo..hi``: give `kernel_size` and optionally `lo`, `half_width`,
+        or `lo` and `hi`.
     solver : {"exact", "gd", "nesterov", "adam"}, optional
         "exact" (the default, as in the library and the command): normal equations by
         Cholesky. "gd": steps of ``1/lambda_max`` (power iteration), the loss never
@@ -167,6 +169,8 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     progress : callable, optional
         ``progress(iteration, loss, grad_norm, seconds)`` after every iteration; return
         False to stop.
+    half_width : int, optional
+        M: the centred taps ``m = -M..M`` (K = 2M + 1; the command line's ``--half-width M``).
     taps : int, optional
         Deprecated name of `kernel_size` (DeprecationWarning); so is passing K as the second
         positional argument after a list of pairs, ``fit(pairs, K)``.
@@ -209,7 +213,7 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     kernel_size = _checks.renamed("taps", "kernel_size", taps, kernel_size, stacklevel=3)
     xs, ys = _recordings(x, y)
     dtype = xs[0].dtype
-    lo, hi = _checks.tap_range(kernel_size, lo, hi)
+    lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
     if h0 is not None:
         (h0,) = _checks.signals(h0=h0)
         if h0.dtype != dtype:

@@ -72,7 +72,7 @@ def tuning_enabled():
     return _core.tuning_enabled()
 
 
-def tune(n, kernel_size=None, *, lo=None, hi=None, dtype="float64", taps=None):
+def tune(n, kernel_size=None, *, lo=None, hi=None, half_width=None, dtype="float64", taps=None):
     """Time one training step by "direct" and by "fft" now, and cache the faster.
 
     The step (the loss and ``dh``) runs on synthetic signals of `n` samples: one warm-up
@@ -89,6 +89,8 @@ def tune(n, kernel_size=None, *, lo=None, hi=None, dtype="float64", taps=None):
         Number of taps K, as ``len(h)``; with `lo` unset the filter is centred (odd K).
     lo, hi : int, optional
         The tap range ``m = lo..hi``: give `kernel_size` (and optionally `lo`), or `lo` and `hi`.
+    half_width : int, optional
+        M, for the centred taps ``m = -M..M`` (instead of the above).
     dtype : {"float64", "float32"} or numpy dtype, optional
         The precision to time.
     taps : int, optional
@@ -125,7 +127,7 @@ def tune(n, kernel_size=None, *, lo=None, hi=None, dtype="float64", taps=None):
     if n < 1:
         raise ValueError(f"n = {n} must be >= 1 (the signal length)")
     kernel_size = _checks.renamed("taps", "kernel_size", taps, kernel_size, stacklevel=3)
-    lo, hi = _checks.tap_range(kernel_size, lo, hi)
+    lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
     try:
         kind = np.dtype(dtype)
     except TypeError:

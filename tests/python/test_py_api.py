@@ -137,3 +137,13 @@ def test_tune_takes_kernel_size(tmp_path):
             assert rec["taps"] == 3
     finally:
         convgrad.set_tuning(False)
+
+
+def test_half_width_names_the_centred_range():
+    res = convgrad.fit(X, Y, half_width=1)
+    assert (res.lo, res.hi) == (-1, 1)
+    assert np.array_equal(res.h, convgrad.fit(X, Y, kernel_size=3).h)
+    with pytest.raises(ValueError, match="give half_width alone"):
+        convgrad.fit(X, Y, kernel_size=3, half_width=1)
+    with pytest.raises(ValueError, match="half_width = -1 must be >= 0"):
+        convgrad.fit(X, Y, half_width=-1)
