@@ -332,7 +332,7 @@ int run_fit(const FitCli& o) {
   }
   if (fo.solver == Solver::adam)
     js["adam"] = {{"lr", fo.lr}, {"beta1", fo.beta1}, {"beta2", fo.beta2}, {"eps", fo.eps}};
-  if (fo.batch) js["batch"] = fo.batch;
+  if (fo.batch) js["batch"] = *fo.batch;
   js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
   js["pairs"] = nlohmann::json::array();
   for (std::size_t p = 0; p < set.pairs.size(); ++p)

@@ -10,7 +10,7 @@ hundred steps where the exact solve needs one. The objective is
 with X_p the N x K design matrix of the 'same' model (convgrad.jacobians returns it as
 dyhat/dh). Three routes to the minimiser:
 
-1. convgrad.fit(pairs, taps=K, solver="exact") -- the normal equations, solved by the
+1. convgrad.fit(pairs, kernel_size=K, solver="exact") -- the normal equations, solved by the
    library (and, for comparison, the library's own solver="gd");
 2. numpy.linalg.lstsq on the stacked design matrices -- an independent oracle;
 3. plain gradient descent, h <- h - dF/dh / lambda_max, every gradient from
@@ -51,12 +51,12 @@ def main():
 
     ok = True
     if hasattr(convgrad, "fit"):
-        exact = convgrad.fit(pairs, taps=K, solver="exact")
+        exact = convgrad.fit(pairs, kernel_size=K, solver="exact")
         err = np.linalg.norm(exact.h - h_lstsq) / np.linalg.norm(h_lstsq)
         print("fit(solver='exact')         :", np.array2string(exact.h, precision=6))
         print(f"  exact vs lstsq: relative difference {err:.2e}")
         ok &= err < 1e-8
-        lib_gd = convgrad.fit(pairs, taps=K, solver="gd")
+        lib_gd = convgrad.fit(pairs, kernel_size=K, solver="gd")
         err = np.linalg.norm(lib_gd.h - h_lstsq) / np.linalg.norm(h_lstsq)
         print(f"fit(solver='gd'): {lib_gd.iterations} iterations, {lib_gd.stop_reason}")
         print(f"  library gd vs lstsq: relative difference {err:.2e}")

@@ -35,6 +35,12 @@ struct singular_system : error {
   using error::error;
 };
 
+// The caller asked the work to stop (a stop check installed with InterruptScope said so,
+// interrupt.hpp); nothing was returned.
+struct interrupted : error {
+  using error::error;
+};
+
 // Reading or writing a file failed, or its contents are not valid data.
 struct io_error : error {
   using error::error;

@@ -72,8 +72,9 @@ struct ExactSolution {
 };
 
 // Above this many taps the condition number comes from power and inverse iteration instead
-// of a full symmetric eigen-decomposition (O(K^3)).
-inline constexpr std::size_t kExactEigenTaps = 2048;
+// of a full symmetric eigen-decomposition: that decomposition is O(K^3) work in one call that
+// cannot be interrupted (interrupt.hpp), about 0.05 s at K = 512 but seconds at K = 2048.
+inline constexpr std::size_t kExactEigenTaps = 512;
 // The Gram matrix is K x K doubles; refuse beyond this many bytes (resource_limit).
 inline constexpr std::size_t kDefaultGramBudget = std::size_t{2} << 30;  // 2 GiB
 
@@ -143,9 +144,9 @@ struct FitOptions {
   double time_limit = 0;  // seconds; 0 = none
   // adam:
   double lr = 1e-2, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  // Mini-batches: pairs per step (0 = all). Pairs are visited in a seeded shuffled order,
-  // one epoch after another; the batch gradient is scaled by P / batch.
-  std::size_t batch = 0;
+  // Mini-batches: pairs per step, 1..P (unset = all pairs; 0 is refused). Pairs are visited
+  // in a seeded shuffled order, one epoch after another; the batch gradient is scaled by P / batch.
+  std::optional<std::size_t> batch;
   std::uint64_t seed = 1;
   Method method = Method::automatic;
   // Called after every iteration; return false to stop early. May be empty.
@@ -172,7 +173,7 @@ struct FitResult {
 };
 
 // Minimises F from h0 (empty: h = 0) with the chosen solver. Throws invalid_argument for bad
-// options (negative ridge, lr <= 0, betas outside [0, 1), batch > P, h0 of the wrong size),
+// options (negative ridge, lr <= 0, betas outside [0, 1), batch 0 or > P, h0 of the wrong size),
 // singular_system from the exact solver.
 //
 // Guarantees: gd accepts a step only if F did not increase beyond the rounding of its own

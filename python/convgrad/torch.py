@@ -24,7 +24,8 @@ import math
 
 import torch
 
-from . import _as_int, _core
+from . import _checks, _core
+from ._tuning import after_auto
 
 __all__ = ["conv_same", "ConvSame"]
 
@@ -158,10 +159,10 @@ def conv_same(x, h, lo=None):
         raise ValueError(f"x must have shape (N,) or (B, N), got {tuple(x.shape)}")
     if h.dim() != 1:
         raise ValueError(f"h must have shape (K,), got {tuple(h.shape)}")
-    lo, _ = _core.tap_range(h.shape[0], _as_int("lo", lo, optional=True))
-    if x.dim() == 1:
-        return _Conv.apply(x.unsqueeze(0), h, lo).squeeze(0)
-    return _Conv.apply(x, h, lo)
+    lo, _ = _core.tap_range(h.shape[0], _checks.as_int("lo", lo, optional=True))
+    yhat = _Conv.apply(x.unsqueeze(0), h, lo).squeeze(0) if x.dim() == 1 else _Conv.apply(x, h, lo)
+    after_auto("auto")  # the batched operations choose their method as "auto" does
+    return yhat
 
 
 class ConvSame(torch.nn.Module):
@@ -169,13 +170,15 @@ class ConvSame(torch.nn.Module):
 
     Parameters
     ----------
-    taps : int
-        Number of taps K.
+    kernel_size : int
+        Number of taps K (as in ``torch.nn.Conv1d``).
     lo : int, optional
         First tap m; default ``-(K-1)//2``, the centred filter (odd K only).
     dtype : torch.dtype, optional
         float32 or float64; default ``torch.get_default_dtype()``. Inputs must match
         (use ``.double()`` / ``.float()`` to convert the module).
+    taps : int, optional
+        Deprecated name of `kernel_size` (DeprecationWarning).
 
     Attributes
     ----------
@@ -195,10 +198,11 @@ class ConvSame(torch.nn.Module):
     torch.Size([8, 100])
     """
 
-    def __init__(self, taps, lo=None, *, dtype=None):
+    def __init__(self, kernel_size=None, lo=None, *, dtype=None, taps=None):
         super().__init__()
-        K = _as_int("taps", taps)
-        self.lo, self.hi = _core.tap_range(K, _as_int("lo", lo, optional=True))
+        kernel_size = _checks.renamed("taps", "kernel_size", taps, kernel_size, stacklevel=3)
+        K = _checks.as_int("kernel_size", kernel_size)
+        self.lo, self.hi = _core.tap_range(K, _checks.as_int("lo", lo, optional=True))
         dtype = torch.get_default_dtype() if dtype is None else dtype
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
@@ -215,4 +219,4 @@ class ConvSame(torch.nn.Module):
         return conv_same(x, self.h, self.lo)
 
     def extra_repr(self):
-        return f"taps={self.h.shape[0]}, lo={self.lo}, hi={self.hi}"
+        return f"kernel_size={self.h.shape[0]}, lo={self.lo}, hi={self.hi}"

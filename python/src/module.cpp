@@ -1,6 +1,6 @@
 // convgrad._core: thin pybind11 bindings over the library (include/convgrad/*.hpp).
 //
-// The Python layer (python/convgrad/__init__.py) checks dtypes and shapes and hands over
+// The Python layer (python/convgrad/_checks.py) checks dtypes and shapes and hands over
 // C-contiguous, aligned, native-endian arrays of ONE float type; every function here is
 // registered twice, for float32 and float64, with conversion switched off, so nothing is
 // ever cast silently. The math lives in the library: this file only moves arrays in and
@@ -11,6 +11,7 @@
 //   convgrad::resource_limit                     -> MemoryError
 //   convgrad::singular_system                    -> numpy.linalg.LinAlgError
 //   convgrad::io_error                           -> OSError
+//   convgrad::interrupted (Ctrl-C)               -> the signal handler's exception (KeyboardInterrupt)
 //   any other convgrad::error                    -> RuntimeError
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -18,15 +19,18 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "convgrad/batch.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
+#include "convgrad/interrupt.hpp"
 #include "convgrad/jacobian.hpp"
 #include "convgrad/ops.hpp"
 #include "convgrad/taps.hpp"
@@ -75,6 +79,29 @@ py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   return py::array_t<T>(std::move(shape), owned->data(), free_when_done);
 }
 
+// Ctrl-C: the library asks this between blocks of long work (convgrad/interrupt.hpp). A
+// pending signal runs Python's handler with the GIL held (SIGINT's raises KeyboardInterrupt);
+// its exception stays set on this thread, the library stops with convgrad::interrupted, and
+// translate_errors leaves the Python exception as it is.
+bool python_signal_pending() {
+  py::gil_scoped_acquire hold;
+  return PyErr_CheckSignals() != 0;
+}
+
+// Runs the library's computation `work` with the GIL released and Ctrl-C polled. An
+// allocation that fails inside it (a working buffer the library did not name itself) becomes
+// MemoryError naming the call.
+template <typename F>
+void compute(const char* call, F&& work) {
+  convgrad::InterruptScope ctrl_c(python_signal_pending);
+  try {
+    py::gil_scoped_release free;
+    work();
+  } catch (const std::bad_alloc&) {
+    throw convgrad::resource_limit(std::string(call) + ": out of memory allocating a working buffer");
+  }
+}
+
 // yhat = h * x.
 template <typename T>
 py::array_t<T> conv(const In<T>& h, const In<T>& x, std::optional<std::int64_t> lo,
@@ -83,10 +110,7 @@ py::array_t<T> conv(const In<T>& h, const In<T>& x, std::optional<std::int64_t> 
   const Taps taps = taps_for(h.size(), lo);
   auto yhat = empty_1d<T>(x.size());
   auto out = out_span(yhat);
-  {
-    py::gil_scoped_release free;
-    convgrad::conv<T>(span_of(h), taps, span_of(x), out, how);
-  }
+  compute("conv", [&] { convgrad::conv<T>(span_of(h), taps, span_of(x), out, how); });
   return yhat;
 }
 
@@ -102,10 +126,9 @@ py::tuple loss_and_grad(const In<T>& x, const In<T>& y, const In<T>& h, std::opt
   auto dh_out = out_span(dh);
   auto dx_out = out_span(dx);
   double loss = 0;
-  {
-    py::gil_scoped_release free;
+  compute("loss_and_grad", [&] {
     loss = convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps, yhat, r, dh_out, dx_out, how);
-  }
+  });
   if (input_grad) return py::make_tuple(loss, dh, dx);
   return py::make_tuple(loss, dh);
 }
@@ -118,10 +141,7 @@ py::array_t<T> grad_kernel(const In<T>& x, const In<T>& r, std::int64_t K, std::
   const Taps taps = taps_for(K, lo);
   auto dh = empty_1d<T>(taps.K());
   auto out = out_span(dh);
-  {
-    py::gil_scoped_release free;
-    convgrad::grad_kernel<T>(span_of(x), span_of(r), taps, out, how);
-  }
+  compute("grad_kernel", [&] { convgrad::grad_kernel<T>(span_of(x), span_of(r), taps, out, how); });
   return dh;
 }
 
@@ -133,10 +153,7 @@ py::array_t<T> grad_input(const In<T>& h, const In<T>& r, std::optional<std::int
   const Taps taps = taps_for(h.size(), lo);
   auto dx = empty_1d<T>(r.size());
   auto out = out_span(dx);
-  {
-    py::gil_scoped_release free;
-    convgrad::grad_input<T>(span_of(h), taps, span_of(r), out, how);
-  }
+  compute("grad_input", [&] { convgrad::grad_input<T>(span_of(h), taps, span_of(r), out, how); });
   return dx;
 }
 
@@ -146,14 +163,13 @@ py::tuple jacobians(const In<T>& x, const In<T>& y, const In<T>& h, std::optiona
                     std::size_t budget) {
   const Taps taps = taps_for(h.size(), lo);
   convgrad::Matrix<T> dl_dyhat, dyhat_dh;
-  {
-    py::gil_scoped_release free;
+  compute("jacobians", [&] {
     // The residual from the reference loops: the Jacobians are for teaching, not speed.
     const auto step =
         convgrad::loss_and_grad<T>(span_of(x), span_of(y), span_of(h), taps, Method::reference, false);
     dl_dyhat = convgrad::jacobian_loss_yhat<T>(step.r);
     dyhat_dh = convgrad::jacobian_yhat_h<T>(span_of(x), taps, budget);
-  }
+  });
   const auto rows = [](const auto& m) { return static_cast<py::ssize_t>(m.rows); };
   const auto cols = [](const auto& m) { return static_cast<py::ssize_t>(m.cols); };
   return py::make_tuple(adopt(std::move(dl_dyhat.data), {rows(dl_dyhat), cols(dl_dyhat)}),
@@ -166,11 +182,10 @@ py::dict check(const In<T>& x, const In<T>& y, const In<T>& h, std::optional<std
                std::size_t jacobian_budget, bool finite_differences) {
   const Taps taps = taps_for(h.size(), lo);
   convgrad::CheckReport rep;
-  {
-    py::gil_scoped_release free;
+  compute("check", [&] {
     rep = convgrad::check_gradients<T>(span_of(x), span_of(y), span_of(h), taps, jacobian_budget,
                                        finite_differences);
-  }
+  });
   py::list rows;
   for (const auto& row : rep.rows)
     rows.append(py::dict("method"_a = row.method, "quantity"_a = row.quantity,
@@ -180,71 +195,54 @@ py::dict check(const In<T>& x, const In<T>& y, const In<T>& h, std::optional<std
                   "dtype"_a = rep.dtype, "loss"_a = rep.loss, "rows"_a = rows);
 }
 
-// ---- Batched forms for convgrad.torch: B signals (rows of a C-order B x N array) share one h.
+// ---- Batched forms for convgrad.torch: B signals (rows of a C-order B x N array) share one h;
+// the arithmetic is the library's (convgrad/batch.hpp).
 
 template <typename T>
-std::pair<std::size_t, std::size_t> rows_cols(const In<T>& a, const char* what) {
+std::size_t row_length(const In<T>& a, const char* what) {
   if (a.ndim() != 2)
     throw convgrad::invalid_argument(std::string(what) + " must be 2-D (B x N), got " +
                                      std::to_string(a.ndim()) + "-D");
-  return {static_cast<std::size_t>(a.shape(0)), static_cast<std::size_t>(a.shape(1))};
+  return static_cast<std::size_t>(a.shape(1));
 }
 
 template <typename T>
-void require_same_shape(const In<T>& a, const In<T>& b, const char* what_b, const char* what_a) {
-  if (a.ndim() != b.ndim() || a.shape(0) != b.shape(0) || a.shape(1) != b.shape(1))
-    throw convgrad::invalid_argument(std::string(what_b) + " must have the shape of " + what_a);
+py::array_t<T> like_rows(const In<T>& a) {
+  return py::array_t<T>({a.shape(0), a.shape(1)});
 }
 
 // Y[b] = h * X[b] for every row b.
 template <typename T>
 py::array_t<T> conv_rows(const In<T>& h, const In<T>& X, std::int64_t lo) {
-  const auto [B, N] = rows_cols(X, "x");
+  const std::size_t N = row_length(X, "x");
   const Taps taps = Taps::from_lo(lo, static_cast<std::int64_t>(h.size()));
-  py::array_t<T> Y({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(N)});
-  T* out = Y.mutable_data();
-  {
-    py::gil_scoped_release free;
-    for (std::size_t b = 0; b < B; ++b)
-      convgrad::conv<T>(span_of(h), taps, {X.data() + b * N, N}, {out + b * N, N});
-  }
+  auto Y = like_rows(X);
+  auto out = out_span(Y);
+  compute("conv_rows", [&] { convgrad::conv_rows<T>(span_of(h), taps, span_of(X), N, out); });
   return Y;
 }
 
 // dh[m] = sum_b sum_n X[b][n-m] R[b][n]: the shared filter's gradient sums over the batch.
-// Each row's dh is exact to rounding in T; the batch sum is accumulated in double.
 template <typename T>
 py::array_t<T> grad_kernel_rows(const In<T>& X, const In<T>& R, std::int64_t K, std::int64_t lo) {
-  const auto [B, N] = rows_cols(X, "x");
-  require_same_shape(X, R, "r", "x");
+  const std::size_t N = row_length(X, "x");
+  if (row_length(R, "r") != N || R.shape(0) != X.shape(0))
+    throw convgrad::invalid_argument("r must have the shape of x");
   const Taps taps = Taps::from_lo(lo, K);
   auto dh = empty_1d<T>(taps.K());
   auto out = out_span(dh);
-  {
-    py::gil_scoped_release free;
-    std::vector<double> sum(taps.K(), 0.0);
-    std::vector<T> row(taps.K());
-    for (std::size_t b = 0; b < B; ++b) {
-      convgrad::grad_kernel<T>({X.data() + b * N, N}, {R.data() + b * N, N}, taps, row);
-      for (std::size_t j = 0; j < row.size(); ++j) sum[j] += static_cast<double>(row[j]);
-    }
-    for (std::size_t j = 0; j < out.size(); ++j) out[j] = static_cast<T>(sum[j]);
-  }
+  compute("grad_kernel_rows", [&] { convgrad::grad_kernel_rows<T>(span_of(X), span_of(R), N, taps, out); });
   return dh;
 }
 
 // DX[b][k] = sum_m h[m] R[b][k+m] for every row b.
 template <typename T>
 py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) {
-  const auto [B, N] = rows_cols(R, "r");
+  const std::size_t N = row_length(R, "r");
   const Taps taps = Taps::from_lo(lo, static_cast<std::int64_t>(h.size()));
-  py::array_t<T> DX({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(N)});
-  T* out = DX.mutable_data();
-  {
-    py::gil_scoped_release free;
-    for (std::size_t b = 0; b < B; ++b)
-      convgrad::grad_input<T>(span_of(h), taps, {R.data() + b * N, N}, {out + b * N, N});
-  }
+  auto DX = like_rows(R);
+  auto out = out_span(DX);
+  compute("grad_input_rows", [&] { convgrad::grad_input_rows<T>(span_of(h), taps, span_of(R), N, out); });
   return DX;
 }
 
@@ -253,8 +251,11 @@ py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) 
 // Everything FitOptions holds, as the Python layer passes it (already type-checked there).
 struct FitArgs {
   std::string solver, method;
-  double ridge, grad_tol, loss_tol, time_limit, lr, beta1, beta2, eps;
-  std::size_t max_iter, batch;
+  double ridge;
+  std::optional<double> grad_tol;  // unset: the dtype's default
+  double loss_tol, time_limit, lr, beta1, beta2, eps;
+  std::size_t max_iter;
+  std::optional<std::size_t> batch;  // unset: all pairs
   std::uint64_t seed;
   bool keep_history;
 };
@@ -262,7 +263,8 @@ struct FitArgs {
 // Minimises sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 over taps lo..hi. `progress`
 // (or None) is called after every iteration with (iteration, loss, grad_norm, seconds) and
 // stops the fit when it returns False. The GIL is released during the fit and re-taken for
-// each call back; Ctrl-C (a pending signal) stops it with KeyboardInterrupt.
+// each call back and for each Ctrl-C poll (compute): a pending signal stops every solver,
+// the exact one included, with KeyboardInterrupt.
 template <typename T>
 py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::int64_t lo, std::int64_t hi,
              const FitArgs& a, std::optional<In<T>> h0, py::object progress) {
@@ -277,7 +279,7 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
   o.method = convgrad::parse_method(a.method);
   o.ridge = a.ridge;
   o.max_iter = a.max_iter;
-  o.grad_tol = a.grad_tol;
+  o.grad_tol = a.grad_tol.value_or(-1.0);  // FitOptions reads < 0 as the dtype's default
   o.loss_tol = a.loss_tol;
   o.time_limit = a.time_limit;
   o.lr = a.lr;
@@ -287,21 +289,17 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
   o.batch = a.batch;
   o.seed = a.seed;
   o.keep_history = a.keep_history;
-  o.progress = [&progress](const convgrad::Progress& pr) {
-    py::gil_scoped_acquire hold;
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    if (progress.is_none()) return true;
-    py::object keep = progress(pr.iteration, pr.loss, pr.grad_norm, pr.seconds);
-    // Python truth, as `if progress(...)` would test it: 0 or "" stop the fit like False
-    // (cast<bool> accepted only True/False and raised a bare RuntimeError for anything else).
-    return keep.is_none() || static_cast<bool>(py::bool_(keep));
-  };
+  if (!progress.is_none())
+    o.progress = [&progress](const convgrad::Progress& pr) {
+      py::gil_scoped_acquire hold;
+      py::object keep = progress(pr.iteration, pr.loss, pr.grad_norm, pr.seconds);
+      // Python truth, as `if progress(...)` would test it: 0 or "" stop the fit like False
+      // (cast<bool> accepted only True/False and raised a bare RuntimeError for anything else).
+      return keep.is_none() || static_cast<bool>(py::bool_(keep));
+    };
   const std::span<const T> h_start = h0 ? span_of(*h0) : std::span<const T>{};
   convgrad::FitResult<T> res;
-  {
-    py::gil_scoped_release free;
-    res = convgrad::fit<T>(data, taps, o, h_start);
-  }
+  compute("fit", [&] { res = convgrad::fit<T>(data, taps, o, h_start); });
   const std::size_t n_hist = res.history.size();
   std::vector<double> it(n_hist), loss(n_hist), gnorm(n_hist), secs(n_hist);
   for (std::size_t i = 0; i < n_hist; ++i) {
@@ -356,6 +354,9 @@ void translate_errors() {
       PyErr_SetString(lin_alg_error.ptr(), e.what());
     } catch (const convgrad::io_error& e) {
       PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const convgrad::interrupted& e) {
+      // Python's signal handler has set the exception (KeyboardInterrupt for Ctrl-C); keep it.
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
     } catch (const convgrad::error& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
@@ -368,9 +369,10 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
   translate_errors();
   py::class_<FitArgs>(m, "FitOptions")
-      .def(py::init([](std::string solver, std::string method, double ridge, double grad_tol, double loss_tol,
-                       double time_limit, double lr, double beta1, double beta2, double eps,
-                       std::size_t max_iter, std::size_t batch, std::uint64_t seed, bool keep_history) {
+      .def(py::init([](std::string solver, std::string method, double ridge, std::optional<double> grad_tol,
+                       double loss_tol, double time_limit, double lr, double beta1, double beta2, double eps,
+                       std::size_t max_iter, std::optional<std::size_t> batch, std::uint64_t seed,
+                       bool keep_history) {
              return FitArgs{std::move(solver),
                             std::move(method),
                             ridge,

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "convgrad/fpenv.hpp"
+#include "convgrad/interrupt.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -115,14 +116,17 @@ struct BlockScratch {
 // another thread is never destroyed.)
 template <std::floating_point T, class Body>
 void for_each_block(const Blocks& bl, Body&& body) {
+  LoopStop stop;  // a caller's stop check (interrupt.hpp), asked between chunks
   auto run_chunk = [&](std::int64_t ch, BlockScratch<T>& scratch) {
+    if (stop.requested()) return;
     for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
       body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
   };
   if (bl.threads == 1) {
     thread_local BlockScratch<T> scratch;
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
-    return scratch.release_if_large();
+    scratch.release_if_large();
+    return stop.throw_if_requested("direct method");
   }
   // Chunks are handed out dynamically: a worker that wakes late (a sleeping OpenMP thread
   // takes up to a millisecond to resume on a virtual machine) then takes fewer, instead of
@@ -136,6 +140,7 @@ void for_each_block(const Blocks& bl, Body&& body) {
 #pragma omp for schedule(dynamic)
     for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
   }
+  stop.throw_if_requested("direct method");
 }
 
 // out[n] = sum_k w[k] v[n + shift + k] for all n (v = 0 outside [0, N)), block-parallel.

@@ -31,6 +31,7 @@
 
 #include "convgrad/errors.hpp"
 #include "convgrad/fpenv.hpp"
+#include "convgrad/interrupt.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -306,14 +307,16 @@ void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
 template <std::floating_point T, class Body>
 void for_each_block(const Setup<T>& s, Body body) {
   const Geometry& geo = s.geo;
+  LoopStop stop;  // a caller's stop check (interrupt.hpp), asked between chunks
   auto run_chunk = [&](std::int64_t ch, BlockBuffers<T>& buffers) {
+    if (stop.requested()) return;
     for (std::int64_t b = geo.first_block(ch); b < geo.end_block(ch); ++b)
       body(buffers, geo.begin(b), geo.end(b) - geo.begin(b), ch);
   };
   if (team_size(geo.chunks) == 1) {  // one chunk, or one thread allowed: no OpenMP region
     BlockBuffers<T> buffers(geo.L, s.bins);
     for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
-    return;
+    return stop.throw_if_requested("fft method");
   }
   const FpMode mode = current_fp_mode();
 #pragma omp parallel num_threads(team_size(geo.chunks))
@@ -323,6 +326,7 @@ void for_each_block(const Setup<T>& s, Body body) {
 #pragma omp for schedule(dynamic)
     for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
   }
+  stop.throw_if_requested("fft method");
 }
 
 }  // namespace

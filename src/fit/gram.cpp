@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 #include <random>
 #include <sstream>
 #include <string>
@@ -27,6 +28,7 @@
 
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
+#include "convgrad/interrupt.hpp"
 
 namespace convgrad {
 namespace {
@@ -71,6 +73,7 @@ std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
   //    R[j] minus those outside, whichever touches fewer samples.
   const std::int64_t w0 = -lo, w1 = N - 1 - lo;
   for (std::int64_t j = 0; j < K; ++j) {
+    poll_interrupt("exact solver (Gram matrix)");
     if (j >= N) {
       G[j] = 0;
       continue;
@@ -84,6 +87,7 @@ std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
   }
   // 2. Slide each diagonal j - i = e down from the first row, then mirror.
   for (std::int64_t e = 0; e < K; ++e) {
+    poll_interrupt("exact solver (Gram matrix)");
     for (std::int64_t i = 0; i + e + 1 < K; ++i) {
       const std::int64_t mi = lo + i, mj = lo + i + e;
       G[(i + 1) * K + (i + 1 + e)] =
@@ -123,6 +127,7 @@ double power_iteration(const Mat& A, int iterations) {
   for (Eigen::Index i = 0; i < v.size(); ++i) v[i] = normal(rng);
   double lambda = 0;
   for (int it = 0; it < iterations; ++it) {
+    poll_interrupt("exact solver (largest eigenvalue)");
     v.normalize();
     const Eigen::VectorXd w = A * v;
     const double next = v.dot(w);
@@ -134,16 +139,54 @@ double power_iteration(const Mat& A, int iterations) {
   return lambda;
 }
 
+// A = L L^T for a symmetric positive definite A (lower triangle read), overwriting A's lower
+// triangle with L; false when A is not positive definite. Right-looking and blocked, like
+// Eigen's LLT, but a stop check is polled between row slabs (interrupt.hpp): Eigen's LLT is one
+// uninterruptible call of K^3/3 multiply-adds (seconds at K = 4095). For the panel of columns
+// [k, k+b) and the rows below it:
+//   A11 = L11 L11^T          (Cholesky of the b x b diagonal block)
+//   L21 = A21 L11^{-T}       (triangular solve)
+//   A22 = A22 - L21 L21^T    (trailing update, lower triangle, one slab of rows at a time)
+bool cholesky_in_panels(Mat& A) {
+  constexpr Eigen::Index panel = 128, slab = 256;
+  const Eigen::Index K = A.rows();
+  for (Eigen::Index k = 0; k < K; k += panel) {
+    poll_interrupt("exact solver (Cholesky)");
+    const Eigen::Index b = std::min(panel, K - k), below = K - k - b;
+    Eigen::Ref<Mat> A11 = A.block(k, k, b, b);
+    Eigen::LLT<Eigen::Ref<Mat>> diag(A11);  // in place: A11's lower triangle becomes L11
+    if (diag.info() != Eigen::Success) return false;
+    if (below == 0) break;
+    auto L21 = A.block(k + b, k, below, b);
+    A.block(k, k, b, b).triangularView<Eigen::Lower>().transpose().solveInPlace<Eigen::OnTheRight>(L21);
+    for (Eigen::Index r0 = 0; r0 < below; r0 += slab) {
+      poll_interrupt("exact solver (Cholesky)");
+      const Eigen::Index rows = std::min(slab, below - r0), cols = r0 + rows;
+      A.block(k + b + r0, k + b, rows, cols).noalias() -=
+          L21.middleRows(r0, rows) * L21.topRows(cols).transpose();
+    }
+  }
+  A.triangularView<Eigen::StrictlyUpper>().setZero();
+  return true;
+}
+
+// A^{-1} v through the factor L of cholesky_in_panels: L z = v, then L^T u = z.
+Eigen::VectorXd cholesky_solve(const Mat& L, const Eigen::VectorXd& v) {
+  const Eigen::VectorXd z = L.triangularView<Eigen::Lower>().solve(v);
+  return L.transpose().triangularView<Eigen::Upper>().solve(z);
+}
+
 // lambda_min of a symmetric positive definite A by inverse iteration through its Cholesky factor.
-double inverse_iteration(const Eigen::LLT<Mat>& llt, Eigen::Index K, int iterations) {
+double inverse_iteration(const Mat& L, Eigen::Index K, int iterations) {
   std::mt19937_64 rng(0xfee1);
   std::normal_distribution<double> normal;
   Eigen::VectorXd v(K);
   for (Eigen::Index i = 0; i < K; ++i) v[i] = normal(rng);
   double mu = 0;  // estimate of 1 / lambda_min
   for (int it = 0; it < iterations; ++it) {
+    poll_interrupt("exact solver (smallest eigenvalue)");
     v.normalize();
-    const Eigen::VectorXd w = llt.solve(v);
+    const Eigen::VectorXd w = cholesky_solve(L, v);
     const double next = v.dot(w);
     const bool settled = std::abs(next - mu) <= 1e-8 * std::abs(next);
     mu = next;
@@ -151,6 +194,26 @@ double inverse_iteration(const Eigen::LLT<Mat>& llt, Eigen::Index K, int iterati
     v = w;
   }
   return 1.0 / mu;
+}
+
+// Runs `work`, turning a failed allocation into resource_limit naming what was being allocated
+// (`what`, `bytes`): the exact solver's K x K matrices are the allocations that can be huge.
+template <typename F>
+decltype(auto) allocating(const std::string& what, double bytes, F&& work) {
+  try {
+    return work();
+  } catch (const std::bad_alloc&) {
+    throw resource_limit("exact solver: out of memory allocating " + what + " (" + fmt(bytes / (1 << 20)) +
+                         " MiB)");
+  }
+}
+
+// "the K x K <role>", for out-of-memory messages.
+std::string gram_name(std::size_t K, const char* role) {
+  return "the " + std::to_string(K) + " x " + std::to_string(K) + " " + role;
+}
+double gram_bytes(std::size_t K, int copies) {
+  return static_cast<double>(copies) * static_cast<double>(K) * static_cast<double>(K) * sizeof(double);
 }
 
 [[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
@@ -174,7 +237,8 @@ std::vector<double> gram_matrix(std::span<const T> x, Taps taps) {
 
 NormalEquations::NormalEquations(Taps taps, std::size_t gram_budget) : taps_(Taps::range(taps.lo, taps.hi)) {
   require_gram_budget(taps_.K(), gram_budget);
-  G_.assign(taps_.K() * taps_.K(), 0.0);
+  allocating(gram_name(taps_.K(), "matrix G = X^T X"), gram_bytes(taps_.K(), 1),
+             [&] { G_.assign(taps_.K() * taps_.K(), 0.0); });
   b_.assign(taps_.K(), 0.0);
 }
 
@@ -188,7 +252,10 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
   require_finite<T>(y, "y");
   std::vector<double> x_storage, y_storage;
   const std::span<const double> xd = in_double(x, x_storage), yd = in_double(y, y_storage);
-  const std::vector<double> G = gram_in_double(xd, taps_);
+  const std::vector<double> G =
+      allocating(gram_name(taps_.K(), "matrix X_p^T X_p of one pair"), gram_bytes(taps_.K(), 1),
+                 [&] { return gram_in_double(xd, taps_); });
+  poll_interrupt("exact solver (X^T y)");
   const std::vector<double> b = grad_kernel<double>(xd, yd, taps_);  // b[j] = sum_n x[n-m_j] y[n]
   for (std::size_t i = 0; i < G.size(); ++i) G_[i] += G[i];
   for (std::size_t j = 0; j < b.size(); ++j) b_[j] += b[j];
@@ -205,7 +272,8 @@ ExactSolution NormalEquations::solve(double ridge) const {
   if (pairs_ == 0) throw invalid_argument("exact solver: no (x, y) pairs were added");
   const auto K = static_cast<Eigen::Index>(taps_.K());
   const double eps = std::numeric_limits<double>::epsilon();
-  Mat A = Eigen::Map<const Mat>(G_.data(), K, K);
+  Mat A = allocating(gram_name(taps_.K(), "matrix X^T X + ridge I"), gram_bytes(taps_.K(), 1),
+                     [&] { return Mat(Eigen::Map<const Mat>(G_.data(), K, K)); });
   const double trace = A.trace();
   A.diagonal().array() += ridge;
   const Eigen::Map<const Eigen::VectorXd> b(b_.data(), K);
@@ -223,9 +291,12 @@ ExactSolution NormalEquations::solve(double ridge) const {
   ExactSolution out;
   const bool full = taps_.K() <= kExactEigenTaps;
   if (full) {
-    Eigen::SelfAdjointEigenSolver<Mat> eig(A, Eigen::EigenvaluesOnly);
-    out.lambda_min = eig.eigenvalues()[0];
-    out.lambda_max = eig.eigenvalues()[K - 1];
+    const Eigen::VectorXd lambda = allocating(
+        gram_name(taps_.K(), "matrices of the eigenvalue solver (two)"), gram_bytes(taps_.K(), 2), [&] {
+          return Eigen::VectorXd(Eigen::SelfAdjointEigenSolver<Mat>(A, Eigen::EigenvaluesOnly).eigenvalues());
+        });
+    out.lambda_min = lambda[0];
+    out.lambda_max = lambda[K - 1];
   } else {
     out.lambda_max = power_iteration(A, 300);
   }
@@ -234,11 +305,11 @@ ExactSolution NormalEquations::solve(double ridge) const {
     throw_singular("the normal equations are singular (smallest eigenvalue " + fmt(out.lambda_min) +
                        ", largest " + fmt(out.lambda_max) + ")",
                    suggest);
-  Eigen::LLT<Mat> llt(A);
-  if (llt.info() != Eigen::Success)
+  Mat L = allocating(gram_name(taps_.K(), "Cholesky factor L"), gram_bytes(taps_.K(), 1), [&] { return A; });
+  if (!cholesky_in_panels(L))
     throw_singular("the normal equations are not positive definite (Cholesky failed)", suggest);
   if (!full) {
-    out.lambda_min = inverse_iteration(llt, K, 300);
+    out.lambda_min = inverse_iteration(L, K, 300);
     out.condition_estimated = true;
     if (!(out.lambda_min > out.lambda_max / limit))
       throw_singular("the normal equations are singular (smallest eigenvalue about " + fmt(out.lambda_min) +
@@ -246,8 +317,8 @@ ExactSolution NormalEquations::solve(double ridge) const {
                      suggest);
   }
   out.condition = out.lambda_max / out.lambda_min;
-  Eigen::VectorXd h = llt.solve(b);
-  h += llt.solve(b - A * h);  // one step of iterative refinement
+  Eigen::VectorXd h = cholesky_solve(L, b);
+  h += cholesky_solve(L, b - A * h);  // one step of iterative refinement
   out.h.assign(h.data(), h.data() + K);
   return out;
 }

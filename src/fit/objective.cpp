@@ -10,6 +10,7 @@
 #include <string>
 
 #include "convgrad/errors.hpp"
+#include "convgrad/interrupt.hpp"
 #include "fit_internal.hpp"
 
 namespace convgrad {
@@ -33,6 +34,7 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
   if (pair_loss && pair_loss->size() != data.size()) pair_loss->assign(data.size(), 0.0);
   double sum = 0;
   auto one = [&](std::size_t p) {
+    poll_interrupt("fit");  // a data set of many pairs is long work between iterations
     const auto& [x, y] = data[p];
     const double L = loss_and_dh<T>(x, y, h, taps, work.dh, method);  // yhat and r are not needed
     if (pair_loss) (*pair_loss)[p] = L;
@@ -155,6 +157,7 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
     for (std::size_t j = 0; j < K; ++j) vt[j] = static_cast<T>(v[j] / nv);
     std::fill(w.begin(), w.end(), 0.0);
     for (const auto& p : data) {
+      poll_interrupt("power iteration (largest eigenvalue)");
       yhat.resize(p.x.size());
       conv<T>(vt, taps, p.x, yhat, method);  // X v
       // An FFT's sums can overflow where the direct sums do not: NaN here, not later as a "residual".

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "convgrad/errors.hpp"
+#include "convgrad/interrupt.hpp"
 #include "fit_internal.hpp"
 
 namespace convgrad {
@@ -43,8 +44,11 @@ void validate_options(const FitOptions& o, std::size_t pairs) {
     if (!(o.beta2 >= 0 && o.beta2 < 1)) bad("adam: beta2 = " + num(o.beta2) + " must be in [0, 1)");
     if (!(o.eps > 0) || !std::isfinite(o.eps)) bad("adam: epsilon " + num(o.eps) + " must be > 0");
   }
-  if (o.batch > pairs)
-    bad("batch: " + std::to_string(o.batch) + " pairs per step, but the data set has only " +
+  if (o.batch && *o.batch == 0)
+    bad("batch: 0 pairs per step; give 1.." + std::to_string(pairs) +
+        ", or leave it unset to take all pairs");
+  if (o.batch && *o.batch > pairs)
+    bad("batch: " + std::to_string(*o.batch) + " pairs per step, but the data set has only " +
         std::to_string(pairs));
 }
 
@@ -76,7 +80,7 @@ struct Run {
 
   static std::string dtype_name() { return std::is_same_v<T, float> ? "float32" : "float64"; }
   double seconds() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
-  bool minibatch() const { return o.batch != 0 && o.batch < data.size(); }
+  bool minibatch() const { return o.batch && *o.batch < data.size(); }
 
   // F and dF/dh on the whole data set (full batch).
   double full(std::span<const T> h, std::span<double> g, std::vector<double>* pair_loss = nullptr) {
@@ -87,12 +91,12 @@ struct Run {
   double step_eval(std::span<const T> h, std::span<double> g) {
     if (!minibatch()) return full(h, g);
     batch.clear();
-    while (batch.size() < o.batch) {
+    while (batch.size() < *o.batch) {
       if (cursor == 0) std::shuffle(order.begin(), order.end(), rng);
       batch.push_back(order[cursor]);
       cursor = (cursor + 1) % order.size();
     }
-    const double scale = static_cast<double>(data.size()) / static_cast<double>(o.batch);
+    const double scale = static_cast<double>(data.size()) / static_cast<double>(*o.batch);
     return pass<T>(data, batch, h, taps, o.ridge, scale, g, nullptr, o.method, work);
   }
 
@@ -122,6 +126,7 @@ struct Run {
       throw invalid_argument("fit: " + what + " at iteration " + std::to_string(it) +
                              ": the iteration diverged (for adam, lower the learning rate)");
     }
+    poll_interrupt("fit");
     Progress p{it, F, gnorm, seconds(), grad_tol * grad_scale};
     if (o.keep_history) result.history.push_back(p);
     result.iterations = it;
@@ -397,7 +402,10 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
 
   if (options.solver == Solver::exact) {
     NormalEquations ne(taps);
-    for (const auto& p : data) ne.add<T>(p.x, p.y);
+    for (const auto& p : data) {
+      poll_interrupt("exact solver");
+      ne.add<T>(p.x, p.y);
+    }
     const ExactSolution s = ne.solve(options.ridge);
     for (std::size_t j = 0; j < K; ++j) h[j] = static_cast<T>(s.h[j]);
     res.condition = s.condition;

@@ -196,7 +196,7 @@ def test_conv_same_module_arguments():
         ConvSame(4)
     with pytest.raises(ValueError, match=r"K = 0 taps"):
         ConvSame(0)
-    with pytest.raises(TypeError, match=r"^taps must be an integer"):
+    with pytest.raises(TypeError, match=r"^kernel_size must be an integer"):
         ConvSame(3.0)
     with pytest.raises(TypeError, match=r"dtype must be torch.float32 or torch.float64"):
         ConvSame(3, dtype=torch.int32)
@@ -214,16 +214,16 @@ def test_fit_on_data_whose_products_overflow_is_a_value_error(solver, dtype, sca
     # (float32's exact solver accumulates the Gram matrix in double, so 1e30 is fine there.)
     x = (scale * np.array([1.0, 2.0, -1.0, 3.0, 1.0])).astype(dtype)
     if solver == "exact" and dtype == np.float32:
-        assert np.all(np.isfinite(convgrad.fit([(x, x)], taps=3, solver=solver).h))
+        assert np.all(np.isfinite(convgrad.fit([(x, x)], kernel_size=3, solver=solver).h))
         return
     with pytest.raises(ValueError, match="too large"):
-        convgrad.fit([(x, x)], taps=3, solver=solver, max_iter=50)
+        convgrad.fit([(x, x)], kernel_size=3, solver=solver, max_iter=50)
 
 
 def test_fit_that_diverges_is_a_value_error():
     x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
     with pytest.raises(ValueError, match="diverged"):
-        convgrad.fit([(x, x)], taps=3, solver="adam", lr=1e300, max_iter=50)
+        convgrad.fit([(x, x)], kernel_size=3, solver="adam", lr=1e300, max_iter=50)
 
 
 @pytest.mark.parametrize("falsy", [0, "", np.int64(0), []])
@@ -231,9 +231,9 @@ def test_fit_progress_is_tested_for_truth(falsy):
     # Any false value stops the fit as False does (0 and "" used to raise a bare RuntimeError
     # "Unable to cast Python instance to C++ type"); a true one lets it go on.
     x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
-    res = convgrad.fit([(x, x)], taps=3, solver="gd", progress=lambda *a: falsy)
+    res = convgrad.fit([(x, x)], kernel_size=3, solver="gd", progress=lambda *a: falsy)
     assert res.stop_reason == "stopped by caller" and res.iterations == 0
-    res = convgrad.fit([(x, x)], taps=3, solver="gd", max_iter=3, grad_tol=0.0, progress=lambda *a: "yes")
+    res = convgrad.fit([(x, x)], kernel_size=3, solver="gd", max_iter=3, grad_tol=0.0, progress=lambda *a: "yes")
     assert res.stop_reason == "max iterations"
 
 
@@ -242,4 +242,4 @@ def test_fit_negative_grad_tol_is_a_value_error(bad):
     # A negative grad_tol used to be read silently as "the dtype's default".
     x = np.array([1.0, 2.0, -1.0, 3.0, 1.0])
     with pytest.raises(ValueError, match="grad_tol"):
-        convgrad.fit([(x, x)], taps=3, solver="gd", grad_tol=bad)
+        convgrad.fit([(x, x)], kernel_size=3, solver="gd", grad_tol=bad)

@@ -31,10 +31,12 @@ def test_fit_compare_agrees_with_lstsq():
     assert ("exact vs lstsq" in out) == hasattr(convgrad, "fit")
 
 
-@pytest.mark.parametrize("module", ["convgrad", "convgrad.torch"])
+@pytest.mark.parametrize("module", ["convgrad", "convgrad._ops", "convgrad._fit", "convgrad._tuning",
+                                    "convgrad.torch"])
 def test_docstring_examples(module):
     import doctest
     import importlib
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+    # The package's own docstring has no example (they live beside each function).
+    assert (result.attempted > 0 or module == "convgrad") and result.failed == 0

@@ -26,15 +26,15 @@ def test_set_tuning_switches_it(cache):
 
 
 def test_tune_returns_the_record_it_saves(cache):
-    rec = convgrad.tune(3000, taps=5, dtype=np.float32)
-    assert (rec["dtype"], rec["n"], rec["lo"], rec["hi"], rec["taps"]) == ("float32", 3000, -2, 2, 5)
+    rec = convgrad.tune(3000, kernel_size=5, dtype=np.float32)
+    assert (rec["dtype"], rec["n"], rec["lo"], rec["hi"], rec["K"]) == ("float32", 3000, -2, 2, 5)
     assert rec["choice"] in ("direct", "fft") and rec["model_choice"] in ("direct", "fft")
     assert rec["direct_s"] > 0 and rec["fft_s"] > 0 and rec["source"] == "measured"
     assert rec["cache"] == str(cache)
     saved = json.loads(cache.read_text())["records"]
-    assert saved == [{k: v for k, v in rec.items() if k not in ("taps", "cache")}]
+    assert saved == [{k: v for k, v in rec.items() if k not in ("K", "taps", "cache")}]
     rec = convgrad.tune(3000, lo=0, hi=6)
-    assert (rec["dtype"], rec["lo"], rec["hi"], rec["taps"]) == ("float64", 0, 6, 7)
+    assert (rec["dtype"], rec["lo"], rec["hi"], rec["K"]) == ("float64", 0, 6, 7)
     assert len(json.loads(cache.read_text())["records"]) == 2
 
 
@@ -48,7 +48,7 @@ def test_auto_obeys_a_cached_record(cache, tmp_path):
     x = np.random.default_rng(1).standard_normal(1000)
     y = np.random.default_rng(2).standard_normal(1000)
     h = np.array([0.5, 1.0, 0.25])
-    rec = convgrad.tune(1000, taps=3)
+    rec = convgrad.tune(1000, kernel_size=3)
     other = "fft" if rec["choice"] == "direct" else "direct"
     doc = json.loads(cache.read_text())
     doc["records"][0]["choice"] = other
@@ -69,20 +69,20 @@ def test_an_unwritable_cache_warns_and_returns_the_record(tmp_path, monkeypatch)
     convgrad.set_tuning(True, cache=tmp_path / "blocker" / "tune.json")
     try:
         with pytest.warns(RuntimeWarning, match="not written"):
-            rec = convgrad.tune(500, taps=3)
+            rec = convgrad.tune(500, kernel_size=3)
     finally:
         convgrad.set_tuning(False)
     assert rec["cache"] is None and rec["choice"] in ("direct", "fft")
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(n=0, taps=3), ValueError, "n = 0"),
-    (dict(n=1.5, taps=3), TypeError, "n must be an integer"),
+    (dict(n=0, kernel_size=3), ValueError, "n = 0"),
+    (dict(n=1.5, kernel_size=3), TypeError, "n must be an integer"),
     (dict(n=100), ValueError, "taps are not given"),
-    (dict(n=100, taps=3, hi=2), ValueError, "not taps and hi"),
-    (dict(n=100, taps=4), ValueError, "even"),
-    (dict(n=100, taps=3, dtype="int32"), TypeError, "dtype"),
-    (dict(n=100, taps=3, dtype="no such type"), TypeError, "dtype"),
+    (dict(n=100, kernel_size=3, hi=2), ValueError, "not kernel_size and hi"),
+    (dict(n=100, kernel_size=4), ValueError, "even"),
+    (dict(n=100, kernel_size=3, dtype="int32"), TypeError, "dtype"),
+    (dict(n=100, kernel_size=3, dtype="no such type"), TypeError, "dtype"),
 ])
 def test_tune_argument_errors(cache, kwargs, error, message):
     with pytest.raises(error, match=message):
