@@ -11,6 +11,7 @@
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/jacobian.hpp"
+#include "taps_file.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -42,8 +43,10 @@ Case case_from_options(const CheckOptions& o) {
   c.x = std::move(xy.x);
   c.y = std::move(xy.y);
   if (!o.h_path.empty()) {
-    c.h = read_input(o.h_path, "h").samples;
-    c.taps = taps_for_kernel(c.h.size(), o.lo, o.h_path);
+    // The taps reader, not the signal reader: a file from `fit --out` records its range.
+    TapsFile t = read_taps(o.h_path, "h");
+    c.taps = range_of(t, o.lo, o.h_path);
+    c.h = std::move(t.h);
   } else {
     c.taps = taps_from_size_options(o.taps_m, o.kernel_size, o.lo);
     c.h.assign(c.taps.K(), 0.0);

@@ -13,6 +13,7 @@
 #include "common.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/tune.hpp"
+#include "taps_file.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -34,8 +35,10 @@ struct Kernel {
 Kernel kernel_from_options(const GradOptions& o) {
   Kernel k;
   if (!o.h_path.empty()) {
-    k.h = read_input(o.h_path, "h").samples;
-    k.taps = taps_for_kernel(k.h.size(), o.lo, o.h_path);
+    // The taps reader, not the signal reader: a file from `fit --out` records its range.
+    TapsFile t = read_taps(o.h_path, "h");
+    k.taps = range_of(t, o.lo, o.h_path);
+    k.h = std::move(t.h);
     k.source = o.h_path;
     return k;
   }
