@@ -1,0 +1,45 @@
+// Printing results (see printing.hpp).
+#include "printing.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace convgrad::cli {
+
+void print_json(const nlohmann::json& j) {
+  const std::string s = j.dump();
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+std::string format_number(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v == 0 ? 0.0 : v);  // no "-0"
+  return buf;
+}
+
+std::string format_values(std::span<const double> values, int digits, std::size_t max_shown) {
+  std::string s = "[";
+  auto put = [&](std::size_t i) {
+    if (i) s += ", ";
+    s += format_number(values[i], digits);
+  };
+  if (values.size() <= max_shown) {
+    for (std::size_t i = 0; i < values.size(); ++i) put(i);
+  } else {
+    const std::size_t head = max_shown / 2, tail = max_shown - head;
+    for (std::size_t i = 0; i < head; ++i) put(i);
+    s += ", ... (" + std::to_string(values.size()) + " values) ...";
+    for (std::size_t i = values.size() - tail; i < values.size(); ++i) put(i);
+  }
+  return s + "]";
+}
+
+double norm2(std::span<const double> values) {
+  double s = 0;
+  for (const double v : values) s += v * v;
+  return std::sqrt(s);
+}
+
+}  // namespace convgrad::cli
