@@ -70,7 +70,7 @@ int run_apply(const ApplyCli& o) {
   const io::Signal x = read_input(o.x_path, "x", channel);
   require_same_rate(k, x, o);
   warn_if_more_taps_than_samples(taps.K(), x.samples.size());
-  const std::vector<double> yhat = conv<double>(k.h, taps, x.samples, method);
+  const std::vector<double> yhat = conv<double>(x.samples, k.h, taps, method);
   require_finite_result(yhat, "the filtered signal", Dtype::float64);  // apply computes in double
 
   if (is_wav(o.out)) {

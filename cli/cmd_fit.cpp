@@ -38,18 +38,14 @@ struct FitCli {
 
 // ---- options -------------------------------------------------------------------------------
 
-void require_number(const char* name, const std::optional<double>& v, double lo, bool lo_open, double hi,
-                    bool hi_open, const char* why) {
-  if (!v) return;
-  const double x = *v;
-  const bool ok = std::isfinite(x) && (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
-  if (!ok) {
-    throw usage_error(std::string(name) + ": " + format_number(x) + " " + why);
-  }
+// --tol is relative to the gradient at the start: a finite number >= 0.
+void require_tol(const std::optional<double>& tol) {
+  if (tol && !(std::isfinite(*tol) && *tol >= 0))
+    throw usage_error("--tol: " + format_number(*tol) +
+                      " must be a finite number >= 0 (relative gradient norm)");
 }
 
 FitOptions options_from(const FitCli& o, std::size_t pairs) {
-  const double inf = std::numeric_limits<double>::infinity();
   FitOptions f;
   try {
     f.solver = parse_solver(o.solver);
@@ -57,16 +53,9 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
     throw usage_error(std::string("--solver: ") + e.what());
   }
   f.method = parse_method_option(o.method);
-  require_number("--ridge", o.ridge, 0, false, inf, true, "must be a finite number >= 0");
-  require_number("--tol", o.tol, 0, false, inf, true,
-                 "must be a finite number >= 0 (relative gradient norm)");
-  require_number("--loss-tol", o.loss_tol, 0, false, inf, true, "must be a finite number >= 0");
-  require_number("--time-limit", o.time_limit, 0, false, inf, true,
-                 "must be a finite number of seconds >= 0");
-  require_number("--lr", o.lr, 0, true, inf, true, "must be a finite number > 0");
-  require_number("--beta1", o.beta1, 0, false, 1, true, "must be in [0, 1)");
-  require_number("--beta2", o.beta2, 0, false, 1, true, "must be in [0, 1)");
-  require_number("--adam-eps", o.adam_eps, 0, true, inf, true, "must be a finite number > 0");
+  // The library checks every value (convgrad::validate, below; main.cpp gives its messages the
+  // options' names). --tol only is checked here: the library reads a negative one as "default".
+  require_tol(o.tol);
   const bool iterative = f.solver != Solver::exact;
   if (!iterative) {
     for (const auto& [given, name] : {std::pair{o.max_iter.has_value(), "--max-iter"},
@@ -100,6 +89,7 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
   if (o.beta2) f.beta2 = *o.beta2;
   if (o.adam_eps) f.eps = *o.adam_eps;
   f.seed = static_cast<std::uint64_t>(o.seed);
+  validate(f, pairs);  // before any file is read
   return f;
 }
 
@@ -399,7 +389,7 @@ std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res
   page.h = res.h;
   page.h_true = set.h_true;
   for (const auto& p : res.history) page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
-  const auto yhat = conv<double>(res.h, taps, set.pairs[0].x);
+  const auto yhat = conv<double>(set.pairs[0].x, res.h, taps);
   page.residual.resize(yhat.size());
   for (std::size_t n = 0; n < yhat.size(); ++n) page.residual[n] = yhat[n] - set.pairs[0].y[n];
   page.sample_rate = set.sample_rate;

@@ -1,7 +1,6 @@
 // Printing results (see printing.hpp).
 #include "printing.hpp"
 
-#include <cmath>
 #include <cstdio>
 
 namespace convgrad::cli {
@@ -11,12 +10,6 @@ void print_json(const nlohmann::json& j) {
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
-}
-
-std::string format_number(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v == 0 ? 0.0 : v);  // no "-0"
-  return buf;
 }
 
 std::string format_values(std::span<const double> values, int digits, std::size_t max_shown) {
@@ -34,12 +27,6 @@ std::string format_values(std::span<const double> values, int digits, std::size_
     for (std::size_t i = values.size() - tail; i < values.size(); ++i) put(i);
   }
   return s + "]";
-}
-
-double norm2(std::span<const double> values) {
-  double s = 0;
-  for (const double v : values) s += v * v;
-  return std::sqrt(s);
 }
 
 }  // namespace convgrad::cli

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "convgrad/numbers.hpp"
+
 namespace convgrad::cli {
 
 // A JSON array of the values widened to double (so float32 results print exactly).
@@ -21,14 +23,12 @@ nlohmann::json json_array(std::span<const T> values) {
 // Prints `j` on stdout as one line followed by a newline (doubles round-trip: 17 digits).
 void print_json(const nlohmann::json& j);
 
-// v with `digits` significant digits ("%.*g"): every number the commands print in words.
-std::string format_number(double v, int digits = 6);
+// The library's one number formatter and one norm (convgrad/numbers.hpp).
+using convgrad::format_number;
+using convgrad::norm2;
 
 // "[1.5, -2, 0.25]" with `digits` significant digits; with more than `max_shown` values, the
 // first and last few and "... (N values)" between.
 std::string format_values(std::span<const double> values, int digits = 6, std::size_t max_shown = 12);
-
-// The 2-norm sqrt(sum v^2), accumulated in double.
-double norm2(std::span<const double> values);
 
 }  // namespace convgrad::cli

@@ -40,9 +40,10 @@ import operator
 import numpy as np
 
 from . import _core
+from .taps_file import read_taps, write_taps
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "FitResult"]
+           "FitResult", "read_taps", "write_taps"]
 
 __version__ = "0.1.0"
 

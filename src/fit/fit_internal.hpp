@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "convgrad/fit.hpp"
+#include "convgrad/numbers.hpp"
 
 namespace convgrad::detail::fit {
 
@@ -29,7 +30,10 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
             Taps taps, double ridge, double scale, std::span<double> grad, std::vector<double>* pair_loss,
             Method method, Workspace<T>& work);
 
-double norm2(std::span<const double> v);
+using convgrad::norm2;  // convgrad/numbers.hpp
+
+// The one check of a ridge penalty: invalid_argument "ridge: ..." unless finite and >= 0.
+void require_ridge(double ridge);
 
 // ||x_p||_2 and ||y_p||_2 of every pair, computed once for loss_rounding's bound.
 struct PairNorms {

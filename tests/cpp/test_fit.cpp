@@ -376,9 +376,16 @@ TEST(Iterative, MiniBatchesConvergeOnConsistentData) {
   }
 }
 
+TEST(FitOptionsDefaults, TheSolverIsExactAsOnTheCommandLineAndInPython) {
+  EXPECT_EQ(FitOptions{}.solver, Solver::exact);
+  const Problem<double> p;
+  EXPECT_EQ(fit<double>(p.data, p.taps, FitOptions{}).stop_reason, "solved");
+}
+
 TEST(Iterative, StoppingRulesAndWarmStart) {
   const Problem<double> p;
   FitOptions o;
+  o.solver = Solver::gd;  // the default is exact
   o.max_iter = 5;
   auto r = fit<double>(p.data, p.taps, o);
   EXPECT_EQ(r.iterations, 5u);
