@@ -1,6 +1,5 @@
 // `convgrad apply`: filter a signal with learned taps, yhat[n] = sum_{m=lo..hi} h[m] x[n-m]
 // ('same' length). WAV in, WAV out keeps the sample rate; .npy or text out by extension.
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -9,27 +8,30 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "convgrad/errors.hpp"
-#include "taps_file.hpp"
+#include <strings.h>
 
 namespace convgrad::cli {
 namespace {
 
 struct ApplyCli {
   std::string h_path, x_path, out, method = "auto", wav_format = "float32";
-  std::optional<std::int64_t> lo, channel, sample_rate;
-  bool quiet = false, tune = false;
+  TapOptions taps;
+  std::optional<std::int64_t> channel, sample_rate;
+  bool quiet = false, tune = false, ignore_rate = false;
 };
 
 bool is_wav(const std::string& path) {
-  std::string e = std::filesystem::path(path).extension().string();
-  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e == ".wav" || e == ".wave";
+  const std::string e = std::filesystem::path(path).extension().string();
+  return e.size() >= 4 && (strcasecmp(e.c_str(), ".wav") == 0 || strcasecmp(e.c_str(), ".wave") == 0);
 }
 
-bool is_sound(const std::string& path) {
-  std::string e = std::filesystem::path(path).extension().string();
-  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e == ".wav" || e == ".wave" || e == ".flac" || e == ".aiff" || e == ".aif";
+// Taps learned at one sample rate are a different filter at another (every frequency moves):
+// refused unless --ignore-rate, when both the taps file and the input record a rate.
+void require_same_rate(const Kernel& k, const io::Signal& x, const ApplyCli& o) {
+  if (o.ignore_rate || !k.sample_rate || !x.sample_rate || *k.sample_rate == *x.sample_rate) return;
+  throw io_error(o.h_path + " was learned at " + format_number(*k.sample_rate, 10) + " Hz but " + o.x_path +
+                 " is sampled at " + format_number(*x.sample_rate, 10) +
+                 " Hz; resample the input (or give --ignore-rate to apply the taps anyway)");
 }
 
 int run_apply(const ApplyCli& o) {
@@ -39,11 +41,12 @@ int run_apply(const ApplyCli& o) {
   const Method method = parse_method_option(o.method);
   tune_option(o.tune, method);
   require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
-  if (is_sound(o.out) && !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
+  if (io::is_sound_file(o.out) &&
+      !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
     throw usage_error("--out " + o.out +
                       ": apply writes WAV (.wav) sound files; for another format convert the WAV");
-  if (o.channel)
-    require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
+  const std::optional<int> channel = channel_option(o.channel);
+  check_tap_options_for_file(o.taps);  // usage errors first, before any file is read
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
   io::WavFormat format;
   if (o.wav_format == "float32")
@@ -60,17 +63,19 @@ int run_apply(const ApplyCli& o) {
       throw io_error("--out " + o.out + ": the directory " + dir.string() + " does not exist");
   }
 
-  const TapsFile t = read_taps(o.h_path, "h");
-  const Taps taps = range_of(t, o.lo, o.h_path);
-  const std::optional<int> channel =
-      o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
-  if (o.channel && !is_sound(o.x_path)) throw usage_error("--channel applies only to sound files (WAV)");
+  const Kernel k = read_kernel(o.h_path, "--h", o.taps);
+  const Taps taps = k.taps;
+  if (channel && !io::is_sound_file(o.x_path))
+    throw usage_error("--channel applies only to sound files (WAV)");
   const io::Signal x = read_input(o.x_path, "x", channel);
-  const std::vector<double> yhat = conv<double>(t.h, taps, x.samples, method);
+  require_same_rate(k, x, o);
+  warn_if_more_taps_than_samples(taps.K(), x.samples.size());
+  const std::vector<double> yhat = conv<double>(x.samples, k.h, taps, method);
   require_finite_result(yhat, "the filtered signal", Dtype::float64);  // apply computes in double
 
   if (is_wav(o.out)) {
-    std::optional<double> rate = x.sample_rate;
+    // The output's rate: --sample-rate, else the input's, else the one the taps were learned at.
+    std::optional<double> rate = x.sample_rate ? x.sample_rate : k.sample_rate;
     if (o.sample_rate) rate = static_cast<double>(*o.sample_rate);
     if (!rate)
       throw usage_error("--out " + o.out + ": a WAV file needs a sample rate; " + o.x_path +
@@ -95,16 +100,18 @@ Run add_apply(CLI::App& app) {
   auto o = std::make_shared<ApplyCli>();
   CLI::App* c = app.add_subcommand(
       "apply", "filter a signal with learned taps (WAV in, WAV out keeps the sample rate)");
-  c->add_option("--h", o->h_path, "taps: .json (range recorded), .csv from fit, .npy or text");
+  c->add_option("--h", o->h_path, "taps: .json or .csv from fit (range and rate recorded), .npy or text");
   c->add_option("--x", o->x_path, "the signal to filter (text/CSV, .npy or WAV)");
   c->add_option("--out", o->out, "the filtered signal: .wav, .npy or text by extension");
-  c->add_option("--lo", o->lo, "first tap m when the taps file does not record it (default -(K-1)/2)");
+  add_tap_options(*c, o->taps);
   c->add_option("--channel", o->channel, "0-based channel of a multi-channel WAV input");
   c->add_option("--sample-rate", o->sample_rate, "sample rate in Hz for a WAV output from a non-WAV input");
   c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
   c->add_option("--method", o->method, "auto | direct | fft | reference | jacobian");
   c->add_flag("--tune", o->tune,
               "with --method auto: time direct and fft once for this length, use the faster");
+  c->add_flag("--ignore-rate", o->ignore_rate,
+              "apply taps learned at another sample rate than the input's (refused otherwise)");
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] { return run_apply(*o); };
 }

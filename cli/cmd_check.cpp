@@ -24,30 +24,34 @@ constexpr std::int64_t kMaxRandomWork = std::int64_t{1} << 30;
 
 struct CheckOptions {
   std::string x_path, y_path, h_path;
-  std::optional<std::int64_t> taps_m, kernel_size, lo, channel, n;
+  TapOptions taps;
+  std::optional<std::int64_t> channel, n;
   std::int64_t seed = 1;
   std::string dtype = "float64";
   bool json = false, no_fd = false;
 };
 
+// The random case's tap range: the tap options', by default m = -2..2.
+Taps random_case_taps(const CheckOptions& o) { return taps_from_options(o.taps).value_or(Taps::centred(2)); }
+
 // The case to check: from files (x, y and --h or zeros), or random with standard normal entries.
 Case case_from_options(const CheckOptions& o) {
-  if (o.x_path.empty()) {
-    const Taps taps = (o.taps_m || o.kernel_size) ? taps_from_size_options(o.taps_m, o.kernel_size, o.lo)
-                                                  : taps_from_option(2, o.lo);
-    return random_case(static_cast<std::size_t>(o.n.value_or(32)), taps, static_cast<std::uint64_t>(o.seed));
-  }
+  if (o.x_path.empty())
+    return random_case(static_cast<std::size_t>(o.n.value_or(32)), random_case_taps(o),
+                       static_cast<std::uint64_t>(o.seed));
   Case c;
   SignalPair xy = read_xy(o.x_path, o.y_path, channel_option(o.channel));
   c.x = std::move(xy.x);
   c.y = std::move(xy.y);
   if (!o.h_path.empty()) {
-    c.h = read_input(o.h_path, "h").samples;
-    c.taps = taps_for_kernel(c.h.size(), o.lo, o.h_path);
+    Kernel k = read_kernel(o.h_path, "--h", o.taps);
+    c.taps = k.taps;
+    c.h = std::move(k.h);
   } else {
-    c.taps = taps_from_size_options(o.taps_m, o.kernel_size, o.lo);
+    c.taps = require_taps(o.taps);
     c.h.assign(c.taps.K(), 0.0);
   }
+  warn_if_more_taps_than_samples(c.taps.K(), c.x.size());
   return c;
 }
 
@@ -119,17 +123,15 @@ Run add_check(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "check", "compare every gradient method and finite differences (exit 1 on disagreement)");
   cmd->footer(
-      "Without --x, a random case: --n samples (default 32), --taps M (default 2), --seed S (default 1),\n"
-      "x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or --taps M / --kernel-size "
-      "K\n"
-      "a zero kernel. Exit status 1 when any method disagrees with the reference beyond its tolerance.");
+      "Without --x, a random case: --n samples (default 32), the tap options (default --half-width 2),\n"
+      "--seed S (default 1), x, y and h standard normal. With --x and --y, --h FILE gives the kernel, or "
+      "the\n"
+      "tap options a zero kernel. Exit status 1 when any method disagrees with the reference beyond its "
+      "tolerance.");
   CLI::Option* x = cmd->add_option("--x", o->x_path, "input signal file")->type_name("FILE");
   CLI::Option* y = cmd->add_option("--y", o->y_path, "target signal file")->type_name("FILE");
   CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file (taps m = lo..hi)")->type_name("FILE");
-  CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "K = 2M+1 taps, m = -M..M")->type_name("M");
-  CLI::Option* ksize = cmd->add_option("--kernel-size", o->kernel_size, "K taps (even K needs --lo)");
-  ksize->type_name("K");
-  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2)")->type_name("L");
+  add_tap_options(*cmd, o->taps);
   CLI::Option* n = cmd->add_option("--n", o->n, "random case: number of samples N")->type_name("N");
   CLI::Option* seed = cmd->add_option("--seed", o->seed, "random case: seed (default 1)")->type_name("S");
   cmd->add_option("--channel", o->channel, "0-based channel of multi-channel WAV inputs")->type_name("C");
@@ -138,29 +140,29 @@ Run add_check(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print the report as one JSON object");
   x->needs(y);
   y->needs(x);
-  h->needs(x)->excludes(taps)->excludes(ksize);
-  taps->excludes(ksize);
+  h->needs(x);
   n->excludes(x);
   seed->excludes(x);
   return [o] {
     const Dtype dtype = parse_dtype(o->dtype);
     (void)channel_option(o->channel);
     if (o->n) require_option_range("--n", *o->n, 1, kMaxRandomN, "samples in the random case");
-    if (o->h_path.empty() && (o->taps_m || o->kernel_size))
-      (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
+    if (o->h_path.empty())
+      (void)taps_from_options(o->taps);
+    else
+      check_tap_options_for_file(o->taps);
     if (o->x_path.empty()) {  // the random case: N K <= kMaxRandomWork (no overflow: 2^22 * 2^24)
-      const Taps taps = (o->taps_m || o->kernel_size)
-                            ? taps_from_size_options(o->taps_m, o->kernel_size, o->lo)
-                            : taps_from_option(2, o->lo);
-      const std::int64_t N = o->n.value_or(32), K = static_cast<std::int64_t>(taps.K());
+      const std::int64_t N = o->n.value_or(32), K = static_cast<std::int64_t>(random_case_taps(*o).K());
       if (N * K > kMaxRandomWork)
-        throw usage_error("--n/--taps: the random case N = " + std::to_string(N) +
+        throw usage_error("--n and the tap options: the random case N = " + std::to_string(N) +
                           ", K = " + std::to_string(K) + " needs N K = " + std::to_string(N * K) +
                           " multiply-adds per pass, above its limit of " + std::to_string(kMaxRandomWork) +
-                          "; use a smaller --n or --taps (or your own files)");
+                          "; use a smaller --n or fewer taps (or your own files)");
     }
-    if (!o->x_path.empty() && o->h_path.empty() && !o->taps_m && !o->kernel_size)
-      throw usage_error("no kernel given: use --h FILE, --taps M or --kernel-size K with --x/--y");
+    if (!o->x_path.empty() && o->h_path.empty() && !o->taps.any())
+      throw usage_error(
+          "no kernel given: use --h FILE or the tap options (--half-width M, --kernel-size K, ...) with "
+          "--x/--y");
     return with_dtype(dtype, [&]<class T>(T) { return run_check<T>(*o); });
   };
 }

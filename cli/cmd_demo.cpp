@@ -77,7 +77,7 @@ int run_demo() {
   std::vector<double> x(kN), y(kN);
   for (std::size_t n = 0; n < kN; ++n) x[n] = (n ? kColour * x[n - 1] : 0.0) + c.x[n];
   const std::vector<double> h_true = true_filter(taps);
-  const std::vector<double> clean = conv<double>(h_true, taps, x);
+  const std::vector<double> clean = conv<double>(x, h_true, taps);
   for (std::size_t n = 0; n < kN; ++n) y[n] = clean[n] + kNoise * c.y[n];
 
   std::printf("convgrad demo: learn a filter from an input and a target by gradient descent\n\n");

@@ -220,11 +220,16 @@ Run add_explain(CLI::App& app) {
   cmd->footer("Small integers drawn from --seed, so every number can be checked by hand. N <= " +
               std::to_string(kMaxExplainN) + ", M <= " + std::to_string(kMaxExplainM) + " keep it readable.");
   cmd->add_option("--n", o->n, "samples N (default 6)");
-  cmd->add_option("--taps", o->taps_m, "half-width M: K = 2M+1 taps m = -M..M (default 1)");
+  // explain derives the centred filter only, so of the tap options it takes the half-width.
+  CLI::Option* half = cmd->add_option("--half-width", o->taps_m, "K = 2M+1 taps m = -M..M (default 1)");
+  half->type_name("M");
+  deprecated_alias(
+      cmd->add_option("--taps", o->taps_m, "deprecated spelling of --half-width M")->excludes(half),
+      "--half-width M (K = 2M+1 taps m = -M..M)");
   cmd->add_option("--seed", o->seed, "seed of the random case (default 1)");
   return [o] {
     require_option_range("--n", o->n, 1, kMaxExplainN, "explain prints N x N matrices");
-    require_option_range("--taps", o->taps_m, 0, kMaxExplainM, "explain prints N x (2M+1) matrices");
+    require_option_range("--half-width", o->taps_m, 0, kMaxExplainM, "explain prints N x (2M+1) matrices");
     return run_explain(*o);
   };
 }

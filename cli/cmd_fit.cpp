@@ -16,54 +16,37 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "library_errors.hpp"
 #include "common.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/report.hpp"
-#include "taps_file.hpp"
+#include "convgrad/taps_file.hpp"
 
 namespace convgrad::cli {
 namespace {
 
 struct FitCli {
   std::vector<std::string> x_paths, y_paths, validate;
-  std::optional<std::int64_t> taps_m, lo, hi, causal, channel, batch, max_iter;
-  std::string solver = "gd", dtype = "float64", method = "auto";
+  TapOptions taps;
+  std::optional<std::int64_t> channel, batch, max_iter;
+  std::string solver = "exact", dtype = "float64", method = "auto";
   std::string out, summary, history, report, true_h, h0;
   std::optional<double> ridge, tol, loss_tol, time_limit, lr, beta1, beta2, adam_eps;
   std::int64_t seed = 1;
   bool quiet = false, tune = false;
 };
 
-std::string lower_extension(const std::string& path) {
-  std::string e = std::filesystem::path(path).extension().string();
-  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e;
-}
-
-bool is_sound_file(const std::string& path) {
-  const std::string e = lower_extension(path);
-  return e == ".wav" || e == ".wave" || e == ".flac" || e == ".aiff" || e == ".aif";
-}
-
 // ---- options -------------------------------------------------------------------------------
 
-Taps taps_from(const FitCli& o) { return taps_from_range_options(o.taps_m, o.lo, o.hi, o.causal); }
-
-void require_number(const char* name, const std::optional<double>& v, double lo, bool lo_open, double hi,
-                    bool hi_open, const char* why) {
-  if (!v) return;
-  const double x = *v;
-  const bool ok = std::isfinite(x) && (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
-  if (!ok) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%g", x);
-    throw usage_error(std::string(name) + ": " + buf + " " + why);
-  }
+// --tol is relative to the gradient at the start: a finite number >= 0.
+void require_tol(const std::optional<double>& tol) {
+  if (tol && !(std::isfinite(*tol) && *tol >= 0))
+    throw usage_error("--tol: " + format_number(*tol) +
+                      " must be a finite number >= 0 (relative gradient norm)");
 }
 
 FitOptions options_from(const FitCli& o, std::size_t pairs) {
-  const double inf = std::numeric_limits<double>::infinity();
   FitOptions f;
   try {
     f.solver = parse_solver(o.solver);
@@ -71,16 +54,9 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
     throw usage_error(std::string("--solver: ") + e.what());
   }
   f.method = parse_method_option(o.method);
-  require_number("--ridge", o.ridge, 0, false, inf, true, "must be a finite number >= 0");
-  require_number("--tol", o.tol, 0, false, inf, true,
-                 "must be a finite number >= 0 (relative gradient norm)");
-  require_number("--loss-tol", o.loss_tol, 0, false, inf, true, "must be a finite number >= 0");
-  require_number("--time-limit", o.time_limit, 0, false, inf, true,
-                 "must be a finite number of seconds >= 0");
-  require_number("--lr", o.lr, 0, true, inf, true, "must be a finite number > 0");
-  require_number("--beta1", o.beta1, 0, false, 1, true, "must be in [0, 1)");
-  require_number("--beta2", o.beta2, 0, false, 1, true, "must be in [0, 1)");
-  require_number("--adam-eps", o.adam_eps, 0, true, inf, true, "must be a finite number > 0");
+  // The library checks every value (convgrad::validate, below; main.cpp gives its messages the
+  // options' names). --tol only is checked here: the library reads a negative one as "default".
+  require_tol(o.tol);
   const bool iterative = f.solver != Solver::exact;
   if (!iterative) {
     for (const auto& [given, name] : {std::pair{o.max_iter.has_value(), "--max-iter"},
@@ -114,21 +90,8 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
   if (o.beta2) f.beta2 = *o.beta2;
   if (o.adam_eps) f.eps = *o.adam_eps;
   f.seed = static_cast<std::uint64_t>(o.seed);
+  validate(f, pairs);  // before any file is read
   return f;
-}
-
-// Every output's directory must exist before hours of fitting, not after.
-void require_writable_targets(const std::vector<std::pair<std::string, std::string>>& outputs) {
-  require_distinct_outputs(outputs);
-  for (const auto& [option, path] : outputs) {
-    if (path.empty()) continue;
-    const std::filesystem::path p(path);
-    const auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec))
-      throw io_error(option + " " + path + ": the directory " + dir.string() + " does not exist");
-    if (std::filesystem::is_directory(p, ec)) throw io_error(option + " " + path + ": is a directory");
-  }
 }
 
 // ---- data ----------------------------------------------------------------------------------
@@ -143,6 +106,12 @@ struct DataSet {
   std::optional<Recording> validation;
   std::optional<double> sample_rate;
   std::string rate_source;
+  std::optional<std::vector<double>> h_true, h0;  // --true-h, --h0
+  std::size_t total_n() const {
+    std::size_t n = 0;
+    for (const auto& r : pairs) n += r.x.size();
+    return n;
+  }
 };
 
 // Reads one (x, y) pair; WAV files need --channel when multi-channel, and every sample rate
@@ -150,12 +119,11 @@ struct DataSet {
 Recording read_pair(const std::string& xp, const std::string& yp, std::optional<int> channel, DataSet& set) {
   Recording r{xp, yp, {}, {}};
   auto read = [&](const std::string& path, const char* role) {
-    io::Signal s = read_input(path, role, is_sound_file(path) ? channel : std::nullopt);
+    io::Signal s = read_input(path, role, io::is_sound_file(path) ? channel : std::nullopt);
     if (s.sample_rate) {
       if (set.sample_rate && *set.sample_rate != *s.sample_rate)
-        throw io_error(path + " is sampled at " + std::to_string(static_cast<long long>(*s.sample_rate)) +
-                       " Hz but " + set.rate_source + " at " +
-                       std::to_string(static_cast<long long>(*set.sample_rate)) +
+        throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " +
+                       set.rate_source + " at " + format_number(*set.sample_rate, 10) +
                        " Hz; the sample rates must match (resample first)");
       set.sample_rate = s.sample_rate;
       set.rate_source = path;
@@ -212,32 +180,42 @@ class ProgressLine {
   double time_limit_, last_ = -1, window_log_g_ = std::numeric_limits<double>::quiet_NaN(), window_s_ = 0;
 };
 
-// ---- the run -------------------------------------------------------------------------------
+// ---- the run, step by step -------------------------------------------------------------------
 
+// ||a - b|| / ||b|| (or ||a - b|| when b = 0).
 double rel_error(const std::vector<double>& a, const std::vector<double>& b) {
-  double d = 0, n = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]), n += b[i] * b[i];
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
+  std::vector<double> d(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+  const double nb = norm2(b);
+  return nb > 0 ? norm2(d) / nb : norm2(d);
 }
 
-std::string fmt(double v, int digits = 6) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-  return buf;
-}
+// What the options ask for, checked before any file is read.
+struct Plan {
+  Taps taps;
+  FitOptions fo;
+  std::optional<int> channel;
+  Dtype dtype = Dtype::float64;
+};
 
-template <std::floating_point T>
-int run_fit(const FitCli& o) {
-  const Taps taps = taps_from(o);
+// Step 1: every usage error, and every output's directory, before any work.
+Plan check_usage(const FitCli& o) {
+  Plan plan;
+  plan.taps = require_taps(o.taps);
   if (o.x_paths.empty()) throw usage_error("no data: give at least one pair --x X --y Y");
   if (o.x_paths.size() != o.y_paths.size())
     throw usage_error("--x is given " + std::to_string(o.x_paths.size()) + " times but --y " +
                       std::to_string(o.y_paths.size()) + " times; give them in pairs");
-  FitOptions fo = options_from(o, o.x_paths.size());
-  if (o.channel)
-    require_option_range("--channel", *o.channel, 0, 1 << 16, "0-based channel of a multi-channel WAV");
+  plan.fo = options_from(o, o.x_paths.size());
+  plan.channel = channel_option(o.channel);
+  plan.dtype = parse_dtype(o.dtype);
   if (o.out.empty())
-    throw usage_error("--out: a file for the learned taps is required (.npy, .csv or .json)");
+    throw usage_error("--out: a file for the learned taps is required (.json, .csv or .npy)");
+  try {
+    io::require_taps_format(o.out, plan.taps);
+  } catch (const convgrad::invalid_argument& e) {
+    throw usage_error(std::string("--out ") + e.what());
+  }
   const std::vector<std::pair<std::string, std::string>> outputs = {
       {"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}};
   std::vector<std::pair<std::string, std::string>> inputs = {{"--true-h", o.true_h}, {"--h0", o.h0}};
@@ -245,78 +223,104 @@ int run_fit(const FitCli& o) {
   for (const auto& p : o.y_paths) inputs.emplace_back("--y", p);
   for (const auto& p : o.validate) inputs.emplace_back("--validate", p);
   require_outputs_not_inputs(outputs, inputs);
-  require_writable_targets(outputs);
-  const std::optional<int> channel =
-      o.channel ? std::optional<int>(static_cast<int>(*o.channel)) : std::nullopt;
+  require_distinct_outputs(outputs);
+  require_output_directories(outputs);
+  return plan;
+}
 
-  // Data.
+// Taps given for comparison or as a start (--true-h, --h0): as many as the fit's, and from the
+// fit's first tap when the file records one.
+std::vector<double> read_fit_taps(const std::string& path, const char* option, Taps taps) {
+  io::TapsFile t = io::read_taps(path);
+  if (t.h.size() != taps.K())
+    throw io_error(std::string(option) + " " + path + ": has " + std::to_string(t.h.size()) +
+                   " taps but the fit has " + std::to_string(taps.K()) + " (m = " + std::to_string(taps.lo) +
+                   ".." + std::to_string(taps.hi) + ")");
+  if (t.lo && *t.lo != taps.lo)
+    throw io_error(std::string(option) + " " + path + ": records taps from m = " + std::to_string(*t.lo) +
+                   " but the fit's start at m = " + std::to_string(taps.lo));
+  return std::move(t.h);
+}
+
+// Step 2: the recordings, the validation pair and the optional taps files.
+DataSet read_data(const FitCli& o, const Plan& plan) {
   DataSet set;
   for (std::size_t p = 0; p < o.x_paths.size(); ++p)
-    set.pairs.push_back(read_pair(o.x_paths[p], o.y_paths[p], channel, set));
-  if (!o.validate.empty()) set.validation = read_pair(o.validate[0], o.validate[1], channel, set);
-  std::optional<std::vector<double>> h_true, h0;
-  auto read_kernel = [&](const std::string& path, const char* option) {
-    const TapsFile t = read_taps(path, option);
-    if (t.h.size() != taps.K())
-      throw io_error(std::string(option) + " " + path + ": has " + std::to_string(t.h.size()) +
-                     " taps but the fit has " + std::to_string(taps.K()) +
-                     " (m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) + ")");
-    if (t.lo && *t.lo != taps.lo)
-      throw io_error(std::string(option) + " " + path + ": records taps from m = " + std::to_string(*t.lo) +
-                     " but the fit's start at m = " + std::to_string(taps.lo));
-    return t.h;
-  };
-  if (!o.true_h.empty()) h_true = read_kernel(o.true_h, "--true-h");
-  if (!o.h0.empty()) h0 = read_kernel(o.h0, "--h0");
+    set.pairs.push_back(read_pair(o.x_paths[p], o.y_paths[p], plan.channel, set));
+  if (!o.validate.empty()) set.validation = read_pair(o.validate[0], o.validate[1], plan.channel, set);
+  if (!o.true_h.empty()) set.h_true = read_fit_taps(o.true_h, "--true-h", plan.taps);
+  if (!o.h0.empty()) set.h0 = read_fit_taps(o.h0, "--h0", plan.taps);
+  return set;
+}
 
+// Step 3: the fit in T, with a progress line on a terminal.
+template <std::floating_point T>
+FitResult<T> solve(const FitCli& o, Plan& plan, const DataSet& set) {
   std::vector<std::vector<T>> xs, ys;
-  std::vector<Pair<T>> data;
   for (const auto& r : set.pairs) {
     xs.push_back(to_dtype<T>(r.x, "x (" + r.x_path + ")"));
     ys.push_back(to_dtype<T>(r.y, "y (" + r.y_path + ")"));
   }
+  std::vector<Pair<T>> data;
   for (std::size_t p = 0; p < xs.size(); ++p) data.push_back({xs[p], ys[p]});
   std::vector<T> start;
-  if (h0) start = to_dtype<T>(*h0, "--h0 (" + o.h0 + ")");
+  if (set.h0) start = to_dtype<T>(*set.h0, "--h0 (" + o.h0 + ")");
 
   // An underdetermined problem is named before the work starts, with the solver made for it.
-  if (const std::string w = underdetermined_warning<T>(data, taps, fo); !w.empty())
-    std::fprintf(stderr, "convgrad: warning: %s\n", w.c_str());
+  if (const std::string w = underdetermined_warning<T>(data, plan.taps, plan.fo); !w.empty())
+    std::fprintf(stderr, "convgrad: warning: %s\n", in_command_words(w).c_str());
 
-  // Fit, with a progress line on a terminal.
   const bool tty = !o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
-  ProgressLine line(tty && fo.solver != Solver::exact, fo);
-  fo.progress = [&line](const Progress& p) { return line(p); };
-  FitResult<T> res;
+  ProgressLine line(tty && plan.fo.solver != Solver::exact, plan.fo);
+  plan.fo.progress = [&line](const Progress& p) { return line(p); };
   try {
-    res = fit<T>(data, taps, fo, start);
+    FitResult<T> res = fit<T>(data, plan.taps, plan.fo, start);
+    line.finish();
+    plan.fo.progress = nullptr;
+    return res;
   } catch (...) {
     line.finish();
     throw;
   }
-  line.finish();
-  const std::vector<double> h = widen<T>(res.h);
-  require_finite_result(h, "the learned taps", parse_dtype(o.dtype));
+}
 
-  // Validation: the plain loss 1/2 ||h * x - y||^2 on held-out data (no ridge term).
-  std::optional<double> val_loss, val_energy;
-  if (set.validation) {
-    const auto xv = to_dtype<T>(set.validation->x, "x (" + set.validation->x_path + ")");
-    const auto yv = to_dtype<T>(set.validation->y, "y (" + set.validation->y_path + ")");
-    const std::vector<Pair<T>> vd = {{xv, yv}};
-    val_loss = objective<T>(vd, res.h, taps, 0.0, {}, nullptr, fo.method);
-    double e = 0;
-    for (const double v : set.validation->y) e += v * v;
-    val_energy = 0.5 * e;
-  }
+// The plain loss 1/2 ||h * x - y||^2 on the held-out pair (no ridge term), and 1/2 ||y||^2.
+struct Validation {
+  double loss = 0, energy = 0;
+  double relative() const { return energy > 0 ? loss / energy : 0.0; }
+};
 
-  // Summary.
-  std::size_t total_n = 0;
-  for (const auto& r : set.pairs) total_n += r.x.size();
+template <std::floating_point T>
+std::optional<Validation> validate(const DataSet& set, const FitResult<T>& res, const Plan& plan) {
+  if (!set.validation) return std::nullopt;
+  const auto xv = to_dtype<T>(set.validation->x, "x (" + set.validation->x_path + ")");
+  const auto yv = to_dtype<T>(set.validation->y, "y (" + set.validation->y_path + ")");
+  const std::vector<Pair<T>> vd = {{xv, yv}};
+  const double e = norm2(set.validation->y);
+  return Validation{objective<T>(vd, res.h, plan.taps, 0.0, {}, nullptr, plan.fo.method), 0.5 * e * e};
+}
+
+// What the fit produced, in double, for the summary, the report and the printout.
+struct Outcome {
+  std::vector<double> h;
+  std::size_t iterations = 0;
+  std::string stop_reason;
+  double seconds = 0, loss = 0, grad_norm = 0, lambda_max = 0, step = 0;
+  std::size_t step_halvings = 0;
+  std::optional<double> condition;
+  bool condition_estimated = false;
+  std::vector<double> pair_loss;
+  std::vector<Progress> history;
+  std::optional<Validation> validation;
+};
+
+// Step 4: the summary (--summary): solver, options, losses, condition number, the taps.
+nlohmann::json summary(const FitCli& o, const Plan& plan, const DataSet& set, const Outcome& res) {
+  const FitOptions& fo = plan.fo;
   nlohmann::json js;
   js["solver"] = std::string(to_string(fo.solver));
-  js["dtype"] = std::string(to_string(parse_dtype(o.dtype)));
-  js["taps"] = {{"lo", taps.lo}, {"hi", taps.hi}, {"K", taps.K()}};
+  js["dtype"] = std::string(to_string(plan.dtype));
+  js["taps"] = {{"lo", plan.taps.lo}, {"hi", plan.taps.hi}, {"K", plan.taps.K()}};
   js["ridge"] = fo.ridge;
   js["iterations"] = res.iterations;
   js["stop_reason"] = res.stop_reason;
@@ -340,79 +344,130 @@ int run_fit(const FitCli& o) {
                            {"y", set.pairs[p].y_path},
                            {"N", set.pairs[p].x.size()},
                            {"loss", res.pair_loss[p]}});
-  if (val_loss)
-    js["validation"] = {{"x", set.validation->x_path},
-                        {"y", set.validation->y_path},
-                        {"N", set.validation->x.size()},
-                        {"loss", *val_loss},
-                        {"relative_loss", *val_energy > 0 ? nlohmann::json(*val_loss / *val_energy)
-                                                          : nlohmann::json(nullptr)}};
-  if (h_true) js["true_h"] = {{"file", o.true_h}, {"relative_error", rel_error(h, *h_true)}};
-  js["h"] = h;
+  if (res.validation)
+    js["validation"] = {
+        {"x", set.validation->x_path},
+        {"y", set.validation->y_path},
+        {"N", set.validation->x.size()},
+        {"loss", res.validation->loss},
+        {"relative_loss",
+         res.validation->energy > 0 ? nlohmann::json(res.validation->relative()) : nlohmann::json(nullptr)}};
+  if (set.h_true) js["true_h"] = {{"file", o.true_h}, {"relative_error", rel_error(res.h, *set.h_true)}};
+  js["h"] = res.h;
+  return js;
+}
 
-  // Outputs: staged, then committed together.
+// Step 5: the loss history (--history) as CSV.
+std::string history_csv(const Outcome& res) {
+  std::string csv = "iteration,loss,grad_norm,seconds\n";
+  char buf[128];
+  for (const auto& p : res.history) {
+    std::snprintf(buf, sizeof buf, "%zu,%.17g,%.17g,%.6f\n", p.iteration, p.loss, p.grad_norm, p.seconds);
+    csv += buf;
+  }
+  return csv;
+}
+
+// Step 6: the HTML report (--report): facts, taps, loss history and the first pair's residual.
+std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res) {
+  const FitOptions& fo = plan.fo;
+  const Taps taps = plan.taps;
+  report::FitPage page;
+  page.title =
+      "convgrad fit: " + std::string(to_string(fo.solver)) + ", " + std::to_string(taps.K()) + " taps";
+  page.facts = {
+      {"solver", std::string(to_string(fo.solver))},
+      {"data", std::to_string(set.pairs.size()) + " pair(s), " + std::to_string(set.total_n()) + " samples" +
+                   (set.sample_rate ? " at " + format_number(*set.sample_rate) + " Hz" : "")},
+      {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) +
+                   " (K = " + std::to_string(taps.K()) + ")"},
+      {"ridge", format_number(fo.ridge)},
+      {"iterations", std::to_string(res.iterations) + " (" + res.stop_reason + ")"},
+      {"time", format_number(res.seconds, 4) + " s"},
+      {"final loss F(h)", format_number(res.loss, 10)},
+      {"gradient norm", format_number(res.grad_norm, 4)}};
+  if (res.condition) page.facts.push_back({"condition number", format_number(*res.condition, 4)});
+  if (res.validation) page.facts.push_back({"validation loss", format_number(res.validation->loss, 10)});
+  if (set.h_true)
+    page.facts.push_back({"||h - h_true|| / ||h_true||", format_number(rel_error(res.h, *set.h_true), 4)});
+  page.taps = taps;
+  page.h = res.h;
+  page.h_true = set.h_true;
+  for (const auto& p : res.history) page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
+  const auto yhat = conv<double>(set.pairs[0].x, res.h, taps);
+  page.residual.resize(yhat.size());
+  for (std::size_t n = 0; n < yhat.size(); ++n) page.residual[n] = yhat[n] - set.pairs[0].y[n];
+  page.sample_rate = set.sample_rate;
+  return report::fit_page(page);
+}
+
+// Step 7: every output staged, then committed together (all or none).
+void write_fit_outputs(const FitCli& o, const Plan& plan, const DataSet& set, const Outcome& res) {
   std::vector<io::StagedFile> staged;
-  staged.push_back(stage_taps(o.out, h, taps));
-  if (!o.summary.empty()) staged.push_back(io::stage_file(o.summary, js.dump(1) + "\n"));
-  if (!o.history.empty()) {
-    std::string csv = "iteration,loss,grad_norm,seconds\n";
-    char buf[128];
-    for (const auto& p : res.history) {
-      std::snprintf(buf, sizeof buf, "%zu,%.17g,%.17g,%.6f\n", p.iteration, p.loss, p.grad_norm, p.seconds);
-      csv += buf;
-    }
-    staged.push_back(io::stage_file(o.history, csv));
-  }
-  if (!o.report.empty()) {
-    report::FitPage page;
-    page.title =
-        "convgrad fit: " + std::string(to_string(fo.solver)) + ", " + std::to_string(taps.K()) + " taps";
-    page.facts = {{"solver", std::string(to_string(fo.solver))},
-                  {"data", std::to_string(set.pairs.size()) + " pair(s), " + std::to_string(total_n) +
-                               " samples" + (set.sample_rate ? " at " + fmt(*set.sample_rate) + " Hz" : "")},
-                  {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) +
-                               " (K = " + std::to_string(taps.K()) + ")"},
-                  {"ridge", fmt(fo.ridge)},
-                  {"iterations", std::to_string(res.iterations) + " (" + res.stop_reason + ")"},
-                  {"time", fmt(res.seconds, 4) + " s"},
-                  {"final loss F(h)", fmt(res.loss, 10)},
-                  {"gradient norm", fmt(res.grad_norm, 4)}};
-    if (res.condition) page.facts.push_back({"condition number", fmt(*res.condition, 4)});
-    if (val_loss) page.facts.push_back({"validation loss", fmt(*val_loss, 10)});
-    if (h_true) page.facts.push_back({"||h - h_true|| / ||h_true||", fmt(rel_error(h, *h_true), 4)});
-    page.taps = taps;
-    page.h = h;
-    page.h_true = h_true;
-    for (const auto& p : res.history)
-      page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
-    const auto yhat = conv<double>(h, taps, set.pairs[0].x);
-    page.residual.resize(yhat.size());
-    for (std::size_t n = 0; n < yhat.size(); ++n) page.residual[n] = yhat[n] - set.pairs[0].y[n];
-    page.sample_rate = set.sample_rate;
-    staged.push_back(io::stage_file(o.report, report::fit_page(page)));
-  }
+  staged.push_back(io::stage_taps(o.out, res.h, plan.taps, set.sample_rate));
+  if (!o.summary.empty())
+    staged.push_back(io::stage_file(o.summary, summary(o, plan, set, res).dump(1) + "\n"));
+  if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(res)));
+  if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report_html(plan, set, res)));
   commit_all(staged);
+}
 
-  if (!o.quiet) {
-    std::printf("fit: %s, %zu taps (m = %lld..%lld), %zu pair(s), %zu samples\n",
-                std::string(to_string(fo.solver)).c_str(), taps.K(), static_cast<long long>(taps.lo),
-                static_cast<long long>(taps.hi), set.pairs.size(), total_n);
-    std::printf("  %zu iteration(s) (%s) in %.3f s; loss %.10g, gradient norm %.3g", res.iterations,
-                res.stop_reason.c_str(), res.seconds, res.loss, res.grad_norm);
-    if (res.condition) std::printf(", condition number %.3g", *res.condition);
-    std::printf("\n");
-    if (val_loss)
-      std::printf("  validation loss %.10g (relative %.3g)\n", *val_loss,
-                  *val_energy > 0 ? *val_loss / *val_energy : 0.0);
-    if (h_true) std::printf("  ||h - h_true|| / ||h_true|| = %.3e\n", rel_error(h, *h_true));
-    if (lower_extension(o.out) == ".npy" && taps.lo != -(static_cast<std::int64_t>(taps.K()) - 1) / 2)
-      std::printf("  note: %s holds only the values; apply it with --lo %lld\n", o.out.c_str(),
-                  static_cast<long long>(taps.lo));
-    std::printf("  wrote %s", o.out.c_str());
-    for (const auto* p : {&o.summary, &o.history, &o.report})
-      if (!p->empty()) std::printf(", %s", p->c_str());
-    std::printf("\n");
-  }
+// Step 8: a few lines on stdout (unless --quiet).
+void print_outcome(const FitCli& o, const Plan& plan, const DataSet& set, const Outcome& res) {
+  if (o.quiet) return;
+  const Taps taps = plan.taps;
+  std::printf("fit: %s, %zu taps (m = %lld..%lld), %zu pair(s), %zu samples\n",
+              std::string(to_string(plan.fo.solver)).c_str(), taps.K(), static_cast<long long>(taps.lo),
+              static_cast<long long>(taps.hi), set.pairs.size(), set.total_n());
+  std::printf("  %zu iteration(s) (%s) in %.3f s; loss %.10g, gradient norm %.3g", res.iterations,
+              res.stop_reason.c_str(), res.seconds, res.loss, res.grad_norm);
+  if (res.condition) std::printf(", condition number %.3g", *res.condition);
+  std::printf("\n");
+  if (res.validation)
+    std::printf("  validation loss %.10g (relative %.3g)\n", res.validation->loss,
+                res.validation->relative());
+  if (set.h_true) std::printf("  ||h - h_true|| / ||h_true|| = %.3e\n", rel_error(res.h, *set.h_true));
+  if (set.sample_rate && !io::records_range(o.out))
+    std::printf("  note: %s cannot record the sample rate (%s Hz); .json and .csv do\n", o.out.c_str(),
+                format_number(*set.sample_rate, 10).c_str());
+  std::printf("  wrote %s", o.out.c_str());
+  for (const auto* p : {&o.summary, &o.history, &o.report})
+    if (!p->empty()) std::printf(", %s", p->c_str());
+  std::printf("\n");
+}
+
+template <std::floating_point T>
+Outcome outcome(FitResult<T>&& r, std::optional<Validation> validation) {
+  Outcome res;
+  res.h = widen<T>(r.h);
+  res.iterations = r.iterations;
+  res.stop_reason = std::move(r.stop_reason);
+  res.seconds = r.seconds;
+  res.loss = r.loss;
+  res.grad_norm = r.grad_norm;
+  res.lambda_max = r.lambda_max;
+  res.step = r.step;
+  res.step_halvings = r.step_halvings;
+  res.condition = r.condition;
+  res.condition_estimated = r.condition_estimated;
+  res.pair_loss = std::move(r.pair_loss);
+  res.history = std::move(r.history);
+  res.validation = validation;
+  return res;
+}
+
+// The command: check the options, read the data, fit, then write and print what came out.
+int run_fit(const FitCli& o) {
+  Plan plan = check_usage(o);
+  const DataSet set = read_data(o, plan);
+  const Outcome res = with_dtype(plan.dtype, [&]<class T>(T) {
+    FitResult<T> r = solve<T>(o, plan, set);
+    const std::optional<Validation> v = validate<T>(set, r, plan);
+    return outcome<T>(std::move(r), v);
+  });
+  require_finite_result(res.h, "the learned taps", plan.dtype);
+  write_fit_outputs(o, plan, set, res);
+  print_outcome(o, plan, set, res);
   return 0;
 }
 
@@ -424,15 +479,12 @@ Run add_fit(CLI::App& app) {
       "fit", "learn a filter h from (x, y) recording pairs: exact least squares or gradient descent");
   c->add_option("--x", o->x_paths, "input signal (text/CSV, .npy or WAV); repeat with --y for several pairs");
   c->add_option("--y", o->y_paths, "target signal, same length as its --x");
-  c->add_option("--taps", o->taps_m, "centred taps m = -M..M (K = 2M+1)");
-  c->add_option("--lo", o->lo, "first tap m (with --hi)");
-  c->add_option("--hi", o->hi, "last tap m (with --lo)");
-  c->add_option("--causal", o->causal, "causal impulse response, taps m = 0..K-1");
-  c->add_option("--solver", o->solver, "exact | gd | nesterov | adam (default gd)");
+  add_tap_options(*c, o->taps);
+  c->add_option("--solver", o->solver, "exact | gd | nesterov | adam (default exact)");
   c->add_option("--ridge", o->ridge,
                 "ridge penalty lambda >= 0: minimise sum L + lambda/2 ||h||^2 (default 0)");
   c->add_option("--out", o->out,
-                "learned taps: .npy, .csv or .json (the tap range recorded in .csv and .json)");
+                "learned taps: .json or .csv (range and sample rate recorded), or .npy (centred taps only)");
   c->add_option("--summary", o->summary, "JSON summary: solver, iterations, time, losses, condition number");
   c->add_option("--history", o->history, "loss history as CSV (iterative solvers)");
   c->add_option("--report", o->report, "self-contained HTML report with plots");
@@ -458,7 +510,7 @@ Run add_fit(CLI::App& app) {
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));
-    const int code = with_dtype(parse_dtype(o->dtype), [&]<class T>(T) { return run_fit<T>(*o); });
+    const int code = run_fit(*o);
     warn_about_tune_cache();
     return code;
   };

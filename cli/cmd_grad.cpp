@@ -3,8 +3,9 @@
 //   yhat = h * x,  r = yhat - y,  loss = 1/2 sum r^2,
 //   dh[m] = sum_n x[n-m] r[n]  (m = lo..hi),   dx[k] = sum_m h[m] r[k+m].
 //
-// With --taps M instead of --h FILE the kernel is all zeros (K = 2M+1 taps): yhat = 0, r = -y,
-// and dh = -(y correlated with x) is the gradient at the start of learning from zero.
+// With tap options (--half-width M, --causal K, ...) instead of --h FILE the kernel is all zeros (K = 2M+1
+// taps): yhat = 0, r = -y, and dh = -(y correlated with x) is the gradient at the start of learning from
+// zero.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,40 +23,35 @@ namespace {
 
 struct GradOptions {
   std::string x_path, y_path, h_path, out_dh, out_dx;
-  std::optional<std::int64_t> taps_m, kernel_size, lo, channel;
+  TapOptions taps;
+  std::optional<std::int64_t> channel;
   std::string method = "auto", dtype = "float64";
   bool json = false, tune = false;
 };
 
-// The kernel and its tap range from --h FILE, --taps M or --kernel-size K (each with --lo).
-struct Kernel {
-  std::vector<double> h;
-  Taps taps;
+// The kernel and its tap range from --h FILE (through the taps reader), or a zero kernel of
+// the range the tap options give.
+struct GradKernel {
+  Kernel k;
   std::string source;  // the file name, or "zeros"
 };
 
-Kernel kernel_from_options(const GradOptions& o) {
-  Kernel k;
-  if (!o.h_path.empty()) {
-    k.h = read_input(o.h_path, "h").samples;
-    k.taps = taps_for_kernel(k.h.size(), o.lo, o.h_path);
-    k.source = o.h_path;
-    return k;
-  }
-  k.taps = taps_from_size_options(o.taps_m, o.kernel_size, o.lo);
-  k.h.assign(k.taps.K(), 0.0);
-  k.source = "zeros";
-  return k;
+GradKernel kernel_from_options(const GradOptions& o) {
+  if (!o.h_path.empty()) return {read_kernel(o.h_path, "--h", o.taps), o.h_path};
+  const Taps taps = require_taps(o.taps);
+  return {{std::vector<double>(taps.K(), 0.0), taps, std::nullopt}, "zeros"};
 }
 
 template <std::floating_point T>
 int run_grad(const GradOptions& o, Method method, Dtype dtype) {
   const SignalPair xy = read_xy(o.x_path, o.y_path, channel_option(o.channel));
-  const Kernel k = kernel_from_options(o);
+  const GradKernel kernel = kernel_from_options(o);
+  const Kernel& k = kernel.k;
   const std::vector<T> x = to_dtype<T>(xy.x, "x (" + o.x_path + ")");
   const std::vector<T> y = to_dtype<T>(xy.y, "y (" + o.y_path + ")");
-  const std::vector<T> h = to_dtype<T>(k.h, "h (" + k.source + ")");
+  const std::vector<T> h = to_dtype<T>(k.h, "h (" + kernel.source + ")");
   const std::size_t N = x.size(), K = h.size();
+  warn_if_more_taps_than_samples(K, N);
   // The method and where it came from: the request, a measured record (--tune), or the model.
   const MethodChoice choice = resolve_method<T>(method, N, k.taps);
   const Method used = choice.method;
@@ -89,7 +85,7 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
     j["lo"] = k.taps.lo;
     j["hi"] = k.taps.hi;
     j["dtype"] = std::string(to_string(dtype));
-    j["kernel"] = k.source;
+    j["kernel"] = kernel.source;
     print_json(j);
     warn_about_tune_cache();
     return 0;
@@ -100,7 +96,7 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
               choice.source == MethodSource::requested ? ""
               : choice.source == MethodSource::tuned   ? " (chosen by auto, measured by --tune)"
                                                        : " (chosen by auto)");
-  if (k.source == "zeros") std::printf("kernel: all zeros (the gradient at the start of learning)\n");
+  if (kernel.source == "zeros") std::printf("kernel: all zeros (the gradient at the start of learning)\n");
   std::printf("loss   = 1/2 ||h * x - y||^2 = %.17g\n", s.loss);
   std::printf("dh     = %s   (||dh|| = %.6g)\n", format_values(dh, 8).c_str(), norm2(dh));
   std::printf("dx     = %s   (||dx|| = %.6g)\n", format_values(dx, 8).c_str(), norm2(dx));
@@ -116,22 +112,16 @@ Run add_grad(CLI::App& app) {
   auto o = std::make_shared<GradOptions>();
   CLI::App* cmd = app.add_subcommand("grad", "the loss 1/2||h * x - y||^2 and its gradients dh, dx");
   cmd->footer(
-      "The kernel file lists taps m = lo..hi; --lo defaults to -(K-1)/2 (centred), so an even K needs --lo.\n"
-      "With --taps M (or --kernel-size K) and no --h, the kernel is all zeros: the gradient at the start\n"
+      "The taps file lists taps m = lo..hi: its recorded range, else --lo, else centred (an even K needs "
+      "--lo).\n"
+      "Without --h, the tap options give a kernel of zeros: the gradient at the start\n"
       "of learning from h = 0. Signals: .npy (float32/float64), .wav, or text/CSV. Outputs (.npy or text\n"
       "by extension) are written atomically: all of them or none.");
   cmd->add_option("--x", o->x_path, "input signal x (N samples)")->type_name("FILE")->required();
   cmd->add_option("--y", o->y_path, "target signal y (N samples)")->type_name("FILE")->required();
-  CLI::Option* h = cmd->add_option("--h", o->h_path, "kernel file: taps h[m] for m = lo..hi");
-  CLI::Option* taps = cmd->add_option("--taps", o->taps_m, "no kernel file: K = 2M+1 zero taps, m = -M..M");
-  CLI::Option* ksize =
-      cmd->add_option("--kernel-size", o->kernel_size, "no kernel file: K zero taps (even K needs --lo)");
+  CLI::Option* h = cmd->add_option("--h", o->h_path, "taps file: h[m] for m = lo..hi (.json, .csv, .npy)");
   h->type_name("FILE");
-  taps->type_name("M");
-  ksize->type_name("K");
-  h->excludes(taps)->excludes(ksize);
-  taps->excludes(ksize);
-  cmd->add_option("--lo", o->lo, "first tap m (default -(K-1)/2; 0 for a causal filter)")->type_name("L");
+  add_tap_options(*cmd, o->taps);
   cmd->add_option("--method", o->method, "reference|direct|jacobian|fft|auto (default auto)")
       ->type_name("NAME");
   cmd->add_flag("--tune", o->tune,
@@ -148,7 +138,13 @@ Run add_grad(CLI::App& app) {
     tune_option(o->tune, method);
     const Dtype dtype = parse_dtype(o->dtype);
     (void)channel_option(o->channel);
-    if (o->h_path.empty()) (void)taps_from_size_options(o->taps_m, o->kernel_size, o->lo);
+    if (o->h_path.empty() && !o->taps.any())
+      throw usage_error(
+          "no kernel given: use --h FILE or the tap options (--half-width M, --kernel-size K, ...)");
+    if (o->h_path.empty())
+      (void)require_taps(o->taps);
+    else
+      check_tap_options_for_file(o->taps);
     require_distinct_outputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}});
     require_outputs_not_inputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}},
                                {{"--x", o->x_path}, {"--y", o->y_path}, {"--h", o->h_path}});

@@ -14,7 +14,8 @@ namespace convgrad::cli {
 namespace {
 
 struct TuneCli {
-  std::optional<std::int64_t> n, taps_m, lo, hi, causal;
+  std::optional<std::int64_t> n;
+  TapOptions taps;
   std::string dtype = "float64";
   bool json = false;
 };
@@ -64,17 +65,15 @@ Run add_tune(CLI::App& app) {
       "~/.cache/convgrad/tune.json, keyed by dtype, N, the taps, the thread count and the machine;\n"
       "grad, fit and apply use it with --method auto --tune (or CONVGRAD_TUNE=1). See docs/tune.md.");
   c->add_option("--n", o->n, "signal length N")->type_name("N")->required();
-  c->add_option("--taps", o->taps_m, "centred taps m = -M..M (K = 2M+1)")->type_name("M");
-  c->add_option("--lo", o->lo, "first tap m (with --hi)")->type_name("L");
-  c->add_option("--hi", o->hi, "last tap m (with --lo)")->type_name("H");
-  c->add_option("--causal", o->causal, "causal taps m = 0..K-1")->type_name("K");
+  add_tap_options(*c, o->taps);
   c->add_option("--dtype", o->dtype, "float32|float64 (default float64)")->type_name("NAME");
   c->add_flag("--json", o->json, "print the record as one JSON object, with the cache file it was saved to");
   return [o] {
     require_option_range("--n", *o->n, 1, std::int64_t{1} << 40, "the signal length N");
-    const Taps taps = taps_from_range_options(o->taps_m, o->lo, o->hi, o->causal);
+    const Taps taps = require_taps(o->taps);
     const Dtype dtype = parse_dtype(o->dtype);
     const auto n = static_cast<std::size_t>(*o->n);
+    warn_if_more_taps_than_samples(taps.K(), n);
     const TuneRecord r = with_dtype(dtype, [&]<class T>(T) { return tune<T>(n, taps); });
     return print_record(r, dtype, o->json);
   };

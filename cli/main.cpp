@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/io.hpp"
+#include "library_errors.hpp"
 
 namespace {
 
@@ -90,8 +91,9 @@ int dispatch(int argc, char** argv) {
     return fail(2, "no command given; try --help");
   } catch (const usage_error& e) {
     return fail(2, e.what());
-  } catch (const convgrad::error& e) {
-    return fail(1, e.what());
+  } catch (const convgrad::error& e) {  // in the command line's words, in one place
+    const CommandError c = from_library(e);
+    return fail(c.exit_code, c.message.c_str());
   } catch (const std::bad_alloc&) {
     return fail(1, "out of memory");
   } catch (const std::exception& e) {

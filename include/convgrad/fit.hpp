@@ -134,7 +134,7 @@ struct Progress {
 };
 
 struct FitOptions {
-  Solver solver = Solver::gd;
+  Solver solver = Solver::exact;  // the default of the command line and Python too
   double ridge = 0;  // lambda >= 0
   // Stopping, whichever comes first:
   std::size_t max_iter = 100000;
@@ -153,6 +153,11 @@ struct FitOptions {
   std::function<bool(const Progress&)> progress;
   bool keep_history = true;
 };
+
+// Throws invalid_argument unless `options` are valid for a data set of `pairs` pairs; each
+// message starts with the field it is about ("ridge: ...", "lr: ..."), for callers to
+// translate into their own spelling. fit() calls it first; callers may call it earlier.
+void validate(const FitOptions& options, std::size_t pairs);
 
 template <std::floating_point T>
 struct FitResult {

@@ -11,6 +11,10 @@
 
 namespace convgrad::io {
 
+// A WAV file counts its channels in 16 bits: at most 65535 channels, 0-based indices
+// 0..kMaxChannels-1. Every reader and every channel option takes its limit from here.
+inline constexpr int kMaxChannels = 65535;
+
 struct Signal {
   std::vector<double> samples;        // float32 data is widened exactly
   std::string format;                 // "text", "npy-float32", "npy-float64", "wav"

@@ -57,6 +57,31 @@ template <std::floating_point T>
 std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r,
                           Method method = Method::automatic);
 
+// The API's one argument order (docs/derivation.md, "Words"): signals first, then the
+// kernel, then its tap range, then the method, as in grad_kernel(x, r, taps) and
+// loss_and_grad(x, y, h, taps) and Python's conv(x, h, lo). New code uses these; the older
+// orders conv(h, taps, x) and grad_input(h, taps, r) above stay for existing callers.
+template <std::floating_point T>
+void conv(std::span<const T> x, std::span<const T> h, Taps taps, std::span<T> yhat,
+          Method method = Method::automatic) {
+  conv<T>(h, taps, x, yhat, method);
+}
+template <std::floating_point T>
+std::vector<T> conv(std::span<const T> x, std::span<const T> h, Taps taps,
+                    Method method = Method::automatic) {
+  return conv<T>(h, taps, x, method);
+}
+template <std::floating_point T>
+void grad_input(std::span<const T> r, std::span<const T> h, Taps taps, std::span<T> dx,
+                Method method = Method::automatic) {
+  grad_input<T>(h, taps, r, dx, method);
+}
+template <std::floating_point T>
+std::vector<T> grad_input(std::span<const T> r, std::span<const T> h, Taps taps,
+                          Method method = Method::automatic) {
+  return grad_input<T>(h, taps, r, method);
+}
+
 // One training step, computed together: yhat, r, loss, dh and (if `dx` is non-empty) dx.
 // Returns the loss. dh has size K; yhat and r have size N, or are both empty when the caller
 // does not keep them (see loss_and_dh); dx is empty or of size N.

@@ -52,10 +52,10 @@ The GIL is released while the C++ core computes.
 from ._ops import check, conv, grad_input, grad_kernel, jacobians, loss_and_grad
 from ._fit import FitResult, fit
 from ._tuning import set_tuning, tune, tuning_enabled
-# (the taps files, read_taps/write_taps, are imported here once python/convgrad/taps_file.py lands)
+from .taps_file import read_taps, write_taps
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "FitResult", "set_tuning", "tuning_enabled", "tune"]
+           "FitResult", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps"]
 
 __version__ = "0.1.0"
 

@@ -34,6 +34,7 @@
 #include "convgrad/jacobian.hpp"
 #include "convgrad/ops.hpp"
 #include "convgrad/taps.hpp"
+#include "convgrad/taps_file.hpp"
 #include "convgrad/tune.hpp"
 
 namespace py = pybind11;
@@ -402,6 +403,30 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(taps.lo, taps.hi);
       },
       "K"_a, "lo"_a);
+  // ---- taps files (convgrad/taps_file.hpp) ----------------------------------------------------
+  // (h as float64, lo or None, sample_rate or None): lo None means the file records no range.
+  m.def(
+      "read_taps",
+      [](const std::string& path) {
+        convgrad::io::TapsFile t;
+        {
+          py::gil_scoped_release release;
+          t = convgrad::io::read_taps(path);
+        }
+        const auto K = static_cast<py::ssize_t>(t.h.size());
+        return py::make_tuple(adopt(std::move(t.h), {K}), t.lo, t.sample_rate);
+      },
+      "path"_a);
+  // Writes h (taps m = lo.., or centred when lo is None) with its range and sample rate.
+  m.def(
+      "write_taps",
+      [](const std::string& path, const In<double>& h, std::optional<std::int64_t> lo,
+         std::optional<double> sample_rate) {
+        const Taps taps = taps_for(h.size(), lo);
+        py::gil_scoped_release release;
+        convgrad::io::write_taps(path, span_of(h), taps, sample_rate);
+      },
+      "path"_a, "h"_a.noconvert(), "lo"_a, "sample_rate"_a);
   m.def(
       "parse_method",
       [](const std::string& name) { return std::string(convgrad::to_string(convgrad::parse_method(name))); },

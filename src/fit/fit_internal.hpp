@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "convgrad/fit.hpp"
+#include "convgrad/numbers.hpp"
 
 namespace convgrad::detail::fit {
 
@@ -30,7 +31,10 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
             Taps taps, double ridge, double scale, std::span<double> grad, std::vector<double>* pair_loss,
             Method method, Workspace<T>& work);
 
-double norm2(std::span<const double> v);
+using convgrad::norm2;  // convgrad/numbers.hpp
+
+// The one check of a ridge penalty: invalid_argument "ridge: ..." unless finite and >= 0.
+void require_ridge(double ridge);
 
 // The one message for finite data whose products overflow T, whichever solver, method or
 // quantity met the overflow first (the FFT's sums as NaN, direct sums as inf).

@@ -29,18 +29,14 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/interrupt.hpp"
+#include "fit_internal.hpp"
 
 namespace convgrad {
 namespace {
 
 using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(3);
-  s << v;
-  return s.str();
-}
+std::string fmt(double v) { return format_number(v, 3); }
 
 // x[q], zero outside [0, N).
 double at(std::span<const double> x, std::int64_t q) {
@@ -218,9 +214,8 @@ double gram_bytes(std::size_t K, int copies) {
 
 [[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
   throw singular_system("exact solver: " + why +
-                        "; the data do not determine every tap. Add a ridge penalty (--ridge LAMBDA), "
-                        "for example " +
-                        fmt(suggested_ridge) + ", or use fewer taps");
+                        "; the data do not determine every tap. Add a ridge penalty (ridge = " +
+                        fmt(suggested_ridge) + ", for example) or use fewer taps");
 }
 
 }  // namespace
@@ -267,8 +262,7 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
 // precision: with eigenvalues lambda_min <= lambda_max of A = G + ridge I, a backward-stable
 // solve is accurate to about K eps cond(A), so cond(A) >= 1 / (K eps) leaves no correct digit.
 ExactSolution NormalEquations::solve(double ridge) const {
-  if (!(ridge >= 0) || !std::isfinite(ridge))
-    throw invalid_argument("ridge: " + std::to_string(ridge) + " must be a finite number >= 0");
+  detail::fit::require_ridge(ridge);
   if (pairs_ == 0) throw invalid_argument("exact solver: no (x, y) pairs were added");
   const auto K = static_cast<Eigen::Index>(taps_.K());
   const double eps = std::numeric_limits<double>::epsilon();

@@ -19,10 +19,9 @@ namespace detail::fit {
 template <std::floating_point T>
 Workspace<T>::Workspace(std::size_t K) : dh(K) {}
 
-double norm2(std::span<const double> v) {
-  double s = 0;
-  for (const double a : v) s += a * a;
-  return std::sqrt(s);
+void require_ridge(double ridge) {
+  if (!(ridge >= 0) || !std::isfinite(ridge))
+    throw invalid_argument("ridge: " + format_number(ridge) + " must be a finite number >= 0");
 }
 
 template <std::floating_point T>
@@ -119,8 +118,7 @@ template <std::floating_point T>
 double objective(std::span<const Pair<T>> data, std::span<const T> h, Taps taps, double ridge,
                  std::span<T> grad, std::vector<double>* pair_loss, Method method) {
   validate_pairs(data);
-  if (!(ridge >= 0) || !std::isfinite(ridge))
-    throw invalid_argument("ridge: " + std::to_string(ridge) + " must be a finite number >= 0");
+  detail::fit::require_ridge(ridge);
   if (h.size() != taps.K())
     throw invalid_argument("h has " + std::to_string(h.size()) + " values, expected " +
                            std::to_string(taps.K()) + " (one per tap m = lo..hi)");

@@ -23,26 +23,27 @@ using detail::fit::norm2;
 using detail::fit::pass;
 using detail::fit::Workspace;
 
-std::string num(double v) {
-  std::string s = std::to_string(v);
-  return s;
-}
+std::string num(double v) { return format_number(v); }
 
-void validate_options(const FitOptions& o, std::size_t pairs) {
+}  // namespace
+
+// Each message starts with the FitOptions field it is about ("lr: ..."), the name callers
+// (the command line, Python) translate into their own spelling.
+void validate(const FitOptions& o, std::size_t pairs) {
   auto bad = [](const std::string& what) { throw invalid_argument(what); };
-  if (!(o.ridge >= 0) || !std::isfinite(o.ridge))
-    bad("ridge: " + num(o.ridge) + " must be a finite number >= 0");
-  if (o.max_iter == 0) bad("max iterations: must be at least 1");
+  detail::fit::require_ridge(o.ridge);
+  if (o.max_iter == 0) bad("max_iter: must be at least 1");
   if (std::isnan(o.grad_tol) || std::isinf(o.grad_tol)) bad("gradient tolerance: must be a finite number");
   if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol))
-    bad("loss tolerance: " + num(o.loss_tol) + " must be >= 0");
+    bad("loss_tol: " + num(o.loss_tol) + " must be a finite number >= 0");
   if (!(o.time_limit >= 0) || !std::isfinite(o.time_limit))
-    bad("time limit: " + num(o.time_limit) + " must be >= 0 seconds");
+    bad("time_limit: " + num(o.time_limit) + " must be a finite number of seconds >= 0");
   if (o.solver == Solver::adam) {
-    if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("adam: learning rate " + num(o.lr) + " must be > 0");
-    if (!(o.beta1 >= 0 && o.beta1 < 1)) bad("adam: beta1 = " + num(o.beta1) + " must be in [0, 1)");
-    if (!(o.beta2 >= 0 && o.beta2 < 1)) bad("adam: beta2 = " + num(o.beta2) + " must be in [0, 1)");
-    if (!(o.eps > 0) || !std::isfinite(o.eps)) bad("adam: epsilon " + num(o.eps) + " must be > 0");
+    if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("lr: " + num(o.lr) + " must be a finite number > 0 (adam)");
+    if (!(o.beta1 >= 0 && o.beta1 < 1)) bad("beta1: " + num(o.beta1) + " must be in [0, 1) (adam)");
+    if (!(o.beta2 >= 0 && o.beta2 < 1)) bad("beta2: " + num(o.beta2) + " must be in [0, 1) (adam)");
+    if (!(o.eps > 0) || !std::isfinite(o.eps))
+      bad("eps: " + num(o.eps) + " must be a finite number > 0 (adam)");
   }
   if (o.batch && *o.batch == 0)
     bad("batch: 0 pairs per step; give 1.." + std::to_string(pairs) +
@@ -51,6 +52,8 @@ void validate_options(const FitOptions& o, std::size_t pairs) {
     bad("batch: " + std::to_string(*o.batch) + " pairs per step, but the data set has only " +
         std::to_string(pairs));
 }
+
+namespace {
 
 // The state every iterative solver shares: the data, a workspace, the clock, the stopping
 // rules and the history.
@@ -298,7 +301,7 @@ template <std::floating_point T>
   if (all_zero)
     throw singular_system(
         "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
-        "nothing to learn. Add a ridge penalty (--ridge LAMBDA)");
+        "nothing to learn. Add a ridge penalty (ridge = 1, for example)");
   const char* dtype = std::is_same_v<T, float> ? "float32" : "float64";
   throw singular_system(
       std::string("gradient descent: X^T X is zero in ") + dtype +
@@ -334,7 +337,7 @@ std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, co
   if (unreached > 0)
     w += "; " + std::to_string(unreached) + " taps reach no sample and keep their start value";
   w += "), and the iterative solvers approach one of them slowly. The right tool is the exact solver "
-       "with a ridge penalty: --solver exact --ridge LAMBDA";
+       "with a ridge penalty (solver = exact, ridge = 0.001, for example)";
   return w;
 }
 
@@ -364,7 +367,7 @@ template <std::floating_point T>
 FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& options, std::span<const T> h0) {
   taps = Taps::range(taps.lo, taps.hi);
   validate_pairs(data);
-  validate_options(options, data.size());
+  validate(options, data.size());
   const std::size_t K = taps.K();
   if (!h0.empty()) {
     if (h0.size() != K)

@@ -2,6 +2,7 @@
 // linearly (or through log10), draws ticks at 1-2-5 steps, and each series as a polyline,
 // stems or dots. No scripts, no external resources: the page renders offline.
 #include "convgrad/report.hpp"
+#include "convgrad/numbers.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -14,11 +15,7 @@
 namespace convgrad::report {
 namespace {
 
-std::string num(double v, int digits = 4) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-  return buf;
-}
+std::string num(double v, int digits = 4) { return format_number(v, digits); }
 
 std::string px(double v) {
   char buf[32];

@@ -392,9 +392,16 @@ TEST(Iterative, MiniBatchesConvergeOnConsistentData) {
   }
 }
 
+TEST(FitOptionsDefaults, TheSolverIsExactAsOnTheCommandLineAndInPython) {
+  EXPECT_EQ(FitOptions{}.solver, Solver::exact);
+  const Problem<double> p;
+  EXPECT_EQ(fit<double>(p.data, p.taps, FitOptions{}).stop_reason, "solved");
+}
+
 TEST(Iterative, StoppingRulesAndWarmStart) {
   const Problem<double> p;
   FitOptions o;
+  o.solver = Solver::gd;  // the default is exact
   o.max_iter = 5;
   auto r = fit<double>(p.data, p.taps, o);
   EXPECT_EQ(r.iterations, 5u);
@@ -622,7 +629,7 @@ TEST(Underdetermined, TheWarningNamesTheProblemAndTheRightSolver) {
   FitOptions o;
   const std::string w = underdetermined_warning<double>(p.data, Taps::causal(100000), o);
   for (const char* part : {"100000 taps", "64 samples", "underdetermined", "99936 taps reach no sample",
-                           "--solver exact --ridge"})
+                           "(solver = exact, ridge = "})
     EXPECT_NE(w.find(part), std::string::npos) << part << " not in: " << w;
   EXPECT_EQ(underdetermined_warning<double>(p.data, Taps::causal(64), o), "");
   o.solver = Solver::exact;

@@ -108,7 +108,7 @@ def test_fit_with_far_more_taps_than_samples_warns_and_is_quick(run_cli, tmp_pat
     warning = [line for line in p.stderr.splitlines() if line.startswith("convgrad: warning:")]
     assert len(warning) == 1, p.stderr
     for part in ("100000 taps", "64 samples", "underdetermined", "99936 taps reach no sample",
-                 "--solver exact --ridge"):
+                 "(--solver exact, --ridge 0.001"):
         assert part in warning[0], warning[0]
     q = run_cli("fit", "--x", x, "--y", y, "--causal", 64, "--out", narrow)
     assert q.returncode == 0 and "warning" not in q.stderr, q.stderr

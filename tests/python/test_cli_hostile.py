@@ -95,19 +95,19 @@ def test_bad_data_files(run_cli, files, name, role):
 
 DATA_ERRORS = [
     # (args, message parts); {d} is the directory of the good files
-    (["--x", "{d}/x.txt", "--y", "{d}/y4.txt", "--taps", "1"], ["x.txt", "5 samples", "y4.txt", "4"]),
+    (["--x", "{d}/x.txt", "--y", "{d}/y4.txt", "--half-width", "1"], ["x.txt", "5 samples", "y4.txt", "4"]),
     (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--h", "{d}/h4.txt"], ["h4.txt", "4 taps", "even", "--lo"]),
-    (["--x", "{d}/missing.txt", "--y", "{d}/y.txt", "--taps", "1"], ["missing.txt", "no such file"]),
+    (["--x", "{d}/missing.txt", "--y", "{d}/y.txt", "--half-width", "1"], ["missing.txt", "no such file"]),
     (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--h", "{d}/nope.npy"], ["nope.npy", "no such file"]),
-    (["--x", "{d}", "--y", "{d}/y.txt", "--taps", "1"], ["directory"]),
-    (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--taps", "1", "--out-dh", "{d}/no/such/dir/dh.npy"],
+    (["--x", "{d}", "--y", "{d}/y.txt", "--half-width", "1"], ["directory"]),
+    (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--half-width", "1", "--out-dh", "{d}/no/such/dir/dh.npy"],
      ["no/such/dir/dh.npy", "does not exist"]),
-    (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--taps", "1", "--out-dx", "{d}"], ["is a directory"]),
-    (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--taps", "1", "--out-dx", "{d}/x.txt/dx.npy"], ["not a directory"]),
-    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--taps", "0"], ["overflows"]),
+    (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--half-width", "1", "--out-dx", "{d}"], ["is a directory"]),
+    (["--x", "{d}/x.txt", "--y", "{d}/y.txt", "--half-width", "1", "--out-dx", "{d}/x.txt/dx.npy"], ["not a directory"]),
+    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--half-width", "0"], ["overflows"]),
     # computed in float64 already: no advice to "use --dtype float64" (it used to give it)
-    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--taps", "0"], ["too large for float64 (scale them down)"]),
-    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--taps", "0", "--dtype", "float32"], ["float32 range", "index 0"]),
+    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--half-width", "0"], ["too large for float64 (scale them down)"]),
+    (["--x", "{d}/big.txt", "--y", "{d}/big.txt", "--half-width", "0", "--dtype", "float32"], ["float32 range", "index 0"]),
 ]
 
 
@@ -124,7 +124,7 @@ def test_data_and_io_errors_exit_1(run_cli, files, args, parts):
 def test_second_output_failing_leaves_the_first_unwritten(run_cli, files):
     d = files["dir"]
     before = listing(d)
-    p = run_cli("grad", "--x", files["x.txt"], "--y", files["y.txt"], "--taps", 1,
+    p = run_cli("grad", "--x", files["x.txt"], "--y", files["y.txt"], "--half-width", 1,
                 "--out-dh", d / "dh.npy", "--out-dx", d / "missing" / "dx.npy")
     assert_one_line_error(p, 1, ["missing/dx.npy", "does not exist"])
     assert listing(d) == before
@@ -134,44 +134,45 @@ def test_existing_output_survives_a_failed_run(run_cli, files):
     d = files["dir"]
     np.save(d / "dh.npy", np.arange(3.0))
     bad = write(d / "bad.txt", "1\nx\n")
-    p = run_cli("grad", "--x", bad, "--y", files["y.txt"], "--taps", 1, "--out-dh", d / "dh.npy")
+    p = run_cli("grad", "--x", bad, "--y", files["y.txt"], "--half-width", 1, "--out-dh", d / "dh.npy")
     assert p.returncode == 1
     assert np.load(d / "dh.npy").tolist() == [0.0, 1.0, 2.0]
 
 
 USAGE_ERRORS = [
-    (["grad", "--x", "X", "--y", "Y", "--taps", "-1"], ["--taps", "-1"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1000000000000"], ["--taps", "1000000000000"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "abc"], ["--taps"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "2.5"], ["--taps"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "-1"], ["--half-width", "-1"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1000000000000"], ["--half-width", "1000000000000"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "abc"], ["--half-width"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "2.5"], ["--half-width"]),
     (["grad", "--x", "X", "--y", "Y", "--kernel-size", "4"], ["--kernel-size", "even", "--lo"]),
     (["grad", "--x", "X", "--y", "Y", "--kernel-size", "0"], ["--kernel-size"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--lo", "99999999999999999"], ["--lo"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--lo", "99999999999999999"], ["--lo"]),
     (["grad", "--x", "X", "--y", "Y"], ["no kernel"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--h", "H"], ["--h", "--taps"]),
-    (["grad", "--y", "Y", "--taps", "1"], ["--x"]),
-    (["grad", "--x", "X", "--taps", "1"], ["--y"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--method", "magic"], ["--method", "'magic'"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--dtype", "int8"], ["--dtype", "'int8'"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--out-dh", "o.npy", "--out-dx", "./o.npy"], ["same file"]),
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--bogus"], ["--bogus"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--causal", "3"], ["only one of", "--causal"]),
+    (["grad", "--x", "X", "--y", "Y", "--lo", "0"], ["--lo 0", "--hi", "--kernel-size"]),
+    (["grad", "--y", "Y", "--half-width", "1"], ["--x"]),
+    (["grad", "--x", "X", "--half-width", "1"], ["--y"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--method", "magic"], ["--method", "'magic'"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--dtype", "int8"], ["--dtype", "'int8'"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--out-dh", "o.npy", "--out-dx", "./o.npy"], ["same file"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--bogus"], ["--bogus"]),
     # an output naming an input would replace the data (it used to, silently)
-    (["grad", "--x", "X", "--y", "Y", "--taps", "1", "--out-dh", "./X"], ["--out-dh", "--x input"]),
+    (["grad", "--x", "X", "--y", "Y", "--half-width", "1", "--out-dh", "./X"], ["--out-dh", "--x input"]),
     (["grad", "--x", "X", "--y", "Y", "--h", "H", "--out-dx", "H"], ["--out-dx", "--h input"]),
     (["check", "--n", "0"], ["--n", "0"]),
     (["check", "--n", "-5"], ["--n"]),
-    (["check", "--taps", "-2"], ["--taps"]),
+    (["check", "--half-width", "-2"], ["--half-width"]),
     (["check", "--x", "X"], ["--y"]),
     (["check", "--x", "X", "--y", "Y"], ["no kernel"]),
-    (["check", "--x", "X", "--y", "Y", "--n", "5", "--taps", "1"], ["--n", "--x"]),
+    (["check", "--x", "X", "--y", "Y", "--n", "5", "--half-width", "1"], ["--n", "--x"]),
     (["check", "--dtype", "half"], ["--dtype"]),
     # N K beyond the random case's work limit: these ran for minutes (hours for the first)
-    (["check", "--n", "4194304", "--taps", "8388607"], ["--n", "--taps", "limit"]),
-    (["check", "--n", "1024", "--kernel-size", "16777216", "--lo", "0"], ["--n", "--taps", "limit"]),
+    (["check", "--n", "4194304", "--half-width", "8388607"], ["--n", "tap options", "limit"]),
+    (["check", "--n", "1024", "--kernel-size", "16777216", "--lo", "0"], ["--n", "tap options", "limit"]),
     (["explain", "--n", "0"], ["--n"]),
     (["explain", "--n", "1000"], ["--n", "1000"]),
-    (["explain", "--taps", "-1"], ["--taps"]),
-    (["explain", "--taps", "50"], ["--taps"]),
+    (["explain", "--half-width", "-1"], ["--half-width"]),
+    (["explain", "--half-width", "50"], ["--half-width"]),
     (["nosuchcommand"], []),
     ([], []),
 ]
@@ -193,15 +194,15 @@ def test_stereo_wav_needs_a_channel(run_cli, files):
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(struct.pack("<10h", *range(10)))
-    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 1)
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--half-width", 1)
     assert_one_line_error(p, 1, ["stereo.wav", "2 channels"])
-    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 1, "--channel", 2)
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--half-width", 1, "--channel", 2)
     assert_one_line_error(p, 1, ["stereo.wav", "channel 2 does not exist"])
-    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 1, "--channel", -1)
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--half-width", 1, "--channel", -1)
     assert_one_line_error(p, 2, ["--channel"])
     # --channel picks the right channel of the WAV (and leaves the text y alone): the right
     # channel holds 1, 3, 5, 7, 9 in 16-bit PCM, i.e. k / 32768.
-    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--taps", 0, "--channel", 1, "--json")
+    p = run_cli("grad", "--x", path, "--y", files["y.txt"], "--half-width", 0, "--channel", 1, "--json")
     assert p.returncode == 0, p.stderr
     x = np.array([1, 3, 5, 7, 9]) / 32768.0
     y = np.array([0.0, 1, 0, -1, 2])
@@ -217,7 +218,7 @@ def test_help_documents_the_zero_kernel(run_cli):
 def test_jacobian_beyond_its_memory_budget_names_the_size(run_cli, files):
     d = files["dir"]
     np.save(d / "long.npy", np.ones(20000))
-    p = run_cli("grad", "--x", d / "long.npy", "--y", d / "long.npy", "--taps", 2000, "--method", "jacobian",
+    p = run_cli("grad", "--x", d / "long.npy", "--y", d / "long.npy", "--half-width", 2000, "--method", "jacobian",
                 "--out-dh", d / "dh.npy")
     assert_one_line_error(p, 1, ["jacobian", "MiB", "direct or fft"])
     assert not (d / "dh.npy").exists()
@@ -226,9 +227,9 @@ def test_jacobian_beyond_its_memory_budget_names_the_size(run_cli, files):
 @pytest.mark.parametrize("name", ["words.txt", "truncated.npy", "nan.txt"])
 def test_check_reports_bad_files_too(run_cli, files, name):
     bad = write(files["dir"] / name, BAD_X[name][0])
-    p = run_cli("check", "--x", bad, "--y", files["y.txt"], "--taps", 1)
+    p = run_cli("check", "--x", bad, "--y", files["y.txt"], "--half-width", 1)
     assert_one_line_error(p, 1, BAD_X[name][1])
-    p = run_cli("check", "--x", files["x.txt"], "--y", files["y4.txt"], "--taps", 1)
+    p = run_cli("check", "--x", files["x.txt"], "--y", files["y4.txt"], "--half-width", 1)
     assert_one_line_error(p, 1, ["5 samples", "4"])
 
 
@@ -236,7 +237,7 @@ def test_absurd_omp_num_threads_does_not_crash(convgrad_bin):
     # OMP_NUM_THREADS=100000 made libgomp build a team of 10^5 threads for a handful of
     # chunks and crash (SIGSEGV); teams are now capped by the work (at most a few dozen chunks).
     env = dict(os.environ, OMP_NUM_THREADS="100000")
-    p = subprocess.run([str(convgrad_bin), "check", "--n", "100000", "--taps", "10", "--no-fd"],
+    p = subprocess.run([str(convgrad_bin), "check", "--n", "100000", "--half-width", "10", "--no-fd"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, (p.returncode, p.stderr)
     assert "all agree" in p.stdout

@@ -135,7 +135,7 @@ def test_text_inputs_and_written_outputs_agree_with_the_oracle(tmp_path, run_cli
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_zero_kernel_from_taps_is_the_gradient_at_the_start(tmp_path, run_cli, dtype):
     x, y, h, paths = make_case(tmp_path, 30, 5, None, dtype, seed=11)
-    p = run_cli("grad", "--x", paths["x"], "--y", paths["y"], "--taps", 3, "--dtype", dtype, "--json")
+    p = run_cli("grad", "--x", paths["x"], "--y", paths["y"], "--half-width", 3, "--dtype", dtype, "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     loss, dh, dx, _ = oracle(x, y, np.zeros(7), -3)
@@ -153,7 +153,7 @@ def test_zero_kernel_from_taps_is_the_gradient_at_the_start(tmp_path, run_cli, d
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_check_agrees_and_reports_json(run_cli, dtype):
     for n, m, seed in [(1, 0, 1), (5, 4, 2), (40, 3, 3), (300, 20, 4)]:
-        p = run_cli("check", "--n", n, "--taps", m, "--seed", seed, "--dtype", dtype, "--json")
+        p = run_cli("check", "--n", n, "--half-width", m, "--seed", seed, "--dtype", dtype, "--json")
         assert p.returncode == 0, p.stdout + p.stderr
         rep = json.loads(p.stdout)
         assert rep["ok"] and rep["N"] == n and rep["K"] == 2 * m + 1 and rep["dtype"] == dtype
@@ -188,6 +188,6 @@ def test_explain_shows_every_form_equal(run_cli):
     jac_line = next(ln for ln in text.splitlines() if "Jacobian product r^T J_h" in ln)
     assert np.array(json.loads(jac_line.split("J_h", 1)[1].strip())).tolist() == dh.tolist()
     for n, m in [(1, 0), (3, 0), (12, 5)]:
-        p = run_cli("explain", "--n", n, "--taps", m, "--seed", 3)
+        p = run_cli("explain", "--n", n, "--half-width", m, "--seed", 3)
         assert p.returncode == 0, p.stderr
         assert "largest difference between any two" in p.stdout

@@ -35,7 +35,7 @@ def signals(tmp_path):
 
 def grad_json(run_cli, signals, *extra):
     x, y = signals
-    r = run_cli("grad", "--x", x, "--y", y, "--taps", 1, "--json", *extra)
+    r = run_cli("grad", "--x", x, "--y", y, "--half-width", 1, "--json", *extra)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout), r
 
@@ -91,7 +91,7 @@ def test_the_environment_turns_tuning_on(run_cli, cache, signals, monkeypatch):
 
 def test_the_human_output_says_the_choice_was_measured(run_cli, cache, signals):
     x, y = signals
-    r = run_cli("grad", "--x", x, "--y", y, "--taps", 1, "--tune")
+    r = run_cli("grad", "--x", x, "--y", y, "--half-width", 1, "--tune")
     assert r.returncode == 0, r.stderr
     assert "(chosen by auto, measured by --tune)" in r.stdout
 
@@ -101,8 +101,8 @@ def test_tune_with_an_explicit_method_is_a_usage_error(run_cli, cache, signals, 
     x, y = signals
     h = tmp_path / "h.txt"
     h.write_text("0.5\n1\n0.25\n")
-    args = {"grad": ["--x", x, "--y", y, "--taps", 1],
-            "fit": ["--x", x, "--y", y, "--taps", 1, "--out", tmp_path / "out.csv"],
+    args = {"grad": ["--x", x, "--y", y, "--half-width", 1],
+            "fit": ["--x", x, "--y", y, "--half-width", 1, "--out", tmp_path / "out.csv"],
             "apply": ["--h", h, "--x", x, "--out", tmp_path / "out.txt"]}[command]
     r = run_cli(command, *args, "--tune", "--method", "direct")
     assert r.returncode == 2
@@ -113,7 +113,7 @@ def test_tune_with_an_explicit_method_is_a_usage_error(run_cli, cache, signals, 
 
 def test_fit_and_apply_tune_their_sizes(run_cli, cache, signals, tmp_path):
     x, y = signals
-    r = run_cli("fit", "--x", x, "--y", y, "--taps", 1, "--solver", "gd", "--tune", "--quiet",
+    r = run_cli("fit", "--x", x, "--y", y, "--half-width", 1, "--solver", "gd", "--tune", "--quiet",
                 "--out", tmp_path / "h.csv")
     assert r.returncode == 0, r.stderr
     doc = json.loads(cache.read_text())
@@ -124,7 +124,7 @@ def test_fit_and_apply_tune_their_sizes(run_cli, cache, signals, tmp_path):
 
 
 def test_tune_command_prints_both_timings_the_choices_and_the_file(run_cli, cache):
-    r = run_cli("tune", "--n", 5000, "--taps", 15)
+    r = run_cli("tune", "--n", 5000, "--half-width", 15)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("tune: N = 5000 samples, K = 31 taps (m = -15..15), float64")
@@ -147,7 +147,7 @@ def test_tune_command_prints_both_timings_the_choices_and_the_file(run_cli, cach
 
 def test_tune_command_skips_a_method_the_model_expects_over_a_second(run_cli, cache):
     # N K = 1.6e10 taps: the cost model puts float64 direct at 0.081 ns a tap, 1.3 s
-    r = run_cli("tune", "--n", 1000000, "--taps", 8191, "--dtype", "float64", "--json")
+    r = run_cli("tune", "--n", 1000000, "--half-width", 8191, "--dtype", "float64", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["direct_s"] is None and out["fft_s"] > 0
@@ -155,11 +155,11 @@ def test_tune_command_skips_a_method_the_model_expects_over_a_second(run_cli, ca
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--taps", 1], "--n"),
-    (["--n", 0, "--taps", 1], "--n: 0 is out of range"),
+    (["--half-width", 1], "--n"),
+    (["--n", 0, "--half-width", 1], "--n: 0 is out of range"),
     (["--n", 10], "no tap range"),
-    (["--n", 10, "--taps", 1, "--causal", 3], "only one of"),
-    (["--n", 10, "--taps", 1, "--dtype", "int8"], "--dtype"),
+    (["--n", 10, "--half-width", 1, "--causal", 3], "only one of"),
+    (["--n", 10, "--half-width", 1, "--dtype", "int8"], "--dtype"),
 ])
 def test_tune_command_usage_errors(run_cli, cache, args, message):
     r = run_cli("tune", *args)
@@ -192,7 +192,7 @@ def test_an_unwritable_cache_costs_one_warning(run_cli, signals, tmp_path, monke
     out, r = grad_json(run_cli, signals, "--tune")
     assert out["method_source"] == "tuned"
     assert r.stderr.count("\n") == 1 and "not written" in r.stderr
-    r = run_cli("tune", "--n", 100, "--taps", 1)
+    r = run_cli("tune", "--n", 100, "--half-width", 1)
     assert r.returncode == 0
     assert "  saved   nowhere (see the warning)" in r.stdout and "not written" in r.stderr
 
