@@ -40,6 +40,14 @@ template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+// r = yhat - y, and the loss 1/2 sum r^2 summed in double in index order.
+template <std::floating_point T>
+void residual(std::span<const T> yhat, std::span<const T> y, std::span<T> r);
+template <std::floating_point T>
+double loss(std::span<const T> r);
+// dh = r * xflip, the flipped-input form of grad_kernel (docs/derivation.md section 5).
+template <std::floating_point T>
+void grad_kernel_flipped(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
 }  // namespace reference
 
 // O(N K) sums arranged for speed: blocks of the signal through register-blocked SIMD
