@@ -19,7 +19,9 @@
 
 namespace convgrad {
 
-inline constexpr std::size_t kDefaultJacobianBudget = std::size_t{256} << 20;  // 256 MiB
+// The memory the Jacobian method may use for its matrices unless told otherwise (check.hpp,
+// the Python package and the command use it too): 256 MiB.
+inline constexpr std::size_t kDefaultJacobianBudget = std::size_t{256} << 20;
 
 // A dense row-major matrix, small enough to print for teaching.
 template <std::floating_point T>

@@ -581,11 +581,11 @@ def fit(pairs, taps=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_it
             raise ValueError(f"{name} = {v} must be >= 0")
     if grad_tol is not None:
         grad_tol = _as_float("grad_tol", grad_tol)
-        if not (np.isfinite(grad_tol) and grad_tol >= 0):  # the core reads < 0 as "the default"
+        if not (np.isfinite(grad_tol) and grad_tol >= 0):
             raise ValueError(f"grad_tol = {grad_tol} must be a finite number >= 0 (None: the default)")
     options = _core.FitOptions(
         solver=solver, method=_method(method), ridge=_as_float("ridge", ridge),
-        grad_tol=-1.0 if grad_tol is None else grad_tol,
+        grad_tol=grad_tol,
         loss_tol=_as_float("loss_tol", loss_tol), time_limit=_as_float("time_limit", time_limit),
         lr=_as_float("lr", lr), beta1=_as_float("beta1", beta1), beta2=_as_float("beta2", beta2),
         eps=_as_float("eps", eps), max_iter=max_iter, batch=batch, seed=seed,

@@ -253,7 +253,9 @@ py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) 
 // Everything FitOptions holds, as the Python layer passes it (already type-checked there).
 struct FitArgs {
   std::string solver, method;
-  double ridge, grad_tol, loss_tol, time_limit, lr, beta1, beta2, eps;
+  double ridge;
+  std::optional<double> grad_tol;  // None: the dtype's default
+  double loss_tol, time_limit, lr, beta1, beta2, eps;
   std::size_t max_iter, batch;
   std::uint64_t seed;
   bool keep_history;
@@ -368,7 +370,8 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
   translate_errors();
   py::class_<FitArgs>(m, "FitOptions")
-      .def(py::init([](std::string solver, std::string method, double ridge, double grad_tol, double loss_tol,
+      .def(py::init([](std::string solver, std::string method, double ridge, std::optional<double> grad_tol,
+                       double loss_tol,
                        double time_limit, double lr, double beta1, double beta2, double eps,
                        std::size_t max_iter, std::size_t batch, std::uint64_t seed, bool keep_history) {
              return FitArgs{std::move(solver),

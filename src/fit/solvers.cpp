@@ -31,7 +31,8 @@ void validate_options(const FitOptions& o, std::size_t pairs) {
   if (!(o.ridge >= 0) || !std::isfinite(o.ridge))
     bad("ridge: " + num(o.ridge) + " must be a finite number >= 0");
   if (o.max_iter == 0) bad("max iterations: must be at least 1");
-  if (std::isnan(o.grad_tol) || std::isinf(o.grad_tol)) bad("gradient tolerance: must be a finite number");
+  if (o.grad_tol && !(*o.grad_tol >= 0 && std::isfinite(*o.grad_tol)))
+    bad("gradient tolerance: " + num(*o.grad_tol) + " must be a finite number >= 0");
   if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol))
     bad("loss tolerance: " + num(o.loss_tol) + " must be >= 0");
   if (!(o.time_limit >= 0) || !std::isfinite(o.time_limit))
@@ -68,7 +69,7 @@ struct Run {
 
   Run(std::span<const Pair<T>> d, Taps t, const FitOptions& opt, FitResult<T>& res)
       : data(d), taps(t), o(opt), work(t.K()), K(t.K()), rng(opt.seed), result(res) {
-    grad_tol = o.grad_tol >= 0 ? o.grad_tol : (std::is_same_v<T, float> ? 1e-5 : 1e-10);
+    grad_tol = o.grad_tol.value_or(std::is_same_v<T, float> ? 1e-5 : 1e-10);
     order.resize(data.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
   }

@@ -22,6 +22,7 @@
 
 #include "convgrad/check.hpp"
 #include "convgrad/fpenv.hpp"
+#include "core/fpmode.hpp"
 #include "convgrad/ops.hpp"
 #include "core/kernels.hpp"
 #include "core/simd.hpp"
@@ -364,13 +365,13 @@ TEST(Denormals, FlushedInWorkerThreadsOnlyUnderTheGuard) {
   };
   const auto normal = convgrad::conv<float>(h, taps, x, Method::direct);
   EXPECT_TRUE(any_nonzero(normal));
-  EXPECT_FALSE(convgrad::current_fp_mode().flushes_denormals());
+  EXPECT_FALSE(convgrad::detail::current_fp_mode().flushes_denormals());
   {
     const convgrad::FlushDenormals flush;
-    EXPECT_TRUE(convgrad::current_fp_mode().flushes_denormals());
+    EXPECT_TRUE(convgrad::detail::current_fp_mode().flushes_denormals());
     EXPECT_TRUE(all_zero(convgrad::conv<float>(h, taps, x, Method::direct)));
   }
-  EXPECT_FALSE(convgrad::current_fp_mode().flushes_denormals());
+  EXPECT_FALSE(convgrad::detail::current_fp_mode().flushes_denormals());
   EXPECT_TRUE(same_bits(convgrad::conv<float>(h, taps, x, Method::direct), normal));
 }
 
