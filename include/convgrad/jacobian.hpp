@@ -31,10 +31,6 @@ struct Matrix {
   T operator()(std::size_t i, std::size_t j) const { return data[i * cols + j]; }
 };
 
-// Throws resource_limit if rows x cols values of T exceed `budget` bytes.
-template <std::floating_point T>
-void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what);
-
 // dL/dyhat as a 1 x N matrix: r^T.
 template <std::floating_point T>
 Matrix<T> jacobian_loss_yhat(std::span<const T> r);

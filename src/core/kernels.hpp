@@ -90,6 +90,9 @@ std::size_t cached_plan_count();
 
 // Gradients as (row vector) x (Jacobian matrix), materialised within a memory budget.
 namespace jacobian {
+// Throws resource_limit if rows x cols values of T exceed `budget` bytes (`what` names the matrix).
+template <std::floating_point T>
+void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what);
 template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh, std::size_t budget);
 template <std::floating_point T>
