@@ -136,13 +136,9 @@ int run_explain(const ExplainOptions& o) {
               N, N, K, K);
   std::printf("      %s\n\n", row(dh_jac.data).c_str());
 
-  // 4. Flipped-input convolution: xflip[k] = x[-k], dh[m] = sum_n r[n] xflip[m-n] = (r * xflip)[m].
-  std::vector<double> dh_flip(K, 0.0);
-  for (std::int64_t m = taps.lo; m <= taps.hi; ++m)
-    for (std::size_t n = 0; n < N; ++n) {
-      const std::int64_t k = m - static_cast<std::int64_t>(n);  // xflip[k] = x[-k]
-      dh_flip[static_cast<std::size_t>(m - taps.lo)] += s.r[n] * x_at(-k);
-    }
+  // 4. Flipped-input convolution: xflip[k] = x[-k], dh[m] = sum_n r[n] xflip[m-n] = (r * xflip)[m],
+  // by the library's literal loops (grad_kernel_flipped).
+  const std::vector<double> dh_flip = grad_kernel_flipped<double>(x, s.r, taps);
   std::vector<double> xflip(N);
   for (std::size_t k = 0; k < N; ++k) xflip[k] = x[N - 1 - k];
   std::printf("4. The flipped-input convolution\n");

@@ -80,7 +80,7 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
     require_option_range("--batch", *o.batch, 1, static_cast<std::int64_t>(pairs),
                          "pairs per step, at most the number of --x/--y pairs");
   f.ridge = o.ridge.value_or(0);
-  if (o.tol) f.grad_tol = *o.tol;
+  f.grad_tol = o.tol;
   f.loss_tol = o.loss_tol.value_or(0);
   f.time_limit = o.time_limit.value_or(0);
   if (o.max_iter) f.max_iter = static_cast<std::size_t>(*o.max_iter);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "convgrad/jacobian.hpp"
 #include "convgrad/ops.hpp"
 #include "convgrad/taps.hpp"
 
@@ -64,7 +65,7 @@ struct CheckReport {
 // reference loops. `jacobian_budget` bounds the Jacobian method's matrices.
 template <std::floating_point T>
 CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::span<const T> h, Taps taps,
-                            std::size_t jacobian_budget = std::size_t{256} << 20,
+                            std::size_t jacobian_budget = kDefaultJacobianBudget,
                             bool finite_differences = true);
 
 }  // namespace convgrad

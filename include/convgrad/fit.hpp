@@ -138,8 +138,9 @@ struct FitOptions {
   double ridge = 0;  // lambda >= 0
   // Stopping, whichever comes first:
   std::size_t max_iter = 100000;
-  double grad_tol = -1;   // ||dF/dh|| <= grad_tol * ||dF/dh at h = 0|| = grad_tol * ||b||;
-                          // < 0: the dtype's default (1e-10 double, 1e-5 float)
+  // ||dF/dh|| <= grad_tol * ||dF/dh at h = 0|| = grad_tol * ||b||, a finite number >= 0;
+  // empty: the dtype's default (1e-10 double, 1e-5 float)
+  std::optional<double> grad_tol;
   double loss_tol = 0;    // |F_k - F_{k-1}| <= loss_tol * |F_k|; 0 = off
   double time_limit = 0;  // seconds; 0 = none
   // adam:

@@ -19,7 +19,9 @@
 
 namespace convgrad {
 
-inline constexpr std::size_t kDefaultJacobianBudget = std::size_t{256} << 20;  // 256 MiB
+// The memory the Jacobian method may use for its matrices unless told otherwise (check.hpp,
+// the Python package and the command use it too): 256 MiB.
+inline constexpr std::size_t kDefaultJacobianBudget = std::size_t{256} << 20;
 
 // A dense row-major matrix, small enough to print for teaching.
 template <std::floating_point T>
@@ -28,10 +30,6 @@ struct Matrix {
   std::vector<T> data;  // rows * cols, row-major
   T operator()(std::size_t i, std::size_t j) const { return data[i * cols + j]; }
 };
-
-// Throws resource_limit if rows x cols values of T exceed `budget` bytes.
-template <std::floating_point T>
-void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what);
 
 // dL/dyhat as a 1 x N matrix: r^T.
 template <std::floating_point T>

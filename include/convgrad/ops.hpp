@@ -49,6 +49,12 @@ template <std::floating_point T>
 std::vector<T> grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps,
                            Method method = Method::automatic);
 
+// The same dh read as a convolution of the residual with the flipped input,
+// dh[m] = (r * xflip)[m + N - 1] with xflip[s] = x[N-1-s] (docs/derivation.md section 5), as
+// literal O(N K) loops: for teaching and checking, not for speed.
+template <std::floating_point T>
+std::vector<T> grad_kernel_flipped(std::span<const T> x, std::span<const T> r, Taps taps);
+
 // dx[k] = sum_m h[m] r[k+m]: the residual correlated with the kernel.
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx,

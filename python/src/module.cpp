@@ -280,7 +280,7 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
   o.method = convgrad::parse_method(a.method);
   o.ridge = a.ridge;
   o.max_iter = a.max_iter;
-  o.grad_tol = a.grad_tol.value_or(-1.0);  // FitOptions reads < 0 as the dtype's default
+  o.grad_tol = a.grad_tol;  // unset: the dtype's default
   o.loss_tol = a.loss_tol;
   o.time_limit = a.time_limit;
   o.lr = a.lr;

@@ -16,13 +16,13 @@
 //
 // Determinism: the blocks and their grouping into chunks depend only on N, never on the
 // thread count or on which thread takes a chunk; dh and the loss are summed per chunk and
-// the chunk sums combined in chunk order, so any number of threads gives identical bits.
+// the chunk sums combined in chunk order (chunks.hpp), so any number of threads gives
+// identical bits.
 // Accuracy: each block's dh sum is formed in T (by SIMD lanes), then added in double.
 #include <algorithm>
 #include <vector>
 
-#include "convgrad/fpenv.hpp"
-#include "convgrad/interrupt.hpp"
+#include "chunks.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -38,26 +38,19 @@ template <std::floating_point T>
 constexpr std::int64_t block_length() {
   return 2048 / static_cast<std::int64_t>(sizeof(T));
 }
-constexpr std::int64_t kMaxChunks = 64;  // bounds the per-chunk dh storage (chunks x K doubles)
 
 // Below this many multiply-adds (N K, about 10 us of one core) a pass runs on the calling
 // thread: waking a sleeping OpenMP worker, and waiting for it at the closing barrier, costs
 // more than it saves (measured: N = 1e3, K = 3 ran 7x slower on two threads than on one).
 constexpr std::int64_t kParallelWork = std::int64_t{1} << 18;
 
-// Blocks of B samples over [0, N), grouped into at most kMaxChunks chunks of consecutive
-// blocks, and the threads that share them (a pass of K multiply-adds per sample).
-struct Blocks {
-  std::int64_t N, B, count, per_chunk, chunks;
+// Blocks of B samples over [0, N), grouped into chunks (chunks.hpp), and the threads that
+// share them (a pass of K multiply-adds per sample).
+struct Blocks : Chunks {
+  std::int64_t N, B;
   int threads;
-  Blocks(std::int64_t N_, std::int64_t B_, std::int64_t K = 1) : N(N_), B(B_) {
-    count = (N + B - 1) / B;
-    per_chunk = (count + kMaxChunks - 1) / kMaxChunks;
-    chunks = (count + per_chunk - 1) / per_chunk;
-    threads = N * K >= kParallelWork ? team_size(chunks) : 1;
-  }
-  std::int64_t first_block(std::int64_t c) const { return c * per_chunk; }
-  std::int64_t end_block(std::int64_t c) const { return std::min(count, (c + 1) * per_chunk); }
+  Blocks(std::int64_t N_, std::int64_t B_, std::int64_t K = 1)
+      : Chunks((N_ + B_ - 1) / B_), N(N_), B(B_), threads(N_ * K >= kParallelWork ? team_size(chunks) : 1) {}
   std::int64_t begin(std::int64_t b) const { return b * B; }
   std::int64_t end(std::int64_t b) const { return std::min(N, (b + 1) * B); }
 };
@@ -82,16 +75,14 @@ std::vector<T> flipped(std::span<const T> h, Taps taps, Taps clipped) {
 }
 
 // dh[j] = sum over chunks (in chunk order) of g_c[K-1-j], for the clipped taps; 0 elsewhere.
+// The chunk sums g are formed in place, in partial's first row.
 template <std::floating_point T>
-void combine_dh(const std::vector<double>& partial, std::int64_t chunks, Taps taps, Taps clipped,
-                std::span<T> dh) {
+void combine_dh(std::vector<double>& partial, std::int64_t chunks, Taps taps, Taps clipped, std::span<T> dh) {
   std::fill(dh.begin(), dh.end(), T{0});
   const std::size_t K = clipped.K(), offset = static_cast<std::size_t>(clipped.lo - taps.lo);
-  for (std::size_t j = 0; j < K; ++j) {
-    double sum = 0;
-    for (std::int64_t c = 0; c < chunks; ++c) sum += partial[static_cast<std::size_t>(c) * K + (K - 1 - j)];
-    dh[offset + j] = static_cast<T>(sum);
-  }
+  double* g = partial.data();
+  sum_rows_in_chunk_order(partial.data(), chunks, static_cast<std::int64_t>(K), g);
+  for (std::size_t j = 0; j < K; ++j) dh[offset + j] = static_cast<T>(g[K - 1 - j]);
 }
 
 // Per-thread buffers of the block loop: the zero-padded window at the signal's edges, and
@@ -106,41 +97,23 @@ struct BlockScratch {
   }
 };
 
-// Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len), chunks in parallel and
-// blocks in order within a chunk. The chunking is fixed by N (never by the thread count);
-// each thread has its own scratch and runs in the caller's floating-point mode. A small pass
-// (or one chunk, or one thread allowed) runs on the calling thread, with scratch kept
-// between calls: even an OpenMP region of one thread costs two futex calls, and allocating
-// the buffers as much again, each as long as a whole step of a thousand samples. (OpenMP
-// workers allocate theirs per call: a thread_local in a pool thread of a team started from
-// another thread is never destroyed.)
+// Runs body(chunk, n0, len, scratch) on every block [n0, n0 + len) by the chunked loop
+// (chunks.hpp). On the calling thread the scratch is kept between calls (allocating the
+// buffers costs as much as a whole step of a thousand samples); OpenMP workers allocate theirs
+// per call (a thread_local in a pool thread of a team started from another thread is never
+// destroyed).
 template <std::floating_point T, class Body>
 void for_each_block(const Blocks& bl, Body&& body) {
-  LoopStop stop;  // a caller's stop check (interrupt.hpp), asked between chunks
-  auto run_chunk = [&](std::int64_t ch, BlockScratch<T>& scratch) {
-    if (stop.requested()) return;
-    for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
-      body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
-  };
-  if (bl.threads == 1) {
+  const auto kept = []() -> BlockScratch<T>& {
     thread_local BlockScratch<T> scratch;
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
-    scratch.release_if_large();
-    return stop.throw_if_requested("direct method");
-  }
-  // Chunks are handed out dynamically: a worker that wakes late (a sleeping OpenMP thread
-  // takes up to a millisecond to resume on a virtual machine) then takes fewer, instead of
-  // the caller waiting for it at the end. Which thread computes a chunk never changes the
-  // bits: every chunk's sums are kept apart and combined in chunk order.
-  const FpMode mode = current_fp_mode();
-#pragma omp parallel num_threads(bl.threads)
-  {
-    const ScopedFpMode fp(mode);
-    BlockScratch<T> scratch;
-#pragma omp for schedule(dynamic)
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch, scratch);
-  }
-  stop.throw_if_requested("direct method");
+    return scratch;
+  };
+  run_chunked(
+      bl, bl.threads, kept, [] { return BlockScratch<T>(); },
+      [&](std::int64_t ch, std::int64_t b, BlockScratch<T>& scratch) {
+        body(ch, bl.begin(b), bl.end(b) - bl.begin(b), scratch);
+      });
+  if (bl.threads == 1) kept().release_if_large();
 }
 
 // out[n] = sum_k w[k] v[n + shift + k] for all n (v = 0 outside [0, N)), block-parallel.
@@ -198,21 +171,11 @@ template <std::floating_point T>
 double sum_squares(std::span<const T> r) {
   const Blocks bl(static_cast<std::int64_t>(r.size()), block_length<T>());
   std::vector<double> sums(static_cast<std::size_t>(bl.chunks), 0.0);
-  auto run_chunk = [&](std::int64_t ch) {
-    double s = 0;
-    for (std::int64_t b = bl.first_block(ch); b < bl.end_block(ch); ++b)
-      s += simd::sumsq(r.data() + bl.begin(b), static_cast<std::size_t>(bl.end(b) - bl.begin(b)));
-    sums[static_cast<std::size_t>(ch)] = s;
-  };
-  if (bl.threads == 1) {
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
-  } else {
-#pragma omp parallel for schedule(dynamic) num_threads(bl.threads)
-    for (std::int64_t ch = 0; ch < bl.chunks; ++ch) run_chunk(ch);
-  }
-  double total = 0;
-  for (const double s : sums) total += s;
-  return total;
+  run_chunked(bl, bl.threads, [&](std::int64_t ch, std::int64_t b) {
+    sums[static_cast<std::size_t>(ch)] +=
+        simd::sumsq(r.data() + bl.begin(b), static_cast<std::size_t>(bl.end(b) - bl.begin(b)));
+  });
+  return sum_in_chunk_order(sums);
 }
 
 // yhat = 0, r = -y, dh = 0 (yhat and r only when kept); returns 1/2 sum y^2.
@@ -252,9 +215,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
     simd::correlate_accumulate(xs, rb, B, c.K(), partial.data() + ch * K);                  // dh
   });
   combine_dh(partial, bl.chunks, taps, c, dh);
-  double total = 0;
-  for (const double s : sumsq) total += s;
-  return 0.5 * total;
+  return 0.5 * sum_in_chunk_order(sumsq);
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                      \

@@ -29,9 +29,8 @@
 #include <mutex>
 #include <vector>
 
+#include "chunks.hpp"
 #include "convgrad/errors.hpp"
-#include "convgrad/fpenv.hpp"
-#include "convgrad/interrupt.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -139,15 +138,14 @@ const Plans<T>& plans_for(std::size_t L) {
 }
 
 // The overlap-save geometry for N samples and K taps: transform length L, P outputs per
-// block, blocks grouped into at most kMaxChunks chunks (fixed by N and K, not by threads).
-struct Geometry {
-  std::int64_t N, K, L, P, blocks, per_chunk, chunks;
+// block, blocks grouped into chunks (chunks.hpp; fixed by N and K, not by threads).
+struct Geometry : Chunks {
+  std::int64_t N, K, L, P;
+  Geometry(std::int64_t N_, std::int64_t K_, std::int64_t L_)
+      : Chunks((N_ + (L_ - K_ + 1) - 1) / (L_ - K_ + 1)), N(N_), K(K_), L(L_), P(L_ - K_ + 1) {}
   std::int64_t begin(std::int64_t b) const { return b * P; }
   std::int64_t end(std::int64_t b) const { return std::min(N, (b + 1) * P); }
-  std::int64_t first_block(std::int64_t c) const { return c * per_chunk; }
-  std::int64_t end_block(std::int64_t c) const { return std::min(blocks, (c + 1) * per_chunk); }
 };
-constexpr std::int64_t kMaxChunks = 64;
 
 // Block transform length: the smallest power of two >= 8 K and >= 4096, so that at least
 // 7/8 of each block is new output and FFTW's per-call overhead is amortised, but no longer
@@ -164,17 +162,10 @@ std::size_t choose_length(std::size_t n, std::size_t k) {
   return std::min(L, good_size(n + k - 1));
 }
 
-template <std::floating_point T>
 Geometry geometry(std::int64_t N, std::int64_t K) {
-  Geometry g{};
-  g.N = N;
-  g.K = K;
-  g.L = static_cast<std::int64_t>(choose_length(static_cast<std::size_t>(N), static_cast<std::size_t>(K)));
-  g.P = g.L - K + 1;
-  g.blocks = (N + g.P - 1) / g.P;
-  g.per_chunk = (g.blocks + kMaxChunks - 1) / kMaxChunks;
-  g.chunks = (g.blocks + g.per_chunk - 1) / g.per_chunk;
-  return g;
+  return Geometry(
+      N, K,
+      static_cast<std::int64_t>(choose_length(static_cast<std::size_t>(N), static_cast<std::size_t>(K))));
 }
 
 // dst[t] = v[first + t], t = 0..L-1, with v = 0 outside [0, limit) and outside [0, N).
@@ -215,8 +206,8 @@ struct Setup {
   T scale;  // FFTW's inverse is unnormalised: scale by 1/L
   std::unique_ptr<FftwBuffer<T>> H;
 
-  Setup(Taps taps_, Taps clipped, std::int64_t N, std::span<const T> h) : taps(taps_), c(clipped) {
-    geo = geometry<T>(N, static_cast<std::int64_t>(c.K()));
+  Setup(Taps taps_, Taps clipped, std::int64_t N, std::span<const T> h)
+      : taps(taps_), c(clipped), geo(geometry(N, static_cast<std::int64_t>(clipped.K()))) {
     plans = &plans_for<T>(static_cast<std::size_t>(geo.L));
     bins = geo.L / 2 + 1;
     scale = T{1} / static_cast<T>(geo.L);
@@ -285,14 +276,7 @@ void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
   const std::int64_t L = s.geo.L, width = sums.width, chunks = s.geo.chunks;
   const Plans<double>& dplans = plans_for<double>(static_cast<std::size_t>(L));
   FftwBuffer<double> total(static_cast<std::size_t>(width)), g(static_cast<std::size_t>(L));
-  const double* G = sums.G.get();
-#pragma omp parallel for schedule(dynamic, 1024) if (chunks > 1 && width >= 8192) \
-    num_threads(team_size(chunks))
-  for (std::int64_t f = 0; f < width; ++f) {
-    double sum = 0;
-    for (std::int64_t ch = 0; ch < chunks; ++ch) sum += G[ch * width + f];
-    total.ptr[f] = sum;
-  }
+  sum_rows_in_chunk_order(sums.G.get(), chunks, width, total.ptr);
   Fftw<double>::c2r(dplans.inverse, total.complex(), g.ptr);
   std::fill(dh.begin(), dh.end(), T{0});
   const std::int64_t K = s.geo.K, offset = s.c.lo - s.taps.lo;
@@ -300,33 +284,16 @@ void finish_dh(const Setup<T>& s, const SpectrumSums& sums, std::span<T> dh) {
     dh[static_cast<std::size_t>(offset + j)] = static_cast<T>(g.ptr[K - 1 - j] / static_cast<double>(L));
 }
 
-// Runs body(buffers, n0, P, chunk) for every block, chunks in parallel (fixed by N and K;
-// handed out dynamically, so a late-waking worker takes fewer, as in direct.cpp),
-// with the caller's denormal mode in every worker; with one chunk or one thread, on the calling
-// thread.
+// Runs body(buffers, n0, P, chunk) for every block by the chunked loop (chunks.hpp), each
+// thread with its own block buffers; with one chunk or one thread allowed, on the calling thread.
 template <std::floating_point T, class Body>
 void for_each_block(const Setup<T>& s, Body body) {
   const Geometry& geo = s.geo;
-  LoopStop stop;  // a caller's stop check (interrupt.hpp), asked between chunks
-  auto run_chunk = [&](std::int64_t ch, BlockBuffers<T>& buffers) {
-    if (stop.requested()) return;
-    for (std::int64_t b = geo.first_block(ch); b < geo.end_block(ch); ++b)
-      body(buffers, geo.begin(b), geo.end(b) - geo.begin(b), ch);
-  };
-  if (team_size(geo.chunks) == 1) {  // one chunk, or one thread allowed: no OpenMP region
-    BlockBuffers<T> buffers(geo.L, s.bins);
-    for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
-    return stop.throw_if_requested("fft method");
-  }
-  const FpMode mode = current_fp_mode();
-#pragma omp parallel num_threads(team_size(geo.chunks))
-  {
-    const ScopedFpMode fp(mode);
-    BlockBuffers<T> buffers(geo.L, s.bins);
-#pragma omp for schedule(dynamic)
-    for (std::int64_t ch = 0; ch < geo.chunks; ++ch) run_chunk(ch, buffers);
-  }
-  stop.throw_if_requested("fft method");
+  const auto buffers = [&] { return BlockBuffers<T>(geo.L, s.bins); };
+  run_chunked(geo, team_size(geo.chunks), buffers, buffers,
+              [&](std::int64_t ch, std::int64_t b, BlockBuffers<T>& bufs) {
+                body(bufs, geo.begin(b), geo.end(b) - geo.begin(b), ch);
+              });
 }
 
 }  // namespace
@@ -400,9 +367,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
     block_accumulate_dh(s, b, rb, P, G.slice(s.geo, ch, n0));
   });
   finish_dh(s, G, dh);
-  double total = 0;
-  for (const double v : sumsq) total += v;
-  return 0.5 * total;
+  return 0.5 * sum_in_chunk_order(sumsq);
 }
 
 std::size_t good_size(std::size_t n) {

@@ -11,6 +11,7 @@
 
 namespace convgrad {
 
+namespace detail::jacobian {
 template <std::floating_point T>
 void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what) {
   const long double bytes = static_cast<long double>(rows) * cols * sizeof(T);
@@ -26,6 +27,7 @@ void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budge
                          size(budget) + "; use method direct or fft for signals this long");
   }
 }
+}  // namespace detail::jacobian
 
 // r^T: the derivative of 1/2 sum r^2 with respect to yhat is r, written as a row.
 template <std::floating_point T>
@@ -37,7 +39,7 @@ Matrix<T> jacobian_loss_yhat(std::span<const T> r) {
 template <std::floating_point T>
 Matrix<T> jacobian_yhat_h(std::span<const T> x, Taps taps, std::size_t budget) {
   const std::size_t N = x.size(), K = taps.K();
-  require_within_budget<T>(N, K, budget, "dyhat/dh");
+  detail::jacobian::require_within_budget<T>(N, K, budget, "dyhat/dh");
   Matrix<T> J{N, K, std::vector<T>(N * K, T{0})};
   const auto Ns = static_cast<std::int64_t>(N);
   for (std::int64_t n = 0; n < Ns; ++n)
@@ -51,7 +53,7 @@ Matrix<T> jacobian_yhat_h(std::span<const T> x, Taps taps, std::size_t budget) {
 // J_x[n][k] = d yhat[n] / d x[k] = h[n - k] when n - k is a tap, else 0 (a banded Toeplitz matrix).
 template <std::floating_point T>
 Matrix<T> jacobian_yhat_x(std::span<const T> h, Taps taps, std::size_t n, std::size_t budget) {
-  require_within_budget<T>(n, n, budget, "dyhat/dx");
+  detail::jacobian::require_within_budget<T>(n, n, budget, "dyhat/dx");
   Matrix<T> J{n, n, std::vector<T>(n * n, T{0})};
   const auto N = static_cast<std::int64_t>(n);
   for (std::int64_t i = 0; i < N; ++i)
@@ -103,7 +105,8 @@ void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yh
 }  // namespace detail::jacobian
 
 #define CONVGRAD_INSTANTIATE(T)                                                                              \
-  template void require_within_budget<T>(std::size_t, std::size_t, std::size_t, const char*);                \
+  template void detail::jacobian::require_within_budget<T>(std::size_t, std::size_t, std::size_t,            \
+                                                           const char*);                                     \
   template Matrix<T> jacobian_loss_yhat<T>(std::span<const T>);                                              \
   template Matrix<T> jacobian_yhat_h<T>(std::span<const T>, Taps, std::size_t);                              \
   template Matrix<T> jacobian_yhat_x<T>(std::span<const T>, Taps, std::size_t, std::size_t);                 \

@@ -2,8 +2,6 @@
 // the tap range is sane and inputs are finite. Each namespace is one way of computing.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
@@ -13,13 +11,6 @@
 #include "convgrad/taps.hpp"
 
 namespace convgrad::detail {
-
-// Threads for a parallel region over `chunks` chunks: never more than there is work for, and
-// never more than OMP_NUM_THREADS allows. (libgomp itself crashes building a team of 10^5
-// threads, which OMP_NUM_THREADS=100000 used to ask for; chunks are at most a few dozen.)
-inline int team_size(std::int64_t chunks) {
-  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(chunks, omp_get_max_threads())));
-}
 
 // Index of tap m = lo + j within h.
 inline std::int64_t tap(Taps taps, std::size_t j) { return taps.lo + static_cast<std::int64_t>(j); }
@@ -40,11 +31,19 @@ template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
 template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx);
+// r = yhat - y, and the loss 1/2 sum r^2 summed in double in index order.
+template <std::floating_point T>
+void residual(std::span<const T> yhat, std::span<const T> y, std::span<T> r);
+template <std::floating_point T>
+double loss(std::span<const T> r);
+// dh = r * xflip, the flipped-input form of grad_kernel (docs/derivation.md section 5).
+template <std::floating_point T>
+void grad_kernel_flipped(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh);
 }  // namespace reference
 
 // O(N K) sums arranged for speed: blocks of the signal through register-blocked SIMD
-// kernels (simd.hpp), OpenMP over chunks of blocks fixed by N (so results do not depend on
-// the thread count), blockwise accumulation of dh and the loss.
+// kernels (simd.hpp), OpenMP over chunks of blocks fixed by N (chunks.hpp: results do not
+// depend on the thread count), blockwise accumulation of dh and the loss.
 namespace direct {
 template <std::floating_point T>
 void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat);
@@ -91,6 +90,9 @@ std::size_t cached_plan_count();
 
 // Gradients as (row vector) x (Jacobian matrix), materialised within a memory budget.
 namespace jacobian {
+// Throws resource_limit if rows x cols values of T exceed `budget` bytes (`what` names the matrix).
+template <std::floating_point T>
+void require_within_budget(std::size_t rows, std::size_t cols, std::size_t budget, const char* what);
 template <std::floating_point T>
 void grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps, std::span<T> dh, std::size_t budget);
 template <std::floating_point T>

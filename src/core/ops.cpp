@@ -111,6 +111,18 @@ std::vector<T> grad_kernel(std::span<const T> x, std::span<const T> r, Taps taps
 }
 
 template <std::floating_point T>
+std::vector<T> grad_kernel_flipped(std::span<const T> x, std::span<const T> r, Taps taps) {
+  require_valid_taps(taps);
+  require_signal(x.size(), "x");
+  require_size(r.size(), x.size(), "r", "same length as x");
+  require_finite(x, "x");
+  require_finite(r, "r");
+  std::vector<T> dh(taps.K());
+  detail::reference::grad_kernel_flipped<T>(x, r, taps, dh);
+  return dh;
+}
+
+template <std::floating_point T>
 void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx, Method method) {
   require_valid_taps(taps);
   require_signal(r.size(), "r");
@@ -190,10 +202,10 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
     case Method::fft:  // fused: each block's spectrum of x serves both yhat and dh
       L = detail::fft::loss_and_grad<T>(x, y, h, taps, yhat, r, dh);
       break;
-    case Method::reference:
+    case Method::reference:  // the literal loops only, the loss included
       detail::reference::conv<T>(h, taps, x, yhat);
-      residual<T>(yhat, y, r);
-      L = loss<T>(r);
+      detail::reference::residual<T>(yhat, y, r);
+      L = detail::reference::loss<T>(r);
       detail::reference::grad_kernel<T>(x, rc, taps, dh);
       break;
     default:
@@ -241,6 +253,7 @@ Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<cons
   template double loss<T>(std::span<const T>);                                                        \
   template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method);   \
   template std::vector<T> grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, Method);       \
+  template std::vector<T> grad_kernel_flipped<T>(std::span<const T>, std::span<const T>, Taps);       \
   template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);    \
   template std::vector<T> grad_input<T>(std::span<const T>, Taps, std::span<const T>, Method);        \
   template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps,  \

@@ -33,7 +33,8 @@ void validate(const FitOptions& o, std::size_t pairs) {
   auto bad = [](const std::string& what) { throw invalid_argument(what); };
   detail::fit::require_ridge(o.ridge);
   if (o.max_iter == 0) bad("max_iter: must be at least 1");
-  if (std::isnan(o.grad_tol) || std::isinf(o.grad_tol)) bad("gradient tolerance: must be a finite number");
+  if (o.grad_tol && !(*o.grad_tol >= 0 && std::isfinite(*o.grad_tol)))
+    bad("grad_tol: " + num(*o.grad_tol) + " must be a finite number >= 0");
   if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol))
     bad("loss_tol: " + num(o.loss_tol) + " must be a finite number >= 0");
   if (!(o.time_limit >= 0) || !std::isfinite(o.time_limit))
@@ -76,7 +77,7 @@ struct Run {
 
   Run(std::span<const Pair<T>> d, Taps t, const FitOptions& opt, FitResult<T>& res)
       : data(d), taps(t), o(opt), work(t.K()), K(t.K()), rng(opt.seed), result(res) {
-    grad_tol = o.grad_tol >= 0 ? o.grad_tol : (std::is_same_v<T, float> ? 1e-5 : 1e-10);
+    grad_tol = o.grad_tol.value_or(std::is_same_v<T, float> ? 1e-5 : 1e-10);
     order.resize(data.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
   }

@@ -447,6 +447,10 @@ TEST(Iterative, BadOptionsAreRefused) {
   EXPECT_THROW(bad([](FitOptions& o) { o.ridge = std::nan(""); }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.max_iter = 0; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.loss_tol = -1; }), invalid_argument);
+  // grad_tol is a value or nothing (the dtype's default); a negative one is no longer "default".
+  EXPECT_THROW(bad([](FitOptions& o) { o.grad_tol = -1; }), invalid_argument);
+  EXPECT_THROW(bad([](FitOptions& o) { o.grad_tol = std::numeric_limits<double>::infinity(); }),
+               invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.time_limit = -1; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.batch = 4; }), invalid_argument);
   EXPECT_THROW(bad([](FitOptions& o) { o.batch = 0; }), invalid_argument);  // one rule for every caller

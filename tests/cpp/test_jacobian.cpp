@@ -8,6 +8,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/jacobian.hpp"
 #include "convgrad/ops.hpp"
+#include "core/kernels.hpp"
 #include "test_util.hpp"
 
 namespace convgrad::test {
@@ -188,13 +189,14 @@ TEST(Jacobian, TheElementWiseProductCannotBeFormed) {
 // The budget: exactly at it is allowed, one byte over is refused, and the message names the
 // matrix, its shape and the MiB it would need.
 TEST(Jacobian, BudgetRefusesAndNamesTheSize) {
-  EXPECT_NO_THROW(require_within_budget<double>(4, 8, 256, "dyhat/dh"));  // 4 * 8 * 8 = 256 bytes
-  EXPECT_THROW(require_within_budget<double>(4, 8, 255, "dyhat/dh"), resource_limit);
-  EXPECT_NO_THROW(require_within_budget<float>(4, 8, 128, "dyhat/dh"));
-  EXPECT_THROW(require_within_budget<float>(4, 8, 127, "dyhat/dh"), resource_limit);
+  EXPECT_NO_THROW(
+      detail::jacobian::require_within_budget<double>(4, 8, 256, "dyhat/dh"));  // 4 * 8 * 8 = 256 bytes
+  EXPECT_THROW(detail::jacobian::require_within_budget<double>(4, 8, 255, "dyhat/dh"), resource_limit);
+  EXPECT_NO_THROW(detail::jacobian::require_within_budget<float>(4, 8, 128, "dyhat/dh"));
+  EXPECT_THROW(detail::jacobian::require_within_budget<float>(4, 8, 127, "dyhat/dh"), resource_limit);
   // Shapes whose byte count overflows 64 bits are refused, not wrapped around to small.
-  EXPECT_THROW(require_within_budget<double>(std::size_t{1} << 40, std::size_t{1} << 40,
-                                             kDefaultJacobianBudget, "dyhat/dx"),
+  EXPECT_THROW(detail::jacobian::require_within_budget<double>(std::size_t{1} << 40, std::size_t{1} << 40,
+                                                               kDefaultJacobianBudget, "dyhat/dx"),
                resource_limit);
 
   try {

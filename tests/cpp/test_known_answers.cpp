@@ -144,5 +144,28 @@ TYPED_TEST(KnownAnswers, GradientVanishesAtTheLeastSquaresFilter) {
   EXPECT_GE(checked, 4u);
 }
 
+// The flipped-input form (dh = r * xflip, grad_kernel_flipped) fed each integer case's exact
+// residual gives its known dh exactly, in both dtypes.
+template <class T>
+std::size_t flipped_form_cases() {
+  std::size_t checked = 0;
+  for (const auto& c : answers().at("cases")) {
+    if (!c.contains("r") || !small_integers(values<double>(c.at("x"))) ||
+        !small_integers(values<double>(c.at("r"))))
+      continue;
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const Taps taps = Taps::range(c.at("lo").get<std::int64_t>(), c.at("hi").get<std::int64_t>());
+    const auto x = values<T>(c.at("x")), r = values<T>(c.at("r"));
+    EXPECT_TRUE(within(grad_kernel_flipped<T>(x, r, taps), values<double>(c.at("dh")), 0.0));
+    ++checked;
+  }
+  return checked;
+}
+
+TEST(KnownAnswersFlipped, IntegerCasesExactly) {
+  EXPECT_GE(flipped_form_cases<float>(), 4u);
+  EXPECT_GE(flipped_form_cases<double>(), 4u);
+}
+
 }  // namespace
 }  // namespace convgrad::test

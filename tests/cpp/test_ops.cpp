@@ -23,6 +23,14 @@ TYPED_TEST_SUITE(Sweep, AllConfigs, ConfigNames);
 
 enum class Inputs { dyadic, gaussian };
 
+// The loss as Method::reference sums it: 1/2 sum r^2 in double, in index order.
+template <std::floating_point T>
+double literal_loss(const std::vector<T>& r) {
+  double sum = 0;
+  for (const T v : r) sum += static_cast<double>(v) * static_cast<double>(v);
+  return 0.5 * sum;
+}
+
 // A sentinel for caller storage: every primitive must overwrite every element it owns.
 template <std::floating_point T>
 std::vector<T> garbage(std::size_t n) {
@@ -125,7 +133,9 @@ void check_case(Method method, const Case& c, Inputs inputs, std::uint64_t seed,
       EXPECT_TRUE(bitwise_equal(rr, step_ref.r)) << "loss_and_grad r";
       EXPECT_TRUE(bitwise_equal(dh, step_ref.dh)) << "loss_and_grad dh";
       EXPECT_TRUE(bitwise_equal(dx, step_ref.dx)) << "loss_and_grad dx";
-      EXPECT_EQ(L, step_ref.loss) << "loss_and_grad loss";
+      // The reference sums the loss in index order, the fast paths per block: equal exactly
+      // when the sum of squares is, else each is the same correctly rounded terms in its order.
+      EXPECT_EQ(L, method == Method::reference ? literal_loss(r) : step_ref.loss) << "loss_and_grad loss";
     } else {
       EXPECT_TRUE(within(yhat, step_ref.yhat, step_tol.yhat)) << "loss_and_grad yhat";
       EXPECT_TRUE(within(rr, step_ref.r, step_tol.yhat)) << "loss_and_grad r";
@@ -210,6 +220,44 @@ TYPED_TEST(Sweep, GaussianBadlyScaled) {
     EXPECT_TRUE(within(s.dx, step_ref.dx, tol.dx));
     EXPECT_TRUE(scalar_within(s.loss, step_ref.loss, tol.loss));
   }
+}
+
+// Method::reference runs only the literal loops, the loss included: its loss is 1/2 the sum
+// of r^2 in index order, bit for bit (the fast paths sum per block and per SIMD lane, which
+// rounds differently on a long signal of non-dyadic values).
+TEST(Reference, TheLossIsTheLiteralSumInIndexOrder) {
+  for (const std::size_t N : {1, 7, 4099, 100003}) {
+    SCOPED_TRACE(N);
+    const auto x = gaussian<double>(N, 21), y = gaussian<double>(N, 22), h = gaussian<double>(5, 23);
+    const auto s = loss_and_grad<double>(x, y, h, Taps::centred(2), Method::reference, false);
+    EXPECT_EQ(s.loss, literal_loss(s.r));
+  }
+}
+
+// The flipped-input form dh = r * xflip sums the same products in the same order as the
+// reference grad_kernel: the same bits, for every tap range (taps reaching past the signal too).
+template <class T>
+void flipped_form_equals_the_reference(std::size_t N, Taps taps) {
+  const auto x = gaussian<T>(N, 31), r = gaussian<T>(N, 32);
+  EXPECT_TRUE(
+      bitwise_equal(grad_kernel_flipped<T>(x, r, taps), grad_kernel<T>(x, r, taps, Method::reference)));
+}
+
+TEST(Reference, TheFlippedFormGivesTheReferenceBits) {
+  for (const Case c : range_sweep()) {
+    SCOPED_TRACE(describe(c));
+    flipped_form_equals_the_reference<float>(c.n, c.taps);
+    flipped_form_equals_the_reference<double>(c.n, c.taps);
+  }
+}
+
+TEST(Reference, TheFlippedFormValidatesLikeGradKernel) {
+  const std::vector<double> x(5, 1.0), r(4, 1.0),
+      bad{1.0, std::numeric_limits<double>::infinity(), 1.0, 1.0, 1.0};
+  EXPECT_THROW((void)grad_kernel_flipped<double>(x, r, Taps::centred(1)), invalid_argument);
+  EXPECT_THROW((void)grad_kernel_flipped<double>(bad, x, Taps::centred(1)), non_finite_input);
+  EXPECT_THROW((void)grad_kernel_flipped<double>(x, x, Taps{2, 1}), invalid_argument);
+  EXPECT_THROW((void)grad_kernel_flipped<double>({}, {}, Taps::centred(1)), invalid_argument);
 }
 
 }  // namespace

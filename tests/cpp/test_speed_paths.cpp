@@ -22,6 +22,7 @@
 
 #include "convgrad/check.hpp"
 #include "convgrad/fpenv.hpp"
+#include "core/fpmode.hpp"
 #include "convgrad/ops.hpp"
 #include "core/kernels.hpp"
 #include "core/simd.hpp"
@@ -375,14 +376,31 @@ TEST(Denormals, FlushedInWorkerThreadsOnlyUnderTheGuard) {
   };
   const auto normal = convgrad::conv<float>(h, taps, x, Method::direct);
   EXPECT_TRUE(any_nonzero(normal));
-  EXPECT_FALSE(convgrad::current_fp_mode().flushes_denormals());
+  EXPECT_FALSE(convgrad::detail::current_fp_mode().flushes_denormals());
   {
     const convgrad::FlushDenormals flush;
-    EXPECT_TRUE(convgrad::current_fp_mode().flushes_denormals());
+    EXPECT_TRUE(convgrad::detail::current_fp_mode().flushes_denormals());
     EXPECT_TRUE(all_zero(convgrad::conv<float>(h, taps, x, Method::direct)));
   }
-  EXPECT_FALSE(convgrad::current_fp_mode().flushes_denormals());
+  EXPECT_FALSE(convgrad::detail::current_fp_mode().flushes_denormals());
   EXPECT_TRUE(same_bits(convgrad::conv<float>(h, taps, x, Method::direct), normal));
+}
+
+// The loss's sum of squares runs by the same chunked loop as the kernels, so its workers too
+// run in the caller's mode: under FlushDenormals the subnormal squares are flushed on every
+// thread, and one and two threads give the same bits.
+TEST(Denormals, TheLossSumIsFlushedInWorkerThreadsToo) {
+  ThreadsGuard guard;
+  // Squares ~1e-322: subnormal. Long enough that the second thread takes chunks too.
+  const std::vector<double> r(4'000'000, 1e-161);
+  omp_set_num_threads(2);
+  EXPECT_GT(convgrad::loss<double>(r), 0.0);  // IEEE; also starts the worker outside the guard
+  const convgrad::FlushDenormals flush;
+  const double two = convgrad::loss<double>(r);
+  omp_set_num_threads(1);
+  const double one = convgrad::loss<double>(r);
+  EXPECT_EQ(one, 0.0);
+  EXPECT_EQ(two, one);
 }
 
 // The cost model's documented extremes (the grid's crossover is measured in bench/).
