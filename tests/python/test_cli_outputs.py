@@ -156,7 +156,7 @@ def test_dev_stdout_redirected_to_a_file_keeps_the_other_lines(case, convgrad_bi
 
 
 @pytest.mark.parametrize("args", [
-    ["grad", "--json"], ["check"], ["demo"], ["fit", "--taps", "1", "--out", "h.json"], ["explain"]])
+    ["grad", "--json"], ["check"], ["demo"], ["fit", "--half-width", "1", "--out", "h.json"], ["explain"]])
 def test_stdout_to_dev_full_is_an_error(case, convgrad_bin, args):
     if args[0] in ("grad", "fit", "check"):
         args = [args[0], "--x", case / "x.csv", "--y", case / "y.csv", *args[1:]]
@@ -175,7 +175,7 @@ def test_a_broken_pipe_ends_quietly(case, convgrad_bin):
     the conventional end of a pipeline, not an error: status 128 + SIGPIPE, nothing said."""
     r, w = os.pipe()
     os.close(r)
-    p = subprocess.run([str(convgrad_bin), "explain", "--n", "12", "--taps", "2"], stdout=w,
+    p = subprocess.run([str(convgrad_bin), "explain", "--n", "12", "--half-width", "2"], stdout=w,
                        stderr=subprocess.PIPE, text=True,
                        preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
     os.close(w)
@@ -249,7 +249,7 @@ def test_a_signal_during_a_large_write_leaves_no_temporary(tmp_path, convgrad_bi
     out = tmp_path / "out"
     out.mkdir()
     args = [str(convgrad_bin), "grad", "--x", str(tmp_path / "x.npy"), "--y", str(tmp_path / "y.npy"),
-            "--taps", "1", "--out-dx", str(out / "dx.txt")]
+            "--half-width", "1", "--out-dx", str(out / "dx.txt")]
     for attempt in range(5):  # the temporary exists for a short while: catch it in the act
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         caught = False

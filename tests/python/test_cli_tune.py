@@ -205,7 +205,7 @@ def test_concurrent_tune_runs_keep_every_record(convgrad_bin, tmp_path):
     env = {**os.environ, "CONVGRAD_TUNE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     sizes = [1000 + 37 * i for i in range(24)]
     for round_sizes in (sizes[0:8], sizes[8:16], sizes[16:24]):
-        runs = [subprocess.Popen([str(convgrad_bin), "tune", "--n", str(n), "--taps", "1"], env=env,
+        runs = [subprocess.Popen([str(convgrad_bin), "tune", "--n", str(n), "--half-width", "1"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 for n in round_sizes]
         for p in runs:
@@ -226,7 +226,7 @@ def test_a_device_as_the_cache_is_never_replaced(run_cli, tmp_path, monkeypatch)
     except PermissionError:
         pytest.skip("making a device node needs root")
     monkeypatch.setenv("CONVGRAD_TUNE_CACHE", str(device))
-    r = run_cli("tune", "--n", 100, "--taps", 1)
+    r = run_cli("tune", "--n", 100, "--half-width", 1)
     assert r.returncode == 0
     assert "saved   nowhere (see the warning)" in r.stdout
     assert r.stderr.count("\n") == 1 and str(device) in r.stderr and "not a regular file" in r.stderr

@@ -101,7 +101,7 @@ def test_set_tuning_refuses_a_cache_that_is_not_a_path():
     lambda x: convgrad.loss_and_grad(x, x, np.ones(3)),
     lambda x: convgrad.grad_kernel(x, x, 3),
     lambda x: convgrad.grad_input(np.ones(3), x),
-    lambda x: convgrad.fit([(x, x)], taps=3, solver="gd", max_iter=2),
+    lambda x: convgrad.fit([(x, x)], kernel_size=3, solver="gd", max_iter=2),
 ], ids=["conv", "loss_and_grad", "grad_kernel", "grad_input", "fit"])
 def test_method_auto_warns_about_a_cache_problem_once(cache, call):
     # A corrupt cache met by a method="auto" call (not only by convgrad.tune) reaches Python
