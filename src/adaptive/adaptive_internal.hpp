@@ -5,6 +5,7 @@
 #include <concepts>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -23,10 +24,10 @@ void put(std::string& out, const V& v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-template <class V>
-void put_vector(std::string& out, const std::vector<V>& v) {
+template <class Vector>
+void put_vector(std::string& out, const Vector& v) {
   put(out, static_cast<std::uint64_t>(v.size()));
-  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(V));
+  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
 }
 
 inline void require_bytes(std::string_view in, std::size_t n) {
@@ -56,6 +57,25 @@ std::vector<V> get_vector(std::string_view& in, std::size_t expected) {
   in.remove_prefix(n * sizeof(V));
   return v;
 }
+
+// Storage on cache-line boundaries: the taps are loaded and stored once per sample, and
+// vectors that straddle two lines cost two accesses.
+template <class V>
+struct CacheAligned {
+  using value_type = V;
+  static constexpr std::align_val_t kAlign{64};
+  CacheAligned() = default;
+  template <class U>
+  CacheAligned(const CacheAligned<U>&) {}
+  V* allocate(std::size_t n) { return static_cast<V*>(::operator new(n * sizeof(V), kAlign)); }
+  void deallocate(V* p, std::size_t) { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheAligned<U>&) const {
+    return true;
+  }
+};
+template <class V>
+using aligned_vector = std::vector<V, CacheAligned<V>>;
 
 template <std::floating_point T>
 std::unique_ptr<Filter<T>> make_fdaf(Taps taps, const Options& options);

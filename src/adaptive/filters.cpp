@@ -264,6 +264,17 @@ double misalignment(std::span<const T> h, std::span<const double> h_true) {
 
 namespace {
 
+// Reversal between the user's taps h[j] (tap m = lo + j) and the kernels' g[k] = h[K-1-k].
+template <std::floating_point T>
+std::vector<T> reversed(std::span<const T> v) {
+  return std::vector<T>(v.rbegin(), v.rend());
+}
+
+template <std::floating_point T>
+detail::aligned_vector<T> to_aligned(const std::vector<T>& v) {
+  return detail::aligned_vector<T>(v.begin(), v.end());
+}
+
 // The input history (see the top of this file).
 template <std::floating_point T>
 class History {
@@ -310,7 +321,7 @@ class History {
     put(out, static_cast<std::uint64_t>(end_));
   }
   void read(std::string_view& in) {
-    buf_ = get_vector<T>(in, buf_.size());
+    buf_ = to_aligned(get_vector<T>(in, buf_.size()));
     const auto end = get<std::uint64_t>(in);
     if (end < span_ || end > buf_.size())
       throw invalid_argument("adaptive filter state: bad history position");
@@ -319,15 +330,9 @@ class History {
 
  private:
   std::size_t span_;
-  std::vector<T> buf_;
+  detail::aligned_vector<T> buf_;
   std::size_t end_;
 };
-
-// Reversal between the user's taps h[j] (tap m = lo + j) and the kernels' g[k] = h[K-1-k].
-template <std::floating_point T>
-std::vector<T> reversed(std::span<const T> v) {
-  return std::vector<T>(v.rbegin(), v.rend());
-}
 
 kernels::Rule rule_of(Algorithm algorithm) {
   switch (algorithm) {
@@ -378,14 +383,14 @@ class LmsFamily final : public Filter<T> {
     });
   }
 
-  void assign_h(std::span<const T> h) override { g_ = reversed(h); }
+  void assign_h(std::span<const T> h) override { g_.assign(h.rbegin(), h.rend()); }
   void write_state(std::string& out) const override {
     put_vector(out, g_);
     history_.write(out);
     put(out, energy_);
   }
   void read_state(std::string_view& in) override {
-    g_ = get_vector<T>(in, g_.size());
+    g_ = to_aligned(get_vector<T>(in, g_.size()));
     history_.read(in);
     energy_ = get<double>(in);
   }
@@ -400,7 +405,7 @@ class LmsFamily final : public Filter<T> {
     return e;
   }
 
-  std::vector<T> g_;  // reversed taps
+  detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
   double energy_ = 0;
 };
@@ -454,23 +459,23 @@ class Rls final : public Filter<T> {
         });
   }
 
-  void assign_h(std::span<const T> h) override { g_ = reversed(h); }
+  void assign_h(std::span<const T> h) override { g_.assign(h.rbegin(), h.rend()); }
   void write_state(std::string& out) const override {
     put_vector(out, g_);
     put_vector(out, P_);
     history_.write(out);
   }
   void read_state(std::string_view& in) override {
-    g_ = get_vector<T>(in, g_.size());
-    P_ = get_vector<T>(in, P_.size());
+    g_ = to_aligned(get_vector<T>(in, g_.size()));
+    P_ = to_aligned(get_vector<T>(in, P_.size()));
     history_.read(in);
   }
 
  private:
-  std::vector<T> g_;  // reversed taps
+  detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
-  std::vector<T> P_;        // upper triangle used (in the reversed tap order)
-  std::vector<T> pi_, kv_;  // scratch
+  detail::aligned_vector<T> P_;  // upper triangle used (in the reversed tap order)
+  std::vector<T> pi_, kv_;       // scratch
 };
 
 }  // namespace
