@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,15 +61,15 @@ struct diverged : error {
   std::uint64_t sample;
 };
 
-// Parameters; a negative value means "the algorithm's default" (see docs/adaptive.md):
+// Parameters; mu and delta left empty take the algorithm's default (see docs/adaptive.md):
 //   mu      LMS 0.01, sign-LMS 0.001, NLMS 0.5, FDAF 0.5 (RLS has none)
 //   delta   NLMS 1e-6 K, RLS 1e-2 (P = I / delta, the ridge weight), FDAF 1e-6 (per bin, times 2B P)
 //   lambda  RLS forgetting factor, default 1
 // Ranges (invalid_argument outside them): LMS and sign-LMS mu > 0; NLMS 0 < mu < 2,
 // delta >= 0; RLS 0 < lambda <= 1, delta > 0; FDAF 0 < mu <= 1, delta > 0.
 struct Options {
-  double mu = -1;
-  double delta = -1;
+  std::optional<double> mu;
+  std::optional<double> delta;
   double lambda = 1;
   // FDAF: block length B and partitions P with B P >= K (taps past K are held at 0);
   // 0 = chosen from K: B = min(K, 256) rounded up to a power of two, P = ceil(K / B).

@@ -696,3 +696,5 @@ def tune(n, taps=None, *, lo=None, hi=None, dtype="float64"):
     record["taps"] = record["hi"] - record["lo"] + 1
     record["cache"] = saved or None
     return record
+
+from . import adaptive  # noqa: E402,F401  (convgrad.adaptive: LMS, NLMS, SignLMS, RLS, FDAF)

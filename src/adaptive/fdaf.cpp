@@ -297,10 +297,10 @@ class Fdaf final : public Filter<T> {
     forward();
     std::vector<C> E(spec_.data(), spec_.data() + F_);
     const double beta = have_power_ ? this->options().power_smoothing : 0.0;
-    const double mu = this->options().mu, P = static_cast<double>(P_), L = static_cast<double>(L_);
+    const double mu = *this->options().mu, P = static_cast<double>(P_), L = static_cast<double>(L_);
     for (std::size_t k = 0; k < F_; ++k) {
       S_[k] = beta * S_[k] + (1 - beta) * std::norm(std::complex<double>(X0_.data()[k]));
-      const double D = this->options().normalise ? mu / (P * S_[k] + L * P * this->options().delta) : mu;
+      const double D = this->options().normalise ? mu / (P * S_[k] + L * P * *this->options().delta) : mu;
       E[k] *= static_cast<T>(D / L);
     }
     have_power_ = true;

@@ -71,35 +71,40 @@ void require_range(bool ok, std::string_view name, double value, std::string_vie
 }  // namespace
 
 Options resolve_options(Algorithm algorithm, std::size_t K, Options o) {
-  const auto fill = [](double& v, double fallback) {
-    if (v < 0 && !std::isnan(v)) v = fallback;
+  const auto fill = [](std::optional<double>& v, double fallback) {
+    if (!v) v = fallback;
   };
+  // A parameter the algorithm does not have is refused rather than ignored.
+  if (o.mu && algorithm == Algorithm::rls)
+    require_range(false, "mu", *o.mu, "{} (RLS has no step size; it takes lambda and delta)", algorithm);
+  if (o.delta && (algorithm == Algorithm::lms || algorithm == Algorithm::sign_lms))
+    require_range(false, "delta", *o.delta, "{} (only NLMS, RLS and FDAF regularise)", algorithm);
   switch (algorithm) {
     case Algorithm::lms:
       fill(o.mu, 0.01);
-      require_range(o.mu > 0 && std::isfinite(o.mu), "mu", o.mu, "(0, inf)", algorithm);
+      require_range(*o.mu > 0 && std::isfinite(*o.mu), "mu", *o.mu, "(0, inf)", algorithm);
       break;
     case Algorithm::sign_lms:
       fill(o.mu, 0.001);
-      require_range(o.mu > 0 && std::isfinite(o.mu), "mu", o.mu, "(0, inf)", algorithm);
+      require_range(*o.mu > 0 && std::isfinite(*o.mu), "mu", *o.mu, "(0, inf)", algorithm);
       break;
     case Algorithm::nlms:
       fill(o.mu, 0.5);
       fill(o.delta, 1e-6 * static_cast<double>(K));
-      require_range(o.mu > 0 && o.mu < 2, "mu", o.mu, "(0, 2) (NLMS is stable for 0 < mu < 2)", algorithm);
-      require_range(o.delta >= 0 && std::isfinite(o.delta), "delta", o.delta, "[0, inf)", algorithm);
+      require_range(*o.mu > 0 && *o.mu < 2, "mu", *o.mu, "(0, 2) (NLMS is stable for 0 < mu < 2)", algorithm);
+      require_range(*o.delta >= 0 && std::isfinite(*o.delta), "delta", *o.delta, "[0, inf)", algorithm);
       break;
     case Algorithm::rls:
       fill(o.delta, 1e-2);
       require_range(o.lambda > 0 && o.lambda <= 1, "lambda", o.lambda, "(0, 1]", algorithm);
-      require_range(o.delta > 0 && std::isfinite(o.delta), "delta", o.delta,
+      require_range(*o.delta > 0 && std::isfinite(*o.delta), "delta", *o.delta,
                     "(0, inf) (P starts as I / delta)", algorithm);
       break;
     case Algorithm::fdaf:
       fill(o.mu, 0.5);
       fill(o.delta, 1e-6);
-      require_range(o.mu > 0 && o.mu <= 1, "mu", o.mu, "(0, 1]", algorithm);
-      require_range(o.delta > 0 && std::isfinite(o.delta), "delta", o.delta, "(0, inf)", algorithm);
+      require_range(*o.mu > 0 && *o.mu <= 1, "mu", *o.mu, "(0, 1]", algorithm);
+      require_range(*o.delta > 0 && std::isfinite(*o.delta), "delta", *o.delta, "(0, inf)", algorithm);
       require_range(o.power_smoothing >= 0 && o.power_smoothing < 1, "power_smoothing", o.power_smoothing,
                     "[0, 1)", algorithm);
       break;
@@ -179,8 +184,8 @@ constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '1'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
 void put_options(std::string& out, const Options& o) {
-  put(out, o.mu);
-  put(out, o.delta);
+  put(out, o.mu.value_or(std::nan("")));
+  put(out, o.delta.value_or(std::nan("")));
   put(out, o.lambda);
   put(out, static_cast<std::uint64_t>(o.block));
   put(out, static_cast<std::uint64_t>(o.partitions));
@@ -192,8 +197,9 @@ void put_options(std::string& out, const Options& o) {
 
 Options get_options(std::string_view& in) {
   Options o;
-  o.mu = get<double>(in);
-  o.delta = get<double>(in);
+  const auto optional = [](double v) { return std::isnan(v) ? std::nullopt : std::optional<double>(v); };
+  o.mu = optional(get<double>(in));
+  o.delta = optional(get<double>(in));
   o.lambda = get<double>(in);
   o.block = get<std::uint64_t>(in);
   o.partitions = get<std::uint64_t>(in);
@@ -374,8 +380,8 @@ class LmsFamily final : public Filter<T> {
                                  yhat + i,
                                  r + i,
                                  rule_of(this->algorithm()),
-                                 this->options().mu,
-                                 this->options().delta,
+                                 *this->options().mu,
+                                 this->options().delta.value_or(0),
                                  energy_};
       const std::size_t done = kernels::lms_chunk(chunk);
       energy_ = chunk.energy;
@@ -426,7 +432,7 @@ class Rls final : public Filter<T> {
                            " x " + std::to_string(K) + " matrix P; RLS takes at most " +
                            std::to_string(kMaxRlsTaps) + " taps (nlms or fdaf learn long filters)");
     P_.assign(K * K, T(0));
-    const T p0 = static_cast<T>(1 / this->options().delta);
+    const T p0 = static_cast<T>(1 / *this->options().delta);
     for (std::size_t i = 0; i < K; ++i) P_[i * K + i] = p0;
   }
 
@@ -437,7 +443,7 @@ class Rls final : public Filter<T> {
  protected:
   std::size_t run(const T* x, const T* y, T* yhat, T* r, std::size_t n) override {
     const std::size_t K = this->K(), lo = static_cast<std::size_t>(this->taps().lo);
-    const double trace_cap = static_cast<double>(K) / this->options().delta;
+    const double trace_cap = static_cast<double>(K) / *this->options().delta;
     return history_.run_chunks(
         x, n, [] {},
         [&](std::size_t i, std::size_t c) {

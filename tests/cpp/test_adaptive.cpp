@@ -186,7 +186,9 @@ TEST(AdaptiveConvergence, Float32ReachesItsRounding) {
   const auto y = system_output(h_true, taps, x);
   const double tol = 1000 * std::numeric_limits<float>::epsilon();
   for (const Algorithm a : {Algorithm::nlms, Algorithm::rls, Algorithm::fdaf}) {
-    auto f = adaptive::make_filter<float>(a, taps, {.delta = a == Algorithm::rls ? 1e-4 : -1});
+    Options o;
+    if (a == Algorithm::rls) o.delta = 1e-4;
+    auto f = adaptive::make_filter<float>(a, taps, o);
     feed<float>(*f, x, y, {777});
     EXPECT_LE(adaptive::misalignment<float>(f->h(), h_true), tol) << adaptive::to_string(a);
   }
@@ -224,7 +226,8 @@ TYPED_TEST(AdaptiveTyped, ResultsDoNotDependOnTheCuts) {
   const auto x = gaussian<T>(3000, 61);
   const auto y = gaussian<T>(3000, 62);
   for (const Algorithm a : kAll) {
-    const Options o{.mu = a == Algorithm::lms ? 0.002 : -1, .block = 8};
+    Options o{.block = 8};
+    if (a == Algorithm::lms) o.mu = 0.002;
     auto whole = adaptive::make_filter<T>(a, taps, o);
     const Run want = feed(*whole, x, y, {x.size()});
     auto cut = adaptive::make_filter<T>(a, taps, o);
@@ -253,7 +256,8 @@ TYPED_TEST(AdaptiveTyped, SavedStateContinuesBitForBit) {
   const std::vector<T> x1(x.begin(), x.begin() + 1203), y1(y.begin(), y.begin() + 1203);
   const std::vector<T> x2(x.begin() + 1203, x.end()), y2(y.begin() + 1203, y.end());
   for (const Algorithm a : kAll) {
-    const Options o{.mu = a == Algorithm::lms ? 0.002 : -1, .block = 16};
+    Options o{.block = 16};
+    if (a == Algorithm::lms) o.mu = 0.002;
     auto whole = adaptive::make_filter<T>(a, taps, o);
     feed(*whole, x1, y1, {100});
     const Run want = feed(*whole, x2, y2, {100});
@@ -322,6 +326,9 @@ TEST(AdaptiveErrors, ParametersOutsideTheirRangesAreRefusedByName) {
   EXPECT_TRUE(refused(Algorithm::fdaf, {.mu = 1.5}, "mu", "(0, 1]"));
   EXPECT_TRUE(refused(Algorithm::fdaf, {.delta = 0}, "delta", "(0, inf)"));
   EXPECT_TRUE(refused(Algorithm::nlms, {.lambda = 0.9}, "lambda", "only RLS"));
+  EXPECT_TRUE(refused(Algorithm::nlms, {.mu = -0.5}, "mu", "(0, 2)"));
+  EXPECT_TRUE(refused(Algorithm::rls, {.mu = 0.5}, "mu", "RLS has no step size"));
+  EXPECT_TRUE(refused(Algorithm::lms, {.delta = 1.0}, "delta", "only NLMS"));
   EXPECT_TRUE(refused(Algorithm::fdaf, {.block = 2, .partitions = 2}, "block", "covers fewer"));
   EXPECT_THROW(adaptive::make_filter<double>(Algorithm::nlms, Taps::range(-1, 3)), invalid_argument);
   EXPECT_THROW(adaptive::parse_algorithm("kalman"), invalid_argument);
