@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <utility>
 
 #include "adaptive/adaptive_simd.hpp"
 
@@ -105,86 +106,104 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
   return c.n;
 }
 
-// pi = P w from the upper triangle: row i gives pi[i] += sum_{j>=i} P[i][j] w[j] and, by
-// symmetry, pi[j] += P[i][j] w[i] for j > i; one load of P[i][j] feeds both.
-template <typename T>
-HWY_INLINE void symmetric_matvec(const T* HWY_RESTRICT P, std::size_t K, const T* HWY_RESTRICT w,
-                                 T* HWY_RESTRICT pi) {
+// One pass over the upper triangle of P, row by row, doing either or both of
+//   kUpdate:  P[i][j] = (P[i][j] - kv[i] pi[j]) * scale        (the Riccati update; scale 1
+//             skips the product)
+//   kMatvec:  pi_next = P w   with the (updated) P: row i gives pi_next[i] += sum_{j>=i}
+//             P[i][j] w[j] and, by symmetry, pi_next[j] += P[i][j] w[i] for j > i
+// One load of P[i][j] feeds the update and both products, so RLS reads P once per sample: the
+// update of sample n and the product P w_{n+1} of the next run together. The update is
+// element by element (the same bits in any grouping) and the product's order of operations is
+// the same in every variant, so a chunk boundary changes nothing.
+template <bool kUpdate, bool kMatvec, typename T>
+HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, const T* kv, const T* pi, T scale,
+                               const T* w, T* pi_next) {
   const hn::ScalableTag<T> d;
   const std::size_t L = hn::Lanes(d);
-  std::fill(pi, pi + K, T(0));
-  for (std::size_t i = 0; i < K; ++i) {
-    const T* row = P + i * K;
-    const auto wi = hn::Set(d, w[i]);
-    auto a0 = hn::Zero(d), a1 = hn::Zero(d);
-    std::size_t j = i + 1;
-    for (; j + 2 * L <= K; j += 2 * L) {
-      const auto p0 = hn::LoadU(d, row + j), p1 = hn::LoadU(d, row + j + L);
-      a0 = hn::MulAdd(p0, hn::LoadU(d, w + j), a0);
-      a1 = hn::MulAdd(p1, hn::LoadU(d, w + j + L), a1);
-      hn::StoreU(hn::MulAdd(p0, wi, hn::LoadU(d, pi + j)), d, pi + j);
-      hn::StoreU(hn::MulAdd(p1, wi, hn::LoadU(d, pi + j + L)), d, pi + j + L);
-    }
-    T tail = row[i] * w[i];
-    for (; j < K; ++j) {
-      tail = std::fma(row[j], w[j], tail);
-      pi[j] = std::fma(row[j], w[i], pi[j]);
-    }
-    pi[i] += hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1))) + tail;
-  }
-}
-
-// P[i][j] = (P[i][j] - kv[i] pi[j]) * scale on the upper triangle (scale 1 skips the product).
-template <typename T>
-HWY_INLINE void symmetric_rank1_update(T* HWY_RESTRICT P, std::size_t K, const T* HWY_RESTRICT kv,
-                                       const T* HWY_RESTRICT pi, T scale) {
-  const hn::ScalableTag<T> d;
-  const std::size_t L = hn::Lanes(d);
+  const bool scaled = scale != T(1);
   const auto vscale = hn::Set(d, scale);
+  if constexpr (kMatvec) std::fill(pi_next, pi_next + K, T(0));
   for (std::size_t i = 0; i < K; ++i) {
     T* row = P + i * K;
-    const auto ki = hn::Set(d, kv[i]);
-    std::size_t j = i;
-    if (scale == T(1)) {
-      for (; j + L <= K; j += L)
-        hn::StoreU(hn::NegMulAdd(ki, hn::LoadU(d, pi + j), hn::LoadU(d, row + j)), d, row + j);
-    } else {
-      for (; j + L <= K; j += L)
-        hn::StoreU(hn::Mul(hn::NegMulAdd(ki, hn::LoadU(d, pi + j), hn::LoadU(d, row + j)), vscale), d,
-                   row + j);
+    if constexpr (kUpdate) {
+      row[i] = std::fma(-kv[i], pi[i], row[i]);
+      if (scaled) row[i] *= scale;
     }
-    for (; j < K; ++j) row[j] = std::fma(-kv[i], pi[j], row[j]) * scale;
+    const auto ki = hn::Set(d, kUpdate ? kv[i] : T(0));
+    const auto wi = hn::Set(d, kMatvec ? w[i] : T(0));
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d);
+    auto one = [&](std::size_t j, auto& acc) HWY_ATTR {
+      auto p = hn::LoadU(d, row + j);
+      if constexpr (kUpdate) {
+        p = hn::NegMulAdd(ki, hn::LoadU(d, pi + j), p);
+        if (scaled) p = hn::Mul(p, vscale);
+        hn::StoreU(p, d, row + j);
+      }
+      if constexpr (kMatvec) {
+        acc = hn::MulAdd(p, hn::LoadU(d, w + j), acc);
+        hn::StoreU(hn::MulAdd(p, wi, hn::LoadU(d, pi_next + j)), d, pi_next + j);
+      }
+    };
+    std::size_t j = i + 1;
+    for (; j + 2 * L <= K; j += 2 * L) {
+      one(j, a0);
+      one(j + L, a1);
+    }
+    T tail = kMatvec ? row[i] * w[i] : T(0);
+    for (; j < K; ++j) {
+      if constexpr (kUpdate) {
+        row[j] = std::fma(-kv[i], pi[j], row[j]);
+        if (scaled) row[j] *= scale;
+      }
+      if constexpr (kMatvec) {
+        tail = std::fma(row[j], w[j], tail);
+        pi_next[j] = std::fma(row[j], w[i], pi_next[j]);
+      }
+    }
+    if constexpr (kMatvec) pi_next[i] += hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1))) + tail;
   }
 }
 
 // One sample of RLS (a priori residual r = yhat - y):
 //   pi = P w,  alpha = lambda + w . pi,  kv = pi / alpha,  g -= r kv,
 //   P = (P - kv pi^T) / lambda                       (the Riccati update, upper triangle)
+// pi of the chunk's first sample comes from a pass of its own; every later one from the pass
+// that updates P for the sample before it.
 template <typename T>
 std::size_t rls_chunk_impl(RlsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo;
+  auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
+  const T* none = nullptr;
+  T* pi = c.pi;
+  T* pi_next = c.pi_next;
+  T yhat = step<false, true>(c.g, none, T(0), window(c.q0), K);
   for (std::size_t i = 0; i < c.n; ++i) {
     const std::size_t q = c.q0 + i;
-    const T* w = c.buf + (q - lo - (K - 1));
-    const T yhat = step<false, true>(c.g, static_cast<const T*>(nullptr), T(0), w, K);
+    const T* w = window(q);
     const T r = yhat - c.y[i];
     c.yhat[i] = yhat;
     c.r[i] = r;
     if (!std::isfinite(r)) return i;
-    symmetric_matvec(c.P, K, w, c.pi);
-    const T alpha =
-        static_cast<T>(c.lambda) + step<false, true>(c.pi, static_cast<const T*>(nullptr), T(0), w, K);
+    if (i == 0) symmetric_pass<false, true>(c.P, K, none, none, T(1), w, pi);
+    const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
     if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
     const T inv_alpha = T(1) / alpha;
     double trace = 0;  // trace(P - kv pi^T), exactly as the update will leave it
     for (std::size_t j = 0; j < K; ++j) {
-      c.kv[j] = c.pi[j] * inv_alpha;
-      trace += static_cast<double>(std::fma(-c.kv[j], c.pi[j], c.P[j * K + j]));
+      c.kv[j] = pi[j] * inv_alpha;
+      trace += static_cast<double>(std::fma(-c.kv[j], pi[j], c.P[j * K + j]));
     }
     const bool grow = c.lambda < 1 && trace / c.lambda <= c.trace_cap;
     const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
-    step<true, false>(c.g, c.kv, -r, static_cast<const T*>(nullptr), K);
-    symmetric_rank1_update(c.P, K, c.kv, c.pi, scale);
+    step<true, false>(c.g, c.kv, -r, none, K);
+    if (i + 1 < c.n) {
+      const T* w_next = window(q + 1);
+      yhat = step<false, true>(c.g, none, T(0), w_next, K);
+      symmetric_pass<true, true>(c.P, K, c.kv, pi, scale, w_next, pi_next);
+      std::swap(pi, pi_next);
+    } else {
+      symmetric_pass<true, false>(c.P, K, c.kv, pi, scale, none, static_cast<T*>(nullptr));
+    }
   }
   return c.n;
 }

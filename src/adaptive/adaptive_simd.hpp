@@ -36,7 +36,8 @@ std::size_t lms_chunk(LmsChunk<float>& c);
 std::size_t lms_chunk(LmsChunk<double>& c);
 
 // One chunk of exponentially weighted RLS. P is K x K row-major, only its upper triangle
-// (j >= i) is stored and used, so it stays exactly symmetric. pi and kv are scratch of K.
+// (j >= i) is stored and used, so it stays exactly symmetric. pi, pi_next and kv are scratch
+// of K.
 // P's growth is capped: the division by lambda is skipped when it would lift trace(P) above
 // trace_cap (its starting value K / delta), so silence cannot blow P up.
 template <typename T>
@@ -44,6 +45,7 @@ struct RlsChunk {
   T* g;
   T* P;
   T* pi;
+  T* pi_next;
   T* kv;
   std::size_t K, lo;
   const T* buf;

@@ -425,6 +425,7 @@ class Rls final : public Filter<T> {
         g_(taps.K(), T(0)),
         history_(static_cast<std::size_t>(taps.lo) + taps.K() + 1),
         pi_(taps.K()),
+        pi_next_(taps.K()),
         kv_(taps.K()) {
     const std::size_t K = taps.K();
     if (K > kMaxRlsTaps)
@@ -447,20 +448,10 @@ class Rls final : public Filter<T> {
     return history_.run_chunks(
         x, n, [] {},
         [&](std::size_t i, std::size_t c) {
-          kernels::RlsChunk<T> chunk{g_.data(),
-                                     P_.data(),
-                                     pi_.data(),
-                                     kv_.data(),
-                                     K,
-                                     lo,
-                                     history_.data(),
-                                     history_.end(),
-                                     c,
-                                     y + i,
-                                     yhat + i,
-                                     r + i,
-                                     this->options().lambda,
-                                     trace_cap};
+          kernels::RlsChunk<T> chunk{
+              g_.data(), P_.data(), pi_.data(),      pi_next_.data(),        kv_.data(),
+              K,         lo,        history_.data(), history_.end(),         c,
+              y + i,     yhat + i,  r + i,           this->options().lambda, trace_cap};
           return kernels::rls_chunk(chunk);
         });
   }
@@ -480,8 +471,8 @@ class Rls final : public Filter<T> {
  private:
   detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
-  detail::aligned_vector<T> P_;  // upper triangle used (in the reversed tap order)
-  std::vector<T> pi_, kv_;       // scratch
+  detail::aligned_vector<T> P_;       // upper triangle used (in the reversed tap order)
+  std::vector<T> pi_, pi_next_, kv_;  // scratch
 };
 
 }  // namespace
