@@ -20,6 +20,7 @@ import convgrad
 import convgrad.adaptive as ad
 
 EPS64 = np.finfo(np.float64).eps
+EPS32 = np.finfo(np.float32).eps  # the WAV files of the command tests hold float32 samples
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
 
@@ -232,8 +233,9 @@ def test_adapt_rls_reaches_the_true_filter(run_cli, echo):
                 "--delta", "1e-9", "--true-h", d / "h.npy", "--summary", d / "s.json", "--quiet")
     assert p.returncode == 0 and p.stdout == "", p.stderr
     s = json.loads((d / "s.json").read_text())
-    # float32 WAV data, float64 filter: y is h * x exactly up to float32 rounding of y.
-    assert s["misalignment"][-1] < 1e-5
+    # float32 WAV data, float64 filter: y is h * x up to float32 rounding of y, which the fit
+    # passes on to the taps at about eps32 times the input's conditioning (white noise: small).
+    assert s["misalignment"][-1] < 100 * EPS32
 
 
 def test_adapt_channel_of_a_stereo_file(run_cli, echo):
@@ -289,3 +291,26 @@ def test_adapt_reports_divergence_and_writes_only_the_summary(run_cli, echo):
     s = json.loads((d / "s.json").read_text())
     assert s["diverged"]["sample"] < 3 * RATE
     assert all(np.isfinite(s["h"]))
+
+
+def test_apply_uses_the_learned_taps_with_their_delay(run_cli, tmp_path):
+    """adapt --lo L writes the tap range into h.json; apply reads it and reproduces the echo."""
+    rng = np.random.default_rng(9)
+    x = 0.3 * rng.standard_normal(2 * RATE)
+    h = np.zeros(40)
+    h[5], h[9] = 0.5, -0.2  # taps m = 5 and 9
+    y = system(h, x)
+    scipy.io.wavfile.write(tmp_path / "far.wav", RATE, x.astype(np.float32))
+    scipy.io.wavfile.write(tmp_path / "mic.wav", RATE, y.astype(np.float32))
+    p = run_cli("adapt", "--x", tmp_path / "far.wav", "--y", tmp_path / "mic.wav", "--algo", "rls",
+                "--causal", 32, "--lo", 2, "--delta", "1e-9", "--out-h", tmp_path / "h.json", "--quiet")
+    assert p.returncode == 0, p.stderr
+    taps = json.loads((tmp_path / "h.json").read_text())
+    assert (taps["lo"], taps["hi"]) == (2, 33)
+    learned = np.asarray(taps["h"])
+    assert abs(learned[3] - 0.5) < 100 * EPS32 and abs(learned[7] + 0.2) < 100 * EPS32  # m = 5 and 9
+    p = run_cli("apply", "--h", tmp_path / "h.json", "--x", tmp_path / "far.wav", "--out", tmp_path / "yhat.wav")
+    assert p.returncode == 0, p.stderr
+    _, yhat = scipy.io.wavfile.read(tmp_path / "yhat.wav")
+    _, mic = scipy.io.wavfile.read(tmp_path / "mic.wav")
+    assert np.max(np.abs(yhat - mic)) < 1000 * EPS32 * np.max(np.abs(mic))  # 40 taps of float32 data
