@@ -72,7 +72,8 @@ inline double step_size(Rule rule, double mu, double delta, double r, double ene
       return -mu * static_cast<double>((r > 0) - (r < 0));
     case Rule::nlms: {
       const double denominator = delta + std::max(energy, 0.0);
-      return denominator > 0 ? -mu * r / denominator : 0.0;
+      return denominator > 0 ? -r * (mu / denominator)
+                             : 0.0;  // mu / (delta + e) needs no r: off the critical path
     }
   }
   return 0.0;
