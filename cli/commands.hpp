@@ -23,5 +23,6 @@ Run add_explain(CLI::App& app);
 Run add_fit(CLI::App& app);
 Run add_apply(CLI::App& app);
 Run add_tune(CLI::App& app);
+Run add_adapt(CLI::App& app);
 
 }  // namespace convgrad::cli

@@ -74,6 +74,7 @@ int dispatch(int argc, char** argv) {
   add(add_fit);
   add(add_apply);
   add(add_tune);
+  add(add_adapt);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -7,7 +7,7 @@ packages=(
   libfftw3-dev libhwy-dev libeigen3-dev libcli11-dev nlohmann-json3-dev libsndfile1-dev
   libgtest-dev libbenchmark-dev pybind11-dev python3-dev python3-pybind11
   python3-numpy python3-scipy python3-torch python3-pytest python3-venv ccache
-  espeak-ng
+  espeak-ng libspeexdsp-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -366,6 +366,8 @@ void translate_errors() {
 
 }  // namespace
 
+void bind_adaptive(py::module_& m);  // adaptive.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
   translate_errors();
@@ -393,6 +395,7 @@ PYBIND11_MODULE(_core, m) {
            "beta2"_a, "eps"_a, "max_iter"_a, "batch"_a, "seed"_a, "keep_history"_a);
   bind_dtype<float>(m);
   bind_dtype<double>(m);
+  bind_adaptive(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
   // without lo, with the library's message.

@@ -46,6 +46,11 @@ void require_finite_samples(std::span<const double> v, const std::string& path);
 Signal read_npy(const std::string& path);
 Signal read_text(const std::string& path);
 Signal read_sound(const std::string& path, std::optional<int> channel);
+// io_error naming `path` for a WAV header libsndfile would misread: an encoding it cannot decode
+// itself (MPEG), no channels, a zero sample rate, or a data chunk cut short.
+void require_supported_wav(const std::string& path);
+// write_wav's check of sample i: finite, and in range for the format (invalid_argument).
+void require_wav_sample(double v, std::size_t i, const std::string& path, WavFormat format);
 
 // The .npy and text encodings of values (the bytes of the file).
 std::string encode_npy(std::span<const double> values);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "convgrad/errors.hpp"
+#include "convgrad/sound_stream.hpp"
 #include "io_detail.hpp"
 
 namespace convgrad::io {
@@ -55,6 +56,10 @@ std::string unsupported_wav_encoding(std::uint16_t tag) {
       return "an unsupported encoding";
   }
 }
+
+}  // namespace
+
+namespace detail {
 
 // What libsndfile would misreport in a WAV header, checked first: an encoding it cannot decode
 // itself (the format tag of the 'fmt ' chunk, or the sub-format of WAVE_FORMAT_EXTENSIBLE), no
@@ -100,14 +105,26 @@ void require_supported_wav(const std::string& path) {
   }
 }
 
-}  // namespace
+void require_wav_sample(double v, std::size_t i, const std::string& path, WavFormat format) {
+  if (!std::isfinite(v))
+    throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path + "' is not finite");
+  if (format == WavFormat::pcm24 && std::abs(v) > 1.0)
+    throw invalid_argument("write_wav: sample " + std::to_string(i) + " = " + std::to_string(v) + " for '" +
+                           path +
+                           "' is outside [-1, 1], which 24-bit PCM would clip; "
+                           "write 32-bit float or scale the signal");
+  if (format == WavFormat::float32 && std::abs(v) > std::numeric_limits<float>::max())
+    throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path +
+                           "' is beyond the float32 range");
+}
 
-namespace detail {
-
-Signal read_sound(const std::string& path, std::optional<int> channel) {
+// Opens a sound file for reading one channel (`pick`), with every check a reader needs:
+// the file exists and is complete, has frames, and the channel exists (required when there
+// are several).
+SndfilePtr open_sound(const std::string& path, std::optional<int> channel, SF_INFO& info, int& pick) {
   require_readable_file(path);  // a missing file or a directory, in our words
   if (extension(path) == ".wav" || extension(path) == ".wave") require_supported_wav(path);
-  SF_INFO info{};
+  info = SF_INFO{};
   SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
   if (!f)
     throw io_error(path + ": not a readable sound file: " + detail::quote_token(sf_strerror(nullptr), 200));
@@ -115,10 +132,7 @@ Signal read_sound(const std::string& path, std::optional<int> channel) {
   if (channels < 1)
     throw io_error(path + ": the sound file reports " + std::to_string(channels) + " channels");
   if (info.frames <= 0) throw io_error(path + ": the sound file holds no samples (an empty signal)");
-  if (info.frames > kMaxSamples / channels)
-    throw io_error(path + ": the header announces " + std::to_string(info.frames) +
-                   " frames, more than can be read");
-  int pick = 0;
+  pick = 0;
   if (channels > 1 && !channel)
     throw io_error(path + ": has " + std::to_string(channels) +
                    " channels; a signal is one channel: choose one (0.." + std::to_string(channels - 1) +
@@ -129,6 +143,17 @@ Signal read_sound(const std::string& path, std::optional<int> channel) {
                      std::to_string(channels) + " (0.." + std::to_string(channels - 1) + ")");
     pick = *channel;
   }
+  return f;
+}
+
+Signal read_sound(const std::string& path, std::optional<int> channel) {
+  SF_INFO info{};
+  int pick = 0;
+  SndfilePtr f = open_sound(path, channel, info, pick);
+  const int channels = info.channels;
+  if (info.frames > kMaxSamples / channels)
+    throw io_error(path + ": the header announces " + std::to_string(info.frames) +
+                   " frames, more than can be read");
   std::vector<double> frames(static_cast<std::size_t>(info.frames) * static_cast<std::size_t>(channels));
   const sf_count_t got = sf_readf_double(f.get(), frames.data(), info.frames);
   if (got != info.frames)
@@ -151,18 +176,91 @@ StagedFile stage_wav(const std::string& path, std::span<const double> values, in
   if (sample_rate <= 0)
     throw invalid_argument("write_wav: sample_rate = " + std::to_string(sample_rate) + " must be positive");
   if (values.empty()) throw invalid_argument("write_wav: the signal for '" + path + "' is empty");
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (!std::isfinite(values[i]))
-      throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path + "' is not finite");
-    if (format == WavFormat::pcm24 && std::abs(values[i]) > 1.0)
-      throw invalid_argument("write_wav: sample " + std::to_string(i) + " = " + std::to_string(values[i]) +
-                             " for '" + path +
-                             "' is outside [-1, 1], which 24-bit PCM would clip; "
-                             "write 32-bit float or scale the signal");
-    if (format == WavFormat::float32 && std::abs(values[i]) > std::numeric_limits<float>::max())
-      throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path +
-                             "' is beyond the float32 range");
+  // Every sample is checked before a temporary file is made.
+  for (std::size_t i = 0; i < values.size(); ++i) detail::require_wav_sample(values[i], i, path, format);
+  return stage_wav_stream(path, sample_rate, format, [&](SoundSink& sink) { sink.write(values); });
+}
+
+void write_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
+  stage_wav(path, values, sample_rate, format).commit();
+}
+
+// ---- streaming ----------------------------------------------------------------------------------
+
+struct SoundReader::State {
+  std::string path;
+  SF_INFO info{};
+  int pick = 0;
+  SndfilePtr f;
+  std::uint64_t done = 0;           // frames read so far
+  std::vector<double> interleaved;  // one block of frames, all channels
+};
+
+SoundReader::SoundReader(const std::string& path, std::optional<int> channel)
+    : s_(std::make_unique<State>()) {
+  s_->path = path;
+  s_->f = detail::open_sound(path, channel, s_->info, s_->pick);
+}
+SoundReader::~SoundReader() = default;
+SoundReader::SoundReader(SoundReader&&) noexcept = default;
+SoundReader& SoundReader::operator=(SoundReader&&) noexcept = default;
+
+int SoundReader::sample_rate() const { return s_->info.samplerate; }
+int SoundReader::channels() const { return s_->info.channels; }
+std::uint64_t SoundReader::frames() const { return static_cast<std::uint64_t>(s_->info.frames); }
+
+std::size_t SoundReader::read(std::span<double> out) {
+  const std::uint64_t left = frames() - s_->done;
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), left));
+  if (want == 0) return 0;
+  const auto channels = static_cast<std::size_t>(s_->info.channels);
+  s_->interleaved.resize(want * channels);
+  const sf_count_t got = sf_readf_double(s_->f.get(), s_->interleaved.data(), static_cast<sf_count_t>(want));
+  if (got != static_cast<sf_count_t>(want))
+    throw io_error(s_->path + ": truncated: the header announces " + std::to_string(frames()) +
+                   " frames, only " +
+                   std::to_string(s_->done + static_cast<std::uint64_t>(std::max<sf_count_t>(got, 0))) +
+                   " could be read");
+  for (std::size_t i = 0; i < want; ++i) {
+    const double v = s_->interleaved[i * channels + static_cast<std::size_t>(s_->pick)];
+    if (!std::isfinite(v))
+      throw io_error(s_->path + ": sample " + std::to_string(s_->done + i) + " is " +
+                     (std::isnan(v) ? "NaN" : "infinite"));
+    out[i] = v;
   }
+  s_->done += want;
+  return want;
+}
+
+namespace {
+
+// Writes each block to the open file as it comes, checked as write_wav checks.
+class WavSink final : public SoundSink {
+ public:
+  WavSink(SNDFILE* f, const std::string& path, WavFormat format) : f_(f), path_(path), format_(format) {}
+  void write(std::span<const double> samples) override {
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      detail::require_wav_sample(samples[i], written_ + i, path_, format_);
+    const auto n = static_cast<sf_count_t>(samples.size());
+    if (sf_writef_double(f_, samples.data(), n) != n)
+      throw io_error("cannot write '" + path_ + "': " + sf_strerror(f_));
+    written_ += samples.size();
+  }
+  std::uint64_t written() const { return written_; }
+
+ private:
+  SNDFILE* f_;
+  const std::string& path_;
+  WavFormat format_;
+  std::uint64_t written_ = 0;
+};
+
+}  // namespace
+
+StagedFile stage_wav_stream(const std::string& path, int sample_rate, WavFormat format,
+                            const std::function<void(SoundSink&)>& produce) {
+  if (sample_rate <= 0)
+    throw invalid_argument("write_wav: sample_rate = " + std::to_string(sample_rate) + " must be positive");
   return Stager::stage(path, [&](int fd) {
     SF_INFO info{};
     info.samplerate = sample_rate;
@@ -170,20 +268,14 @@ StagedFile stage_wav(const std::string& path, std::span<const double> values, in
     info.format = SF_FORMAT_WAV | (format == WavFormat::pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_FLOAT);
     SndfilePtr f(sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE));  // we close fd ourselves
     if (!f) throw io_error("cannot write '" + path + "': " + sf_strerror(nullptr));
-    // Exact [-1, 1] -> PCM scaling (full scale is 2^23), with clipping of +1.0 to the
-    // largest code rather than wrap-around.
     sf_command(f.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
-    const sf_count_t n = static_cast<sf_count_t>(values.size());
-    if (sf_writef_double(f.get(), values.data(), n) != n)
-      throw io_error("cannot write '" + path + "': " + sf_strerror(f.get()));
+    WavSink sink(f.get(), path, format);
+    produce(sink);
+    if (sink.written() == 0) throw invalid_argument("write_wav: the signal for '" + path + "' is empty");
     sf_write_sync(f.get());
     const int err = sf_error(f.get());
     if (err != SF_ERR_NO_ERROR) throw io_error("cannot write '" + path + "': " + sf_error_number(err));
   });
-}
-
-void write_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
-  stage_wav(path, values, sample_rate, format).commit();
 }
 
 }  // namespace convgrad::io

@@ -1,0 +1,245 @@
+// The adaptive filters' per-sample loops with Highway (see adaptive_simd.hpp for the layout).
+//
+// NLMS and its kin spend their time in two passes over K taps per sample: the prediction
+// g . w_q and the update g += s w_q. `step` does both in one pass: it updates the taps for
+// sample q and, with the new taps still in registers, forms the next sample's prediction
+// g . w_{q+1} (the windows overlap, one sample apart). One pass instead of two halves the
+// loads of g. The last sample of a chunk updates without predicting, and the first predicts
+// without updating: the three variants are one template, so their order of operations is the
+// same and the taps come out bit for bit the same however the stream is cut into chunks.
+//
+// This file is compiled once per instruction set (hwy/foreach_target.h re-includes it);
+// HWY_DYNAMIC_DISPATCH calls the best one this CPU supports, once per chunk.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <utility>
+
+#include "adaptive/adaptive_simd.hpp"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "adaptive/adaptive_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace convgrad::detail::adaptive {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// kUpdate: g[k] += s * wu[k].  kDot: returns sum_k g[k] wd[k] with the (updated) taps.
+// Four accumulators over consecutive vectors hide the multiply-add latency; the last
+// K mod L taps go one at a time with std::fma (the same fused rounding as MulAdd).
+template <bool kUpdate, bool kDot, typename T>
+HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t K) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  const auto vs = hn::Set(d, s);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  auto one = [&](std::size_t k, auto& acc) HWY_ATTR {
+    auto gv = hn::LoadU(d, g + k);
+    if constexpr (kUpdate) {
+      gv = hn::MulAdd(vs, hn::LoadU(d, wu + k), gv);
+      hn::StoreU(gv, d, g + k);
+    }
+    if constexpr (kDot) acc = hn::MulAdd(gv, hn::LoadU(d, wd + k), acc);
+  };
+  std::size_t k = 0;
+  for (; k + 4 * L <= K; k += 4 * L) {
+    one(k, a0);
+    one(k + L, a1);
+    one(k + 2 * L, a2);
+    one(k + 3 * L, a3);
+  }
+  for (; k + L <= K; k += L) one(k, a0);
+  T tail = 0;
+  for (; k < K; ++k) {
+    T gk = g[k];
+    if constexpr (kUpdate) g[k] = gk = std::fma(s, wu[k], gk);
+    if constexpr (kDot) tail = std::fma(gk, wd[k], tail);
+  }
+  if constexpr (kDot) return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)))) + tail;
+  return T(0);
+}
+
+// The step of one sample: -mu r (LMS), -mu sign(r) (sign-error LMS), -mu r / (delta + e)
+// (NLMS; no step at all when delta + e is 0, i.e. silence with delta = 0).
+inline double step_size(Rule rule, double mu, double delta, double r, double energy) {
+  switch (rule) {
+    case Rule::lms:
+      return -mu * r;
+    case Rule::sign_lms:
+      return -mu * static_cast<double>((r > 0) - (r < 0));
+    case Rule::nlms: {
+      const double denominator = delta + std::max(energy, 0.0);
+      return denominator > 0 ? -r * (mu / denominator)
+                             : 0.0;  // mu / (delta + e) needs no r: off the critical path
+    }
+  }
+  return 0.0;
+}
+
+template <typename T>
+std::size_t lms_chunk_impl(LmsChunk<T>& c) {
+  const std::size_t K = c.K, lo = c.lo;
+  auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
+  double e = c.energy;
+  T yhat = step<false, true>(c.g, static_cast<const T*>(nullptr), T(0), window(c.q0), K);
+  for (std::size_t i = 0; i < c.n; ++i) {
+    const std::size_t q = c.q0 + i;
+    const double enter = c.buf[q - lo], leave = c.buf[q - lo - K];
+    const double e_q = e + enter * enter - leave * leave;
+    const T r = yhat - c.y[i];
+    c.yhat[i] = yhat;
+    c.r[i] = r;
+    const T s = static_cast<T>(step_size(c.rule, c.mu, c.delta, r, e_q));
+    if (!std::isfinite(r) || !std::isfinite(s)) {
+      c.energy = e;
+      return i;  // diverged: sample i leaves the state untouched
+    }
+    e = e_q;
+    if (i + 1 < c.n)
+      yhat = step<true, true>(c.g, window(q), s, window(q + 1), K);
+    else
+      step<true, false>(c.g, window(q), s, static_cast<const T*>(nullptr), K);
+  }
+  c.energy = e;
+  return c.n;
+}
+
+// One pass over the upper triangle of P, row by row, doing either or both of
+//   kUpdate:  P[i][j] = (P[i][j] - kv[i] pi[j]) * scale        (the Riccati update; scale 1
+//             skips the product)
+//   kMatvec:  pi_next = P w   with the (updated) P: row i gives pi_next[i] += sum_{j>=i}
+//             P[i][j] w[j] and, by symmetry, pi_next[j] += P[i][j] w[i] for j > i
+// One load of P[i][j] feeds the update and both products, so RLS reads P once per sample: the
+// update of sample n and the product P w_{n+1} of the next run together. The update is
+// element by element (the same bits in any grouping) and the product's order of operations is
+// the same in every variant, so a chunk boundary changes nothing.
+template <bool kUpdate, bool kMatvec, typename T>
+HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, const T* kv, const T* pi, T scale,
+                               const T* w, T* pi_next) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  const bool scaled = scale != T(1);
+  const auto vscale = hn::Set(d, scale);
+  if constexpr (kMatvec) std::fill(pi_next, pi_next + K, T(0));
+  for (std::size_t i = 0; i < K; ++i) {
+    T* row = P + i * K;
+    if constexpr (kUpdate) {
+      row[i] = std::fma(-kv[i], pi[i], row[i]);
+      if (scaled) row[i] *= scale;
+    }
+    const auto ki = hn::Set(d, kUpdate ? kv[i] : T(0));
+    const auto wi = hn::Set(d, kMatvec ? w[i] : T(0));
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d);
+    auto one = [&](std::size_t j, auto& acc) HWY_ATTR {
+      auto p = hn::LoadU(d, row + j);
+      if constexpr (kUpdate) {
+        p = hn::NegMulAdd(ki, hn::LoadU(d, pi + j), p);
+        if (scaled) p = hn::Mul(p, vscale);
+        hn::StoreU(p, d, row + j);
+      }
+      if constexpr (kMatvec) {
+        acc = hn::MulAdd(p, hn::LoadU(d, w + j), acc);
+        hn::StoreU(hn::MulAdd(p, wi, hn::LoadU(d, pi_next + j)), d, pi_next + j);
+      }
+    };
+    std::size_t j = i + 1;
+    for (; j + 2 * L <= K; j += 2 * L) {
+      one(j, a0);
+      one(j + L, a1);
+    }
+    T tail = kMatvec ? row[i] * w[i] : T(0);
+    for (; j < K; ++j) {
+      if constexpr (kUpdate) {
+        row[j] = std::fma(-kv[i], pi[j], row[j]);
+        if (scaled) row[j] *= scale;
+      }
+      if constexpr (kMatvec) {
+        tail = std::fma(row[j], w[j], tail);
+        pi_next[j] = std::fma(row[j], w[i], pi_next[j]);
+      }
+    }
+    if constexpr (kMatvec) pi_next[i] += hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1))) + tail;
+  }
+}
+
+// One sample of RLS (a priori residual r = yhat - y):
+//   pi = P w,  alpha = lambda + w . pi,  kv = pi / alpha,  g -= r kv,
+//   P = (P - kv pi^T) / lambda                       (the Riccati update, upper triangle)
+// pi of the chunk's first sample comes from a pass of its own; every later one from the pass
+// that updates P for the sample before it.
+template <typename T>
+std::size_t rls_chunk_impl(RlsChunk<T>& c) {
+  const std::size_t K = c.K, lo = c.lo;
+  auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
+  const T* none = nullptr;
+  T* pi = c.pi;
+  T* pi_next = c.pi_next;
+  T yhat = step<false, true>(c.g, none, T(0), window(c.q0), K);
+  for (std::size_t i = 0; i < c.n; ++i) {
+    const std::size_t q = c.q0 + i;
+    const T* w = window(q);
+    const T r = yhat - c.y[i];
+    c.yhat[i] = yhat;
+    c.r[i] = r;
+    if (!std::isfinite(r)) return i;
+    if (i == 0) symmetric_pass<false, true>(c.P, K, none, none, T(1), w, pi);
+    const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
+    if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
+    const T inv_alpha = T(1) / alpha;
+    double trace = 0;  // trace(P - kv pi^T), exactly as the update will leave it
+    for (std::size_t j = 0; j < K; ++j) {
+      c.kv[j] = pi[j] * inv_alpha;
+      trace += static_cast<double>(std::fma(-c.kv[j], pi[j], c.P[j * K + j]));
+    }
+    const bool grow = c.lambda < 1 && trace / c.lambda <= c.trace_cap;
+    const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
+    step<true, false>(c.g, c.kv, -r, none, K);
+    if (i + 1 < c.n) {
+      const T* w_next = window(q + 1);
+      yhat = step<false, true>(c.g, none, T(0), w_next, K);
+      symmetric_pass<true, true>(c.P, K, c.kv, pi, scale, w_next, pi_next);
+      std::swap(pi, pi_next);
+    } else {
+      symmetric_pass<true, false>(c.P, K, c.kv, pi, scale, none, static_cast<T*>(nullptr));
+    }
+  }
+  return c.n;
+}
+
+std::size_t lms_chunk_f32(LmsChunk<float>& c) { return lms_chunk_impl(c); }
+std::size_t lms_chunk_f64(LmsChunk<double>& c) { return lms_chunk_impl(c); }
+std::size_t rls_chunk_f32(RlsChunk<float>& c) { return rls_chunk_impl(c); }
+std::size_t rls_chunk_f64(RlsChunk<double>& c) { return rls_chunk_impl(c); }
+float dot_f32(const float* g, const float* w, std::size_t K) {
+  return step<false, true>(const_cast<float*>(g), static_cast<const float*>(nullptr), 0.0f, w, K);
+}
+double dot_f64(const double* g, const double* w, std::size_t K) {
+  return step<false, true>(const_cast<double*>(g), static_cast<const double*>(nullptr), 0.0, w, K);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace convgrad::detail::adaptive
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace convgrad::detail::adaptive {
+
+HWY_EXPORT(lms_chunk_f32);
+HWY_EXPORT(lms_chunk_f64);
+HWY_EXPORT(rls_chunk_f32);
+HWY_EXPORT(rls_chunk_f64);
+HWY_EXPORT(dot_f32);
+HWY_EXPORT(dot_f64);
+
+std::size_t lms_chunk(LmsChunk<float>& c) { return HWY_DYNAMIC_DISPATCH(lms_chunk_f32)(c); }
+std::size_t lms_chunk(LmsChunk<double>& c) { return HWY_DYNAMIC_DISPATCH(lms_chunk_f64)(c); }
+std::size_t rls_chunk(RlsChunk<float>& c) { return HWY_DYNAMIC_DISPATCH(rls_chunk_f32)(c); }
+std::size_t rls_chunk(RlsChunk<double>& c) { return HWY_DYNAMIC_DISPATCH(rls_chunk_f64)(c); }
+float dot(const float* g, const float* w, std::size_t K) { return HWY_DYNAMIC_DISPATCH(dot_f32)(g, w, K); }
+double dot(const double* g, const double* w, std::size_t K) { return HWY_DYNAMIC_DISPATCH(dot_f64)(g, w, K); }
+
+}  // namespace convgrad::detail::adaptive
+#endif  // HWY_ONCE

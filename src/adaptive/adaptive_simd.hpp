@@ -1,0 +1,65 @@
+// The per-sample inner loops of the adaptive filters (Highway, dynamic dispatch; see
+// adaptive_simd.cpp). Each loop runs over a chunk of consecutive samples whose input history
+// lies contiguously in `buf` in time order, so every window is one contiguous array:
+//
+//   w_q[k] = buf[q - lo - (K-1) + k],   k = 0..K-1      (w_q[K-1-j] = x[n - lo - j])
+//
+// The taps are held reversed, g[k] = h[K-1-k], so that yhat[n] = sum_j h[j] x[n-lo-j] is the
+// plain dot product g . w_q. Every loop stops early at the first sample whose residual (or
+// step) is not finite, before that sample touches the state, and returns how many samples
+// it completed; the caller reports the divergence.
+#pragma once
+
+#include <cstddef>
+
+namespace convgrad::detail::adaptive {
+
+enum class Rule { lms, nlms, sign_lms };
+
+// One chunk of the LMS family. q0 is the buffer position of the chunk's first sample;
+// `energy` carries ||w_q||^2 (in double) from sample to sample: e_q = e_{q-1} + buf[q-lo]^2
+// - buf[q-lo-K]^2 (the sample entering and the one leaving the window).
+template <typename T>
+struct LmsChunk {
+  T* g;
+  std::size_t K, lo;
+  const T* buf;
+  std::size_t q0, n;
+  const T* y;
+  T* yhat;
+  T* r;
+  Rule rule;
+  double mu, delta;
+  double energy;  // in: e_{q0-1}; out: e of the last completed sample
+};
+std::size_t lms_chunk(LmsChunk<float>& c);
+std::size_t lms_chunk(LmsChunk<double>& c);
+
+// One chunk of exponentially weighted RLS. P is K x K row-major, only its upper triangle
+// (j >= i) is stored and used, so it stays exactly symmetric. pi, pi_next and kv are scratch
+// of K.
+// P's growth is capped: the division by lambda is skipped when it would lift trace(P) above
+// trace_cap (its starting value K / delta), so silence cannot blow P up.
+template <typename T>
+struct RlsChunk {
+  T* g;
+  T* P;
+  T* pi;
+  T* pi_next;
+  T* kv;
+  std::size_t K, lo;
+  const T* buf;
+  std::size_t q0, n;
+  const T* y;
+  T* yhat;
+  T* r;
+  double lambda, trace_cap;
+};
+std::size_t rls_chunk(RlsChunk<float>& c);
+std::size_t rls_chunk(RlsChunk<double>& c);
+
+// g . w (the LMS family's prediction, in its order of operations).
+float dot(const float* g, const float* w, std::size_t K);
+double dot(const double* g, const double* w, std::size_t K);
+
+}  // namespace convgrad::detail::adaptive

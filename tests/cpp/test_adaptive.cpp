@@ -1,0 +1,426 @@
+// The adaptive filters (convgrad/adaptive.hpp) against the library's exact answers: RLS with
+// lambda = 1 is the exact ridge least-squares fit (fit.hpp), the frequency-domain filter's
+// block-LMS step is mu times grad_kernel (ops.hpp); and against their own promises: the
+// taps converge to a noise-free system's filter, the stream can be cut anywhere, the state
+// saves and restores bit for bit, bad parameters and bad samples are refused, divergence is
+// reported.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convgrad/adaptive.hpp"
+#include "convgrad/check.hpp"
+#include "convgrad/fit.hpp"
+#include "convgrad/ops.hpp"
+#include "test_util.hpp"
+
+namespace convgrad::test {
+namespace {
+
+using adaptive::Algorithm;
+using adaptive::Filter;
+using adaptive::Options;
+
+constexpr Algorithm kAll[] = {Algorithm::lms, Algorithm::nlms, Algorithm::sign_lms, Algorithm::rls,
+                              Algorithm::fdaf};
+
+// The requirements, stated as numbers there: RLS with lambda = 1 matches the exact fit
+// to 1e-9 relative in float64; every algorithm reaches misalignment 1e-8 on a noise-free system.
+constexpr double kRlsMatchesExactFit = 1e-9;
+constexpr double kConvergedMisalignment = 1e-8;
+
+// y = h_true * x (causal taps lo.., the pre-windowed 'same' model) through the library.
+template <std::floating_point T>
+std::vector<T> system_output(const std::vector<double>& h_true, Taps taps, const std::vector<T>& x) {
+  const std::vector<T> h(h_true.begin(), h_true.end());
+  return conv<T>(h, taps, x, Method::direct);
+}
+
+struct Run {
+  std::vector<double> yhat, r;
+};
+
+// Feeds the stream in pieces of the given sizes (cycled) and collects yhat and r.
+template <std::floating_point T>
+Run feed(Filter<T>& f, const std::vector<T>& x, const std::vector<T>& y,
+         const std::vector<std::size_t>& cuts) {
+  Run out;
+  std::size_t i = 0, c = 0;
+  while (i < x.size()) {
+    const std::size_t n = std::min(cuts[c++ % cuts.size()], x.size() - i);
+    std::vector<T> yhat(n), r(n);
+    f.process(std::span<const T>(x).subspan(i, n), std::span<const T>(y).subspan(i, n), yhat, r);
+    out.yhat.insert(out.yhat.end(), yhat.begin(), yhat.end());
+    out.r.insert(out.r.end(), r.begin(), r.end());
+    i += n;
+  }
+  return out;
+}
+
+std::vector<std::size_t> random_cuts(std::uint64_t seed, std::size_t count, std::int64_t largest) {
+  Rng rng(seed);
+  std::vector<std::size_t> cuts(count);
+  for (auto& c : cuts) c = static_cast<std::size_t>(rng.integer(1, largest));
+  return cuts;
+}
+
+template <class T>
+class AdaptiveTyped : public ::testing::Test {};
+using Types = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(AdaptiveTyped, Types);
+
+// ---- the exact answers --------------------------------------------------------------------------
+
+// With lambda = 1 and P = I / delta, RLS after n samples minimises
+// 1/2 sum_{i<n} r[i]^2 + delta/2 ||h||^2 over the pre-windowed model: the library's exact fit
+// of the first n samples with taps lo..lo+K-1 and ridge = delta (fit.hpp's scaling).
+TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
+  for (const std::int64_t lo : {0, 3}) {
+    const std::size_t K = 12;
+    const Taps taps = Taps::from_lo(lo, K);
+    const double delta = 0.5;
+    const auto x = gaussian<double>(400, 11);
+    const auto y = gaussian<double>(400, 12);  // a target no filter explains: a real fit
+    auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.delta = delta});
+    std::size_t done = 0;
+    for (const std::size_t n : {1, 2, 5, 13, 40, 150, 400}) {
+      std::vector<double> yhat(n - done), r(n - done);
+      f->process(std::span(x).subspan(done, n - done), std::span(y).subspan(done, n - done), yhat, r);
+      done = n;
+      NormalEquations ne(taps);
+      ne.add<double>(std::span(x).first(n), std::span(y).first(n));
+      const auto exact = ne.solve(delta);
+      EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit) << "lo = " << lo << ", n = " << n;
+    }
+  }
+}
+
+// FDAF without normalisation is block LMS: over one block it moves h by -mu dh, with dh the
+// library's grad_kernel of the block's residual against the input, to the rounding of the
+// two routes (agreement_tolerance bounds both).
+TYPED_TEST(AdaptiveTyped, FdafBlockLmsStepIsMuTimesGradKernel) {
+  using T = TypeParam;
+  const std::size_t B = 16, P = 3, K = 40;  // taps 40..47 of the last partition held at 0
+  const Taps taps = Taps::causal(K);
+  const double mu = 0.01;
+  const auto x = gaussian<T>(5 * B, 21);
+  const auto y = gaussian<T>(5 * B, 22);
+  auto f = adaptive::make_filter<T>(Algorithm::fdaf, taps,
+                                    {.mu = mu, .block = B, .partitions = P, .normalise = false});
+  f->set_h(gaussian<T>(K, 23));
+  for (std::size_t b = 0; b < 5; ++b) {
+    const auto h0 = f->h();
+    std::vector<T> yhat(B), r(B);
+    f->process(std::span(x).subspan(b * B, B), std::span(y).subspan(b * B, B), yhat, r);
+    // The block's residual, zero before it: grad_kernel over x[0 .. n0+B) then sums the block only.
+    const std::size_t end = (b + 1) * B;
+    std::vector<T> r_ext(end, T(0));
+    std::copy(r.begin(), r.end(), r_ext.begin() + static_cast<std::ptrdiff_t>(b * B));
+    const std::vector<T> xs(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(end));
+    const auto dh = grad_kernel<T>(xs, r_ext, taps, Method::reference);
+    std::vector<double> want(K), step(K);
+    for (std::size_t j = 0; j < K; ++j)
+      want[j] = static_cast<double>(h0[j]) - mu * static_cast<double>(dh[j]);
+    const auto h1 = f->h();
+    const double tol = mu * agreement_tolerance<T>(B, 2 * B, norm2(xs), norm2(r)) +
+                       2 * std::numeric_limits<T>::epsilon() * max_abs(h0);
+    EXPECT_TRUE(within(h1, want, tol)) << "block " << b;
+  }
+}
+
+// ---- convergence to the true filter -------------------------------------------------------------
+
+struct ConvergenceCase {
+  Algorithm algorithm;
+  Options options;
+  std::size_t samples;
+};
+
+// Noise-free system identification in float64: every algorithm reaches misalignment 1e-8.
+// Sign-error LMS takes steps of fixed size mu |x| whatever the residual, so it settles within
+// about mu of the answer; it gets there with a decreasing schedule of steps (a new mu per stage,
+// the taps carried over by set_h).
+TEST(AdaptiveConvergence, EveryAlgorithmFindsTheTrueFilter) {
+  const std::size_t K = 32;
+  const Taps taps = Taps::causal(K);
+  const auto h_true = gaussian<double>(K, 31, 0.3);
+  const auto x = gaussian<double>(60000, 32);
+  const auto y = system_output(h_true, taps, x);
+  const ConvergenceCase cases[] = {
+      {Algorithm::lms, {.mu = 0.01}, 20000},
+      {Algorithm::nlms, {.mu = 0.5}, 4000},
+      {Algorithm::rls, {.delta = 1e-8}, 2000},
+      {Algorithm::fdaf, {.mu = 0.5, .block = 32}, 60000},
+  };
+  for (const auto& c : cases) {
+    auto f = adaptive::make_filter<double>(c.algorithm, taps, c.options);
+    const std::vector<double> xs(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(c.samples));
+    const std::vector<double> ys(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(c.samples));
+    feed<double>(*f, xs, ys, {1000});
+    const auto h = f->h();
+    EXPECT_LE(adaptive::misalignment<double>(h, h_true), kConvergedMisalignment)
+        << adaptive::to_string(c.algorithm);
+  }
+  // Sign-error LMS with the step shrinking tenfold per stage.
+  std::vector<double> h(K, 0.0);
+  double mu = 1e-3;
+  for (std::size_t stage = 0; stage < 8; ++stage, mu /= 10) {
+    auto f = adaptive::make_filter<double>(Algorithm::sign_lms, taps, {.mu = mu});
+    f->set_h(h);
+    feed<double>(*f, x, y, {6000});  // each stage sees the whole stream afresh
+    h = f->h();
+  }
+  EXPECT_LE(adaptive::misalignment<double>(h, h_true), kConvergedMisalignment) << "sign-lms";
+}
+
+// float32 gets as close as its rounding allows: misalignment within 1000 eps_f32.
+TEST(AdaptiveConvergence, Float32ReachesItsRounding) {
+  const std::size_t K = 32;
+  const Taps taps = Taps::causal(K);
+  const auto h_true = gaussian<double>(K, 41, 0.3);
+  const auto x = gaussian<float>(20000, 42);
+  const auto y = system_output(h_true, taps, x);
+  const double tol = 1000 * std::numeric_limits<float>::epsilon();
+  for (const Algorithm a : {Algorithm::nlms, Algorithm::rls, Algorithm::fdaf}) {
+    Options o;
+    if (a == Algorithm::rls) o.delta = 1e-4;
+    auto f = adaptive::make_filter<float>(a, taps, o);
+    feed<float>(*f, x, y, {777});
+    EXPECT_LE(adaptive::misalignment<float>(f->h(), h_true), tol) << adaptive::to_string(a);
+  }
+}
+
+// A delay lo: taps m = lo..lo+K-1 predict yhat[n] = sum_m h[m] x[n-m], the library's model.
+TEST(AdaptiveTaps, DelayedTapsPredictWithTheLibrarysModel) {
+  const Taps taps = Taps::from_lo(5, 7);
+  const auto x = gaussian<double>(50, 51);
+  const auto y = gaussian<double>(50, 52);
+  for (const Algorithm a : kAll) {
+    auto f = adaptive::make_filter<double>(a, taps, {.block = a == Algorithm::fdaf ? 1 : 0});
+    f->set_h(gaussian<double>(7, 53));
+    for (std::size_t n = 0; n < x.size(); ++n) {
+      const auto h = f->h();
+      const std::vector<double> head(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n + 1));
+      const double want = conv<double>(h, taps, head, Method::reference)[n];
+      double yhat = 0, r = 0;
+      f->process(std::span(x).subspan(n, 1), std::span(y).subspan(n, 1), std::span(&yhat, 1),
+                 std::span(&r, 1));
+      EXPECT_NEAR(yhat, want, agreement_tolerance<double>(7, 16, norm2(head), norm2(h)))
+          << adaptive::to_string(a) << " n = " << n;
+      EXPECT_EQ(r, yhat - y[n]);
+    }
+  }
+}
+
+// ---- streaming: cuts, save/restore --------------------------------------------------------------
+
+// The sample-by-sample algorithms give the same bits however the stream is cut; the FDAF does
+// for cuts at multiples of its block, and for any cut its taps do (its yhat within rounding).
+TYPED_TEST(AdaptiveTyped, ResultsDoNotDependOnTheCuts) {
+  using T = TypeParam;
+  const Taps taps = Taps::from_lo(2, 24);
+  const auto x = gaussian<T>(3000, 61);
+  const auto y = gaussian<T>(3000, 62);
+  for (const Algorithm a : kAll) {
+    Options o{.block = 8};
+    if (a == Algorithm::lms) o.mu = 0.002;
+    auto whole = adaptive::make_filter<T>(a, taps, o);
+    const Run want = feed(*whole, x, y, {x.size()});
+    auto cut = adaptive::make_filter<T>(a, taps, o);
+    const Run got = feed(*cut, x, y, random_cuts(63, 50, 150));
+    EXPECT_TRUE(bitwise_equal(cut->h(), whole->h())) << adaptive::to_string(a);
+    if (a != Algorithm::fdaf) {
+      EXPECT_TRUE(bitwise_equal(got.yhat, want.yhat)) << adaptive::to_string(a);
+      EXPECT_TRUE(bitwise_equal(got.r, want.r)) << adaptive::to_string(a);
+    } else {
+      EXPECT_TRUE(within(got.yhat, want.yhat, agreement_tolerance<T>(24, 16, norm2(x), norm2(whole->h()))));
+      auto blocks = adaptive::make_filter<T>(a, taps, o);
+      const Run by_blocks = feed(*blocks, x, y, {8, 24, 800, 16});
+      EXPECT_TRUE(bitwise_equal(by_blocks.yhat, want.yhat));
+      EXPECT_TRUE(bitwise_equal(by_blocks.r, want.r));
+    }
+  }
+}
+
+// Saving mid-stream (mid-block for the FDAF), restoring and continuing gives the bits of the
+// uninterrupted run; a clone does too.
+TYPED_TEST(AdaptiveTyped, SavedStateContinuesBitForBit) {
+  using T = TypeParam;
+  const Taps taps = Taps::from_lo(1, 20);
+  const auto x = gaussian<T>(2500, 71);
+  const auto y = gaussian<T>(2500, 72);
+  const std::vector<T> x1(x.begin(), x.begin() + 1203), y1(y.begin(), y.begin() + 1203);
+  const std::vector<T> x2(x.begin() + 1203, x.end()), y2(y.begin() + 1203, y.end());
+  for (const Algorithm a : kAll) {
+    Options o{.block = 16};
+    if (a == Algorithm::lms) o.mu = 0.002;
+    auto whole = adaptive::make_filter<T>(a, taps, o);
+    feed(*whole, x1, y1, {100});
+    const Run want = feed(*whole, x2, y2, {100});
+    auto first = adaptive::make_filter<T>(a, taps, o);
+    feed(*first, x1, y1, {100});
+    const std::string bytes = first->save();
+    auto copy = first->clone();
+    auto restored = adaptive::restore_filter<T>(bytes);
+    EXPECT_EQ(restored->samples(), 1203u);
+    EXPECT_EQ(restored->save(), bytes);
+    const Run got = feed(*restored, x2, y2, {100});
+    const Run got_copy = feed(*copy, x2, y2, {100});
+    EXPECT_TRUE(bitwise_equal(got.r, want.r)) << adaptive::to_string(a);
+    EXPECT_TRUE(bitwise_equal(got_copy.r, want.r)) << adaptive::to_string(a);
+    EXPECT_TRUE(bitwise_equal(restored->h(), whole->h())) << adaptive::to_string(a);
+  }
+  EXPECT_THROW(adaptive::restore_filter<T>("not a state"), invalid_argument);
+  auto f = adaptive::make_filter<T>(Algorithm::nlms, taps);
+  const std::string bytes = f->save();
+  EXPECT_THROW(adaptive::restore_filter<T>(bytes.substr(0, bytes.size() - 3)), invalid_argument);
+  using Other = std::conditional_t<std::is_same_v<T, float>, double, float>;
+  EXPECT_THROW(adaptive::restore_filter<Other>(bytes), invalid_argument);
+}
+
+TEST(AdaptiveTaps, SetAndReadBack) {
+  const auto h = gaussian<double>(9, 81);
+  for (const Algorithm a : kAll) {
+    auto f = adaptive::make_filter<double>(a, Taps::causal(9));
+    EXPECT_TRUE(bitwise_equal(f->h(), std::vector<double>(9, 0.0)));
+    f->set_h(h);
+    EXPECT_TRUE(bitwise_equal(f->h(), h)) << adaptive::to_string(a);
+    EXPECT_THROW(f->set_h(std::vector<double>(8, 0.0)), invalid_argument);
+    auto bad = h;
+    bad[4] = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_THROW(f->set_h(bad), non_finite_input);
+    EXPECT_TRUE(bitwise_equal(f->h(), h));
+  }
+}
+
+// ---- bad input ----------------------------------------------------------------------------------
+
+::testing::AssertionResult refused(Algorithm a, const Options& o, const std::string& name,
+                                   const std::string& range) {
+  try {
+    adaptive::make_filter<double>(a, Taps::causal(8), o);
+  } catch (const invalid_argument& e) {
+    const std::string what = e.what();
+    if (what.find(name) != std::string::npos && what.find(range) != std::string::npos)
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "message lacks '" << name << "' or '" << range << "': " << what;
+  }
+  return ::testing::AssertionFailure() << "not refused";
+}
+
+TEST(AdaptiveErrors, ParametersOutsideTheirRangesAreRefusedByName) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(refused(Algorithm::nlms, {.mu = 2}, "mu", "(0, 2)"));
+  EXPECT_TRUE(refused(Algorithm::nlms, {.mu = 0}, "mu", "(0, 2)"));
+  EXPECT_TRUE(refused(Algorithm::nlms, {.mu = nan}, "mu", "(0, 2)"));
+  EXPECT_TRUE(refused(Algorithm::lms, {.mu = 0}, "mu", "(0, inf)"));
+  EXPECT_TRUE(
+      refused(Algorithm::sign_lms, {.mu = std::numeric_limits<double>::infinity()}, "mu", "(0, inf)"));
+  EXPECT_TRUE(refused(Algorithm::rls, {.lambda = 0}, "lambda", "(0, 1]"));
+  EXPECT_TRUE(refused(Algorithm::rls, {.lambda = 1.0000001}, "lambda", "(0, 1]"));
+  EXPECT_TRUE(refused(Algorithm::rls, {.delta = 0}, "delta", "(0, inf)"));
+  EXPECT_TRUE(refused(Algorithm::fdaf, {.mu = 1.5}, "mu", "(0, 1]"));
+  EXPECT_TRUE(refused(Algorithm::fdaf, {.delta = 0}, "delta", "(0, inf)"));
+  EXPECT_TRUE(refused(Algorithm::nlms, {.lambda = 0.9}, "lambda", "only RLS"));
+  EXPECT_TRUE(refused(Algorithm::nlms, {.mu = -0.5}, "mu", "(0, 2)"));
+  EXPECT_TRUE(refused(Algorithm::rls, {.mu = 0.5}, "mu", "RLS has no step size"));
+  EXPECT_TRUE(refused(Algorithm::lms, {.delta = 1.0}, "delta", "only NLMS"));
+  EXPECT_TRUE(refused(Algorithm::fdaf, {.block = 2, .partitions = 2}, "block", "covers fewer"));
+  EXPECT_THROW(adaptive::make_filter<double>(Algorithm::nlms, Taps::range(-1, 3)), invalid_argument);
+  EXPECT_THROW(adaptive::parse_algorithm("kalman"), invalid_argument);
+}
+
+// A NaN or infinity in a block is refused with its index, and the filter is left exactly as it
+// was: the stream continues as if the bad block had never come.
+TYPED_TEST(AdaptiveTyped, NonFiniteSamplesAreRefusedAndTheStateIsUnchanged) {
+  using T = TypeParam;
+  const auto x = gaussian<T>(300, 91);
+  const auto y = gaussian<T>(300, 92);
+  for (const Algorithm a : kAll) {
+    auto f = adaptive::make_filter<T>(a, Taps::causal(10), {.block = 8});
+    feed(*f, std::vector<T>(x.begin(), x.begin() + 101), std::vector<T>(y.begin(), y.begin() + 101), {101});
+    const std::string before = f->save();
+    for (const bool in_y : {false, true}) {
+      std::vector<T> bx(x.begin() + 101, x.end()), by(y.begin() + 101, y.end());
+      (in_y ? by : bx)[37] = in_y ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::quiet_NaN();
+      std::vector<T> yhat(bx.size()), r(bx.size());
+      try {
+        f->process(bx, by, yhat, r);
+        ADD_FAILURE() << "accepted a non-finite sample";
+      } catch (const non_finite_input& e) {
+        EXPECT_EQ(e.index, 37u);
+        EXPECT_NE(std::string(e.what()).find(in_y ? "y" : "x"), std::string::npos);
+      }
+      EXPECT_EQ(f->save(), before) << adaptive::to_string(a);
+    }
+    std::vector<T> yhat(3), r(2);
+    EXPECT_THROW(f->process(std::span(x).first(3), std::span(y).first(3), yhat, r), invalid_argument);
+  }
+}
+
+// LMS with a step far too large for the input's power blows up; it is caught at the first
+// non-finite residual (or by the power test), with finite taps, and named as divergence.
+TEST(AdaptiveErrors, DivergenceIsReportedNotTurnedIntoNaNTaps) {
+  const auto x = gaussian<double>(200000, 101);
+  const auto y = gaussian<double>(200000, 102);
+  auto f = adaptive::make_filter<double>(Algorithm::lms, Taps::causal(16), {.mu = 0.5});
+  std::vector<double> yhat(x.size()), r(x.size());
+  try {
+    f->process(x, y, yhat, r);
+    ADD_FAILURE() << "no divergence reported";
+  } catch (const adaptive::diverged& e) {
+    EXPECT_LT(e.sample, x.size());
+    EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos);
+  }
+  for (const double h : f->h()) EXPECT_TRUE(std::isfinite(h));
+  // The power test alone (no overflow within a window): a short window catches the growth early.
+  auto g =
+      adaptive::make_filter<double>(Algorithm::lms, Taps::causal(16), {.mu = 0.2, .divergence_window = 64});
+  EXPECT_THROW(g->process(x, y, yhat, r), adaptive::diverged);
+}
+
+// RLS forgetting over silence: without a cap P would grow as lambda^-n and overflow. After a
+// long all-zero stretch the filter is still finite and still learns.
+TEST(AdaptiveRls, SilenceDoesNotBlowUpP) {
+  const std::size_t K = 8;
+  const Taps taps = Taps::causal(K);
+  auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.delta = 1e-2, .lambda = 0.99});
+  const std::vector<double> zeros(200000, 0.0);
+  feed<double>(*f, zeros, zeros, {4096});  // 0.99^-200000 would overflow double many times over
+  const auto h_true = gaussian<double>(K, 111);
+  const auto x = gaussian<double>(2000, 112);
+  const auto y = system_output(h_true, taps, x);
+  feed<double>(*f, x, y, {100});
+  EXPECT_LE(adaptive::misalignment<double>(f->h(), h_true), kConvergedMisalignment);
+}
+
+// RLS over 10^7 samples with forgetting stays well behaved (the horizon; 10^6 under a
+// sanitizer): P stays symmetric positive definite (only its upper triangle exists, and
+// alpha > 0 is checked every sample, else `diverged`), and the taps still track the system
+// after it changes half way. The stream is generated block by block (y through the system's
+// taps with the library's conv on each block plus the previous K - 1 inputs).
+TEST(AdaptiveRls, TracksOverTenMillionSamples) {
+  const std::size_t K = 4, N = kSanitized ? 1000000 : 10000000, B = 1 << 16;
+  const Taps taps = Taps::causal(K);
+  auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.lambda = 0.999});
+  std::vector<double> h_true = gaussian<double>(K, 121);
+  std::vector<double> window(K - 1 + B, 0.0), yhat(B), r(B);
+  for (std::size_t done = 0, b = 0; done < N; done += B, ++b) {
+    if (done >= N / 2 && done - B < N / 2) h_true = gaussian<double>(K, 123);  // the room changes
+    std::copy(window.end() - static_cast<std::ptrdiff_t>(K - 1), window.end(), window.begin());
+    const auto xb = gaussian<double>(B, 1000 + b);
+    std::copy(xb.begin(), xb.end(), window.begin() + static_cast<std::ptrdiff_t>(K - 1));
+    const auto yw = conv<double>(h_true, taps, window, Method::direct);
+    const std::vector<double> yb(yw.begin() + static_cast<std::ptrdiff_t>(K - 1), yw.end());
+    f->process(xb, yb, yhat, r);
+  }
+  EXPECT_EQ(f->samples(), (N + B - 1) / B * B);
+  EXPECT_LE(adaptive::misalignment<double>(f->h(), h_true), kConvergedMisalignment);
+}
+
+}  // namespace
+}  // namespace convgrad::test
