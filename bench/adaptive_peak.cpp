@@ -2,7 +2,7 @@
 //
 //   convgrad_adaptive_peak     {"float_flops": ..., "double_flops": ..., "target": "..."}
 //
-// The same 12 independent FMA chains as convgrad_step --peak (core/simd.hpp fma_chains), timed
+// The same 12 independent FMA chains as convgrad_step --peak (bench/fma_peak.hpp), timed
 // by this thread's CPU clock instead of the wall clock: on a machine shared with other work
 // the wall clock also counts time the core spent on others, and short timings can be read
 // either way. adaptive_compare.py times the filters by CPU time too, so the fractions of the
@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "core/simd.hpp"
+#include "fma_peak.hpp"
 
 namespace {
 
@@ -26,7 +26,7 @@ double peak(bool float64) {
   double best = 0;
   for (int rep = 0; rep < 15; ++rep) {
     const double t0 = thread_seconds();
-    const double flops = convgrad::detail::simd::fma_chains(float64, std::size_t{1} << 25);
+    const double flops = convgrad::bench::fma_chains(float64, std::size_t{1} << 25);
     best = std::max(best, flops / (thread_seconds() - t0));
   }
   return best;
@@ -37,6 +37,6 @@ double peak(bool float64) {
 int main() {
   const double f = peak(false), d = peak(true);
   std::printf("{\"float_flops\": %.6g, \"double_flops\": %.6g, \"target\": \"%s\"}\n", f, d,
-              convgrad::detail::simd::current_target().c_str());
+              convgrad::bench::fma_target().c_str());
   return 0;
 }

@@ -188,7 +188,7 @@ int run_adapt(const AdaptCli& o) {
 
   std::optional<std::vector<double>> h_true;
   if (!o.true_h.empty()) {
-    const TapsFile t = read_taps(o.true_h, "--true-h");
+    const io::TapsFile t = io::read_taps(o.true_h);
     if (t.h.size() != taps.K())
       throw io_error("--true-h " + o.true_h + ": has " + std::to_string(t.h.size()) +
                      " taps but the filter has " + std::to_string(taps.K()));
