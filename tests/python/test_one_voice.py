@@ -29,7 +29,7 @@ def test_no_library_message_names_a_command_line_option():
 def test_python_sees_the_parameter_the_command_line_sees_the_option(run_cli, tmp_path):
     x, y = np.zeros(20), np.ones(20)
     with pytest.raises(np.linalg.LinAlgError) as e:
-        convgrad.fit([(x, y)], 3)
+        convgrad.fit([(x, y)], kernel_size=3)
     assert "ridge = " in str(e.value) and "--" not in str(e.value)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
