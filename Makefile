@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
-.PHONY: demo test setup build build-asan clean
+.PHONY: demo test setup build build-asan fuzz clean
 
 demo: build
 	./$(BUILD)/cli/convgrad demo
@@ -15,6 +15,7 @@ test: build build-asan
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 	PYTHONPATH=$(CURDIR)/$(BUILD)/python CONVGRAD_BIN=$(CURDIR)/$(BUILD)/cli/convgrad \
 	  $(PYTHON) -m pytest -q tests/python
+	$(MAKE) fuzz FUZZ_SECONDS=25
 
 setup:
 	bash scripts/setup.sh
@@ -30,5 +31,16 @@ build-asan: setup
 	  -DCONVGRAD_PYTHON=OFF -DCONVGRAD_BENCH=OFF > /dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# Coverage-guided fuzzing (docs/fuzzing.md): the readers and the command line, built with
+# clang, libFuzzer, ASan and UBSan in $(FUZZ_BUILD); each target replays its corpus in
+# tests/fuzz/<target>/, then fuzzes for FUZZ_SECONDS (e.g. `make fuzz FUZZ_SECONDS=600`).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONVGRAD_FUZZ=ON -DCONVGRAD_TESTS=OFF -DCONVGRAD_PYTHON=OFF -DCONVGRAD_BENCH=OFF > /dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
