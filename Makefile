@@ -18,7 +18,7 @@ LAUNCHER := $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE))
 TEST_INSTALL = CONVGRAD_BUILD=$(CURDIR)/$(BUILD) CONVGRAD_WHEELHOUSE=$(CURDIR)/$(VENV)/wheelhouse \
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/install
 
-.PHONY: demo test test-install setup venv build build-asan install install-python clean
+.PHONY: demo test test-install setup venv build build-asan install install-python fuzz clean
 
 demo: build
 	./$(BUILD)/cli/convgrad demo
@@ -29,6 +29,7 @@ test: build build-asan venv
 	PYTHONPATH=$(CURDIR)/$(BUILD)/python CONVGRAD_BIN=$(CURDIR)/$(BUILD)/cli/convgrad \
 	  $(PYTHON) -m pytest -q tests/python
 	$(TEST_INSTALL)
+	$(MAKE) fuzz FUZZ_SECONDS=25
 
 test-install: build venv
 	$(TEST_INSTALL)
@@ -59,5 +60,17 @@ install-python: venv
 	$(if $(CCACHE),CMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)) CXX=$${CXX:-c++} $(VENV)/bin/python -m pip install \
 	  --disable-pip-version-check --no-build-isolation .
 
+# Coverage-guided fuzzing (docs/fuzzing.md): the readers and the command line, built with
+# clang, libFuzzer, ASan and UBSan in $(FUZZ_BUILD); each target replays its corpus in
+# tests/fuzz/<target>/, then fuzzes for FUZZ_SECONDS (e.g. `make fuzz FUZZ_SECONDS=600`).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCONVGRAD_FUZZ=ON -DCONVGRAD_TESTS=OFF -DCONVGRAD_PYTHON=OFF -DCONVGRAD_BENCH=OFF \
+	  -DCONVGRAD_SHARED=OFF $(LAUNCHER) > /dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libbenchmark-dev pybind11-dev python3-dev python3-pybind11
   python3-numpy python3-scipy python3-torch python3-pytest python3-venv ccache
   espeak-ng libspeexdsp-dev
+  clang libclang-rt-14-dev libomp-dev
 )
 missing=()
 for p in "${packages[@]}"; do
