@@ -37,6 +37,7 @@
 #include "adaptive/adaptive_internal.hpp"
 #include "convgrad/adaptive.hpp"
 #include "convgrad/errors.hpp"
+#include "core/fftw.hpp"
 
 namespace convgrad::adaptive {
 
@@ -62,53 +63,9 @@ FdafGeometry fdaf_geometry(std::size_t K, const Options& options) {
 namespace detail {
 namespace {
 
-template <std::floating_point T>
-struct Fftw;
-template <>
-struct Fftw<double> {
-  using plan = fftw_plan;
-  static void* malloc(std::size_t bytes) { return fftw_malloc(bytes); }
-  static void free(void* p) { fftw_free(p); }
-  static plan r2c(int n, double* in, std::complex<double>* out) {
-    return fftw_plan_dft_r2c_1d(n, in, reinterpret_cast<fftw_complex*>(out), FFTW_ESTIMATE);
-  }
-  static plan c2r(int n, std::complex<double>* in, double* out) {
-    return fftw_plan_dft_c2r_1d(n, reinterpret_cast<fftw_complex*>(in), out, FFTW_ESTIMATE);
-  }
-  static void r2c(plan p, double* in, std::complex<double>* out) {
-    fftw_execute_dft_r2c(p, in, reinterpret_cast<fftw_complex*>(out));
-  }
-  static void c2r(plan p, std::complex<double>* in, double* out) {
-    fftw_execute_dft_c2r(p, reinterpret_cast<fftw_complex*>(in), out);
-  }
-  static void destroy(plan p) { fftw_destroy_plan(p); }
-};
-template <>
-struct Fftw<float> {
-  using plan = fftwf_plan;
-  static void* malloc(std::size_t bytes) { return fftwf_malloc(bytes); }
-  static void free(void* p) { fftwf_free(p); }
-  static plan r2c(int n, float* in, std::complex<float>* out) {
-    return fftwf_plan_dft_r2c_1d(n, in, reinterpret_cast<fftwf_complex*>(out), FFTW_ESTIMATE);
-  }
-  static plan c2r(int n, std::complex<float>* in, float* out) {
-    return fftwf_plan_dft_c2r_1d(n, reinterpret_cast<fftwf_complex*>(in), out, FFTW_ESTIMATE);
-  }
-  static void r2c(plan p, float* in, std::complex<float>* out) {
-    fftwf_execute_dft_r2c(p, in, reinterpret_cast<fftwf_complex*>(out));
-  }
-  static void c2r(plan p, std::complex<float>* in, float* out) {
-    fftwf_execute_dft_c2r(p, reinterpret_cast<fftwf_complex*>(in), out);
-  }
-  static void destroy(plan p) { fftwf_destroy_plan(p); }
-};
-
-// FFTW's planner is not thread-safe; plans are made and destroyed under this lock. FFTW_ESTIMATE
-// picks the algorithm from the sizes alone, so every run computes the same bits.
-std::mutex& planner_mutex() {
-  static std::mutex m;
-  return m;
-}
+using convgrad::detail::Fftw;
+using convgrad::detail::fftw_planner_mutex;
+using convgrad::detail::kFftwPlannerFlags;
 
 // An FFTW-aligned array (the plans run on any such array: FFTW's new-array execute).
 template <class V>
@@ -138,16 +95,16 @@ struct Plans {
   explicit Plans(std::size_t L) {
     Aligned<T> time(L);
     Aligned<std::complex<T>> spec(L / 2 + 1);
-    std::lock_guard lock(planner_mutex());
-    forward = Fftw<T>::r2c(static_cast<int>(L), time.data(), spec.data());
-    inverse = Fftw<T>::c2r(static_cast<int>(L), spec.data(), time.data());
+    std::lock_guard lock(fftw_planner_mutex());
+    forward = Fftw<T>::r2c(static_cast<int>(L), time.data(), Fftw<T>::cast(spec.data()), kFftwPlannerFlags);
+    inverse = Fftw<T>::c2r(static_cast<int>(L), Fftw<T>::cast(spec.data()), time.data(), kFftwPlannerFlags);
     if (!forward || !inverse)
       throw resource_limit("fdaf: FFTW could not plan a transform of length " + std::to_string(L));
   }
   Plans(const Plans&) = delete;
   Plans& operator=(const Plans&) = delete;
   ~Plans() {
-    std::lock_guard lock(planner_mutex());
+    std::lock_guard lock(fftw_planner_mutex());
     if (forward) Fftw<T>::destroy(forward);
     if (inverse) Fftw<T>::destroy(inverse);
   }
@@ -260,8 +217,10 @@ class Fdaf final : public Filter<T> {
     return out;
   }
 
-  void forward() { Fftw<T>::r2c(plans_->forward, time_.data(), spec_.data()); }
-  void inverse() { Fftw<T>::c2r(plans_->inverse, spec_.data(), time_.data()); }  // overwrites spec_
+  void forward() { Fftw<T>::r2c(plans_->forward, time_.data(), Fftw<T>::cast(spec_.data())); }
+  void inverse() {
+    Fftw<T>::c2r(plans_->inverse, Fftw<T>::cast(spec_.data()), time_.data());
+  }  // overwrites spec_
 
   // The spectrum of input partition p (p >= 1: p blocks back; slot head_ holds the last
   // complete block, which becomes p = 1 once the current block is in X0_).

@@ -31,47 +31,12 @@
 
 #include "chunks.hpp"
 #include "convgrad/errors.hpp"
+#include "fftw.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
 namespace convgrad::detail::fft {
 namespace {
-
-// FFTW's float and double APIs behind one name.
-template <std::floating_point T>
-struct Fftw;
-template <>
-struct Fftw<double> {
-  using plan = fftw_plan;
-  using complex = fftw_complex;
-  static void* malloc(std::size_t bytes) { return fftw_malloc(bytes); }
-  static void free(void* p) { fftw_free(p); }
-  static plan r2c(int n, double* in, complex* out, unsigned flags) {
-    return fftw_plan_dft_r2c_1d(n, in, out, flags);
-  }
-  static plan c2r(int n, complex* in, double* out, unsigned flags) {
-    return fftw_plan_dft_c2r_1d(n, in, out, flags);
-  }
-  static void r2c(plan p, double* in, complex* out) { fftw_execute_dft_r2c(p, in, out); }
-  static void c2r(plan p, complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
-  static void destroy(plan p) { fftw_destroy_plan(p); }
-};
-template <>
-struct Fftw<float> {
-  using plan = fftwf_plan;
-  using complex = fftwf_complex;
-  static void* malloc(std::size_t bytes) { return fftwf_malloc(bytes); }
-  static void free(void* p) { fftwf_free(p); }
-  static plan r2c(int n, float* in, complex* out, unsigned flags) {
-    return fftwf_plan_dft_r2c_1d(n, in, out, flags);
-  }
-  static plan c2r(int n, complex* in, float* out, unsigned flags) {
-    return fftwf_plan_dft_c2r_1d(n, in, out, flags);
-  }
-  static void r2c(plan p, float* in, complex* out) { fftwf_execute_dft_r2c(p, in, out); }
-  static void c2r(plan p, complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
-  static void destroy(plan p) { fftwf_destroy_plan(p); }
-};
 
 // An FFTW-aligned array of `count` T (FFTW's new-array execute needs the alignment that
 // fftw_malloc gives, the same as the arrays the plan was made with).
@@ -110,12 +75,7 @@ struct Plans {
   }
 };
 
-constexpr unsigned kPlannerFlags = FFTW_ESTIMATE;
-
-std::mutex& planner_mutex() {
-  static std::mutex m;
-  return m;
-}
+constexpr unsigned kPlannerFlags = kFftwPlannerFlags;
 
 template <std::floating_point T>
 std::map<std::size_t, std::unique_ptr<Plans<T>>>& plan_cache() {
@@ -125,7 +85,7 @@ std::map<std::size_t, std::unique_ptr<Plans<T>>>& plan_cache() {
 
 template <std::floating_point T>
 const Plans<T>& plans_for(std::size_t L) {
-  std::lock_guard lock(planner_mutex());
+  std::lock_guard lock(fftw_planner_mutex());
   auto& cache = plan_cache<T>();
   if (auto it = cache.find(L); it != cache.end()) return *it->second;
   FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
@@ -386,7 +346,7 @@ std::size_t good_size(std::size_t n) {
 std::size_t block_transform_length(std::size_t n, std::size_t k) { return choose_length(n, k); }
 
 std::size_t cached_plan_count() {
-  std::lock_guard lock(planner_mutex());
+  std::lock_guard lock(fftw_planner_mutex());
   return plan_cache<float>().size() + plan_cache<double>().size();
 }
 
