@@ -69,9 +69,9 @@ void pass(benchmark::State& state) {
   const auto x = noise<T>(p.N, 1), r = noise<T>(p.N, 2), h = noise<T>(p.K, 3, 1.0 / p.K);
   std::vector<T> out(P == Pass::grad_kernel ? p.K : p.N);
   for (auto _ : state) {
-    if constexpr (P == Pass::conv) convgrad::conv<T>(h, p.taps, x, out, M);
+    if constexpr (P == Pass::conv) convgrad::conv<T>(x, h, p.taps, out, M);
     if constexpr (P == Pass::grad_kernel) convgrad::grad_kernel<T>(x, r, p.taps, out, M);
-    if constexpr (P == Pass::grad_input) convgrad::grad_input<T>(h, p.taps, r, out, M);
+    if constexpr (P == Pass::grad_input) convgrad::grad_input<T>(r, h, p.taps, out, M);
     benchmark::DoNotOptimize(out.data());
   }
   report(state, p);

@@ -113,7 +113,7 @@ int run_demo() {
   std::printf(
       "2. Gradient descent from h = 0, h <- h - (1/lambda_max) dL/dh, lambda_max of X^T X by power\n");
   std::printf(
-      "   iteration (X^T X v = grad_kernel(x, conv(v, x))). With this step the loss cannot increase.\n\n");
+      "   iteration (X^T X v = grad_kernel(x, conv(x, v))). With this step the loss cannot increase.\n\n");
   std::printf("  %9s   %-14s %-14s\n", "iteration", "loss", "|dL/dh|");
   const std::vector<double> start(taps.K(), 0.0);
   const FitResult<double> gd = fit<double>(data, taps, o, start);

@@ -7,7 +7,7 @@
 //   dF/dh = sum_p X_p^T (X_p h - y_p) + ridge h  =  sum_p grad_kernel(x_p, r_p) + ridge h
 //
 // where X_p is the N_p x K design matrix of the 'same' model, X_p[n][j] = x_p[n - m_j],
-// m_j = lo + j (x_p = 0 outside [0, N_p)). X_p is never formed: X_p h is conv(h, x_p) and
+// m_j = lo + j (x_p = 0 outside [0, N_p)). X_p is never formed: X_p h is conv(x_p, h) and
 // X_p^T r is grad_kernel(x_p, r). The minimiser solves the normal equations
 //
 //   (G + ridge I) h = b,     G = sum_p X_p^T X_p,   b = sum_p X_p^T y_p.
@@ -54,7 +54,7 @@ double objective(std::span<const Pair<T>> data, std::span<const T> h, Taps taps,
                  Method method = Method::automatic);
 
 // The largest eigenvalue of G = sum_p X_p^T X_p by power iteration, each product computed
-// as G v = sum_p grad_kernel(x_p, conv(v, x_p)) (X^T X v without forming X). Starts from a
+// as G v = sum_p grad_kernel(x_p, conv(x_p, v)) (X^T X v without forming X). Starts from a
 // seeded random vector; stops when the Rayleigh quotient changes by less than `rel_tol`
 // (relative) or after `max_iter` products. The Rayleigh quotient never exceeds lambda_max
 // and rises towards it.
@@ -135,7 +135,7 @@ struct Progress {
 
 struct FitOptions {
   Solver solver = Solver::exact;  // the default of the command line and Python too
-  double ridge = 0;  // lambda >= 0
+  double ridge = 0;               // lambda >= 0
   // Stopping, whichever comes first:
   std::size_t max_iter = 100000;
   // ||dF/dh|| <= grad_tol * ||dF/dh at h = 0|| = grad_tol * ||b||, a finite number >= 0;

@@ -28,10 +28,10 @@ void require_finite(std::span<const T> v, std::string_view what);
 
 // yhat = h * x ('same' length N).
 template <std::floating_point T>
-void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat,
+void conv(std::span<const T> x, std::span<const T> h, Taps taps, std::span<T> yhat,
           Method method = Method::automatic);
 template <std::floating_point T>
-std::vector<T> conv(std::span<const T> h, Taps taps, std::span<const T> x, Method method = Method::automatic);
+std::vector<T> conv(std::span<const T> x, std::span<const T> h, Taps taps, Method method = Method::automatic);
 
 // r = yhat - y (prediction minus target).
 template <std::floating_point T>
@@ -57,35 +57,38 @@ std::vector<T> grad_kernel_flipped(std::span<const T> x, std::span<const T> r, T
 
 // dx[k] = sum_m h[m] r[k+m]: the residual correlated with the kernel.
 template <std::floating_point T>
-void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx,
+void grad_input(std::span<const T> r, std::span<const T> h, Taps taps, std::span<T> dx,
                 Method method = Method::automatic);
 template <std::floating_point T>
-std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r,
+std::vector<T> grad_input(std::span<const T> r, std::span<const T> h, Taps taps,
                           Method method = Method::automatic);
 
-// The API's one argument order (docs/derivation.md, "Words"): signals first, then the
-// kernel, then its tap range, then the method, as in grad_kernel(x, r, taps) and
-// loss_and_grad(x, y, h, taps) and Python's conv(x, h, lo). New code uses these; the older
-// orders conv(h, taps, x) and grad_input(h, taps, r) above stay for existing callers.
+// The older argument order, kernel before signal: conv(h, taps, x) and grad_input(h, taps, r).
+// The API has one order (docs/derivation.md, "Words"): signals first, then the kernel, then its
+// tap range, then the method, as in grad_kernel(x, r, taps), loss_and_grad(x, y, h, taps) and
+// Python's conv(x, h, lo). These forwarders keep existing callers compiling, with a warning.
 template <std::floating_point T>
-void conv(std::span<const T> x, std::span<const T> h, Taps taps, std::span<T> yhat,
-          Method method = Method::automatic) {
-  conv<T>(h, taps, x, yhat, method);
+[[deprecated("use conv(x, h, taps): signals first")]] void conv(std::span<const T> h, Taps taps,
+                                                                std::span<const T> x, std::span<T> yhat,
+                                                                Method method = Method::automatic) {
+  conv<T>(x, h, taps, yhat, method);
 }
 template <std::floating_point T>
-std::vector<T> conv(std::span<const T> x, std::span<const T> h, Taps taps,
-                    Method method = Method::automatic) {
-  return conv<T>(h, taps, x, method);
+[[deprecated("use conv(x, h, taps): signals first")]] std::vector<T> conv(std::span<const T> h, Taps taps,
+                                                                          std::span<const T> x,
+                                                                          Method method = Method::automatic) {
+  return conv<T>(x, h, taps, method);
 }
 template <std::floating_point T>
-void grad_input(std::span<const T> r, std::span<const T> h, Taps taps, std::span<T> dx,
-                Method method = Method::automatic) {
-  grad_input<T>(h, taps, r, dx, method);
+[[deprecated("use grad_input(r, h, taps): signals first")]] void grad_input(
+    std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx,
+    Method method = Method::automatic) {
+  grad_input<T>(r, h, taps, dx, method);
 }
 template <std::floating_point T>
-std::vector<T> grad_input(std::span<const T> r, std::span<const T> h, Taps taps,
-                          Method method = Method::automatic) {
-  return grad_input<T>(h, taps, r, method);
+[[deprecated("use grad_input(r, h, taps): signals first")]] std::vector<T> grad_input(
+    std::span<const T> h, Taps taps, std::span<const T> r, Method method = Method::automatic) {
+  return grad_input<T>(r, h, taps, method);
 }
 
 // One training step, computed together: yhat, r, loss, dh and (if `dx` is non-empty) dx.

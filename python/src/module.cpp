@@ -111,7 +111,7 @@ py::array_t<T> conv(const In<T>& h, const In<T>& x, std::optional<std::int64_t> 
   const Taps taps = taps_for(h.size(), lo);
   auto yhat = empty_1d<T>(x.size());
   auto out = out_span(yhat);
-  compute("conv", [&] { convgrad::conv<T>(span_of(h), taps, span_of(x), out, how); });
+  compute("conv", [&] { convgrad::conv<T>(span_of(x), span_of(h), taps, out, how); });
   return yhat;
 }
 
@@ -154,7 +154,7 @@ py::array_t<T> grad_input(const In<T>& h, const In<T>& r, std::optional<std::int
   const Taps taps = taps_for(h.size(), lo);
   auto dx = empty_1d<T>(r.size());
   auto out = out_span(dx);
-  compute("grad_input", [&] { convgrad::grad_input<T>(span_of(h), taps, span_of(r), out, how); });
+  compute("grad_input", [&] { convgrad::grad_input<T>(span_of(r), span_of(h), taps, out, how); });
   return dx;
 }
 

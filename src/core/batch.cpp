@@ -49,7 +49,7 @@ void conv_rows(std::span<const T> h, Taps taps, std::span<const T> X, std::size_
   const std::size_t B = rows_of(X.size(), n, "x");
   require_same_size(Y.size(), X.size(), "yhat", "x");
   each_row(B, "conv_rows", [&](std::size_t b) {
-    conv<T>(h, taps, X.subspan(b * n, n), Y.subspan(b * n, n), method);  // Y[b] = h * X[b]
+    conv<T>(X.subspan(b * n, n), h, taps, Y.subspan(b * n, n), method);  // Y[b] = h * X[b]
   });
 }
 
@@ -75,7 +75,7 @@ void grad_input_rows(std::span<const T> h, Taps taps, std::span<const T> R, std:
   const std::size_t B = rows_of(R.size(), n, "r");
   require_same_size(DX.size(), R.size(), "dx", "r");
   each_row(B, "grad_input_rows", [&](std::size_t b) {
-    grad_input<T>(h, taps, R.subspan(b * n, n), DX.subspan(b * n, n),
+    grad_input<T>(R.subspan(b * n, n), h, taps, DX.subspan(b * n, n),
                   method);  // DX[b][k] = sum_m h[m] R[b][k+m]
   });
 }

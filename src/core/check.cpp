@@ -227,7 +227,7 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
       if (jac)
         detail::jacobian::conv<T>(h, taps, x, yhat, jacobian_budget);
       else
-        conv<T>(h, taps, x, yhat, m);
+        conv<T>(x, h, taps, yhat, m);
     });
     compare(name, "dh", ref.dh, tol_dh, [&](std::span<T> dh) {
       if (jac)
@@ -239,7 +239,7 @@ CheckReport check_gradients(std::span<const T> x, std::span<const T> y, std::spa
       if (jac)
         detail::jacobian::grad_input<T>(h, taps, r, dx, jacobian_budget);
       else
-        grad_input<T>(h, taps, r, dx, m);
+        grad_input<T>(r, h, taps, dx, m);
     });
   }
   const double work = static_cast<double>(N) * static_cast<double>(K) * static_cast<double>(N + K);

@@ -41,7 +41,7 @@ void require_finite(std::span<const T> v, std::string_view what) {
 }
 
 template <std::floating_point T>
-void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yhat, Method method) {
+void conv(std::span<const T> x, std::span<const T> h, Taps taps, std::span<T> yhat, Method method) {
   require_valid_taps(taps);
   require_signal(x.size(), "x");
   require_size(h.size(), taps.K(), "h", "one value per tap m = lo..hi");
@@ -62,9 +62,9 @@ void conv(std::span<const T> h, Taps taps, std::span<const T> x, std::span<T> yh
 }
 
 template <std::floating_point T>
-std::vector<T> conv(std::span<const T> h, Taps taps, std::span<const T> x, Method method) {
+std::vector<T> conv(std::span<const T> x, std::span<const T> h, Taps taps, Method method) {
   std::vector<T> yhat(x.size());
-  conv<T>(h, taps, x, yhat, method);
+  conv<T>(x, h, taps, yhat, method);
   return yhat;
 }
 
@@ -123,7 +123,7 @@ std::vector<T> grad_kernel_flipped(std::span<const T> x, std::span<const T> r, T
 }
 
 template <std::floating_point T>
-void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span<T> dx, Method method) {
+void grad_input(std::span<const T> r, std::span<const T> h, Taps taps, std::span<T> dx, Method method) {
   require_valid_taps(taps);
   require_signal(r.size(), "r");
   require_size(h.size(), taps.K(), "h", "one value per tap m = lo..hi");
@@ -144,9 +144,9 @@ void grad_input(std::span<const T> h, Taps taps, std::span<const T> r, std::span
 }
 
 template <std::floating_point T>
-std::vector<T> grad_input(std::span<const T> h, Taps taps, std::span<const T> r, Method method) {
+std::vector<T> grad_input(std::span<const T> r, std::span<const T> h, Taps taps, Method method) {
   std::vector<T> dx(r.size());
-  grad_input<T>(h, taps, r, dx, method);
+  grad_input<T>(r, h, taps, dx, method);
   return dx;
 }
 
@@ -223,7 +223,7 @@ double loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<const
     if (!dx.empty()) std::fill(dx.begin(), dx.end(), std::numeric_limits<T>::quiet_NaN());
     return L;
   }
-  if (!dx.empty()) grad_input<T>(h, taps, rc, dx, method);
+  if (!dx.empty()) grad_input<T>(rc, h, taps, dx, method);
   return L;
 }
 
@@ -247,15 +247,15 @@ Step<T> loss_and_grad(std::span<const T> x, std::span<const T> y, std::span<cons
 
 #define CONVGRAD_INSTANTIATE(T)                                                                       \
   template void require_finite<T>(std::span<const T>, std::string_view);                              \
-  template void conv<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);          \
-  template std::vector<T> conv<T>(std::span<const T>, Taps, std::span<const T>, Method);              \
+  template void conv<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method);          \
+  template std::vector<T> conv<T>(std::span<const T>, std::span<const T>, Taps, Method);              \
   template void residual<T>(std::span<const T>, std::span<const T>, std::span<T>);                    \
   template double loss<T>(std::span<const T>);                                                        \
   template void grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method);   \
   template std::vector<T> grad_kernel<T>(std::span<const T>, std::span<const T>, Taps, Method);       \
   template std::vector<T> grad_kernel_flipped<T>(std::span<const T>, std::span<const T>, Taps);       \
-  template void grad_input<T>(std::span<const T>, Taps, std::span<const T>, std::span<T>, Method);    \
-  template std::vector<T> grad_input<T>(std::span<const T>, Taps, std::span<const T>, Method);        \
+  template void grad_input<T>(std::span<const T>, std::span<const T>, Taps, std::span<T>, Method);    \
+  template std::vector<T> grad_input<T>(std::span<const T>, std::span<const T>, Taps, Method);        \
   template double loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps,  \
                                    std::span<T>, std::span<T>, std::span<T>, std::span<T>, Method);   \
   template Step<T> loss_and_grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, Taps, \

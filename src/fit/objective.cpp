@@ -2,7 +2,7 @@
 // the Gram matrix by power iteration, and the rounding bound of one objective evaluation.
 //
 //   F(h)  = sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2
-//   dF/dh = sum_p grad_kernel(x_p, r_p) + ridge h,     r_p = conv(h, x_p) - y_p
+//   dF/dh = sum_p grad_kernel(x_p, r_p) + ridge h,     r_p = conv(x_p, h) - y_p
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -157,7 +157,7 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
     for (const auto& p : data) {
       poll_interrupt("power iteration (largest eigenvalue)");
       yhat.resize(p.x.size());
-      conv<T>(vt, taps, p.x, yhat, method);  // X v
+      conv<T>(p.x, vt, taps, yhat, method);  // X v
       // An FFT's sums can overflow where the direct sums do not: NaN here, not later as a "residual".
       if (!std::all_of(yhat.begin(), yhat.end(), [](T a) { return std::isfinite(a); }))
         throw invalid_argument(detail::fit::data_too_large<T>());

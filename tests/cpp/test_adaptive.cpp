@@ -37,7 +37,7 @@ constexpr double kConvergedMisalignment = 1e-8;
 template <std::floating_point T>
 std::vector<T> system_output(const std::vector<double>& h_true, Taps taps, const std::vector<T>& x) {
   const std::vector<T> h(h_true.begin(), h_true.end());
-  return conv<T>(h, taps, x, Method::direct);
+  return conv<T>(x, h, taps, Method::direct);
 }
 
 struct Run {
@@ -205,7 +205,7 @@ TEST(AdaptiveTaps, DelayedTapsPredictWithTheLibrarysModel) {
     for (std::size_t n = 0; n < x.size(); ++n) {
       const auto h = f->h();
       const std::vector<double> head(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n + 1));
-      const double want = conv<double>(h, taps, head, Method::reference)[n];
+      const double want = conv<double>(head, h, taps, Method::reference)[n];
       double yhat = 0, r = 0;
       f->process(std::span(x).subspan(n, 1), std::span(y).subspan(n, 1), std::span(&yhat, 1),
                  std::span(&r, 1));
@@ -414,7 +414,7 @@ TEST(AdaptiveRls, TracksOverTenMillionSamples) {
     std::copy(window.end() - static_cast<std::ptrdiff_t>(K - 1), window.end(), window.begin());
     const auto xb = gaussian<double>(B, 1000 + b);
     std::copy(xb.begin(), xb.end(), window.begin() + static_cast<std::ptrdiff_t>(K - 1));
-    const auto yw = conv<double>(h_true, taps, window, Method::direct);
+    const auto yw = conv<double>(window, h_true, taps, Method::direct);
     const std::vector<double> yb(yw.begin() + static_cast<std::ptrdiff_t>(K - 1), yw.end());
     f->process(xb, yb, yhat, r);
   }

@@ -43,8 +43,8 @@ TYPED_TEST(Batch, EveryRowIsTheSingleSignalResult) {
     std::vector<double> sum(s.K, 0.0);
     for (std::size_t b = 0; b < s.B; ++b) {
       const auto x = row(X, b, s.N), r = row(R, b, s.N);
-      EXPECT_EQ(row(Y, b, s.N), conv<T>(h, taps, x)) << "conv row " << b << " N = " << s.N;
-      EXPECT_EQ(row(DX, b, s.N), grad_input<T>(h, taps, r)) << "grad_input row " << b << " N = " << s.N;
+      EXPECT_EQ(row(Y, b, s.N), conv<T>(x, h, taps)) << "conv row " << b << " N = " << s.N;
+      EXPECT_EQ(row(DX, b, s.N), grad_input<T>(r, h, taps)) << "grad_input row " << b << " N = " << s.N;
       const auto dh_b = grad_kernel<T>(x, r, taps);
       for (std::size_t j = 0; j < s.K; ++j) sum[j] += static_cast<double>(dh_b[j]);
     }

@@ -118,7 +118,7 @@ TYPED_TEST(ToleranceT, CatchesRealMistakes) {
     const Taps shifted = Taps::from_lo(c.taps.lo + 1, static_cast<std::int64_t>(K));
     EXPECT_FALSE(within(grad_kernel<T>(x, s.r, shifted, Method::reference), s.dh, tol.dh))
         << "taps off by one";
-    EXPECT_FALSE(within(grad_input<T>(h, shifted, s.r, Method::reference), s.dx, tol.dx))
+    EXPECT_FALSE(within(grad_input<T>(s.r, h, shifted, Method::reference), s.dx, tol.dx))
         << "taps off by one (dx)";
 
     if constexpr (std::is_same_v<T, double>) {
@@ -188,7 +188,7 @@ TYPED_TEST(CheckGradients, OkAtTheOptimum) {
   for (const Case c : {Case{16, Taps::centred(2)}, Case{64, Taps::causal(9)}, Case{200, Taps::centred(12)}}) {
     SCOPED_TRACE(describe(c));
     const auto x = gaussian<T>(c.n, 94), h = gaussian<T>(c.taps.K(), 95);
-    const auto y = conv<T>(h, c.taps, x, Method::reference);
+    const auto y = conv<T>(x, h, c.taps, Method::reference);
     expect_consistent_report<T>(check_gradients<T>(x, y, h, c.taps), true);
   }
 }

@@ -45,9 +45,9 @@ TYPED_TEST(Invariants, DeltaAtZeroIsTheIdentity) {
       const auto h = delta<T>(taps, 0);
       const auto tol = tolerances<T>(x, h, r);
       // yhat[n] = sum_m delta[m] x[n-m] = x[n]
-      EXPECT_TRUE(agrees(method, N, taps.K(), conv<T>(h, taps, x, method), x, tol.yhat)) << "yhat = x";
+      EXPECT_TRUE(agrees(method, N, taps.K(), conv<T>(x, h, taps, method), x, tol.yhat)) << "yhat = x";
       // dx[k] = sum_m delta[m] r[k+m] = r[k]
-      EXPECT_TRUE(agrees(method, N, taps.K(), grad_input<T>(h, taps, r, method), r, tol.dx)) << "dx = r";
+      EXPECT_TRUE(agrees(method, N, taps.K(), grad_input<T>(r, h, taps, method), r, tol.dx)) << "dx = r";
     }
   }
 }
@@ -72,9 +72,9 @@ TYPED_TEST(Invariants, ShiftedDeltaShiftsWithZeroFill) {
         }
         const auto tol = tolerances<T>(x, h, r);
         // yhat[n] = x[n - s], 0 where n - s falls outside the signal
-        EXPECT_TRUE(agrees(method, N, taps.K(), conv<T>(h, taps, x, method), shifted_x, tol.yhat)) << "yhat";
+        EXPECT_TRUE(agrees(method, N, taps.K(), conv<T>(x, h, taps, method), shifted_x, tol.yhat)) << "yhat";
         // dx[k] = r[k + s], 0 outside
-        EXPECT_TRUE(agrees(method, N, taps.K(), grad_input<T>(h, taps, r, method), shifted_r, tol.dx))
+        EXPECT_TRUE(agrees(method, N, taps.K(), grad_input<T>(r, h, taps, method), shifted_r, tol.dx))
             << "dx";
         // dh[m] = sum_n x[n-m] r[n]; at m = s that is <shifted x, r>
         const auto dh = grad_kernel<T>(x, r, taps, method);
@@ -126,11 +126,11 @@ TYPED_TEST(Invariants, LinearInKernelInputAndResidual) {
       }
     };
     // yhat is linear in h ...
-    expect_linear(conv<T>(hc, taps, x1, method), conv<T>(h1, taps, x1, method), conv<T>(h2, taps, x1, method),
+    expect_linear(conv<T>(x1, hc, taps, method), conv<T>(x1, h1, taps, method), conv<T>(x1, h2, taps, method),
                   tolerances<T>(x1, hc, r1).yhat, tolerances<T>(x1, h1, r1).yhat,
                   tolerances<T>(x1, h2, r1).yhat, "conv linear in h");
     // ... and in x
-    expect_linear(conv<T>(h1, taps, xc, method), conv<T>(h1, taps, x1, method), conv<T>(h1, taps, x2, method),
+    expect_linear(conv<T>(xc, h1, taps, method), conv<T>(x1, h1, taps, method), conv<T>(x2, h1, taps, method),
                   tolerances<T>(xc, h1, r1).yhat, tolerances<T>(x1, h1, r1).yhat,
                   tolerances<T>(x2, h1, r1).yhat, "conv linear in x");
     // dh is linear in r and in x
@@ -141,11 +141,11 @@ TYPED_TEST(Invariants, LinearInKernelInputAndResidual) {
                   grad_kernel<T>(x2, r1, taps, method), tolerances<T>(xc, h1, r1).dh,
                   tolerances<T>(x1, h1, r1).dh, tolerances<T>(x2, h1, r1).dh, "grad_kernel linear in x");
     // dx is linear in r and in h
-    expect_linear(grad_input<T>(h1, taps, rc, method), grad_input<T>(h1, taps, r1, method),
-                  grad_input<T>(h1, taps, r2, method), tolerances<T>(x1, h1, rc).dx,
+    expect_linear(grad_input<T>(rc, h1, taps, method), grad_input<T>(r1, h1, taps, method),
+                  grad_input<T>(r2, h1, taps, method), tolerances<T>(x1, h1, rc).dx,
                   tolerances<T>(x1, h1, r1).dx, tolerances<T>(x1, h1, r2).dx, "grad_input linear in r");
-    expect_linear(grad_input<T>(hc, taps, r1, method), grad_input<T>(h1, taps, r1, method),
-                  grad_input<T>(h2, taps, r1, method), tolerances<T>(x1, hc, r1).dx,
+    expect_linear(grad_input<T>(r1, hc, taps, method), grad_input<T>(r1, h1, taps, method),
+                  grad_input<T>(r1, h2, taps, method), tolerances<T>(x1, hc, r1).dx,
                   tolerances<T>(x1, h1, r1).dx, tolerances<T>(x1, h2, r1).dx, "grad_input linear in h");
   }
 }
@@ -165,11 +165,11 @@ TYPED_TEST(Invariants, LossAndGradEqualsTheSeparateCalls) {
                  y = dy ? dyadic<T>(N, 22) : gaussian<T>(N, 22),
                  h = dy ? dyadic<T>(K, 23) : gaussian<T>(K, 23);
       const auto s = loss_and_grad<T>(x, y, h, c.taps, method, true);
-      const auto yhat = conv<T>(h, c.taps, x, method);
+      const auto yhat = conv<T>(x, h, c.taps, method);
       std::vector<T> r(N);
       residual<T>(yhat, y, r);
       const double L = loss<T>(r);
-      const auto dh = grad_kernel<T>(x, r, c.taps, method), dx = grad_input<T>(h, c.taps, r, method);
+      const auto dh = grad_kernel<T>(x, r, c.taps, method), dx = grad_input<T>(r, h, c.taps, method);
       // On the dyadic grid the summing methods are exact (as the sweep shows), so equal bitwise
       // in double; otherwise the two routes may round differently within the step tolerances.
       if (dy && std::is_same_v<T, double> && sums_products<T>(method, N, K)) {

@@ -56,19 +56,19 @@ TYPED_TEST(Validation, Conv) {
   const Taps taps = Taps::centred(1);
   const std::vector<T> x(5, T(1)), h(3, T(1)), empty;
   std::vector<T> yhat(5);
-  expect_error<invalid_argument>([&] { conv<T>(h, taps, empty, m); }, {"x is empty"});
-  expect_error<invalid_argument>([&] { conv<T>(std::vector<T>(2, T(1)), taps, x, m); },
+  expect_error<invalid_argument>([&] { conv<T>(empty, h, taps, m); }, {"x is empty"});
+  expect_error<invalid_argument>([&] { conv<T>(x, std::vector<T>(2, T(1)), taps, m); },
                                  {"h has 2 values, expected 3"});
-  expect_error<invalid_argument>([&] { conv<T>(h, taps, x, std::span<T>(yhat).first(4), m); },
+  expect_error<invalid_argument>([&] { conv<T>(x, h, taps, std::span<T>(yhat).first(4), m); },
                                  {"yhat has 4 values, expected 5"});
-  expect_error<invalid_argument>([&] { conv<T>(h, Taps{1, -1}, x, m); }, {"hi = -1", "lo = 1"});
+  expect_error<invalid_argument>([&] { conv<T>(x, h, Taps{1, -1}, m); }, {"hi = -1", "lo = 1"});
   auto bad = x;
   bad[3] = std::numeric_limits<T>::quiet_NaN();
   bad[4] = std::numeric_limits<T>::infinity();
-  expect_non_finite([&] { conv<T>(h, taps, bad, m); }, "x", 3);
+  expect_non_finite([&] { conv<T>(bad, h, taps, m); }, "x", 3);
   auto bad_h = h;
   bad_h[2] = -std::numeric_limits<T>::infinity();
-  expect_non_finite([&] { conv<T>(bad_h, taps, x, m); }, "h", 2);
+  expect_non_finite([&] { conv<T>(x, bad_h, taps, m); }, "h", 2);
 }
 
 TYPED_TEST(Validation, GradKernel) {
@@ -94,17 +94,17 @@ TYPED_TEST(Validation, GradInput) {
   const Taps taps = Taps::causal(2);
   const std::vector<T> h(2, T(1)), r(4, T(1)), empty;
   std::vector<T> dx(4);
-  expect_error<invalid_argument>([&] { grad_input<T>(h, taps, empty, m); }, {"r is empty"});
-  expect_error<invalid_argument>([&] { grad_input<T>(std::vector<T>(3, T(1)), taps, r, m); },
+  expect_error<invalid_argument>([&] { grad_input<T>(empty, h, taps, m); }, {"r is empty"});
+  expect_error<invalid_argument>([&] { grad_input<T>(r, std::vector<T>(3, T(1)), taps, m); },
                                  {"h has 3 values, expected 2"});
-  expect_error<invalid_argument>([&] { grad_input<T>(h, taps, r, std::span<T>(dx).first(3), m); },
+  expect_error<invalid_argument>([&] { grad_input<T>(r, h, taps, std::span<T>(dx).first(3), m); },
                                  {"dx has 3 values, expected 4"});
   auto bad = r;
   bad[2] = std::numeric_limits<T>::infinity();
-  expect_non_finite([&] { grad_input<T>(h, taps, bad, m); }, "r", 2);
+  expect_non_finite([&] { grad_input<T>(bad, h, taps, m); }, "r", 2);
   auto bad_h = h;
   bad_h[1] = std::numeric_limits<T>::quiet_NaN();
-  expect_non_finite([&] { grad_input<T>(bad_h, taps, r, m); }, "h", 1);
+  expect_non_finite([&] { grad_input<T>(r, bad_h, taps, m); }, "h", 1);
 }
 
 TYPED_TEST(Validation, LossAndGrad) {
@@ -213,9 +213,9 @@ TYPED_TEST(Validation, BrokenTapRangesBeforeAllocation) {
         Taps{0, std::numeric_limits<std::int64_t>::max()},
         Taps{std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}}) {
     SCOPED_TRACE("lo=" + std::to_string(taps.lo) + " hi=" + std::to_string(taps.hi));
-    expect_error<invalid_argument>([&] { conv<T>(h, taps, x, m); }, {"tap range"});
+    expect_error<invalid_argument>([&] { conv<T>(x, h, taps, m); }, {"tap range"});
     expect_error<invalid_argument>([&] { grad_kernel<T>(x, r, taps, m); }, {"tap range"});
-    expect_error<invalid_argument>([&] { grad_input<T>(h, taps, r, m); }, {"tap range"});
+    expect_error<invalid_argument>([&] { grad_input<T>(r, h, taps, m); }, {"tap range"});
     expect_error<invalid_argument>([&] { loss_and_grad<T>(x, r, h, taps, m, true); }, {"tap range"});
   }
 }

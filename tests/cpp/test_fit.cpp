@@ -285,7 +285,7 @@ struct Problem {
     std::uint64_t seed = 1;
     for (const auto n : lengths) {
       xs.push_back(gaussian<T>(n, ++seed));
-      auto y = conv<T>(h_true, taps, xs.back());
+      auto y = conv<T>(xs.back(), h_true, taps);
       const auto e = gaussian<T>(n, ++seed, noise);
       for (std::size_t i = 0; i < n; ++i) y[i] += e[i];
       ys.push_back(y);

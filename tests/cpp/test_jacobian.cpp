@@ -92,9 +92,9 @@ TYPED_TEST(JacobianT, ProductsAreTheReferenceSums) {
     const auto x = dyadic<T>(N, 4), h = dyadic<T>(K, 5), r = dyadic<T>(N, 6);
     const auto Jh = jacobian_yhat_h<T>(x, c.taps);
     const auto Jx = jacobian_yhat_x<T>(h, c.taps, N);
-    EXPECT_TRUE(bitwise_equal(matmul(Jh, column(h)).data, conv<T>(h, c.taps, x, Method::reference)))
+    EXPECT_TRUE(bitwise_equal(matmul(Jh, column(h)).data, conv<T>(x, h, c.taps, Method::reference)))
         << "J_h h";
-    EXPECT_TRUE(bitwise_equal(matmul(Jx, column(x)).data, conv<T>(h, c.taps, x, Method::reference)))
+    EXPECT_TRUE(bitwise_equal(matmul(Jx, column(x)).data, conv<T>(x, h, c.taps, Method::reference)))
         << "J_x x";
     const auto dh_row = matmul(jacobian_loss_yhat<T>(r), Jh);
     EXPECT_EQ(dh_row.rows, 1u);
@@ -102,7 +102,7 @@ TYPED_TEST(JacobianT, ProductsAreTheReferenceSums) {
     EXPECT_TRUE(bitwise_equal(dh_row.data, grad_kernel<T>(x, r, c.taps, Method::reference))) << "r^T J_h";
     const auto dx_row = matmul(jacobian_loss_yhat<T>(r), Jx);
     EXPECT_EQ(dx_row.cols, N);
-    EXPECT_TRUE(bitwise_equal(dx_row.data, grad_input<T>(h, c.taps, r, Method::reference))) << "r^T J_x";
+    EXPECT_TRUE(bitwise_equal(dx_row.data, grad_input<T>(r, h, c.taps, Method::reference))) << "r^T J_x";
     if (::testing::Test::HasFailure()) return;
   }
 }
@@ -124,8 +124,8 @@ TEST(Jacobian, AdjointIdentityOfTheMatrices) {
   }
 }
 
-// The same identity through the operators of every method: J_h v = conv(v, x) and
-// J_h^T w = grad_kernel(x, w); J_x u = conv(h, u) and J_x^T w = grad_input(h, w).
+// The same identity through the operators of every method: J_h v = conv(x, v) and
+// J_h^T w = grad_kernel(x, w); J_x u = conv(u, h) and J_x^T w = grad_input(w, h).
 template <class C>
 class Adjoint : public ::testing::Test {};
 TYPED_TEST_SUITE(Adjoint, AllConfigs, ConfigNames);
@@ -144,8 +144,8 @@ TYPED_TEST(Adjoint, OperatorsAreAdjoint) {
         return dy ? dyadic<T>(n, seed) : gaussian<T>(n, seed);
       };
       const auto x = draw(N, 12), h = draw(K, 13), v = draw(K, 14), u = draw(N, 15), w = draw(N, 16);
-      const auto Jv = conv<T>(v, c.taps, x, method), JTw = grad_kernel<T>(x, w, c.taps, method);
-      const auto Ju = conv<T>(h, c.taps, u, method), JxTw = grad_input<T>(h, c.taps, w, method);
+      const auto Jv = conv<T>(x, v, c.taps, method), JTw = grad_kernel<T>(x, w, c.taps, method);
+      const auto Ju = conv<T>(u, h, c.taps, method), JxTw = grad_input<T>(w, h, c.taps, method);
       if (dy && std::is_same_v<T, double> && sums_products<T>(method, N, K)) {
         EXPECT_EQ(dot(Jv, w), dot(v, JTw)) << "dyhat/dh";
         EXPECT_EQ(dot(Ju, w), dot(u, JxTw)) << "dyhat/dx";
@@ -220,7 +220,7 @@ TEST(Jacobian, MethodJacobianRefusesLongSignals) {
   const std::size_t N = 6000;  // 6000^2 doubles = 288 MB
   const auto h = gaussian<double>(5, 1), r = gaussian<double>(N, 2), x = gaussian<double>(N, 3);
   try {
-    grad_input<double>(h, Taps::centred(2), r, Method::jacobian);
+    grad_input<double>(r, h, Taps::centred(2), Method::jacobian);
     ADD_FAILURE() << "no resource_limit";
   } catch (const resource_limit& e) {
     const std::string what = e.what();
@@ -233,7 +233,7 @@ TEST(Jacobian, MethodJacobianRefusesLongSignals) {
   EXPECT_NO_THROW(loss_and_grad<double>(x, r, h, Taps::centred(2), Method::jacobian, false));
   // J_h above the budget: N x K = 2^20 x 33 doubles = 264 MiB.
   const std::vector<double> long_x(std::size_t{1} << 20, 0.5), k33(33, 0.25);
-  EXPECT_THROW(conv<double>(k33, Taps::centred(16), long_x, Method::jacobian), resource_limit);
+  EXPECT_THROW(conv<double>(long_x, k33, Taps::centred(16), Method::jacobian), resource_limit);
 }
 
 }  // namespace

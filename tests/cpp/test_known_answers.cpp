@@ -89,11 +89,11 @@ TYPED_TEST(KnownAnswers, EveryCaseEveryOutput) {
     EXPECT_TRUE(within(s.dx, dx_want, tol_dx)) << "dx";
 
     // The separate calls, fed the exact residual.
-    EXPECT_TRUE(within(conv<T>(h, taps, x, method), yhat_want, tol_yhat)) << "conv";
+    EXPECT_TRUE(within(conv<T>(x, h, taps, method), yhat_want, tol_yhat)) << "conv";
     if (integers) {
       const auto r_int = values<T>(c.at("r"));
       EXPECT_TRUE(within(grad_kernel<T>(x, r_int, taps, method), dh_want, tol_dh)) << "grad_kernel";
-      EXPECT_TRUE(within(grad_input<T>(h, taps, r_int, method), dx_want, tol_dx)) << "grad_input";
+      EXPECT_TRUE(within(grad_input<T>(r_int, h, taps, method), dx_want, tol_dx)) << "grad_input";
     }
   }
 }
@@ -111,7 +111,7 @@ TYPED_TEST(KnownAnswers, ForwardOnly) {
     // Every value here is a multiple of 1/2 below 100: exact for the summing methods.
     const bool exact = sums_products<T>(method, x.size(), h.size());
     const double tol = exact ? 0 : tolerances<T>(x, h, x).yhat;
-    EXPECT_TRUE(within(conv<T>(h, taps, x, method), want, tol));
+    EXPECT_TRUE(within(conv<T>(x, h, taps, method), want, tol));
   }
 }
 

@@ -47,11 +47,11 @@ template <std::floating_point T>
 AbsSums abs_sums(const std::vector<T>& x, const std::vector<T>& y, const std::vector<T>& h,
                  const std::vector<T>& r, Taps taps) {
   const auto ax = abs_of(x), ay = abs_of(y), ah = abs_of(h), ar = abs_of(r);
-  const auto yabs = conv<double>(ah, taps, ax, Method::reference);
+  const auto yabs = conv<double>(ax, ah, taps, Method::reference);
   double rmax = 0;
   for (std::size_t n = 0; n < x.size(); ++n) rmax = std::max(rmax, yabs[n] + ay[n]);
   return {max_abs(yabs), rmax, max_abs(grad_kernel<double>(ax, ar, taps, Method::reference)),
-          max_abs(grad_input<double>(ah, taps, ar, Method::reference))};
+          max_abs(grad_input<double>(ar, ah, taps, Method::reference))};
 }
 
 // Counts how many comparisons were bitwise, so a sweep cannot quietly fall back to tolerances.
@@ -72,11 +72,11 @@ void check_case(Method method, const Case& c, Inputs inputs, std::uint64_t seed,
   const auto h = dy ? dyadic<T>(K, seed + 2) : gaussian<T>(K, seed + 2);
 
   // The reference, and one shared residual so each gradient sees identical inputs.
-  const auto yhat_ref = conv<T>(h, taps, x, Method::reference);
+  const auto yhat_ref = conv<T>(x, h, taps, Method::reference);
   std::vector<T> r(N);
   residual<T>(yhat_ref, y, r);
   const auto dh_ref = grad_kernel<T>(x, r, taps, Method::reference);
-  const auto dx_ref = grad_input<T>(h, taps, r, Method::reference);
+  const auto dx_ref = grad_input<T>(r, h, taps, Method::reference);
   // loss_and_grad by the reference is these same loops (test_core_invariants checks that);
   // reusing them keeps the long cases' cost at four reference passes.
   const Step<T> step_ref{yhat_ref, r, dh_ref, dx_ref, loss<T>(r)};
@@ -101,28 +101,28 @@ void check_case(Method method, const Case& c, Inputs inputs, std::uint64_t seed,
 
   // The reference itself is exact on dyadic inputs: check it against the sums in double too.
   if (dy && exact_sums<T>(bound.yhat, q * q) && exact_sums<double>(bound.yhat, q * q)) {
-    const auto yhat_d = conv<double>(widen(h), taps, widen(x), Method::reference);
+    const auto yhat_d = conv<double>(widen(x), widen(h), taps, Method::reference);
     EXPECT_TRUE(within(yhat_ref, yhat_d, 0.0)) << "reference yhat in T vs in double";
   }
 
   const bool fwd = runs_forward<T>(method, N, K), inp = runs_input_grad<T>(method, N, K);
   if (fwd) {
     auto yhat = garbage<T>(N);
-    conv<T>(h, taps, x, yhat, method);
+    conv<T>(x, h, taps, yhat, method);
     expect_same(yhat, yhat_ref, tol.yhat, "yhat");
     auto dh = garbage<T>(K);
     grad_kernel<T>(x, r, taps, dh, method);
     expect_same(dh, dh_ref, tol.dh, "dh");
   } else {
-    EXPECT_THROW(conv<T>(h, taps, x, method), resource_limit);
+    EXPECT_THROW(conv<T>(x, h, taps, method), resource_limit);
     EXPECT_THROW(grad_kernel<T>(x, r, taps, method), resource_limit);
   }
   if (inp) {
     auto dx = garbage<T>(N);
-    grad_input<T>(h, taps, r, dx, method);
+    grad_input<T>(r, h, taps, dx, method);
     expect_same(dx, dx_ref, tol.dx, "dx");
   } else {
-    EXPECT_THROW(grad_input<T>(h, taps, r, method), resource_limit);
+    EXPECT_THROW(grad_input<T>(r, h, taps, method), resource_limit);
   }
 
   if (fwd && inp) {

@@ -200,8 +200,8 @@ void check_steps_exact() {
     EXPECT_TRUE(same_bits(got.r, want.r)) << "r";
     EXPECT_TRUE(same_bits(got.dh, want.dh)) << "dh";
     EXPECT_EQ(got.loss, want.loss);
-    EXPECT_TRUE(same_bits(convgrad::grad_input<T>(h, c.taps, want.r, Method::direct),
-                          convgrad::grad_input<T>(h, c.taps, want.r, Method::reference)))
+    EXPECT_TRUE(same_bits(convgrad::grad_input<T>(want.r, h, c.taps, Method::direct),
+                          convgrad::grad_input<T>(want.r, h, c.taps, Method::reference)))
         << "dx";
   }
   // The check must not pass by skipping: double holds every case, float most of them.
@@ -347,13 +347,13 @@ TEST(FftPlans, CacheIsReusedAcrossSizesAndThreads) {
   std::vector<std::vector<double>> first;
   const std::size_t sizes[] = {700, 5000, 40000};
   for (const std::size_t N : sizes)
-    first.push_back(convgrad::conv<double>(h, taps, gaussian<double>(N, 32), Method::fft));
+    first.push_back(convgrad::conv<double>(gaussian<double>(N, 32), h, taps, Method::fft));
   const std::size_t plans = convgrad::detail::fft::cached_plan_count();
   EXPECT_GT(plans, 0u);
   for (const int threads : {1, 2, 1}) {
     omp_set_num_threads(threads);
     for (std::size_t i = 0; i < std::size(sizes); ++i) {
-      const auto again = convgrad::conv<double>(h, taps, gaussian<double>(sizes[i], 32), Method::fft);
+      const auto again = convgrad::conv<double>(gaussian<double>(sizes[i], 32), h, taps, Method::fft);
       EXPECT_TRUE(same_bits(again, first[i])) << "N=" << sizes[i] << " threads=" << threads;
     }
   }
@@ -374,16 +374,16 @@ TEST(Denormals, FlushedInWorkerThreadsOnlyUnderTheGuard) {
   auto all_zero = [](const std::vector<float>& v) {
     return std::all_of(v.begin(), v.end(), [](float a) { return a == 0.0f; });
   };
-  const auto normal = convgrad::conv<float>(h, taps, x, Method::direct);
+  const auto normal = convgrad::conv<float>(x, h, taps, Method::direct);
   EXPECT_TRUE(any_nonzero(normal));
   EXPECT_FALSE(convgrad::detail::current_fp_mode().flushes_denormals());
   {
     const convgrad::FlushDenormals flush;
     EXPECT_TRUE(convgrad::detail::current_fp_mode().flushes_denormals());
-    EXPECT_TRUE(all_zero(convgrad::conv<float>(h, taps, x, Method::direct)));
+    EXPECT_TRUE(all_zero(convgrad::conv<float>(x, h, taps, Method::direct)));
   }
   EXPECT_FALSE(convgrad::detail::current_fp_mode().flushes_denormals());
-  EXPECT_TRUE(same_bits(convgrad::conv<float>(h, taps, x, Method::direct), normal));
+  EXPECT_TRUE(same_bits(convgrad::conv<float>(x, h, taps, Method::direct), normal));
 }
 
 // The loss's sum of squares runs by the same chunked loop as the kernels, so its workers too

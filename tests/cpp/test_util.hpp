@@ -390,7 +390,7 @@ StepTolerances<T> step_tolerances(const std::vector<T>& x, const std::vector<T>&
 template <class T>
 double loss_scale(const std::vector<T>& x, const std::vector<T>& y, const std::vector<T>& h, Taps taps) {
   const auto ax = abs_of(x), ah = abs_of(h);
-  const auto yabs = conv<double>(ah, taps, ax, Method::reference);
+  const auto yabs = conv<double>(ax, ah, taps, Method::reference);
   double s = 0;
   for (std::size_t n = 0; n < x.size(); ++n) {
     const double e = yabs[n] + std::abs(static_cast<double>(y[n]));
