@@ -49,10 +49,10 @@ def run_convgrad(binary, x, y, K, tmp):
     np.save(tmp / "y.npy", y)
     t0 = time.perf_counter()
     subprocess.run([binary, "fit", "--x", tmp / "x.npy", "--y", tmp / "y.npy", "--causal", str(K), "--solver", "exact",
-                    "--out", tmp / "h.npy", "--summary", tmp / "s.json", "--quiet"], check=True)
+                    "--out", tmp / "h.json", "--summary", tmp / "s.json", "--quiet"], check=True)
     wall = time.perf_counter() - t0
     s = json.loads((tmp / "s.json").read_text())
-    return np.load(tmp / "h.npy"), wall, s["seconds"], s["condition_number"]
+    return np.array(json.loads((tmp / "h.json").read_text())["h"]), wall, s["seconds"], s["condition_number"]
 
 
 def run_lstsq(x, y, K):
