@@ -7,7 +7,8 @@
 //                                 gradient sums the rows' gradients, accumulated in double)
 //   grad_input_rows:   DX[b][k] = sum_m h[m] R[b][k+m]              (B x N)
 //
-// Arguments in the order of ops.hpp; `n` is the row length N >= 1 and every B x N array
+// Arguments in the order of ops.hpp: signals first (each B x N array followed by the row
+// length `n`, or sharing it), then the kernel and its taps. `n` >= 1, and every B x N array
 // holds a whole number of rows (B = 0 is an empty batch). Throws invalid_argument for sizes
 // that disagree, and what the single-signal functions throw (naming the row). Polls the
 // caller's stop check between rows (interrupt.hpp).
@@ -23,7 +24,7 @@
 namespace convgrad {
 
 template <std::floating_point T>
-void conv_rows(std::span<const T> h, Taps taps, std::span<const T> X, std::size_t n, std::span<T> Y,
+void conv_rows(std::span<const T> X, std::size_t n, std::span<const T> h, Taps taps, std::span<T> Y,
                Method method = Method::automatic);
 
 template <std::floating_point T>
@@ -31,7 +32,7 @@ void grad_kernel_rows(std::span<const T> X, std::span<const T> R, std::size_t n,
                       Method method = Method::automatic);
 
 template <std::floating_point T>
-void grad_input_rows(std::span<const T> h, Taps taps, std::span<const T> R, std::size_t n, std::span<T> DX,
+void grad_input_rows(std::span<const T> R, std::size_t n, std::span<const T> h, Taps taps, std::span<T> DX,
                      Method method = Method::automatic);
 
 }  // namespace convgrad

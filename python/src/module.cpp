@@ -219,7 +219,7 @@ py::array_t<T> conv_rows(const In<T>& h, const In<T>& X, std::int64_t lo) {
   const Taps taps = Taps::from_lo(lo, static_cast<std::int64_t>(h.size()));
   auto Y = like_rows(X);
   auto out = out_span(Y);
-  compute("conv_rows", [&] { convgrad::conv_rows<T>(span_of(h), taps, span_of(X), N, out); });
+  compute("conv_rows", [&] { convgrad::conv_rows<T>(span_of(X), N, span_of(h), taps, out); });
   return Y;
 }
 
@@ -243,7 +243,7 @@ py::array_t<T> grad_input_rows(const In<T>& h, const In<T>& R, std::int64_t lo) 
   const Taps taps = Taps::from_lo(lo, static_cast<std::int64_t>(h.size()));
   auto DX = like_rows(R);
   auto out = out_span(DX);
-  compute("grad_input_rows", [&] { convgrad::grad_input_rows<T>(span_of(h), taps, span_of(R), N, out); });
+  compute("grad_input_rows", [&] { convgrad::grad_input_rows<T>(span_of(R), N, span_of(h), taps, out); });
   return DX;
 }
 

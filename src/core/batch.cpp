@@ -44,7 +44,7 @@ void each_row(std::size_t B, const char* what, F&& one) {
 }  // namespace
 
 template <std::floating_point T>
-void conv_rows(std::span<const T> h, Taps taps, std::span<const T> X, std::size_t n, std::span<T> Y,
+void conv_rows(std::span<const T> X, std::size_t n, std::span<const T> h, Taps taps, std::span<T> Y,
                Method method) {
   const std::size_t B = rows_of(X.size(), n, "x");
   require_same_size(Y.size(), X.size(), "yhat", "x");
@@ -70,7 +70,7 @@ void grad_kernel_rows(std::span<const T> X, std::span<const T> R, std::size_t n,
 }
 
 template <std::floating_point T>
-void grad_input_rows(std::span<const T> h, Taps taps, std::span<const T> R, std::size_t n, std::span<T> DX,
+void grad_input_rows(std::span<const T> R, std::size_t n, std::span<const T> h, Taps taps, std::span<T> DX,
                      Method method) {
   const std::size_t B = rows_of(R.size(), n, "r");
   require_same_size(DX.size(), R.size(), "dx", "r");
@@ -81,11 +81,11 @@ void grad_input_rows(std::span<const T> h, Taps taps, std::span<const T> R, std:
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                              \
-  template void conv_rows<T>(std::span<const T>, Taps, std::span<const T>, std::size_t, std::span<T>,        \
+  template void conv_rows<T>(std::span<const T>, std::size_t, std::span<const T>, Taps, std::span<T>,        \
                              Method);                                                                        \
   template void grad_kernel_rows<T>(std::span<const T>, std::span<const T>, std::size_t, Taps, std::span<T>, \
                                     Method);                                                                 \
-  template void grad_input_rows<T>(std::span<const T>, Taps, std::span<const T>, std::size_t, std::span<T>,  \
+  template void grad_input_rows<T>(std::span<const T>, std::size_t, std::span<const T>, Taps, std::span<T>,  \
                                    Method);
 CONVGRAD_INSTANTIATE(float)
 CONVGRAD_INSTANTIATE(double)

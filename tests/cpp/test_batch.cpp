@@ -37,8 +37,8 @@ TYPED_TEST(Batch, EveryRowIsTheSingleSignalResult) {
     const auto X = gaussian<T>(s.B * s.N, 1 + s.N), R = gaussian<T>(s.B * s.N, 2 + s.N);
     const auto h = gaussian<T>(s.K, 3 + s.K);
     std::vector<T> Y(X.size()), DX(R.size()), dh(s.K);
-    conv_rows<T>(h, taps, X, s.N, Y);
-    grad_input_rows<T>(h, taps, R, s.N, DX);
+    conv_rows<T>(X, s.N, h, taps, Y);
+    grad_input_rows<T>(R, s.N, h, taps, DX);
     grad_kernel_rows<T>(X, R, s.N, taps, dh);
     std::vector<double> sum(s.K, 0.0);
     for (std::size_t b = 0; b < s.B; ++b) {
@@ -57,7 +57,7 @@ TYPED_TEST(Batch, AnEmptyBatchGivesEmptyRowsAndAZeroGradient) {
   const Taps taps = Taps::centred(1);
   const std::vector<T> h{1, 2, 3}, none;
   std::vector<T> out, dh(3, T{7});
-  conv_rows<T>(h, taps, none, 4, out);
+  conv_rows<T>(none, 4, h, taps, out);
   grad_kernel_rows<T>(none, none, 4, taps, dh);
   EXPECT_EQ(dh, (std::vector<T>{0, 0, 0}));
 }
@@ -67,16 +67,16 @@ TYPED_TEST(Batch, SizesThatDisagreeAreRefusedWithTheRowNamed) {
   const Taps taps = Taps::centred(1);
   const std::vector<T> h{1, 2, 3}, X(12, T{1});
   std::vector<T> Y(12), short_Y(11), dh(3), wrong_dh(2);
-  EXPECT_THROW(conv_rows<T>(h, taps, X, 0, Y), invalid_argument);        // rows of 0 samples
-  EXPECT_THROW(conv_rows<T>(h, taps, X, 5, Y), invalid_argument);        // 12 is not whole rows of 5
-  EXPECT_THROW(conv_rows<T>(h, taps, X, 4, short_Y), invalid_argument);  // output of another size
+  EXPECT_THROW(conv_rows<T>(X, 0, h, taps, Y), invalid_argument);        // rows of 0 samples
+  EXPECT_THROW(conv_rows<T>(X, 5, h, taps, Y), invalid_argument);        // 12 is not whole rows of 5
+  EXPECT_THROW(conv_rows<T>(X, 4, h, taps, short_Y), invalid_argument);  // output of another size
   EXPECT_THROW(grad_kernel_rows<T>(X, std::vector<T>(8), 4, taps, dh), invalid_argument);
   EXPECT_THROW(grad_kernel_rows<T>(X, X, 4, taps, wrong_dh), invalid_argument);
-  EXPECT_THROW(grad_input_rows<T>(h, taps, X, 4, short_Y), invalid_argument);
+  EXPECT_THROW(grad_input_rows<T>(X, 4, h, taps, short_Y), invalid_argument);
   std::vector<T> bad = X;
   bad[9] = std::numeric_limits<T>::quiet_NaN();  // row 2, sample 1
   try {
-    conv_rows<T>(h, taps, bad, 4, Y);
+    conv_rows<T>(bad, 4, h, taps, Y);
     FAIL() << "a NaN in row 2 was accepted";
   } catch (const non_finite_input& e) {
     EXPECT_NE(std::string(e.what()).find("row 2"), std::string::npos) << e.what();

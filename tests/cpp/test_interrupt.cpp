@@ -118,7 +118,7 @@ TEST(Interrupt, TheBatchedOperationsStopBetweenRows) {
   AlwaysStop stop;
   InterruptScope scope(stop.check());
   wait_for_the_next_question();
-  EXPECT_THROW(conv_rows<double>(h, Taps::centred(1), X, 100, Y), interrupted);
+  EXPECT_THROW(conv_rows<double>(X, 100, h, Taps::centred(1), Y), interrupted);
 }
 
 }  // namespace
