@@ -9,6 +9,8 @@ packages=(
   python3-numpy python3-scipy python3-torch python3-pytest python3-venv ccache
   espeak-ng libspeexdsp-dev
   clang libclang-rt-14-dev libomp-dev
+  libopenmpi-dev openmpi-bin python3-dask python3-distributed
+  libmatio-dev librsvg2-bin
 )
 missing=()
 for p in "${packages[@]}"; do
