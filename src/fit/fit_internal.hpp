@@ -64,6 +64,11 @@ std::size_t normal_width(std::size_t K);
 void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t K,
                  std::span<double> out);
 
+// Threads for computing chunks [a, b) side by side: OpenMP's maximum (0) when the chunks are
+// long enough to pay for waking a team, else 1 (short chunks: each kernel call decides alone).
+// Any choice gives the same bits.
+int chunk_threads(const ChunkPlan& plan, std::size_t a, std::size_t b);
+
 // Chunk c of `plan` read from `source` (finite values checked, naming the pair), then normal_leaf.
 template <std::floating_point T>
 void source_normal_leaf(Source<T>& source, const ChunkPlan& plan, Taps taps, std::size_t c,

@@ -337,11 +337,13 @@ void NormalEquations::add_window(std::span<const T> x_window, std::span<const T>
 // out[i] = v[first + i], zero outside [0, |v|).
 template <std::floating_point T>
 void copy_window(std::span<const T> v, std::int64_t first, std::span<T> out) {
-  const auto N = static_cast<std::int64_t>(v.size());
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::int64_t q = first + static_cast<std::int64_t>(i);
-    out[i] = (q >= 0 && q < N) ? v[static_cast<std::size_t>(q)] : T{0};
-  }
+  const auto N = static_cast<std::int64_t>(v.size()), L = static_cast<std::int64_t>(out.size());
+  // The part of [first, first + L) inside [0, N) is copied, the rest is zero.
+  const std::int64_t a = std::clamp<std::int64_t>(-first, 0, L),
+                     b = std::clamp<std::int64_t>(N - first, a, L);
+  std::fill(out.begin(), out.begin() + a, T{0});
+  if (b > a) std::copy(v.begin() + (first + a), v.begin() + (first + b), out.begin() + a);
+  std::fill(out.begin() + b, out.end(), T{0});
 }
 template void copy_window<float>(std::span<const float>, std::int64_t, std::span<float>);
 template void copy_window<double>(std::span<const double>, std::int64_t, std::span<double>);
@@ -366,7 +368,8 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y, std::size_
         [&](std::size_t c, std::span<double> value) {
           detail::fit::source_normal_leaf<T>(source, plan, taps_, c, value);
         },
-        [&](std::size_t, std::vector<double> value) { push_leaf(std::move(value)); });
+        [&](std::size_t, std::vector<double> value) { push_leaf(std::move(value)); },
+        detail::fit::chunk_threads(plan, 0, plan.chunks()));
   });
   ++pairs_;
 }
