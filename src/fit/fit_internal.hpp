@@ -57,6 +57,9 @@ double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::sp
 
 // The chunk room (gram.cpp, stream.cpp).
 
+// resource_limit "exact solver: out of memory allocating the K x K <role> (<copies K^2 doubles> MiB)".
+[[noreturn]] void throw_gram_out_of_memory(std::size_t K, const char* role, int copies);
+
 // Width of a normal-equations value: [G (K x K, row-major), b (K), yy].
 std::size_t normal_width(std::size_t K);
 

@@ -223,6 +223,17 @@ double gram_bytes(std::size_t K, int copies) {
   return static_cast<double>(copies) * static_cast<double>(K) * static_cast<double>(K) * sizeof(double);
 }
 
+}  // namespace
+
+namespace detail::fit {
+void throw_gram_out_of_memory(std::size_t K, const char* role, int copies) {
+  throw resource_limit("exact solver: out of memory allocating " + gram_name(K, role) + " (" +
+                       fmt(gram_bytes(K, copies) / (1 << 20)) + " MiB)");
+}
+}  // namespace detail::fit
+
+namespace {
+
 [[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
   throw singular_system("exact solver: " + why +
                         "; the data do not determine every tap. Add a ridge penalty (ridge = " +
@@ -259,7 +270,9 @@ void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::si
                  std::span<double> out) {
   const auto L = static_cast<std::int64_t>(xw.size());
   const Taps shifted = Taps::range(0, static_cast<std::int64_t>(K) - 1);
-  const std::vector<double> G = gram_rows(xw, shifted, static_cast<std::int64_t>(K) - 1, L);
+  const std::vector<double> G = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 1), [&] {
+    return gram_rows(xw, shifted, static_cast<std::int64_t>(K) - 1, L);
+  });
   std::vector<double> ypad(xw.size(), 0.0);
   std::copy(yr.begin(), yr.end(), ypad.begin() + static_cast<std::ptrdiff_t>(K - 1));
   const std::vector<double> b = grad_kernel<double>(xw, ypad, shifted);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <string>
 
 #include "convgrad/errors.hpp"
@@ -124,12 +125,17 @@ NormalEquations normal_equations(Source<T>& source, const ChunkPlan& plan, Taps 
                                  std::size_t b, std::size_t gram_budget) {
   taps = Taps::range(taps.lo, taps.hi);
   NormalEquations empty(taps, gram_budget);  // checks the budget before any work
-  std::vector<reduce::Partial> nodes = reduce::node_values(
-      plan.chunks(), a, b, detail::fit::normal_width(taps.K()),
-      [&](std::size_t c, std::span<double> v) {
-        detail::fit::source_normal_leaf<T>(source, plan, taps, c, v);
-      },
-      detail::fit::chunk_threads(plan, a, b));
+  std::vector<reduce::Partial> nodes;
+  try {
+    nodes = reduce::node_values(
+        plan.chunks(), a, b, detail::fit::normal_width(taps.K()),
+        [&](std::size_t c, std::span<double> v) {
+          detail::fit::source_normal_leaf<T>(source, plan, taps, c, v);
+        },
+        detail::fit::chunk_threads(plan, a, b));
+  } catch (const std::bad_alloc&) {  // the chunks' K x K sums in flight
+    detail::fit::throw_gram_out_of_memory(taps.K(), "matrix X^T X of one chunk", 1);
+  }
   std::size_t pairs = 0;  // the pairs whose first chunk is in [a, b)
   for (std::size_t p = 0; p < plan.pairs(); ++p) pairs += plan.first_chunk(p) >= a && plan.first_chunk(p) < b;
   return NormalEquations::from_nodes(taps, std::move(nodes), pairs, gram_budget);
