@@ -14,6 +14,11 @@
 //                  = G[i][j] + x[-1-m_i] x[-1-m_j] - x[N-1-m_i] x[N-1-m_j]
 //    one O(1) edge correction per entry.
 // For the worked example (x = 1..5, m = -1..1) this gives the diagonal 54, 55, 30.
+//
+// The same two facts give any block of rows n = n0..n1-1 (gram_rows): the first row's window
+// becomes [n0 - m_0, n1 - 1 - m_0] and the edge corrections sit at n0 - 1 and n1 - 1. A chunk
+// of the fixed chunk plan (stream.hpp) is its input window's rows [K-1, L) with the taps
+// shifted to 0..K-1: the 'valid' rows, whose products never reach the window's zero padding.
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
