@@ -52,13 +52,13 @@ The GIL is released while the C++ core computes.
 """
 
 from ._ops import check, conv, grad_input, grad_kernel, jacobians, loss_and_grad
-from ._fit import CHUNK_ROWS, FitResult, NormalEquations, chunk_plan, fit, window
+from ._fit import FitResult, NormalEquations, chunk_plan, fit, window
 from ._tuning import set_tuning, tune, tuning_enabled
 from .taps_file import read_taps, write_taps
 from . import adaptive  # convgrad.adaptive: LMS, NLMS, SignLMS, RLS, FDAF
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "FitResult", "NormalEquations", "chunk_plan", "window", "CHUNK_ROWS", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
+           "FitResult", "NormalEquations", "chunk_plan", "window", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
 
 __version__ = "0.1.0"
 

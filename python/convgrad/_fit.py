@@ -191,7 +191,7 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         Deprecated name of `kernel_size` (DeprecationWarning); so is passing K as the second
         positional argument after a list of pairs, ``fit(pairs, K)``.
     chunk_rows : int, optional
-        Rows per chunk of the fixed chunk plan (None: ``CHUNK_ROWS`` = 2^20). The data are
+        Rows per chunk of the fixed chunk plan (None: 2^20). The data are
         read chunk by chunk with their halos and the chunks' sums added by one fixed tree, so
         the taps equal those of a streamed, MPI or Dask fit with the same `chunk_rows` bit for
         bit. Arrays are never copied whole: a ``numpy.memmap`` (or any buffer of float32 /
@@ -291,7 +291,7 @@ def chunk_plan(lengths, kernel_size=None, *, lo=None, hi=None, half_width=None, 
     kernel_size, lo, hi, half_width :
         The taps, as in :func:`fit`.
     chunk_rows : int, optional
-        Rows per chunk (None: ``CHUNK_ROWS`` = 2^20), as in :func:`fit`.
+        Rows per chunk (None: 2^20), as in :func:`fit`.
 
     Returns
     -------
@@ -345,7 +345,7 @@ class NormalEquations:
     kernel_size, lo, hi, half_width :
         The taps, as in :func:`fit`.
     chunk_rows : int, optional
-        Rows per chunk for :meth:`add` of whole signals (None: ``CHUNK_ROWS`` = 2^20).
+        Rows per chunk for :meth:`add` of whole signals (None: 2^20).
     first_chunk : int, optional
         The global index of the first chunk this object will hold (a piece of a larger data
         set: the ``index`` of its first chunk in :func:`chunk_plan`).
