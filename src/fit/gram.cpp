@@ -552,7 +552,7 @@ NormalEquations NormalEquations::from_bytes(std::span<const std::uint8_t> bytes,
   BlobReader tail{bytes, bytes.size() - 8};
   if (tail.u64() != fnv1a(body.bytes)) throw bad("checksum mismatch (the blob is corrupt or truncated)");
   const auto lo = static_cast<std::int64_t>(body.u64()), hi = static_cast<std::int64_t>(body.u64());
-  if (lo > hi || hi - lo >= (std::int64_t{1} << 31))
+  if (lo > hi || static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo) >= (std::uint64_t{1} << 31))
     throw bad("taps " + std::to_string(lo) + ".." + std::to_string(hi) + " are not a tap range");
   const Taps taps = Taps::range(lo, hi);
   NormalEquations ne(taps, gram_budget);  // resource_limit beyond the budget, before reading values
