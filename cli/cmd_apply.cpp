@@ -46,31 +46,6 @@ void require_same_rate(const Kernel& k, const std::optional<double>& x_rate, con
                  " Hz; resample the input (or give --ignore-rate to apply the taps anyway)");
 }
 
-// yhat[a, b) for consecutive chunks of `rows` rows, each passed to `emit` in order. A chunk's
-// rows need x[a - hi, b - lo); the window read is widened to start at or before a and end at
-// or after b, so that its own 'same' convolution holds those rows at offset `before`.
-void filter_chunks(io::SignalReader& x, const Kernel& k, Method method, std::uint64_t rows,
-                   const std::function<void(std::span<const double>)>& emit, ByteProgress& progress) {
-  const std::uint64_t N = x.length();
-  const auto before = static_cast<std::uint64_t>(std::max<std::int64_t>(k.taps.hi, 0));
-  const auto after = static_cast<std::uint64_t>(std::max<std::int64_t>(-k.taps.lo, 0));
-  std::vector<double> window;
-  for (std::uint64_t a = 0; a < N; a += rows) {
-    const std::uint64_t b = std::min(N, a + rows);
-    const bool whole = a == 0 && b == N;  // one chunk: the whole signal, as before streaming
-    window.resize(whole ? N : before + (b - a) + after);
-    x.read(whole ? 0 : static_cast<std::int64_t>(a) - static_cast<std::int64_t>(before), window);
-    const std::vector<double> yhat = conv<double>(window, k.h, k.taps, method);
-    const std::span<const double> out = std::span(yhat).subspan(whole ? 0 : before, b - a);
-    for (std::size_t i = 0; i < out.size(); ++i)
-      if (!std::isfinite(out[i]))
-        throw convgrad::invalid_argument("the filtered signal overflows at index " + std::to_string(a + i) +
-                                         ": the inputs are too large for float64 (scale them down)");
-    emit(out);
-    progress(x.bytes_read(), x.file_bytes());
-  }
-}
-
 int run_apply(const ApplyCli& o) {
   if (o.h_path.empty()) throw usage_error("--h: the taps file is required");
   if (o.x_path.empty()) throw usage_error("--x: the signal to filter is required");
@@ -110,6 +85,18 @@ int run_apply(const ApplyCli& o) {
   warn_if_more_taps_than_samples(taps.K(), x->length());
 
   ByteProgress progress(o.quiet, o.progress);
+  // Each chunk's rows of yhat, checked (finite: else the index of the first that overflows)
+  // and passed to the output.
+  const auto produce = [&](const std::function<void(std::span<const double>)>& write) {
+    filter_chunks(*x, k.h, taps, method, rows, [&](std::uint64_t first, std::span<const double> yhat) {
+      for (std::size_t i = 0; i < yhat.size(); ++i)
+        if (!std::isfinite(yhat[i]))
+          throw convgrad::invalid_argument("the filtered signal overflows at index " + std::to_string(first + i) +
+                                           ": the inputs are too large for float64 (scale them down)");
+      write(yhat);
+      progress(x->bytes_read(), x->file_bytes());
+    });
+  };
   io::StagedFile staged = [&] {
     if (!is_wav(o.out))
       return io::stage_array_stream(o.out, x->length(), [&](io::ArraySink& sink) {

@@ -5,10 +5,29 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <vector>
+
+#include "convgrad/ops.hpp"
 
 #include "options.hpp"
 
 namespace convgrad::cli {
+
+void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method, std::uint64_t rows,
+                   const std::function<void(std::uint64_t first, std::span<const double> yhat)>& emit) {
+  const std::uint64_t N = x.length();
+  const auto before = static_cast<std::uint64_t>(std::max<std::int64_t>(taps.hi, 0));
+  const auto after = static_cast<std::uint64_t>(std::max<std::int64_t>(-taps.lo, 0));
+  std::vector<double> window;
+  for (std::uint64_t a = 0; a < N; a += rows) {
+    const std::uint64_t b = std::min(N, a + rows);
+    const bool whole = a == 0 && b == N;
+    window.resize(whole ? N : before + (b - a) + after);
+    x.read(whole ? 0 : static_cast<std::int64_t>(a) - static_cast<std::int64_t>(before), window);
+    const std::vector<double> yhat = conv<double>(window, h, taps, method);
+    emit(a, std::span<const double>(yhat).subspan(whole ? 0 : before, b - a));
+  }
+}
 
 std::uint64_t chunk_rows_option(const std::optional<std::int64_t>& rows) {
   if (!rows) return static_cast<std::uint64_t>(kStreamRows);

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "convgrad/io.hpp"
+#include "convgrad/stream.hpp"
 
 namespace convgrad::io {
 
@@ -95,6 +97,29 @@ class FilePairs {
 
  private:
   std::vector<std::unique_ptr<SignalReader>> x_, y_;
+};
+
+// The pairs of files as the data source of a streamed fit (convgrad/stream.hpp), in T: float64
+// samples read as float32 are rounded to nearest, and one beyond float32's range throws
+// invalid_argument naming the file and the sample, with `float32_advice` appended (the command
+// line says which option reads them as float64). Reads may come from several threads at once.
+template <std::floating_point T>
+class FileSource final : public Source<T> {
+ public:
+  explicit FileSource(const FilePairs& files, std::string float32_advice = "")
+      : files_(files), advice_(std::move(float32_advice)) {}
+  std::size_t pairs() override { return files_.pairs(); }
+  std::size_t length(std::size_t p) override { return static_cast<std::size_t>(files_.length(p)); }
+  void read_x(std::size_t p, std::int64_t first, std::span<T> out) override { read(files_.x(p), first, out); }
+  void read_y(std::size_t p, std::int64_t first, std::span<T> out) override { read(files_.y(p), first, out); }
+
+  // Called after every read, from the reading thread (a progress line: files.bytes_read()).
+  std::function<void()> on_read;
+
+ private:
+  void read(SignalReader& file, std::int64_t first, std::span<T> out);
+  const FilePairs& files_;
+  std::string advice_;
 };
 
 // Receives a signal a block at a time (stage_array_stream).

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 
 #include "convgrad/errors.hpp"
 #include "io_detail.hpp"
@@ -237,6 +238,29 @@ std::uint64_t FilePairs::file_bytes() const {
   for (std::size_t p = 0; p < pairs(); ++p) sum += x_[p]->file_bytes() + y_[p]->file_bytes();
   return sum;
 }
+
+// ---- the source of a streamed fit ------------------------------------------------------------
+
+template <std::floating_point T>
+void FileSource<T>::read(SignalReader& file, std::int64_t first, std::span<T> out) {
+  if constexpr (std::is_same_v<T, double>) {
+    file.read(first, out);
+  } else {
+    thread_local std::vector<double> wide;  // one window in double, per reading thread
+    wide.resize(out.size());
+    file.read(first, wide);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = static_cast<T>(wide[i]);
+      if (!std::isfinite(out[i]))
+        throw invalid_argument(file.path() + ": sample " + std::to_string(first + static_cast<std::int64_t>(i)) +
+                               " = " + std::to_string(wide[i]) + " is beyond the float32 range" + advice_);
+    }
+  }
+  if (on_read) on_read();
+}
+
+template class FileSource<float>;
+template class FileSource<double>;
 
 // ---- writing a block at a time -----------------------------------------------------------------
 
