@@ -91,7 +91,8 @@ int run_apply(const ApplyCli& o) {
     filter_chunks(*x, k.h, taps, method, rows, [&](std::uint64_t first, std::span<const double> yhat) {
       for (std::size_t i = 0; i < yhat.size(); ++i)
         if (!std::isfinite(yhat[i]))
-          throw convgrad::invalid_argument("the filtered signal overflows at index " + std::to_string(first + i) +
+          throw convgrad::invalid_argument("the filtered signal overflows at index " +
+                                           std::to_string(first + i) +
                                            ": the inputs are too large for float64 (scale them down)");
       write(yhat);
       progress(x->bytes_read(), x->file_bytes());
@@ -100,8 +101,7 @@ int run_apply(const ApplyCli& o) {
   io::StagedFile staged = [&] {
     if (!is_wav(o.out))
       return io::stage_array_stream(o.out, x->length(), [&](io::ArraySink& sink) {
-        filter_chunks(
-            *x, k, method, rows, [&](std::span<const double> v) { sink.write(v); }, progress);
+        produce([&](std::span<const double> v) { sink.write(v); });
       });
     // The output's rate: --sample-rate, else the input's, else the one the taps were learned at.
     std::optional<double> rate = x->sample_rate() ? x->sample_rate() : k.sample_rate;
@@ -113,8 +113,7 @@ int run_apply(const ApplyCli& o) {
     if (static_cast<double>(hz) != *rate)
       throw io_error(o.x_path + ": sample rate " + std::to_string(*rate) + " Hz is not a whole number");
     return io::stage_wav_stream(o.out, hz, format, [&](io::SoundSink& sink) {
-      filter_chunks(
-          *x, k, method, rows, [&](std::span<const double> v) { sink.write(v); }, progress);
+      produce([&](std::span<const double> v) { sink.write(v); });
     });
   }();
   progress.finish();

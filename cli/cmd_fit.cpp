@@ -124,8 +124,9 @@ struct DataSet {
 
 // Opens (x, y) pairs; WAV files need --channel when multi-channel, and every sample rate in the
 // data set must agree.
-std::unique_ptr<io::FilePairs> open_pairs(const std::vector<std::string>& xs, const std::vector<std::string>& ys,
-                                          std::optional<int> channel, DataSet& set) {
+std::unique_ptr<io::FilePairs> open_pairs(const std::vector<std::string>& xs,
+                                          const std::vector<std::string>& ys, std::optional<int> channel,
+                                          DataSet& set) {
   for (const auto& [paths, role] : {std::pair{&xs, "x"}, {&ys, "y"}})
     for (const std::string& path : *paths)
       if (path.empty()) throw usage_error(std::string(role) + ": the file name is empty");
@@ -443,8 +444,8 @@ std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res
       "convgrad fit: " + std::string(to_string(fo.solver)) + ", " + std::to_string(taps.K()) + " taps";
   page.facts = {
       {"solver", std::string(to_string(fo.solver))},
-      {"data", std::to_string(set.pairs->pairs()) + " pair(s), " + std::to_string(set.total_n()) + " samples" +
-                   (set.sample_rate ? " at " + format_number(*set.sample_rate) + " Hz" : "")},
+      {"data", std::to_string(set.pairs->pairs()) + " pair(s), " + std::to_string(set.total_n()) +
+                   " samples" + (set.sample_rate ? " at " + format_number(*set.sample_rate) + " Hz" : "")},
       {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) +
                    " (K = " + std::to_string(taps.K()) + ")"},
       {"ridge", format_number(fo.ridge)},
@@ -574,8 +575,9 @@ Run add_fit(CLI::App& app) {
   c->add_option("--chunk-rows", o->chunk_rows,
                 "rows per chunk read (default 1048576; about 16 bytes a row per thread); runs to agree to "
                 "the last bit use the same");
-  c->add_flag("--progress", o->progress,
-              "show the progress on stderr: bytes read (exact), iterations (iterative); default on a terminal");
+  c->add_flag(
+      "--progress", o->progress,
+      "show the progress on stderr: bytes read (exact), iterations (iterative); default on a terminal");
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));

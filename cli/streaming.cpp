@@ -13,7 +13,8 @@
 
 namespace convgrad::cli {
 
-void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method, std::uint64_t rows,
+void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method,
+                   std::uint64_t rows,
                    const std::function<void(std::uint64_t first, std::span<const double> yhat)>& emit) {
   const std::uint64_t N = x.length();
   const auto before = static_cast<std::uint64_t>(std::max<std::int64_t>(taps.hi, 0));

@@ -24,7 +24,8 @@ inline constexpr std::int64_t kStreamRows = std::int64_t{1} << 20;
 // [a, b) need x[a - hi, b - lo), and the window read is widened to start at or before a and end
 // at or after b so that its own 'same' convolution holds those rows. A signal of one chunk is
 // filtered whole, as before streaming.
-void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method, std::uint64_t rows,
+void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method,
+                   std::uint64_t rows,
                    const std::function<void(std::uint64_t first, std::span<const double> yhat)>& emit);
 
 // --chunk-rows, checked (usage_error out of range), or kStreamRows.

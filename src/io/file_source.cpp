@@ -252,8 +252,9 @@ void FileSource<T>::read(SignalReader& file, std::int64_t first, std::span<T> ou
     for (std::size_t i = 0; i < out.size(); ++i) {
       out[i] = static_cast<T>(wide[i]);
       if (!std::isfinite(out[i]))
-        throw invalid_argument(file.path() + ": sample " + std::to_string(first + static_cast<std::int64_t>(i)) +
-                               " = " + std::to_string(wide[i]) + " is beyond the float32 range" + advice_);
+        throw invalid_argument(file.path() + ": sample " +
+                               std::to_string(first + static_cast<std::int64_t>(i)) + " = " +
+                               std::to_string(wide[i]) + " is beyond the float32 range" + advice_);
     }
   }
   if (on_read) on_read();

@@ -14,10 +14,13 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "convgrad/errors.hpp"
 #include "convgrad/file_source.hpp"
+#include "convgrad/fit.hpp"
+#include "convgrad/stream.hpp"
 #include "convgrad/io.hpp"
 
 namespace fs = std::filesystem;
@@ -257,4 +260,49 @@ TEST_F(FileSourceTest, PairsOfDifferentLengthsAreRefusedNamingBoth) {
   EXPECT_EQ(w[0], 0.0);
   EXPECT_EQ(w[5], random_signal(50, false, 9)[0]);
   EXPECT_GE(pairs.bytes_read(), 2 * 50 * 8u);
+}
+
+// The fit over files streamed in chunks equals the in-memory fit with the same chunk rows, to
+// the last bit: the chunks, their windows and the tree that adds them are the same; only where
+// the samples come from differs. Pairs of several chunks, a float32 file, the exact solver and
+// an iterative one.
+TEST_F(FileSourceTest, StreamedFitEqualsTheInMemoryFitBitForBit) {
+  const std::vector<std::size_t> lengths = {10007, 2500};
+  std::vector<std::vector<double>> xs, ys;
+  std::vector<std::string> x_files, y_files;
+  for (std::size_t p = 0; p < lengths.size(); ++p) {
+    xs.push_back(random_signal(lengths[p], true, 10 + static_cast<unsigned>(p)));
+    ys.push_back(random_signal(lengths[p], false, 20 + static_cast<unsigned>(p)));
+    x_files.push_back(write_bytes("x" + std::to_string(p) + ".npy", npy_float32(xs[p])));
+    y_files.push_back(path("y" + std::to_string(p) + (p == 0 ? ".npy" : ".txt")));
+    io::write_array(y_files.back(), ys[p]);
+  }
+  const convgrad::Taps taps{-4, 9};
+  io::FilePairs files(x_files, y_files);
+  const auto expect_same_fit = [&]<class T>(T, convgrad::Solver solver) {
+    std::vector<std::vector<T>> xt, yt;
+    std::vector<convgrad::Pair<T>> data;
+    for (std::size_t p = 0; p < xs.size(); ++p) {
+      xt.emplace_back(xs[p].begin(), xs[p].end());
+      yt.emplace_back(ys[p].begin(), ys[p].end());
+    }
+    for (std::size_t p = 0; p < xs.size(); ++p) data.push_back({xt[p], yt[p]});
+    convgrad::FitOptions fo;
+    fo.solver = solver;
+    fo.chunk_rows = 1000;
+    fo.max_iter = 30;
+    const auto in_memory = convgrad::fit<T>(std::span<const convgrad::Pair<T>>(data), taps, fo);
+    io::FileSource<T> source(files);
+    const auto streamed = convgrad::fit<T>(static_cast<convgrad::Source<T>&>(source), taps, fo);
+    ASSERT_EQ(streamed.h.size(), taps.K());
+    using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+    for (std::size_t j = 0; j < taps.K(); ++j)
+      EXPECT_EQ(std::bit_cast<Bits>(streamed.h[j]), std::bit_cast<Bits>(in_memory.h[j]))
+          << "tap " << j << ", solver " << convgrad::to_string(solver) << ", " << sizeof(T) * 8 << " bits";
+    EXPECT_EQ(streamed.loss, in_memory.loss);
+  };
+  for (const auto solver : {convgrad::Solver::exact, convgrad::Solver::gd}) {
+    expect_same_fit(double{}, solver);
+    expect_same_fit(float{}, solver);
+  }
 }
