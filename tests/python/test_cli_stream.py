@@ -7,9 +7,6 @@ error line and leave no output, and the memory must stay bounded by the chunk, n
 import json
 import os
 import pathlib
-import pty
-import resource
-import select
 import subprocess
 import sys
 
@@ -17,6 +14,7 @@ import numpy as np
 import pytest
 
 import convgrad
+from conftest import run_on_terminal
 
 EPS64 = np.finfo(np.float64).eps
 
@@ -261,25 +259,9 @@ def test_progress_line_with_progress_and_silenced_by_quiet(run_cli, tmp_path):
 def test_progress_line_on_a_terminal(convgrad_bin, tmp_path):
     x, _ = system(11, 300000)
     save(tmp_path / "in_x.npy", x), save(tmp_path / "in_h.npy", np.ones(3))
-    master, slave = pty.openpty()
-    p = subprocess.Popen([str(convgrad_bin), "apply", "--h", str(tmp_path / "in_h.npy"), "--x",
-                          str(tmp_path / "in_x.npy"), "--chunk-rows", "500", "--out", str(tmp_path / "y.npy")],
-                         stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    text = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        text += chunk
-    assert p.wait(60) == 0
-    os.close(master)
+    code, text = run_on_terminal([convgrad_bin, "apply", "--h", tmp_path / "in_h.npy", "--x", tmp_path / "in_x.npy",
+                                  "--chunk-rows", 500, "--out", tmp_path / "y.npy"])
+    assert code == 0
     assert b"\r  read " in text and b"MB/s" in text and b"apply: 300000 samples" in text
 
 
