@@ -16,8 +16,9 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "library_errors.hpp"
 #include "common.hpp"
+#include "distributed.hpp"
+#include "library_errors.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/report.hpp"
@@ -267,10 +268,11 @@ FitResult<T> solve(const FitCli& o, Plan& plan, const DataSet& set) {
   if (set.h0) start = to_dtype<T>(*set.h0, "--h0 (" + o.h0 + ")");
 
   // An underdetermined problem is named before the work starts, with the solver made for it.
-  if (const std::string w = underdetermined_warning<T>(data, plan.taps, plan.fo); !w.empty())
+  if (const std::string w = underdetermined_warning<T>(data, plan.taps, plan.fo);
+      !w.empty() && dist::world().is_root())
     std::fprintf(stderr, "convgrad: warning: %s\n", in_command_words(w).c_str());
 
-  const bool tty = !o.quiet && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+  const bool tty = !o.quiet && dist::world().is_root() && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
   ProgressLine line(tty && plan.fo.solver != Solver::exact, plan.fo);
   plan.fo.progress = [&line](const Progress& p) { return line(p); };
   try {
@@ -457,17 +459,24 @@ Outcome outcome(FitResult<T>&& r, std::optional<Validation> validation) {
 }
 
 // The command: check the options, read the data, fit, then write and print what came out.
+// Under mpirun every step runs on every rank and ends on all of them if it fails on one
+// (collectively, distributed.hpp); rank 0 alone writes and prints.
 int run_fit(const FitCli& o) {
-  Plan plan = check_usage(o);
-  const DataSet set = read_data(o, plan);
-  const Outcome res = with_dtype(plan.dtype, [&]<class T>(T) {
-    FitResult<T> r = solve<T>(o, plan, set);
-    const std::optional<Validation> v = validate<T>(set, r, plan);
-    return outcome<T>(std::move(r), v);
+  const bool root = dist::world().is_root();
+  Plan plan = collectively([&] { return check_usage(o); });
+  const DataSet set = collectively([&] { return read_data(o, plan); });
+  const Outcome res = collectively([&] {
+    return with_dtype(plan.dtype, [&]<class T>(T) {
+      FitResult<T> r = solve<T>(o, plan, set);
+      const std::optional<Validation> v = validate<T>(set, r, plan);
+      return outcome<T>(std::move(r), v);
+    });
   });
-  require_finite_result(res.h, "the learned taps", plan.dtype);
-  write_fit_outputs(o, plan, set, res);
-  print_outcome(o, plan, set, res);
+  collectively([&] {
+    require_finite_result(res.h, "the learned taps", plan.dtype);
+    if (root) write_fit_outputs(o, plan, set, res);
+  });
+  if (root) print_outcome(o, plan, set, res);
   return 0;
 }
 

@@ -1,0 +1,139 @@
+// The world over MPI (built when CONVGRAD_MPI is on). Only the calling thread talks to MPI
+// (MPI_THREAD_FUNNELED): the OpenMP threads inside a rank compute, the main thread sends.
+//
+// Byte strings of any size travel point to point in pieces below MPI's int counts, and rank 0
+// receives them in rank order, so what it assembles never depends on arrival order.
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "world.hpp"
+
+namespace convgrad::dist {
+namespace {
+
+constexpr int kTag = 10;                              // issue 10
+constexpr std::size_t kPiece = std::size_t{1} << 30;  // bytes per MPI call
+
+// Adds the wall-clock time of one collective call to the rank's traffic.
+class Timed {
+ public:
+  explicit Timed(Traffic& t) : t_(t), start_(MPI_Wtime()) {}
+  ~Timed() { t_.seconds += MPI_Wtime() - start_; }
+  Timed(const Timed&) = delete;
+  Timed& operator=(const Timed&) = delete;
+
+ private:
+  Traffic& t_;
+  double start_;
+};
+
+int piece_size(std::size_t n, std::size_t at) { return static_cast<int>(std::min(kPiece, n - at)); }
+
+void send_bytes(const std::string& s, int to, Traffic& t) {
+  std::uint64_t n = s.size();
+  MPI_Send(&n, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD);
+  for (std::size_t at = 0; at < s.size(); at += kPiece)
+    MPI_Send(s.data() + at, piece_size(s.size(), at), MPI_BYTE, to, kTag, MPI_COMM_WORLD);
+  t.bytes_sent += s.size();
+  t.messages += 1;
+}
+
+std::string receive_bytes(int from) {
+  std::uint64_t n = 0;
+  MPI_Recv(&n, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  std::string s(static_cast<std::size_t>(n), '\0');
+  for (std::size_t at = 0; at < s.size(); at += kPiece)
+    MPI_Recv(s.data() + at, piece_size(s.size(), at), MPI_BYTE, from, kTag, MPI_COMM_WORLD,
+             MPI_STATUS_IGNORE);
+  return s;
+}
+
+// Rank `root`'s bytes to every rank (`s` is read at the root and written elsewhere).
+void broadcast_bytes(std::string& s, int root, int rank, int size, Traffic& t) {
+  std::uint64_t n = s.size();
+  MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
+  if (rank != root) s.assign(static_cast<std::size_t>(n), '\0');
+  for (std::size_t at = 0; at < s.size(); at += kPiece)
+    MPI_Bcast(s.data() + at, piece_size(s.size(), at), MPI_BYTE, root, MPI_COMM_WORLD);
+  if (rank == root) {
+    t.bytes_sent += s.size() * static_cast<std::uint64_t>(size - 1);  // one copy per other rank
+    t.messages += 1;
+  }
+}
+
+}  // namespace
+
+Status World::agree(const Status& mine) {
+  Timed timed(traffic_);
+  // The lowest failing rank (size_ when none failed), then that rank's status to everyone.
+  const int candidate = mine.ok() ? size_ : rank_;
+  int first = size_;
+  MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (first == size_) return {};
+  Status s = rank_ == first ? mine : Status{};
+  MPI_Bcast(&s.code, 1, MPI_INT, first, MPI_COMM_WORLD);
+  broadcast_bytes(s.message, first, rank_, size_, traffic_);
+  return s;
+}
+
+std::vector<std::string> World::gather(const std::string& mine) {
+  Timed timed(traffic_);
+  if (!is_root()) {
+    send_bytes(mine, 0, traffic_);
+    return {};
+  }
+  std::vector<std::string> all{mine};
+  for (int r = 1; r < size_; ++r) all.push_back(receive_bytes(r));
+  return all;
+}
+
+std::vector<std::string> World::all_gather(const std::string& mine) {
+  std::vector<std::string> all = gather(mine);
+  Timed timed(traffic_);
+  std::uint64_t count = all.size();
+  MPI_Bcast(&count, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  all.resize(static_cast<std::size_t>(count));
+  for (auto& s : all) broadcast_bytes(s, 0, rank_, size_, traffic_);
+  return all;
+}
+
+void World::barrier() {
+  Timed timed(traffic_);
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void World::abort(int code) {
+  if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+bool built_with_mpi() { return true; }
+
+std::string mpi_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  MPI_Get_library_version(text, &length);
+  std::string v(text, static_cast<std::size_t>(length));
+  return v.substr(0, v.find_first_of(",\n"));
+}
+
+Session::Session(int& argc, char**& argv) {
+  if (!launched_by_mpi()) return;
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  started_ = true;
+  World& w = world();
+  MPI_Comm_rank(MPI_COMM_WORLD, &w.rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &w.size_);
+}
+
+Session::~Session() {
+  if (started_) MPI_Finalize();
+}
+
+}  // namespace convgrad::dist

@@ -1,0 +1,133 @@
+"""`mpirun -np P convgrad fit ...` (issue 10 item 2; docs/scale.md): real mpirun jobs.
+
+- The answer does not depend on P: the taps (and the summary's numbers) are bitwise identical
+  for P = 1, 2, 3, 4 and equal to those of a plain `convgrad fit` without mpirun, for the
+  exact solver and an iterative one, with chunks small enough that every rank has several.
+- Failure is clean on every rank: a missing file, a file bad only in the part one rank reads,
+  a singular system, a usage error, a command that does not run across ranks: exactly one
+  `convgrad: error:` line (from rank 0), a non-zero exit, no output file, no temporary file,
+  and no hang (every job runs under a timeout).
+- A rank killed mid-run ends the whole job (Open MPI's default) with nothing written.
+
+Skipped, with the reason, where mpirun is missing or convgrad was built without MPI
+(CONVGRAD_MPI=OFF). Ranks beyond the cores run with --oversubscribe; OMP_NUM_THREADS=1
+keeps the jobs small on a shared CI machine.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+TIMEOUT = 120  # seconds for one mpirun job: a hang fails the test instead of CI
+
+
+def mpi_env():
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # Tests may run as root (containers, CI); Open MPI refuses that unless told twice.
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    # No search for network interfaces or shared-memory warnings on small CI machines.
+    env.update(OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    return env
+
+
+@pytest.fixture(scope="session")
+def mpirun():
+    path = shutil.which("mpirun")
+    if path is None:
+        pytest.skip("mpirun not found (Debian: openmpi-bin)")
+    return path
+
+
+@pytest.fixture
+def run_mpi(mpirun, convgrad_bin):
+    """run_mpi(P, *args) runs `mpirun -np P convgrad *args` and returns the CompletedProcess."""
+    def run(ranks, *args, timeout=TIMEOUT):
+        cmd = [mpirun, "--oversubscribe", "-np", str(ranks), str(convgrad_bin), *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=mpi_env())
+    return run
+
+
+@pytest.fixture(scope="session")
+def mpi_build(mpirun, convgrad_bin, tmp_path_factory):
+    """Skips unless this convgrad was built with MPI (a build without it refuses P > 1 ranks)."""
+    d = tmp_path_factory.mktemp("probe")
+    np.save(d / "x.npy", np.arange(1.0, 9.0))
+    cmd = [mpirun, "--oversubscribe", "-np", "2", str(convgrad_bin), "fit", "--x", d / "x.npy",
+           "--y", d / "x.npy", "--half-width", "0", "--out", d / "h.json", "--quiet"]
+    r = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=TIMEOUT, env=mpi_env())
+    if "built without MPI" in r.stderr:
+        pytest.skip("convgrad was built without MPI (CONVGRAD_MPI=OFF)")
+    assert r.returncode == 0, r.stderr
+    return True
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("convgrad: error:")]
+
+
+def assert_clean_failure(r, directory, expect_in_message):
+    """One error line (rank 0's), a non-zero exit, and nothing written into `directory`."""
+    lines = error_lines(r.stderr)
+    assert len(lines) == 1, r.stderr
+    assert expect_in_message in lines[0], lines[0]
+    assert r.returncode != 0
+    written = sorted(p.name for p in directory.iterdir())
+    assert written == [], written
+
+
+def save(directory, name, values):
+    path = directory / name
+    np.save(path, np.asarray(values))
+    return path
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Two pairs (the second shorter) of a noisy 9-tap system, inputs in inputs/, outputs in out/."""
+    inputs, out = tmp_path / "inputs", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    rng = np.random.default_rng(10)
+    h = rng.standard_normal(9)
+    args = []
+    for p, n in enumerate([30000, 17000]):
+        x = rng.standard_normal(n)
+        y = np.convolve(x, h, "same") + 0.01 * rng.standard_normal(n)
+        args += ["--x", save(inputs, f"x{p}.npy", x), "--y", save(inputs, f"y{p}.npy", y)]
+    return inputs, out, args
+
+
+def test_a_usage_error_is_said_once_by_rank_0(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    r = run_mpi(3, "fit", *args, "--half-width", "4", "--ridge", "-1", "--out", out / "h.json")
+    assert_clean_failure(r, out, "--ridge")
+    assert r.returncode == 2
+
+
+def test_only_fit_runs_across_ranks(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    r = run_mpi(2, "apply", "--x", inputs / "x0.npy", "--h", inputs / "x1.npy", "--out", out / "y.npy")
+    assert_clean_failure(r, out, "only `convgrad fit` runs across MPI ranks")
+    assert r.returncode == 2
+
+
+def test_a_missing_file_ends_every_rank_with_one_error(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    (inputs / "y1.npy").unlink()
+    r = run_mpi(4, "fit", *args, "--half-width", "4", "--out", out / "h.json", "--summary", out / "s.json")
+    assert_clean_failure(r, out, "y1.npy")
+
+
+def test_a_singular_system_ends_every_rank_with_one_error(mpi_build, run_mpi, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    x = save(tmp_path, "x.npy", np.zeros(20000))
+    y = save(tmp_path, "y.npy", np.ones(20000))
+    r = run_mpi(3, "fit", "--x", x, "--y", y, "--half-width", "2", "--out", out / "h.json")
+    assert_clean_failure(r, out, "the data do not determine every tap")
+    assert r.returncode == 1
