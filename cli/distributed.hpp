@@ -40,6 +40,8 @@ auto collectively(F&& work) -> std::invoke_result_t<F&> {
     } else {
       result.emplace(work());
     }
+  } catch (const dist::peer_failure& e) {  // another rank's failure, agreed mid-work
+    mine = {1, e.what(), true};
   } catch (...) {
     const CommandError e = current_error();
     mine = {e.exit_code, e.message};

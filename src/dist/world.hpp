@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,19 @@ namespace convgrad::dist {
 
 // What happened to one rank in one phase of the work: code 0 is success; otherwise the exit
 // code and the one-line message the command would print.
+// An `echo` repeats another rank's failure (peer_failure): agreement prefers the original,
+// whose exit code is the one to report.
 struct Status {
   int code = 0;
   std::string message;
+  bool echo = false;
   bool ok() const { return code == 0; }
+};
+
+// Thrown on a rank that did not fail itself when another rank's failure was agreed in the
+// middle of the work (the reducer, reducer.hpp); its message is that rank's.
+struct peer_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // What this rank spent on communication: payload bytes it sent to other ranks (each copy
@@ -38,7 +48,8 @@ class World {
   bool distributed() const { return size_ > 1; }
 
   // Collective: every rank passes its own status and all receive the same one: success when
-  // every rank succeeded, else the status of the lowest-numbered rank that failed.
+  // every rank succeeded, else the status of the lowest-numbered rank that failed (one that
+  // failed itself before one that echoes another's failure).
   Status agree(const Status& mine);
 
   // Collective: rank 0 receives every rank's bytes in rank order (its own first); the other
@@ -47,6 +58,9 @@ class World {
 
   // Collective: every rank receives every rank's bytes in rank order.
   std::vector<std::string> all_gather(const std::string& mine);
+
+  // Collective: rank 0's bytes to every rank (`bytes` is read at rank 0, replaced elsewhere).
+  void broadcast(std::string& bytes);
 
   // Collective: every rank waits until all have arrived.
   void barrier();

@@ -70,14 +70,17 @@ void broadcast_bytes(std::string& s, int root, int rank, int size, Traffic& t) {
 
 Status World::agree(const Status& mine) {
   Timed timed(traffic_);
-  // The lowest failing rank (size_ when none failed), then that rank's status to everyone.
-  const int candidate = mine.ok() ? size_ : rank_;
-  int first = size_;
-  MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (first == size_) return {};
+  // The key of a rank's status: its rank when it failed itself, size + rank when it echoes
+  // another's failure, 2 size when it succeeded. The least key names the status to report.
+  const int key = mine.ok() ? 2 * size_ : mine.echo ? size_ + rank_ : rank_;
+  int least = 2 * size_;
+  MPI_Allreduce(&key, &least, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (least == 2 * size_) return {};
+  const int first = least % size_;
   Status s = rank_ == first ? mine : Status{};
   MPI_Bcast(&s.code, 1, MPI_INT, first, MPI_COMM_WORLD);
   broadcast_bytes(s.message, first, rank_, size_, traffic_);
+  s.echo = least >= size_;
   return s;
 }
 
@@ -100,6 +103,11 @@ std::vector<std::string> World::all_gather(const std::string& mine) {
   all.resize(static_cast<std::size_t>(count));
   for (auto& s : all) broadcast_bytes(s, 0, rank_, size_, traffic_);
   return all;
+}
+
+void World::broadcast(std::string& bytes) {
+  Timed timed(traffic_);
+  broadcast_bytes(bytes, 0, rank_, size_, traffic_);
 }
 
 void World::barrier() {

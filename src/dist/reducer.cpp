@@ -1,0 +1,131 @@
+// The tree reduction across ranks (reducer.hpp).
+#include "reducer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+
+namespace convgrad::dist {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+constexpr std::uint64_t kMagic = 0x31656572'74677663;  // "cvgtree1"
+
+void put(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+
+// Reads n bytes at `at` (advancing it), refusing to run past the end of a short message.
+void get(const std::string& in, std::size_t& at, void* p, std::size_t n) {
+  if (n > in.size() - at) throw std::runtime_error("tree reduction: a rank's message is cut short");
+  std::memcpy(p, in.data() + at, n);
+  at += n;
+}
+
+std::uint64_t get_u64(const std::string& in, std::size_t& at) {
+  std::uint64_t v = 0;
+  get(in, at, &v, sizeof v);
+  return v;
+}
+
+// The root of the tree from every rank's canonical nodes (each rank's message, in rank order).
+reduce::Partial finish_tree(const std::vector<std::string>& sent) {
+  std::vector<reduce::Partial> parts;
+  std::size_t C = 0;
+  for (const auto& bytes : sent)
+    for (auto& p : from_bytes(bytes)) {
+      C = std::max(C, p.node.end);
+      parts.push_back(std::move(p));
+    }
+  return {{0, C}, reduce::finish(C, std::move(parts))};
+}
+
+std::string describe(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+}  // namespace
+
+std::string to_bytes(const std::vector<reduce::Partial>& parts) {
+  std::string out;
+  const std::uint64_t head[2] = {kMagic, parts.size()};
+  put(out, head, sizeof head);
+  for (const auto& p : parts) {
+    const std::uint64_t node[3] = {p.node.begin, p.node.end, p.value.size()};
+    put(out, node, sizeof node);
+    put(out, p.value.data(), p.value.size() * sizeof(double));
+  }
+  return out;
+}
+
+std::vector<reduce::Partial> from_bytes(const std::string& bytes) {
+  std::size_t at = 0;
+  if (get_u64(bytes, at) != kMagic)
+    throw std::runtime_error("tree reduction: a rank's message is not partials");
+  const std::uint64_t count = get_u64(bytes, at);
+  std::vector<reduce::Partial> parts;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    reduce::Partial p;
+    p.node.begin = get_u64(bytes, at);
+    p.node.end = get_u64(bytes, at);
+    const std::uint64_t width = get_u64(bytes, at);
+    if (width > (bytes.size() - at) / sizeof(double))
+      throw std::runtime_error("tree reduction: a rank's message is cut short");
+    p.value.resize(width);
+    get(bytes, at, p.value.data(), width * sizeof(double));
+    parts.push_back(std::move(p));
+  }
+  if (at != bytes.size()) throw std::runtime_error("tree reduction: a rank's message has bytes left over");
+  return parts;
+}
+
+std::pair<std::size_t, std::size_t> TreeReducer::local_chunks(std::size_t C) {
+  // C r / P without overflow for any C a data set can have (C < 2^40, P < 2^20).
+  const auto r = static_cast<std::uint64_t>(world_.rank()), P = static_cast<std::uint64_t>(world_.size());
+  const auto at = [&](std::uint64_t q) { return static_cast<std::size_t>(C / P * q + C % P * q / P); };
+  return {at(r), at(r + 1)};
+}
+
+std::vector<reduce::Partial> TreeReducer::all_gather(std::vector<reduce::Partial> mine,
+                                                     const std::string& error) {
+  ++times_.passes;
+  auto start = std::chrono::steady_clock::now();
+  const Status failed = world_.agree(Status{error.empty() ? 0 : 1, error});
+  times_.wait_seconds += seconds_since(start);
+  if (!failed.ok()) {
+    if (!error.empty()) return {};  // fit() rethrows this rank's own exception
+    throw peer_failure(failed.message);
+  }
+
+  start = std::chrono::steady_clock::now();
+  const std::vector<std::string> sent = world_.gather(to_bytes(mine));
+  std::string root;
+  std::exception_ptr finish_error;
+  if (world_.is_root()) try {
+      root = to_bytes({finish_tree(sent)});
+    } catch (...) {
+      finish_error = std::current_exception();
+    }
+  // Rank 0 alone could fail here (a tiling the tree refuses: a bug); the others must not wait.
+  const Status finished = world_.agree(finish_error ? Status{1, describe(finish_error)} : Status{});
+  if (!finished.ok()) {
+    if (finish_error) std::rethrow_exception(finish_error);
+    throw peer_failure(finished.message);
+  }
+  world_.broadcast(root);
+  std::vector<reduce::Partial> out = from_bytes(root);
+  times_.reduce_seconds += seconds_since(start);
+  return out;
+}
+
+}  // namespace convgrad::dist
