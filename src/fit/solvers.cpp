@@ -446,6 +446,15 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   return res;
 }
 
+template <std::floating_point T>
+FitResult<T> fit(Source<T>&, Taps, const FitOptions&, std::span<const T>, Reducer*) {
+  throw error("fit over a source: not yet implemented");
+}
+template FitResult<float> fit<float>(Source<float>&, Taps, const FitOptions&, std::span<const float>,
+                                     Reducer*);
+template FitResult<double> fit<double>(Source<double>&, Taps, const FitOptions&, std::span<const double>,
+                                       Reducer*);
+
 template std::string underdetermined_warning<float>(std::span<const Pair<float>>, Taps, const FitOptions&);
 template std::string underdetermined_warning<double>(std::span<const Pair<double>>, Taps, const FitOptions&);
 template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const FitOptions&,
