@@ -89,11 +89,15 @@ std::vector<reduce::Partial> from_bytes(const std::string& bytes) {
   return parts;
 }
 
+std::pair<std::size_t, std::size_t> rank_chunks(std::size_t C, int rank, int ranks) {
+  // C q / P without overflow: (C / P) q + (C % P) q / P, exact in integers.
+  const auto P = static_cast<std::size_t>(ranks);
+  const auto at = [&](std::size_t q) { return C / P * q + C % P * q / P; };
+  return {at(static_cast<std::size_t>(rank)), at(static_cast<std::size_t>(rank) + 1)};
+}
+
 std::pair<std::size_t, std::size_t> TreeReducer::local_chunks(std::size_t C) {
-  // C r / P without overflow for any C a data set can have (C < 2^40, P < 2^20).
-  const auto r = static_cast<std::uint64_t>(world_.rank()), P = static_cast<std::uint64_t>(world_.size());
-  const auto at = [&](std::uint64_t q) { return static_cast<std::size_t>(C / P * q + C % P * q / P); };
-  return {at(r), at(r + 1)};
+  return rank_chunks(C, world_.rank(), world_.size());
 }
 
 std::vector<reduce::Partial> TreeReducer::all_gather(std::vector<reduce::Partial> mine,

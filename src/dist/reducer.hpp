@@ -33,7 +33,7 @@ class TreeReducer final : public Reducer {
  public:
   explicit TreeReducer(World& world) : world_(world) {}
 
-  // [C r / P, C (r+1) / P): contiguous, as even as whole chunks allow.
+  // rank_chunks(C, rank, size) of the world.
   std::pair<std::size_t, std::size_t> local_chunks(std::size_t C) override;
 
   // The root of the tree over every rank's partials, as the one node [0, C). When some rank
@@ -48,6 +48,10 @@ class TreeReducer final : public Reducer {
   World& world_;
   ReduceTimes times_;
 };
+
+// The chunks rank r of P computes out of [0, C): [C r / P, C (r+1) / P), contiguous, as even
+// as whole chunks allow, together a partition of [0, C) in rank order.
+std::pair<std::size_t, std::size_t> rank_chunks(std::size_t C, int rank, int ranks);
 
 // The partials as bytes and back: a checked little format (a count, then per node its range,
 // width and values), for ranks of one kind of machine (the doubles travel as they are).
