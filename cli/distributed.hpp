@@ -11,7 +11,10 @@
 #include <type_traits>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "library_errors.hpp"
+#include "reducer.hpp"
 #include "world.hpp"
 
 namespace convgrad::cli {
@@ -50,5 +53,11 @@ auto collectively(F&& work) -> std::invoke_result_t<F&> {
   if (!all.ok()) throw agreed_failure(all);
   if constexpr (!std::is_void_v<R>) return std::move(*result);
 }
+
+// Collective: what every rank did, for rank 0's summary (null on the other ranks): the number
+// of ranks and the MPI library; per rank, the chunks it computed, the payload bytes and
+// messages it sent, the seconds it waited for the slowest rank and those of the reductions
+// proper (reducer.hpp's ReduceTimes), summed over every pass.
+nlohmann::json ranks_summary(const dist::TreeReducer& reducer);
 
 }  // namespace convgrad::cli

@@ -97,7 +97,8 @@ std::pair<std::size_t, std::size_t> rank_chunks(std::size_t C, int rank, int ran
 }
 
 std::pair<std::size_t, std::size_t> TreeReducer::local_chunks(std::size_t C) {
-  return rank_chunks(C, world_.rank(), world_.size());
+  chunks_ = rank_chunks(C, world_.rank(), world_.size());
+  return chunks_;
 }
 
 std::vector<reduce::Partial> TreeReducer::all_gather(std::vector<reduce::Partial> mine,

@@ -43,10 +43,13 @@ class TreeReducer final : public Reducer {
                                           const std::string& error) override;
 
   const ReduceTimes& times() const { return times_; }
+  // The chunks this rank computed in the last pass ([0, 0) before any).
+  std::pair<std::size_t, std::size_t> chunks() const { return chunks_; }
 
  private:
   World& world_;
   ReduceTimes times_;
+  std::pair<std::size_t, std::size_t> chunks_;
 };
 
 // The chunks rank r of P computes out of [0, C): [C r / P, C (r+1) / P), contiguous, as even
