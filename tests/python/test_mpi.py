@@ -131,3 +131,53 @@ def test_a_singular_system_ends_every_rank_with_one_error(mpi_build, run_mpi, tm
     r = run_mpi(3, "fit", "--x", x, "--y", y, "--half-width", "2", "--out", out / "h.json")
     assert_clean_failure(r, out, "the data do not determine every tap")
     assert r.returncode == 1
+
+
+def ranks_of(mpirun_pid):
+    """{rank: pid} of the processes mpirun started, read from their environment."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid != mpirun_pid:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        if b"OMPI_COMM_WORLD_RANK" in env:
+            found[int(env[b"OMPI_COMM_WORLD_RANK"])] = int(entry)
+    return found
+
+
+@pytest.mark.parametrize("victim", [0, 1])
+def test_a_rank_killed_mid_run_ends_the_job_with_nothing_written(mpi_build, mpirun, convgrad_bin, data, victim):
+    inputs, out, args = data
+    # gd with no tolerance runs until --max-iter: long enough to be killed in the middle.
+    cmd = [mpirun, "--oversubscribe", "-np", "3", convgrad_bin, "fit", *args, "--half-width", "4",
+           "--solver", "gd", "--tol", "0", "--max-iter", "100000000", "--out", out / "h.json",
+           "--summary", out / "s.json", "--history", out / "loss.csv"]
+    job = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=mpi_env())
+    try:
+        deadline = time.monotonic() + TIMEOUT / 2
+        ranks = {}
+        while len(ranks) < 3 and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.2)
+            ranks = ranks_of(job.pid)
+        assert len(ranks) == 3, "the ranks did not start"
+        time.sleep(1.0)  # into the iterations
+        assert job.poll() is None, job.communicate()
+        os.kill(ranks[victim], signal.SIGKILL)
+        _, stderr = job.communicate(timeout=TIMEOUT / 2)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode != 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == [], "something was written"
+    assert not any(pid for pid in ranks.values() if os.path.exists(f"/proc/{pid}") and
+                   open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"), "a rank lives on"
