@@ -18,6 +18,7 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <iterator>
 #include <cmath>
 #include <limits>
@@ -458,6 +459,101 @@ const std::vector<double>& NormalEquations::rhs() const {
 double NormalEquations::yy() const {
   total();
   return yy_;
+}
+
+// The blob of to_bytes, little-endian whatever the host:
+//   "CGNE" | u32 version | i64 lo | i64 hi | u64 pairs | u64 first | u64 end | u64 nodes |
+//   nodes x (u64 begin | u64 end | (K^2 + K + 1) x f64) | u64 FNV-1a of everything before it
+namespace {
+
+constexpr std::uint32_t kBlobVersion = 1;
+constexpr char kBlobMagic[4] = {'C', 'G', 'N', 'E'};
+
+void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t fnv1a(std::span<const std::uint8_t> bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const std::uint8_t c : bytes) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// Reads the blob front to back; every read is bounds-checked.
+struct BlobReader {
+  std::span<const std::uint8_t> bytes;
+  std::size_t at = 0;
+  void need(std::size_t n) const {
+    if (bytes.size() - at < n)
+      throw invalid_argument("normal equations blob: truncated (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  std::uint64_t u64() {
+    need(8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t{bytes[at + i]} << (8 * i);
+    at += 8;
+    return v;
+  }
+};
+
+}  // namespace
+
+std::vector<std::uint8_t> NormalEquations::to_bytes() const {
+  const std::size_t width = detail::fit::normal_width(K());
+  std::vector<std::uint8_t> out(kBlobMagic, kBlobMagic + 4);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(kBlobVersion >> (8 * i)));
+  put_u64(out, static_cast<std::uint64_t>(taps_.lo));
+  put_u64(out, static_cast<std::uint64_t>(taps_.hi));
+  put_u64(out, pairs_);
+  put_u64(out, first_);
+  put_u64(out, end_);
+  put_u64(out, nodes_.size());
+  out.reserve(out.size() + nodes_.size() * (16 + 8 * width) + 8);
+  for (const reduce::Partial& p : nodes_) {
+    put_u64(out, p.node.begin);
+    put_u64(out, p.node.end);
+    for (const double v : p.value) put_u64(out, std::bit_cast<std::uint64_t>(v));
+  }
+  put_u64(out, fnv1a(out));
+  return out;
+}
+
+NormalEquations NormalEquations::from_bytes(std::span<const std::uint8_t> bytes, std::size_t gram_budget) {
+  const auto bad = [](const std::string& why) { return invalid_argument("normal equations blob: " + why); };
+  if (bytes.size() < 4 + 4 + 6 * 8 + 8 || !std::equal(kBlobMagic, kBlobMagic + 4, bytes.begin()))
+    throw bad("not a convgrad NormalEquations blob (no 'CGNE' header)");
+  const std::uint32_t version =
+      bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (std::uint32_t{bytes[7]} << 24);
+  if (version != kBlobVersion)
+    throw bad("version " + std::to_string(version) + ", this build reads version " +
+              std::to_string(kBlobVersion));
+  BlobReader body{bytes.first(bytes.size() - 8), 8};
+  BlobReader tail{bytes, bytes.size() - 8};
+  if (tail.u64() != fnv1a(body.bytes)) throw bad("checksum mismatch (the blob is corrupt or truncated)");
+  const auto lo = static_cast<std::int64_t>(body.u64()), hi = static_cast<std::int64_t>(body.u64());
+  if (lo > hi || hi - lo >= (std::int64_t{1} << 31))
+    throw bad("taps " + std::to_string(lo) + ".." + std::to_string(hi) + " are not a tap range");
+  const Taps taps = Taps::range(lo, hi);
+  NormalEquations ne(taps, gram_budget);  // resource_limit beyond the budget, before reading values
+  const std::uint64_t pairs = body.u64(), first = body.u64(), end = body.u64(), count = body.u64();
+  const std::size_t width = detail::fit::normal_width(taps.K());
+  const std::size_t left = body.bytes.size() - body.at;
+  if (count != left / (16 + 8 * width) || left % (16 + 8 * width) != 0)
+    throw bad(std::to_string(count) + " nodes do not fill the " + std::to_string(left) +
+              " bytes that hold them");
+  std::vector<reduce::Partial> nodes(count);
+  for (auto& p : nodes) {
+    p.node.begin = body.u64();
+    p.node.end = body.u64();
+    p.value.resize(width);
+    for (double& v : p.value) v = std::bit_cast<double>(body.u64());
+  }
+  ne = from_nodes(taps, std::move(nodes), pairs, gram_budget);
+  if (first > end || (!ne.nodes_.empty() && (ne.first_ != first || ne.end_ != end)))
+    throw bad("the nodes do not span the recorded chunk range");
+  ne.first_ = first;
+  ne.end_ = end;
+  return ne;
 }
 
 // (G + ridge I) h = b by Cholesky, after checking the system is not singular to working
