@@ -1,14 +1,26 @@
 // `convgrad apply`: filter a signal with learned taps, yhat[n] = sum_{m=lo..hi} h[m] x[n-m]
 // ('same' length). WAV in, WAV out keeps the sample rate; .npy or text out by extension.
+//
+// The signal streams through in chunks of rows [a, b): each reads the window of x those rows
+// need (convgrad/file_source.hpp, zeros outside the signal) and writes its rows of yhat to the
+// staged output, so memory is one chunk whatever the length; a signal of one chunk is filtered
+// whole, as before streaming.
+#include <strings.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "commands.hpp"
 #include "common.hpp"
 #include "convgrad/errors.hpp"
-#include <strings.h>
+#include "convgrad/file_source.hpp"
+#include "convgrad/sound_stream.hpp"
+#include "streaming.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -16,8 +28,8 @@ namespace {
 struct ApplyCli {
   std::string h_path, x_path, out, method = "auto", wav_format = "float32";
   TapOptions taps;
-  std::optional<std::int64_t> channel, sample_rate;
-  bool quiet = false, tune = false, ignore_rate = false;
+  std::optional<std::int64_t> channel, sample_rate, chunk_rows;
+  bool quiet = false, tune = false, ignore_rate = false, progress = false;
 };
 
 bool is_wav(const std::string& path) {
@@ -27,10 +39,10 @@ bool is_wav(const std::string& path) {
 
 // Taps learned at one sample rate are a different filter at another (every frequency moves):
 // refused unless --ignore-rate, when both the taps file and the input record a rate.
-void require_same_rate(const Kernel& k, const io::Signal& x, const ApplyCli& o) {
-  if (o.ignore_rate || !k.sample_rate || !x.sample_rate || *k.sample_rate == *x.sample_rate) return;
+void require_same_rate(const Kernel& k, const std::optional<double>& x_rate, const ApplyCli& o) {
+  if (o.ignore_rate || !k.sample_rate || !x_rate || *k.sample_rate == *x_rate) return;
   throw io_error(o.h_path + " was learned at " + format_number(*k.sample_rate, 10) + " Hz but " + o.x_path +
-                 " is sampled at " + format_number(*x.sample_rate, 10) +
+                 " is sampled at " + format_number(*x_rate, 10) +
                  " Hz; resample the input (or give --ignore-rate to apply the taps anyway)");
 }
 
@@ -63,19 +75,36 @@ int run_apply(const ApplyCli& o) {
       throw io_error("--out " + o.out + ": the directory " + dir.string() + " does not exist");
   }
 
+  const std::uint64_t rows = chunk_rows_option(o.chunk_rows);
   const Kernel k = read_kernel(o.h_path, "--h", o.taps);
   const Taps taps = k.taps;
   if (channel && !io::is_sound_file(o.x_path))
     throw usage_error("--channel applies only to sound files (WAV)");
-  const io::Signal x = read_input(o.x_path, "x", channel);
-  require_same_rate(k, x, o);
-  warn_if_more_taps_than_samples(taps.K(), x.samples.size());
-  const std::vector<double> yhat = conv<double>(x.samples, k.h, taps, method);
-  require_finite_result(yhat, "the filtered signal", Dtype::float64);  // apply computes in double
+  const auto x = io::open_signal_reader(o.x_path, channel);
+  require_same_rate(k, x->sample_rate(), o);
+  warn_if_more_taps_than_samples(taps.K(), x->length());
 
-  if (is_wav(o.out)) {
+  ByteProgress progress(o.quiet, o.progress);
+  // Each chunk's rows of yhat, checked (finite: else the index of the first that overflows)
+  // and passed to the output.
+  const auto produce = [&](const std::function<void(std::span<const double>)>& write) {
+    filter_chunks(*x, k.h, taps, method, rows, [&](std::uint64_t first, std::span<const double> yhat) {
+      for (std::size_t i = 0; i < yhat.size(); ++i)
+        if (!std::isfinite(yhat[i]))
+          throw convgrad::invalid_argument("the filtered signal overflows at index " +
+                                           std::to_string(first + i) +
+                                           ": the inputs are too large for float64 (scale them down)");
+      write(yhat);
+      progress(x->bytes_read(), x->file_bytes());
+    });
+  };
+  io::StagedFile staged = [&] {
+    if (!is_wav(o.out))
+      return io::stage_array_stream(o.out, x->length(), [&](io::ArraySink& sink) {
+        produce([&](std::span<const double> v) { sink.write(v); });
+      });
     // The output's rate: --sample-rate, else the input's, else the one the taps were learned at.
-    std::optional<double> rate = x.sample_rate ? x.sample_rate : k.sample_rate;
+    std::optional<double> rate = x->sample_rate() ? x->sample_rate() : k.sample_rate;
     if (o.sample_rate) rate = static_cast<double>(*o.sample_rate);
     if (!rate)
       throw usage_error("--out " + o.out + ": a WAV file needs a sample rate; " + o.x_path +
@@ -83,13 +112,17 @@ int run_apply(const ApplyCli& o) {
     const auto hz = static_cast<int>(*rate);
     if (static_cast<double>(hz) != *rate)
       throw io_error(o.x_path + ": sample rate " + std::to_string(*rate) + " Hz is not a whole number");
-    io::write_wav(o.out, yhat, hz, format);
-  } else {
-    io::write_array(o.out, yhat);
-  }
+    return io::stage_wav_stream(o.out, hz, format, [&](io::SoundSink& sink) {
+      produce([&](std::span<const double> v) { sink.write(v); });
+    });
+  }();
+  progress.finish();
+  staged.commit();
+  const std::uint64_t n = x->length();
   if (!o.quiet)
-    std::printf("apply: %zu samples through %zu taps (m = %lld..%lld) -> %s\n", yhat.size(), taps.K(),
-                static_cast<long long>(taps.lo), static_cast<long long>(taps.hi), o.out.c_str());
+    std::printf("apply: %llu samples through %zu taps (m = %lld..%lld) -> %s\n",
+                static_cast<unsigned long long>(n), taps.K(), static_cast<long long>(taps.lo),
+                static_cast<long long>(taps.hi), o.out.c_str());
   warn_about_tune_cache();
   return 0;
 }
@@ -112,6 +145,10 @@ Run add_apply(CLI::App& app) {
               "with --method auto: time direct and fft once for this length, use the faster");
   c->add_flag("--ignore-rate", o->ignore_rate,
               "apply taps learned at another sample rate than the input's (refused otherwise)");
+  c->add_option("--chunk-rows", o->chunk_rows,
+                "samples filtered per chunk read (default 1048576): memory is about 24 bytes a row");
+  c->add_flag("--progress", o->progress,
+              "show bytes read, rate and time left on stderr (default: on a terminal)");
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] { return run_apply(*o); };
 }

@@ -4,6 +4,12 @@
 //
 // with the exact normal equations or an iterative solver (convgrad/fit.hpp), then write the
 // taps (with their range), a JSON summary, the loss history and an HTML report, all or none.
+//
+// The data stream: every file is opened for reading windows (convgrad/file_source.hpp), and
+// the fit over that source (convgrad/stream.hpp) reads them chunk by chunk, the exact solver in
+// one pass, the iterative solvers one pass per evaluation; memory is set by --chunk-rows and
+// the K x K Gram matrix, never by the length of the recordings. The chunks are those of the
+// in-memory fit, so the taps are the same to the last bit.
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +17,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,9 +28,12 @@
 #include "distributed.hpp"
 #include "library_errors.hpp"
 #include "convgrad/errors.hpp"
+#include "convgrad/file_source.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/report.hpp"
+#include "convgrad/stream.hpp"
 #include "convgrad/taps_file.hpp"
+#include "streaming.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -30,12 +41,12 @@ namespace {
 struct FitCli {
   std::vector<std::string> x_paths, y_paths, validate;
   TapOptions taps;
-  std::optional<std::int64_t> channel, batch, max_iter;
+  std::optional<std::int64_t> channel, batch, max_iter, chunk_rows;
   std::string solver = "exact", dtype = "float64", method = "auto";
   std::string out, summary, history, report, true_h, h0;
   std::optional<double> ridge, tol, loss_tol, time_limit, lr, beta1, beta2, adam_eps;
   std::int64_t seed = 1;
-  bool quiet = false, tune = false;
+  bool quiet = false, tune = false, progress = false;
 };
 
 // ---- options -------------------------------------------------------------------------------
@@ -91,53 +102,51 @@ FitOptions options_from(const FitCli& o, std::size_t pairs) {
   if (o.beta2) f.beta2 = *o.beta2;
   if (o.adam_eps) f.eps = *o.adam_eps;
   f.seed = static_cast<std::uint64_t>(o.seed);
+  f.chunk_rows = static_cast<std::size_t>(chunk_rows_option(o.chunk_rows));
   validate(f, pairs);  // before any file is read
   return f;
 }
 
 // ---- data ----------------------------------------------------------------------------------
 
-struct Recording {
-  std::string x_path, y_path;
-  std::vector<double> x, y;
-};
-
+// The files, opened (headers read and checked), not read: the fit reads them chunk by chunk.
 struct DataSet {
-  std::vector<Recording> pairs;
-  std::optional<Recording> validation;
+  std::unique_ptr<io::FilePairs> pairs;
+  std::unique_ptr<io::FilePairs> validation;  // --validate X Y
   std::optional<double> sample_rate;
   std::string rate_source;
   std::optional<std::vector<double>> h_true, h0;  // --true-h, --h0
   std::size_t total_n() const {
     std::size_t n = 0;
-    for (const auto& r : pairs) n += r.x.size();
+    for (std::size_t p = 0; p < pairs->pairs(); ++p) n += static_cast<std::size_t>(pairs->length(p));
     return n;
   }
 };
 
-// Reads one (x, y) pair; WAV files need --channel when multi-channel, and every sample rate
-// in the data set must agree.
-Recording read_pair(const std::string& xp, const std::string& yp, std::optional<int> channel, DataSet& set) {
-  Recording r{xp, yp, {}, {}};
-  auto read = [&](const std::string& path, const char* role) {
-    io::Signal s = read_input(path, role, io::is_sound_file(path) ? channel : std::nullopt);
-    if (s.sample_rate) {
-      if (set.sample_rate && *set.sample_rate != *s.sample_rate)
-        throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " +
+// Opens (x, y) pairs; WAV files need --channel when multi-channel, and every sample rate in the
+// data set must agree.
+std::unique_ptr<io::FilePairs> open_pairs(const std::vector<std::string>& xs,
+                                          const std::vector<std::string>& ys, std::optional<int> channel,
+                                          DataSet& set) {
+  for (const auto& [paths, role] : {std::pair{&xs, "x"}, {&ys, "y"}})
+    for (const std::string& path : *paths)
+      if (path.empty()) throw usage_error(std::string(role) + ": the file name is empty");
+  auto files = std::make_unique<io::FilePairs>(xs, ys, channel);
+  for (std::size_t p = 0; p < files->pairs(); ++p)
+    for (const io::SignalReader* r : {&files->x(p), &files->y(p)}) {
+      if (!r->sample_rate()) continue;
+      if (set.sample_rate && *set.sample_rate != *r->sample_rate())
+        throw io_error(r->path() + " is sampled at " + format_number(*r->sample_rate(), 10) + " Hz but " +
                        set.rate_source + " at " + format_number(*set.sample_rate, 10) +
                        " Hz; the sample rates must match (resample first)");
-      set.sample_rate = s.sample_rate;
-      set.rate_source = path;
+      set.sample_rate = r->sample_rate();
+      set.rate_source = r->path();
     }
-    return std::move(s.samples);
-  };
-  r.x = read(xp, "x");
-  r.y = read(yp, "y");
-  if (r.x.size() != r.y.size())
-    throw io_error("y (" + yp + ") has " + std::to_string(r.y.size()) + " samples but x (" + xp + ") has " +
-                   std::to_string(r.x.size()) + "; each pair must have the same length");
-  return r;
+  return files;
 }
+
+// A value of float32 data beyond its range is named with the option that avoids it.
+constexpr const char* kFloat32Advice = " (use --dtype float64)";
 
 // ---- progress on a terminal -------------------------------------------------------------------
 
@@ -243,41 +252,61 @@ std::vector<double> read_fit_taps(const std::string& path, const char* option, T
   return std::move(t.h);
 }
 
-// Step 2: the recordings, the validation pair and the optional taps files.
+// Step 2: the recordings and the validation pair opened, the optional taps files read.
 DataSet read_data(const FitCli& o, const Plan& plan) {
   DataSet set;
-  for (std::size_t p = 0; p < o.x_paths.size(); ++p)
-    set.pairs.push_back(read_pair(o.x_paths[p], o.y_paths[p], plan.channel, set));
-  if (!o.validate.empty()) set.validation = read_pair(o.validate[0], o.validate[1], plan.channel, set);
+  set.pairs = open_pairs(o.x_paths, o.y_paths, plan.channel, set);
+  if (!o.validate.empty()) set.validation = open_pairs({o.validate[0]}, {o.validate[1]}, plan.channel, set);
   if (!o.true_h.empty()) set.h_true = read_fit_taps(o.true_h, "--true-h", plan.taps);
   if (!o.h0.empty()) set.h0 = read_fit_taps(o.h0, "--h0", plan.taps);
   return set;
 }
 
-// Step 3: the fit in T, with a progress line on a terminal.
+// An underdetermined problem (more taps than samples) is named before the work starts, with the
+// solver made for it. Only then are the data fewer than K samples, and read whole to ask.
 template <std::floating_point T>
-FitResult<T> solve(const FitCli& o, Plan& plan, const DataSet& set) {
+void warn_if_underdetermined(Source<T>& source, const Plan& plan, std::size_t total_n) {
+  if (total_n >= plan.taps.K()) return;
   std::vector<std::vector<T>> xs, ys;
-  for (const auto& r : set.pairs) {
-    xs.push_back(to_dtype<T>(r.x, "x (" + r.x_path + ")"));
-    ys.push_back(to_dtype<T>(r.y, "y (" + r.y_path + ")"));
-  }
   std::vector<Pair<T>> data;
-  for (std::size_t p = 0; p < xs.size(); ++p) data.push_back({xs[p], ys[p]});
-  std::vector<T> start;
-  if (set.h0) start = to_dtype<T>(*set.h0, "--h0 (" + o.h0 + ")");
-
-  // An underdetermined problem is named before the work starts, with the solver made for it.
+  for (std::size_t p = 0; p < source.pairs(); ++p) {
+    xs.emplace_back(source.length(p));
+    ys.emplace_back(source.length(p));
+    source.read_x(p, 0, xs.back());
+    source.read_y(p, 0, ys.back());
+    data.push_back({xs.back(), ys.back()});
+  }
   if (const std::string w = underdetermined_warning<T>(data, plan.taps, plan.fo);
       !w.empty() && dist::world().is_root())
     std::fprintf(stderr, "convgrad: warning: %s\n", in_command_words(w).c_str());
+}
 
-  const bool tty = !o.quiet && dist::world().is_root() && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
-  ProgressLine line(tty && plan.fo.solver != Solver::exact, plan.fo);
+// Step 3: the fit in T over the files, with a progress line: bytes read for the exact solver's
+// one pass, iterations for the iterative solvers (on a terminal, or with --progress).
+// Under mpirun, `ranks` shares the chunks among the ranks (src/dist/reducer.hpp) and rank 0
+// alone shows progress.
+template <std::floating_point T>
+FitResult<T> solve(const FitCli& o, Plan& plan, const DataSet& set, Reducer* ranks) {
+  io::FileSource<T> source(*set.pairs, kFloat32Advice);
+  std::vector<T> start;
+  if (set.h0) start = to_dtype<T>(*set.h0, "--h0 (" + o.h0 + ")");
+  warn_if_underdetermined<T>(source, plan, set.total_n());
+
+  const bool exact = plan.fo.solver == Solver::exact;
+  const bool quiet = o.quiet || !dist::world().is_root();
+  ByteProgress bytes(quiet || !exact, o.progress);
+  std::mutex drawing;  // chunks are read by several threads; one draws, the others go on
+  source.on_read = [&] {
+    const std::unique_lock lock(drawing, std::try_to_lock);
+    if (lock) bytes(set.pairs->bytes_read(), set.pairs->file_bytes());
+  };
+  const bool shown = !quiet && (o.progress || (isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)));
+  ProgressLine line(shown && !exact, plan.fo);
   plan.fo.progress = [&line](const Progress& p) { return line(p); };
   try {
-    FitResult<T> res = fit<T>(data, plan.taps, plan.fo, start);
+    FitResult<T> res = fit<T>(static_cast<Source<T>&>(source), plan.taps, plan.fo, start, ranks);
     line.finish();
+    bytes.finish();
     plan.fo.progress = nullptr;
     return res;
   } catch (...) {
@@ -292,14 +321,25 @@ struct Validation {
   double relative() const { return energy > 0 ? loss / energy : 0.0; }
 };
 
+// Both read chunk by chunk: the loss as the fit's objective is summed (the tree of reduce.hpp),
+// the energy as a plain sum of squares.
 template <std::floating_point T>
 std::optional<Validation> validate(const DataSet& set, const FitResult<T>& res, const Plan& plan) {
   if (!set.validation) return std::nullopt;
-  const auto xv = to_dtype<T>(set.validation->x, "x (" + set.validation->x_path + ")");
-  const auto yv = to_dtype<T>(set.validation->y, "y (" + set.validation->y_path + ")");
-  const std::vector<Pair<T>> vd = {{xv, yv}};
-  const double e = norm2(set.validation->y);
-  return Validation{objective<T>(vd, res.h, plan.taps, 0.0, {}, nullptr, plan.fo.method), 0.5 * e * e};
+  io::FileSource<T> source(*set.validation, kFloat32Advice);
+  const ChunkPlan chunks = chunk_plan<T>(source, plan.fo.chunk_rows);
+  const std::size_t C = chunks.chunks();
+  const auto parts =
+      objective_partials<T>(source, chunks, plan.taps, res.h, 0, C, nullptr, {}, plan.fo.method);
+  Validation v;
+  v.loss = reduce::finish(C, parts)[0];
+  std::vector<double> y;
+  for (std::uint64_t a = 0; a < set.validation->length(0); a += chunks.rows()) {
+    y.resize(static_cast<std::size_t>(std::min<std::uint64_t>(chunks.rows(), set.validation->length(0) - a)));
+    set.validation->read_y(0, static_cast<std::int64_t>(a), y);
+    for (const double s : y) v.energy += 0.5 * s * s;
+  }
+  return v;
 }
 
 // What the fit produced, in double, for the summary, the report and the printout.
@@ -314,6 +354,7 @@ struct Outcome {
   std::vector<double> pair_loss;
   std::vector<Progress> history;
   std::optional<Validation> validation;
+  nlohmann::json ranks;  // under mpirun: the ranks' chunks, traffic and reduction times
 };
 
 // Step 4: the summary (--summary): solver, options, losses, condition number, the taps.
@@ -341,20 +382,21 @@ nlohmann::json summary(const FitCli& o, const Plan& plan, const DataSet& set, co
   if (fo.batch) js["batch"] = *fo.batch;
   js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
   js["pairs"] = nlohmann::json::array();
-  for (std::size_t p = 0; p < set.pairs.size(); ++p)
-    js["pairs"].push_back({{"x", set.pairs[p].x_path},
-                           {"y", set.pairs[p].y_path},
-                           {"N", set.pairs[p].x.size()},
+  for (std::size_t p = 0; p < set.pairs->pairs(); ++p)
+    js["pairs"].push_back({{"x", set.pairs->x(p).path()},
+                           {"y", set.pairs->y(p).path()},
+                           {"N", set.pairs->length(p)},
                            {"loss", res.pair_loss[p]}});
   if (res.validation)
     js["validation"] = {
-        {"x", set.validation->x_path},
-        {"y", set.validation->y_path},
-        {"N", set.validation->x.size()},
+        {"x", set.validation->x(0).path()},
+        {"y", set.validation->y(0).path()},
+        {"N", set.validation->length(0)},
         {"loss", res.validation->loss},
         {"relative_loss",
          res.validation->energy > 0 ? nlohmann::json(res.validation->relative()) : nlohmann::json(nullptr)}};
   if (set.h_true) js["true_h"] = {{"file", o.true_h}, {"relative_error", rel_error(res.h, *set.h_true)}};
+  if (!res.ranks.is_null()) js["distributed"] = res.ranks;
   js["h"] = res.h;
   return js;
 }
@@ -370,6 +412,36 @@ std::string history_csv(const Outcome& res) {
   return csv;
 }
 
+// The first pair's residual r = yhat - y for the report, chunk by chunk. A long one is kept as
+// the minimum and maximum of each of kResidualStretches stretches (in that order), which the
+// report draws as the envelope it would draw from every sample: its memory stays fixed.
+constexpr std::uint64_t kResidualStretches = std::uint64_t{1} << 15;
+
+std::vector<double> first_residual(const DataSet& set, std::span<const double> h, const Plan& plan) {
+  const std::uint64_t N = set.pairs->length(0);
+  const bool whole = N <= 2 * kResidualStretches;
+  std::vector<double> kept(whole ? N : 2 * kResidualStretches), y;
+  if (!whole)
+    for (std::size_t s = 0; s < kResidualStretches; ++s)
+      kept[2 * s] = std::numeric_limits<double>::infinity(), kept[2 * s + 1] = -kept[2 * s];
+  filter_chunks(set.pairs->x(0), h, plan.taps, plan.fo.method, plan.fo.chunk_rows,
+                [&](std::uint64_t first, std::span<const double> yhat) {
+                  y.resize(yhat.size());
+                  set.pairs->read_y(0, static_cast<std::int64_t>(first), y);
+                  for (std::size_t i = 0; i < yhat.size(); ++i) {
+                    const double r = yhat[i] - y[i];
+                    if (whole) {
+                      kept[first + i] = r;
+                    } else {
+                      const std::uint64_t s = (first + i) * kResidualStretches / N;
+                      kept[2 * s] = std::min(kept[2 * s], r);
+                      kept[2 * s + 1] = std::max(kept[2 * s + 1], r);
+                    }
+                  }
+                });
+  return kept;
+}
+
 // Step 6: the HTML report (--report): facts, taps, loss history and the first pair's residual.
 std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res) {
   const FitOptions& fo = plan.fo;
@@ -379,8 +451,8 @@ std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res
       "convgrad fit: " + std::string(to_string(fo.solver)) + ", " + std::to_string(taps.K()) + " taps";
   page.facts = {
       {"solver", std::string(to_string(fo.solver))},
-      {"data", std::to_string(set.pairs.size()) + " pair(s), " + std::to_string(set.total_n()) + " samples" +
-                   (set.sample_rate ? " at " + format_number(*set.sample_rate) + " Hz" : "")},
+      {"data", std::to_string(set.pairs->pairs()) + " pair(s), " + std::to_string(set.total_n()) +
+                   " samples" + (set.sample_rate ? " at " + format_number(*set.sample_rate) + " Hz" : "")},
       {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) +
                    " (K = " + std::to_string(taps.K()) + ")"},
       {"ridge", format_number(fo.ridge)},
@@ -396,9 +468,7 @@ std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res
   page.h = res.h;
   page.h_true = set.h_true;
   for (const auto& p : res.history) page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
-  const auto yhat = conv<double>(set.pairs[0].x, res.h, taps);
-  page.residual.resize(yhat.size());
-  for (std::size_t n = 0; n < yhat.size(); ++n) page.residual[n] = yhat[n] - set.pairs[0].y[n];
+  page.residual = first_residual(set, res.h, plan);
   page.sample_rate = set.sample_rate;
   return report::fit_page(page);
 }
@@ -420,7 +490,7 @@ void print_outcome(const FitCli& o, const Plan& plan, const DataSet& set, const 
   const Taps taps = plan.taps;
   std::printf("fit: %s, %zu taps (m = %lld..%lld), %zu pair(s), %zu samples\n",
               std::string(to_string(plan.fo.solver)).c_str(), taps.K(), static_cast<long long>(taps.lo),
-              static_cast<long long>(taps.hi), set.pairs.size(), set.total_n());
+              static_cast<long long>(taps.hi), set.pairs->pairs(), set.total_n());
   std::printf("  %zu iteration(s) (%s) in %.3f s; loss %.10g, gradient norm %.3g", res.iterations,
               res.stop_reason.c_str(), res.seconds, res.loss, res.grad_norm);
   if (res.condition) std::printf(", condition number %.3g", *res.condition);
@@ -463,15 +533,18 @@ Outcome outcome(FitResult<T>&& r, std::optional<Validation> validation) {
 // (collectively, distributed.hpp); rank 0 alone writes and prints.
 int run_fit(const FitCli& o) {
   const bool root = dist::world().is_root();
+  dist::TreeReducer reducer(dist::world());
+  Reducer* ranks = dist::launched_by_mpi() ? &reducer : nullptr;
   Plan plan = collectively([&] { return check_usage(o); });
   const DataSet set = collectively([&] { return read_data(o, plan); });
-  const Outcome res = collectively([&] {
+  Outcome res = collectively([&] {
     return with_dtype(plan.dtype, [&]<class T>(T) {
-      FitResult<T> r = solve<T>(o, plan, set);
-      const std::optional<Validation> v = validate<T>(set, r, plan);
+      FitResult<T> r = solve<T>(o, plan, set, ranks);
+      const std::optional<Validation> v = root ? validate<T>(set, r, plan) : std::nullopt;
       return outcome<T>(std::move(r), v);
     });
   });
+  if (ranks) res.ranks = ranks_summary(reducer);
   collectively([&] {
     require_finite_result(res.h, "the learned taps", plan.dtype);
     if (root) write_fit_outputs(o, plan, set, res);
@@ -516,6 +589,12 @@ Run add_fit(CLI::App& app) {
   c->add_option("--adam-eps", o->adam_eps, "adam: epsilon (default 1e-8)");
   c->add_option("--batch", o->batch, "mini-batches: pairs per step (default all)");
   c->add_option("--seed", o->seed, "seed of the mini-batch order (default 1)");
+  c->add_option("--chunk-rows", o->chunk_rows,
+                "rows per chunk read (default 1048576; about 16 bytes a row per thread); runs to agree to "
+                "the last bit use the same");
+  c->add_flag(
+      "--progress", o->progress,
+      "show the progress on stderr: bytes read (exact), iterations (iterative); default on a terminal");
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));

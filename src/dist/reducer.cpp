@@ -1,9 +1,7 @@
 // The tree reduction across ranks (reducer.hpp).
 #include "reducer.hpp"
 
-#include <algorithm>
 #include <chrono>
-#include <exception>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -30,28 +28,6 @@ std::uint64_t get_u64(const std::string& in, std::size_t& at) {
   std::uint64_t v = 0;
   get(in, at, &v, sizeof v);
   return v;
-}
-
-// The root of the tree from every rank's canonical nodes (each rank's message, in rank order).
-reduce::Partial finish_tree(const std::vector<std::string>& sent) {
-  std::vector<reduce::Partial> parts;
-  std::size_t C = 0;
-  for (const auto& bytes : sent)
-    for (auto& p : from_bytes(bytes)) {
-      C = std::max(C, p.node.end);
-      parts.push_back(std::move(p));
-    }
-  return {{0, C}, reduce::finish(C, std::move(parts))};
-}
-
-std::string describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown error";
-  }
 }
 
 }  // namespace
@@ -113,24 +89,11 @@ std::vector<reduce::Partial> TreeReducer::all_gather(std::vector<reduce::Partial
   }
 
   start = std::chrono::steady_clock::now();
-  const std::vector<std::string> sent = world_.gather(to_bytes(mine));
-  std::string root;
-  std::exception_ptr finish_error;
-  if (world_.is_root()) try {
-      root = to_bytes({finish_tree(sent)});
-    } catch (...) {
-      finish_error = std::current_exception();
-    }
-  // Rank 0 alone could fail here (a tiling the tree refuses: a bug); the others must not wait.
-  const Status finished = world_.agree(finish_error ? Status{1, describe(finish_error)} : Status{});
-  if (!finished.ok()) {
-    if (finish_error) std::rethrow_exception(finish_error);
-    throw peer_failure(finished.message);
-  }
-  world_.broadcast(root);
-  std::vector<reduce::Partial> out = from_bytes(root);
+  std::vector<reduce::Partial> all;
+  for (const std::string& bytes : world_.all_gather(to_bytes(mine)))
+    for (auto& p : from_bytes(bytes)) all.push_back(std::move(p));
   times_.reduce_seconds += seconds_since(start);
-  return out;
+  return all;
 }
 
 }  // namespace convgrad::dist

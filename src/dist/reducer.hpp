@@ -1,14 +1,14 @@
-// fit()'s partial sums across the ranks of a World (convgrad/stream.hpp's Reducer), by the
+// fit()'s partial sums across the ranks of a World (convgrad/stream.hpp's Reducer), for the
 // one fixed tree of convgrad/reduce.hpp:
 //
 //   - the chunks [0, C) are cut into P contiguous ranges, rank r computing [C r / P, C (r+1) / P);
-//   - each rank computes the values of its range's canonical nodes and sends them to rank 0;
-//   - rank 0 completes the tree from those nodes (reduce::finish) and sends the root to every
-//     rank, which hands fit() the root as the one node [0, C).
+//   - each rank computes the values of its range's canonical nodes (or, for per-pair sums, of
+//     its chunks) and sends them to rank 0, which sends every rank's to every rank;
+//   - fit() completes the tree on every rank (reduce::finish) from the same nodes.
 //
 // Every value is the same sum in the same order whatever P is (reduce.hpp), so every rank, for
 // every P, gets the same root to the last bit; each rank sends about (its nodes) x width x 8
-// bytes per pass, never anything proportional to its samples.
+// bytes per pass, never anything proportional to its samples (rank 0 also relays them all).
 #pragma once
 
 #include <cstddef>
@@ -26,7 +26,7 @@ namespace convgrad::dist {
 struct ReduceTimes {
   std::size_t passes = 0;
   double wait_seconds = 0;    // waiting for the slowest rank to finish its chunks (imbalance)
-  double reduce_seconds = 0;  // sending nodes, completing the tree at rank 0, sending the root
+  double reduce_seconds = 0;  // every rank's nodes to rank 0, and from there to every rank
 };
 
 class TreeReducer final : public Reducer {
@@ -36,9 +36,9 @@ class TreeReducer final : public Reducer {
   // rank_chunks(C, rank, size) of the world.
   std::pair<std::size_t, std::size_t> local_chunks(std::size_t C) override;
 
-  // The root of the tree over every rank's partials, as the one node [0, C). When some rank
-  // met an error, every rank learns it first: the ranks that met it return (fit() rethrows
-  // their own exception), the others throw peer_failure with the failing rank's message.
+  // Every rank's partials, in rank order, to every rank. When some rank met an error, every
+  // rank learns it first: the ranks that met it return (fit() rethrows their own exception),
+  // the others throw peer_failure with the failing rank's message.
   std::vector<reduce::Partial> all_gather(std::vector<reduce::Partial> mine,
                                           const std::string& error) override;
 

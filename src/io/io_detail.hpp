@@ -2,12 +2,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "convgrad/file_source.hpp"
 #include "convgrad/io.hpp"
 #include "core/quote.hpp"
 
@@ -42,9 +46,34 @@ using convgrad::detail::quote_token;
 
 // Throws io_error "PATH: <where> is NaN/Inf (sample index i)" for the first non-finite value.
 void require_finite_samples(std::span<const double> v, const std::string& path);
+// The same for a window whose first value is sample `first` of the file.
+void require_finite_window(std::span<const double> v, std::uint64_t first, const std::string& path);
+
+// A sound file opened for reading windows of one channel (file_source.hpp), in wav.cpp.
+std::unique_ptr<SignalReader> open_sound_reader(const std::string& path, std::optional<int> channel);
 
 Signal read_npy(const std::string& path);
 Signal read_text(const std::string& path);
+
+// Where a .npy file's samples are: n values of `width` bytes (4: float32, 8: float64) from
+// byte data_at. npy_layout checks the first bytes of the file (`head`: the magic string, the
+// version, the header dict; at least the whole header) against the file's size, with the
+// errors read_npy gives (a truncated file, trailing bytes, an unsupported dtype or shape).
+struct NpyLayout {
+  std::uint64_t data_at = 0, n = 0;
+  std::size_t width = 8;
+};
+NpyLayout npy_layout(std::string_view head, std::uint64_t file_size, const std::string& path);
+// out[i] = the i-th little-endian value of `width` bytes at p (float32 widened exactly).
+void decode_npy(const unsigned char* p, std::size_t width, std::span<double> out);
+
+// Reads a text signal with read_text's rules, a block of the file at a time, calling
+// on_value(v, i, offset) for the i-th value (0-based), which starts at byte `offset` of the
+// file; returns how many values there were (io_error for none). Memory: one line at a time.
+std::uint64_t scan_text(const std::string& path,
+                        const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value);
+// One number, the whole token, as the text reader reads it (io_error naming PATH:LINE).
+double parse_text_number(std::string_view token, const std::string& path, std::size_t line);
 Signal read_sound(const std::string& path, std::optional<int> channel);
 // io_error naming `path` for a WAV header libsndfile would misread: an encoding it cannot decode
 // itself (MPEG), no channels, a zero sample rate, or a data chunk cut short.
@@ -54,6 +83,9 @@ void require_wav_sample(double v, std::size_t i, const std::string& path, WavFor
 
 // The .npy and text encodings of values (the bytes of the file).
 std::string encode_npy(std::span<const double> values);
+// The pieces of encode_npy: the header of n float64 values, and the values' bytes appended.
+std::string npy_header(std::uint64_t n);
+void append_npy_values(std::string& out, std::span<const double> values);
 std::string encode_text(std::span<const double> values);
 
 }  // namespace detail

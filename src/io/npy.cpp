@@ -172,25 +172,27 @@ std::size_t float_size(const std::string& descr, const std::string& path) {
 
 }  // namespace
 
-Signal read_npy(const std::string& path) {
-  const std::string bytes = read_file(path);
-  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (bytes.size() < kMagic.size() || std::string_view(bytes).substr(0, kMagic.size()) != kMagic)
+NpyLayout npy_layout(std::string_view head, std::uint64_t file_size, const std::string& path) {
+  const auto* b = reinterpret_cast<const unsigned char*>(head.data());
+  if (head.size() < kMagic.size() || head.substr(0, kMagic.size()) != kMagic)
     throw io_error(path + ": not a .npy file (the magic string \\x93NUMPY is missing)");
-  if (bytes.size() < 10)
-    throw io_error(path + ": truncated .npy header (" + std::to_string(bytes.size()) + " bytes)");
+  if (head.size() < 10)
+    throw io_error(path + ": truncated .npy header (" + std::to_string(head.size()) + " bytes)");
   const unsigned major = b[6];
   if (major < 1 || major > 3)
     throw io_error(path + ": .npy format version " + std::to_string(major) + "." + std::to_string(b[7]) +
                    " is not supported (1.0, 2.0, 3.0 are)");
   const int len_bytes = major == 1 ? 2 : 4;
   const std::size_t prefix = 8 + static_cast<std::size_t>(len_bytes);
-  if (bytes.size() < prefix) throw io_error(path + ": truncated .npy header");
+  if (head.size() < prefix) throw io_error(path + ": truncated .npy header");
   const std::uint64_t header_len = read_le(b + 8, len_bytes);
-  if (header_len > bytes.size() - prefix)
+  if (header_len > file_size - prefix)
     throw io_error(path + ": truncated .npy header (it announces " + std::to_string(header_len) +
-                   " bytes, the file has " + std::to_string(bytes.size() - prefix) + " after the prefix)");
-  const std::string_view header = std::string_view(bytes).substr(prefix, header_len);
+                   " bytes, the file has " + std::to_string(file_size - prefix) + " after the prefix)");
+  if (header_len > head.size() - prefix)
+    throw io_error(path + ": .npy header of " + std::to_string(header_len) + " bytes is larger than " +
+                   std::to_string(head.size() - prefix) + " bytes (not a signal's header)");
+  const std::string_view header = head.substr(prefix, header_len);
 
   auto dict = HeaderParser(header, path).dict();
   const auto need = [&](const char* key, HeaderValue::Kind kind) -> const HeaderValue& {
@@ -215,8 +217,8 @@ Signal read_npy(const std::string& path) {
   const std::uint64_t n = dims[0];
   if (n == 0) throw io_error(path + ": shape " + shape + " holds no samples (an empty signal)");
 
-  const std::size_t data_at = prefix + header_len;
-  const std::size_t have = bytes.size() - data_at;
+  const std::uint64_t data_at = prefix + header_len;
+  const std::uint64_t have = file_size - data_at;
   if (n > have / width || n * width != have) {
     const std::string want = n > std::numeric_limits<std::uint64_t>::max() / width
                                  ? std::string("more than the file holds")
@@ -225,26 +227,34 @@ Signal read_npy(const std::string& path) {
                    " of " + (width == 4 ? "float32" : "float64") + " needs " + want +
                    " of data, the file has " + std::to_string(have));
   }
+  return NpyLayout{data_at, n, width};
+}
 
-  Signal s;
-  s.format = width == 4 ? "npy-float32" : "npy-float64";
-  s.samples.resize(n);
-  const unsigned char* p = b + data_at;
-  for (std::size_t i = 0; i < n; ++i, p += width) {
+void decode_npy(const unsigned char* p, std::size_t width, std::span<double> out) {
+  for (double& v : out) {
     // Assemble the little-endian bytes into an integer, then reinterpret: correct on any host.
     if (width == 8) {
-      s.samples[i] = std::bit_cast<double>(read_le(p, 8));
+      v = std::bit_cast<double>(read_le(p, 8));
     } else {
-      s.samples[i] = std::bit_cast<float>(static_cast<std::uint32_t>(read_le(p, 4)));
+      v = std::bit_cast<float>(static_cast<std::uint32_t>(read_le(p, 4)));
     }
+    p += width;
   }
+}
+
+Signal read_npy(const std::string& path) {
+  const std::string bytes = read_file(path);
+  const NpyLayout layout = npy_layout(bytes, bytes.size(), path);
+  Signal s;
+  s.format = layout.width == 4 ? "npy-float32" : "npy-float64";
+  s.samples.resize(layout.n);
+  decode_npy(reinterpret_cast<const unsigned char*>(bytes.data()) + layout.data_at, layout.width, s.samples);
   require_finite_samples(s.samples, path);
   return s;
 }
 
-std::string encode_npy(std::span<const double> values) {
-  std::string header =
-      "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(values.size()) + ",), }";
+std::string npy_header(std::uint64_t n) {
+  std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
   // Pad with spaces to a multiple of 64 bytes including the 10-byte prefix and a final '\n'.
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
@@ -255,11 +265,20 @@ std::string encode_npy(std::span<const double> values) {
   out += static_cast<char>(header.size() & 0xFF);
   out += static_cast<char>((header.size() >> 8) & 0xFF);
   out += header;
+  return out;
+}
+
+void append_npy_values(std::string& out, std::span<const double> values) {
   out.reserve(out.size() + values.size() * 8);
   for (const double v : values) {
     std::uint64_t u = std::bit_cast<std::uint64_t>(v);
     for (int k = 0; k < 8; ++k, u >>= 8) out += static_cast<char>(u & 0xFF);
   }
+}
+
+std::string encode_npy(std::span<const double> values) {
+  std::string out = npy_header(values.size());
+  append_npy_values(out, values);
   return out;
 }
 

@@ -67,10 +67,7 @@ std::string extension(const std::string& path) {
 }
 
 void require_finite_samples(std::span<const double> v, const std::string& path) {
-  for (std::size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i]))
-      throw io_error(path + ": sample " + std::to_string(i) + " (0-based) is " +
-                     (std::isnan(v[i]) ? "NaN" : "infinite") + "; signals must be finite");
+  require_finite_window(v, 0, path);
 }
 
 }  // namespace detail

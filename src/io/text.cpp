@@ -1,11 +1,16 @@
 // Text and CSV signals: one value per line, or all values on one line separated by commas,
 // spaces or tabs. '#' starts a comment. Every error names PATH:LINE and the offending token.
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "convgrad/errors.hpp"
 #include "io_detail.hpp"
@@ -38,44 +43,37 @@ double parse_number(std::string_view token, const std::string& path, std::size_t
   return v;
 }
 
-}  // namespace
+// The rules of a text signal applied one line at a time (see io.hpp): what is a value, what a
+// separator, and that values on several lines each hold one.
+class TextLines {
+ public:
+  TextLines(const std::string& path,
+            const std::function<void(double, std::uint64_t, std::uint64_t)>& on_value)
+      : path_(path), on_value_(on_value) {}
 
-Signal read_text(const std::string& path) {
-  std::string bytes = read_file(path);
-  std::string_view text(bytes);
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte-order mark
-  if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF"))
-    throw io_error(path + ": looks like UTF-16 text; save it as UTF-8 or ASCII");
-
-  Signal s;
-  s.format = "text";
-  std::size_t line_no = 0, value_lines = 0;
-  std::size_t first_multi_line = 0, first_multi_count = 0;  // the first line holding several values
-  while (!text.empty()) {
-    ++line_no;
-    const std::size_t eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+  // One line without its '\n', starting at byte `offset` of the file.
+  void line(std::string_view line, std::uint64_t offset) {
+    ++line_no_;
     if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
 
     // Tokens are separated by a run of blanks, or by one comma with optional blanks around it.
     std::size_t count = 0, i = 0;
     bool comma_sep = false, blank_sep = false;
     while (i < line.size() && is_space(line[i])) ++i;
-    if (i == line.size()) continue;  // blank or comment-only line
+    if (i == line.size()) return;  // blank or comment-only line
     for (;;) {
       const std::size_t start = i;
       while (i < line.size() && line[i] != ',' && !is_space(line[i])) ++i;
       const std::string_view token = line.substr(start, i - start);
       if (token.empty())
-        throw io_error(where(path, line_no) + "empty value " +
+        throw io_error(where(path_, line_no_) + "empty value " +
                        (start == 0 || count == 0 ? std::string("before the first comma")
                                                  : "after value " + std::to_string(count)));
-      const double v = parse_number(token, path, line_no);
+      const double v = parse_number(token, path_, line_no_);
       if (!std::isfinite(v))
-        throw io_error(where(path, line_no) + "'" + quote_token(token) + "' is not finite (sample index " +
-                       std::to_string(s.samples.size()) + ", 0-based); signals must be finite");
-      s.samples.push_back(v);
+        throw io_error(where(path_, line_no_) + "'" + quote_token(token) + "' is not finite (sample index " +
+                       std::to_string(values_) + ", 0-based); signals must be finite");
+      on_value_(v, values_++, offset + start);
       ++count;
       // The separator: blanks, then at most one comma, then blanks.
       const std::size_t sep = i;
@@ -88,28 +86,90 @@ Signal read_text(const std::string& path) {
       }
       if (i == line.size()) {
         if (comma)
-          throw io_error(where(path, line_no) + "trailing comma after value " + std::to_string(count) +
+          throw io_error(where(path_, line_no_) + "trailing comma after value " + std::to_string(count) +
                          " (an empty value)");
         break;
       }
       if (i == sep) break;  // unreachable: a token ends at a separator
       (comma ? comma_sep : blank_sep) = true;
       if (comma_sep && blank_sep)
-        throw io_error(where(path, line_no) +
+        throw io_error(where(path_, line_no_) +
                        "mixes commas and blanks as separators (decimal commas?); use one or the other");
     }
-    ++value_lines;
-    if (count > 1 && first_multi_line == 0) {
-      first_multi_line = line_no;
-      first_multi_count = count;
+    ++value_lines_;
+    if (count > 1 && first_multi_line_ == 0) {
+      first_multi_line_ = line_no_;
+      first_multi_count_ = count;
     }
-    if (first_multi_line != 0 && value_lines > 1)
-      throw io_error(where(path, first_multi_line) + std::to_string(first_multi_count) +
+    if (first_multi_line_ != 0 && value_lines_ > 1)
+      throw io_error(where(path_, first_multi_line_) + std::to_string(first_multi_count_) +
                      " values on one line, but values are on several lines: a table, not a signal; "
                      "give one value per line or all values on one line");
   }
-  if (s.samples.empty())
+
+  std::uint64_t values() const { return values_; }
+
+ private:
+  const std::string& path_;
+  const std::function<void(double, std::uint64_t, std::uint64_t)>& on_value_;
+  std::size_t line_no_ = 0, value_lines_ = 0;
+  std::size_t first_multi_line_ = 0, first_multi_count_ = 0;  // the first line holding several values
+  std::uint64_t values_ = 0;
+};
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+}  // namespace
+
+double parse_text_number(std::string_view token, const std::string& path, std::size_t line) {
+  return parse_number(token, path, line);
+}
+
+std::uint64_t scan_text(
+    const std::string& path,
+    const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value) {
+  require_readable_file(path);
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+  if (!f) throw io_error(path + ": cannot open: " + std::strerror(errno));
+  TextLines lines(path, on_value);
+  // `carry` holds the bytes from `carry_at` (a file offset) not yet split into whole lines.
+  std::string carry;
+  std::uint64_t carry_at = 0;
+  bool start_checked = false;
+  std::vector<char> block(std::size_t{1} << 20);
+  for (;;) {
+    const std::size_t got = std::fread(block.data(), 1, block.size(), f.get());
+    if (got == 0 && std::ferror(f.get())) throw io_error(path + ": read failed: " + std::strerror(errno));
+    const bool at_end = got == 0;
+    carry.append(block.data(), got);
+    if (!start_checked && (carry.size() >= 3 || at_end)) {
+      start_checked = true;
+      if (carry.starts_with("\xEF\xBB\xBF")) carry.erase(0, 3), carry_at = 3;  // a UTF-8 byte-order mark
+      if (carry.starts_with("\xFF\xFE") || carry.starts_with("\xFE\xFF"))
+        throw io_error(path + ": looks like UTF-16 text; save it as UTF-8 or ASCII");
+    }
+    if (!start_checked) continue;
+    std::size_t from = 0;
+    for (std::size_t eol; (eol = carry.find('\n', from)) != std::string::npos; from = eol + 1)
+      lines.line(std::string_view(carry).substr(from, eol - from), carry_at + from);
+    if (at_end) {
+      if (from < carry.size()) lines.line(std::string_view(carry).substr(from), carry_at + from);
+      break;
+    }
+    carry.erase(0, from);
+    carry_at += from;
+  }
+  if (lines.values() == 0)
     throw io_error(path + ": no values (the file is empty or holds only comments and blank lines)");
+  return lines.values();
+}
+
+Signal read_text(const std::string& path) {
+  Signal s;
+  s.format = "text";
+  scan_text(path, [&](double v, std::uint64_t, std::uint64_t) { s.samples.push_back(v); });
   return s;
 }
 

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -183,6 +185,56 @@ StagedFile stage_wav(const std::string& path, std::span<const double> values, in
 
 void write_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
   stage_wav(path, values, sample_rate, format).commit();
+}
+
+namespace {
+
+// One channel of a sound file, a window at a time: sf_seek to the window's first frame, then
+// sf_readf_double of its frames (all channels, as libsndfile reads them), one channel kept.
+class SoundWindowReader final : public SignalReader {
+ public:
+  SoundWindowReader(const std::string& path, std::optional<int> channel) : SignalReader(path) {
+    f_ = detail::open_sound(path, channel, info_, pick_);
+    n_ = static_cast<std::uint64_t>(info_.frames);
+    rate_ = static_cast<double>(info_.samplerate);
+    std::error_code ec;
+    file_bytes_ = std::filesystem::file_size(path, ec);
+    // For the progress line: the bytes a frame takes in the file, headers spread over them.
+    bytes_per_frame_ = static_cast<double>(file_bytes_) / static_cast<double>(n_);
+  }
+
+ private:
+  void read_inside(std::uint64_t first, std::span<double> out) override {
+    const std::lock_guard lock(mutex_);  // one position in the file: one window at a time
+    const auto channels = static_cast<std::size_t>(info_.channels);
+    if (sf_seek(f_.get(), static_cast<sf_count_t>(first), SEEK_SET) != static_cast<sf_count_t>(first))
+      throw io_error(path_ + ": cannot seek to frame " + std::to_string(first) + ": " +
+                     sf_strerror(f_.get()));
+    interleaved_.resize(out.size() * channels);
+    const auto want = static_cast<sf_count_t>(out.size());
+    const sf_count_t got = sf_readf_double(f_.get(), interleaved_.data(), want);
+    if (got != want)
+      throw io_error(path_ + ": truncated: the header announces " + std::to_string(n_) + " frames, only " +
+                     std::to_string(first + static_cast<std::uint64_t>(std::max<sf_count_t>(got, 0))) +
+                     " could be read");
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = interleaved_[i * channels + static_cast<std::size_t>(pick_)];
+    bytes_read_ += static_cast<std::uint64_t>(bytes_per_frame_ * static_cast<double>(out.size()));
+    detail::require_finite_window(out, first, path_);
+  }
+
+  SF_INFO info_{};
+  int pick_ = 0;
+  SndfilePtr f_;
+  double bytes_per_frame_ = 0;
+  std::mutex mutex_;
+  std::vector<double> interleaved_;  // one window's frames, all channels
+};
+
+}  // namespace
+
+std::unique_ptr<SignalReader> detail::open_sound_reader(const std::string& path, std::optional<int> channel) {
+  return std::make_unique<SoundWindowReader>(path, channel);
 }
 
 // ---- streaming ----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ on a non-zero exit), so a test asserts on the exit code and the messages itself.
 """
 import os
 import pathlib
+import pty
+import select
 import subprocess
 
 import pytest
@@ -28,3 +30,25 @@ def run_cli(convgrad_bin):
         return subprocess.run([str(convgrad_bin), *map(str, args)], capture_output=True, text=True,
                               cwd=cwd, timeout=timeout)
     return run
+
+
+def run_on_terminal(cmd, timeout=60):
+    """Runs cmd with stdout and stderr on a pseudo-terminal; returns (exit code, bytes shown)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(c) for c in cmd], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    text = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], timeout)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        text += chunk
+    code = p.wait(timeout)
+    os.close(master)
+    return code, text

@@ -10,17 +10,15 @@
 - Hostile inputs: one line `convgrad: error: ...`, exit 2 for usage and 1 for data, no files left.
 """
 import json
-import os
-import pty
 import re
-import select
-import subprocess
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
+
+from conftest import run_on_terminal
 
 EPS = np.finfo(np.float64).eps
 
@@ -225,25 +223,9 @@ def test_progress_line_only_on_a_terminal(run_cli, convgrad_bin, tmp_path):
     r = run_cli("fit", *args, "--out", tmp_path / "h.npy")
     assert r.returncode == 0 and r.stderr == "" and "\r" not in r.stdout  # piped: no progress line
     # On a terminal: a progress line on stderr with the iteration, loss, gradient and rate.
-    master, slave = pty.openpty()
-    p = subprocess.Popen([str(convgrad_bin), "fit", *map(str, args), "--out", str(tmp_path / "h2.npy"),
-                          "--solver", "gd", "--tol", "0", "--max-iter", "3000"],
-                         stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    text = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        text += chunk
-    assert p.wait(60) == 0
-    os.close(master)
+    code, text = run_on_terminal([convgrad_bin, "fit", *args, "--out", tmp_path / "h2.npy", "--solver", "gd",
+                                  "--tol", "0", "--max-iter", "3000"])
+    assert code == 0
     s = text.decode()
     assert "iteration" in s and "it/s" in s and "|grad|" in s and "left" in s
     assert "\r" in s

@@ -102,6 +102,76 @@ def data(tmp_path):
     return inputs, out, args
 
 
+CHUNK_ROWS = 2000  # 15 + 9 chunks: every rank of 4 has several, and ranges cross the pairs
+
+
+def fit_args(args, out, solver, extra=()):
+    iterative = ["--max-iter", "300", "--tol", "0"] if solver != "exact" else []
+    return ["fit", *args, "--half-width", "4", "--solver", solver, *iterative, "--chunk-rows", CHUNK_ROWS,
+            "--out", out / "h.npy", "--summary", out / "s.json", "--quiet", *extra]
+
+
+def numbers_of(summary):
+    """What the fit computed (not how long it took or who did it)."""
+    keep = ["h", "loss", "grad_norm", "iterations", "stop_reason", "condition_number", "lambda_max", "step"]
+    return {k: summary.get(k) for k in keep} | {"pair_loss": [p["loss"] for p in summary["pairs"]]}
+
+
+@pytest.mark.parametrize("solver", ["exact", "gd"])
+def test_the_answer_is_the_same_to_the_last_bit_for_every_number_of_ranks(mpi_build, run_cli, run_mpi, data,
+                                                                          solver):
+    inputs, out, args = data
+    r = run_cli(*fit_args(args, out, solver))  # no mpirun: the program MPI must agree with
+    assert r.returncode == 0, r.stderr
+    taps, summary = (out / "h.npy").read_bytes(), json.loads((out / "s.json").read_text())
+    assert "distributed" not in summary
+    for ranks in [1, 2, 3, 4]:
+        r = run_mpi(ranks, *fit_args(args, out, solver))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "" and r.stderr == ""
+        assert (out / "h.npy").read_bytes() == taps, f"-np {ranks}"
+        s = json.loads((out / "s.json").read_text())
+        assert numbers_of(s) == numbers_of(summary), f"-np {ranks}"
+        # Every rank computed its own contiguous range of the 24 chunks, in rank order.
+        d = s["distributed"]
+        assert d["ranks"] == ranks and [p["rank"] for p in d["per_rank"]] == list(range(ranks))
+        ranges = [tuple(p["chunks"]) for p in d["per_rank"]]
+        assert ranges[0][0] == 0 and ranges[-1][1] == 24
+        assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(ranges, ranges[1:]))
+
+
+def test_each_rank_sends_nodes_of_the_tree_not_samples(mpi_build, run_mpi, tmp_path):
+    """The bytes a rank sends do not grow with N: 8 times as many samples, the same bytes."""
+    sent = {}
+    for n in [20000, 160000]:
+        x = np.random.default_rng(n).standard_normal(n)
+        xp, yp = save(tmp_path, f"x{n}.npy", x), save(tmp_path, f"y{n}.npy", np.roll(x, 1))
+        r = run_mpi(2, "fit", "--x", xp, "--y", yp, "--half-width", "4", "--chunk-rows", n // 4,
+                    "--out", tmp_path / "h.npy", "--summary", tmp_path / "s.json", "--quiet")
+        assert r.returncode == 0, r.stderr
+        d = json.loads((tmp_path / "s.json").read_text())["distributed"]
+        sent[n] = [p["bytes_sent"] for p in d["per_rank"]]
+    assert sent[20000] == sent[160000]
+    # Rank 1 computes chunks [2, 4), one node of the tree over 4 chunks, and sends it to rank 0
+    # in every pass: 8 (K^2 + K + 1) bytes for the normal equations, 8 (K + 1) for the loss and
+    # gradient at the solution, 8 a chunk for the pairs' losses, and a few words of framing.
+    K = 9
+    payload = 8 * (K * K + K + 1) + 8 * (K + 1) + 2 * 8
+    assert payload <= sent[20000][1] <= payload + 64 * d["passes"]
+
+
+def test_a_bad_sample_that_only_one_rank_reads_ends_every_rank(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    y = np.load(inputs / "y1.npy")
+    y[-5] = np.nan  # in the last chunk, which only the last rank reads
+    np.save(inputs / "y1.npy", y)
+    for ranks in [2, 4]:
+        r = run_mpi(ranks, *fit_args(args, out, "exact"))
+        assert_clean_failure(r, out, "y1.npy")
+        assert "sample 16995" in error_lines(r.stderr)[0] or "16995" in error_lines(r.stderr)[0]
+        assert r.returncode == 1
+
+
 def test_a_usage_error_is_said_once_by_rank_0(mpi_build, run_mpi, data):
     inputs, out, args = data
     r = run_mpi(3, "fit", *args, "--half-width", "4", "--ridge", "-1", "--out", out / "h.json")

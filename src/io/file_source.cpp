@@ -1,0 +1,315 @@
+// Signals read a window at a time (convgrad/file_source.hpp): .npy by byte offset, text through
+// an index of value offsets; sound files in wav.cpp (open_sound_reader).
+#include "convgrad/file_source.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include "convgrad/errors.hpp"
+#include "io_detail.hpp"
+
+namespace convgrad::io {
+
+void SignalReader::read(std::int64_t first, std::span<double> out) {
+  // The part of [first, first + size) inside [0, N); zeros around it.
+  const auto n = static_cast<std::int64_t>(n_);
+  const std::int64_t last = first + static_cast<std::int64_t>(out.size());
+  const std::int64_t lo = std::clamp<std::int64_t>(first, 0, n), hi = std::clamp<std::int64_t>(last, 0, n);
+  std::fill(out.begin(), out.end(), 0.0);
+  if (lo >= hi) return;
+  read_inside(static_cast<std::uint64_t>(lo),
+              out.subspan(static_cast<std::size_t>(lo - first), static_cast<std::size_t>(hi - lo)));
+}
+
+namespace detail {
+
+void require_finite_window(std::span<const double> v, std::uint64_t first, const std::string& path) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw io_error(path + ": sample " + std::to_string(first + i) + " (0-based) is " +
+                     (std::isnan(v[i]) ? "NaN" : "infinite") + "; signals must be finite");
+}
+
+}  // namespace detail
+
+namespace {
+
+// An open descriptor, closed with its owner.
+class Fd {
+ public:
+  explicit Fd(const std::string& path) {
+    detail::require_readable_file(path);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw io_error(path + ": cannot open: " + std::strerror(errno));
+  }
+  ~Fd() { ::close(fd_); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+  std::uint64_t size(const std::string& path) const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw io_error(path + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode))
+      throw io_error(path + ": not a regular file (a pipe or device cannot be read a window at a time)");
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  // Up to `size` bytes from `offset`: fewer only at the end of the file.
+  std::size_t pread_all(void* into, std::size_t size, std::uint64_t offset, const std::string& path) const {
+    auto* p = static_cast<char*>(into);
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t n = ::pread(fd_, p + done, size - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw io_error(path + ": read failed: " + std::strerror(errno));
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    return done;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// ---- .npy ----------------------------------------------------------------------------------
+
+// A header longer than this is no signal's (NumPy writes 128 bytes, or a few more for long shapes).
+constexpr std::size_t kMaxNpyHead = std::size_t{1} << 20;
+
+class NpyReader final : public SignalReader {
+ public:
+  explicit NpyReader(const std::string& path) : SignalReader(path), fd_(path) {
+    file_bytes_ = fd_.size(path);
+    std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(file_bytes_, kMaxNpyHead)), '\0');
+    head.resize(fd_.pread_all(head.data(), head.size(), 0, path));
+    bytes_read_ = head.size();
+    layout_ = detail::npy_layout(head, file_bytes_, path);
+    n_ = layout_.n;
+  }
+
+ private:
+  // The raw bytes go into the back of `out` itself (no buffer: several threads may read at
+  // once) and are decoded front to back: value i's 8 bytes are written only after value i's
+  // bytes are read, and never over the bytes of a value j > i (8 i + 8 <= S + w (i + 1) for
+  // S = 8 n - w n, the start of the raw bytes, since i < n).
+  void read_inside(std::uint64_t first, std::span<double> out) override {
+    const std::size_t size = out.size() * layout_.width;
+    auto* raw = reinterpret_cast<unsigned char*>(out.data()) + (out.size() * sizeof(double) - size);
+    const std::size_t got = fd_.pread_all(raw, size, layout_.data_at + first * layout_.width, path_);
+    bytes_read_ += got;
+    if (got != size)
+      throw io_error(path_ + ": truncated: the file ended at sample " +
+                     std::to_string(first + got / layout_.width) + " of " + std::to_string(n_) +
+                     " (was it cut short while being read?)");
+    detail::decode_npy(raw, layout_.width, out);
+    detail::require_finite_window(out, first, path_);
+  }
+
+  Fd fd_;
+  detail::NpyLayout layout_;
+};
+
+// ---- text ----------------------------------------------------------------------------------
+
+// The bytes of a file from an offset, a block at a time.
+class ByteCursor {
+ public:
+  ByteCursor(const Fd& fd, const std::string& path, std::uint64_t at) : fd_(fd), path_(path), at_(at) {}
+  // The next byte, or -1 at the end of the file.
+  int next() {
+    if (i_ == block_.size()) {
+      block_.resize(kBlock);
+      block_.resize(fd_.pread_all(block_.data(), kBlock, at_, path_));
+      at_ += block_.size();
+      read_ += block_.size();
+      i_ = 0;
+      if (block_.empty()) return -1;
+    }
+    return static_cast<unsigned char>(block_[i_++]);
+  }
+  std::uint64_t bytes_read() const { return read_; }
+
+ private:
+  static constexpr std::size_t kBlock = std::size_t{1} << 16;
+  const Fd& fd_;
+  const std::string& path_;
+  std::uint64_t at_, read_ = 0;
+  std::vector<char> block_;
+  std::size_t i_ = 0;
+};
+
+class TextReader final : public SignalReader {
+ public:
+  // Reads the whole file once with read_signal's rules (every error, with its line, now) and
+  // keeps where every kTextStride-th value starts.
+  explicit TextReader(const std::string& path) : SignalReader(path), fd_(path) {
+    file_bytes_ = fd_.size(path);
+    n_ = detail::scan_text(path, [&](double, std::uint64_t i, std::uint64_t offset) {
+      if (i % kTextStride == 0) starts_.push_back(offset);
+    });
+    bytes_read_ = file_bytes_;
+  }
+
+ private:
+  // The file was checked when it was opened: between two values there are only separators
+  // (blanks, commas, line ends) and comments, and every token is a finite number.
+  void read_inside(std::uint64_t first, std::span<double> out) override {
+    const std::uint64_t stride = first / kTextStride;
+    ByteCursor in(fd_, path_, starts_[stride]);
+    std::uint64_t skip = first - stride * kTextStride;
+    std::string token;
+    int c = in.next();
+    for (std::size_t k = 0; k < out.size();) {
+      while (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n' || c == ',' ||
+             c == '#') {
+        if (c == '#')
+          while (c != '\n' && c != -1) c = in.next();
+        c = in.next();
+      }
+      if (c == -1)
+        throw io_error(path_ + ": truncated: the file ended before sample " + std::to_string(first + k) +
+                       " (was it changed while being read?)");
+      token.clear();
+      while (c != -1 && c != ' ' && c != '\t' && c != '\r' && c != '\v' && c != '\f' && c != '\n' &&
+             c != ',' && c != '#') {
+        token += static_cast<char>(c);
+        c = in.next();
+      }
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      out[k++] = detail::parse_text_number(token, path_, 0);
+    }
+    bytes_read_ += in.bytes_read();
+  }
+
+  Fd fd_;
+  std::vector<std::uint64_t> starts_;  // byte offset of value i * kTextStride
+};
+
+}  // namespace
+
+std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::optional<int> channel) {
+  if (is_sound_file(path)) return detail::open_sound_reader(path, channel);
+  if (channel && *channel != 0)
+    throw io_error(path + ": channel " + std::to_string(*channel) +
+                   " asked for, but the file holds a single signal (channel 0)");
+  if (detail::extension(path) == ".npy") return std::make_unique<NpyReader>(path);
+  return std::make_unique<TextReader>(path);
+}
+
+// ---- pairs ---------------------------------------------------------------------------------
+
+FilePairs::FilePairs(const std::vector<std::string>& x_paths, const std::vector<std::string>& y_paths,
+                     std::optional<int> channel) {
+  if (x_paths.size() != y_paths.size())
+    throw invalid_argument("FilePairs: " + std::to_string(x_paths.size()) + " x files but " +
+                           std::to_string(y_paths.size()) + " y files");
+  for (std::size_t p = 0; p < x_paths.size(); ++p) {
+    const auto chan = [&](const std::string& path) { return is_sound_file(path) ? channel : std::nullopt; };
+    x_.push_back(open_signal_reader(x_paths[p], chan(x_paths[p])));
+    y_.push_back(open_signal_reader(y_paths[p], chan(y_paths[p])));
+    if (x_.back()->length() != y_.back()->length())
+      throw io_error("y (" + y_paths[p] + ") has " + std::to_string(y_.back()->length()) +
+                     " samples but x (" + x_paths[p] + ") has " + std::to_string(x_.back()->length()) +
+                     "; each pair must have the same length");
+  }
+}
+
+std::uint64_t FilePairs::bytes_read() const {
+  std::uint64_t sum = 0;
+  for (std::size_t p = 0; p < pairs(); ++p) sum += x_[p]->bytes_read() + y_[p]->bytes_read();
+  return sum;
+}
+
+std::uint64_t FilePairs::file_bytes() const {
+  std::uint64_t sum = 0;
+  for (std::size_t p = 0; p < pairs(); ++p) sum += x_[p]->file_bytes() + y_[p]->file_bytes();
+  return sum;
+}
+
+// ---- the source of a streamed fit ------------------------------------------------------------
+
+template <std::floating_point T>
+void FileSource<T>::read(SignalReader& file, std::int64_t first, std::span<T> out) {
+  if constexpr (std::is_same_v<T, double>) {
+    file.read(first, out);
+  } else {
+    thread_local std::vector<double> wide;  // one window in double, per reading thread
+    wide.resize(out.size());
+    file.read(first, wide);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = static_cast<T>(wide[i]);
+      if (!std::isfinite(out[i]))
+        throw invalid_argument(file.path() + ": sample " +
+                               std::to_string(first + static_cast<std::int64_t>(i)) + " = " +
+                               std::to_string(wide[i]) + " is beyond the float32 range" + advice_);
+    }
+  }
+  if (on_read) on_read();
+}
+
+template class FileSource<float>;
+template class FileSource<double>;
+
+// ---- writing a block at a time -----------------------------------------------------------------
+
+namespace {
+
+// Encodes each block as write_array would and writes it to the staged file at once.
+class FileArraySink final : public ArraySink {
+ public:
+  FileArraySink(int fd, const std::string& path, std::uint64_t n, bool npy)
+      : fd_(fd), path_(path), n_(n), npy_(npy) {}
+  void write(std::span<const double> values) override {
+    if (written_ + values.size() > n_)
+      throw invalid_argument("stage_array_stream: more than the " + std::to_string(n_) +
+                             " values announced for '" + path_ + "'");
+    bytes_.clear();
+    if (npy_)
+      detail::append_npy_values(bytes_, values);
+    else
+      bytes_ = detail::encode_text(values);
+    detail::write_all(fd_, bytes_.data(), bytes_.size(), path_);
+    written_ += values.size();
+  }
+  std::uint64_t written() const { return written_; }
+
+ private:
+  int fd_;
+  const std::string& path_;
+  std::uint64_t n_, written_ = 0;
+  bool npy_;
+  std::string bytes_;
+};
+
+}  // namespace
+
+StagedFile stage_array_stream(const std::string& path, std::uint64_t n,
+                              const std::function<void(ArraySink&)>& produce) {
+  const bool npy = detail::extension(path) == ".npy";
+  return Stager::stage(path, [&](int fd) {
+    if (npy) {
+      const std::string header = detail::npy_header(n);
+      detail::write_all(fd, header.data(), header.size(), path);
+    }
+    FileArraySink sink(fd, path, n, npy);
+    produce(sink);
+    if (sink.written() != n)
+      throw invalid_argument("stage_array_stream: " + std::to_string(sink.written()) +
+                             " values written to '" + path + "', " + std::to_string(n) + " announced");
+  });
+}
+
+}  // namespace convgrad::io
