@@ -537,6 +537,7 @@ int run_fit(const FitCli& o) {
   Reducer* ranks = dist::launched_by_mpi() ? &reducer : nullptr;
   Plan plan = collectively([&] { return check_usage(o); });
   const DataSet set = collectively([&] { return read_data(o, plan); });
+  const std::uint64_t bytes_opening = set.pairs->bytes_read();  // the headers
   Outcome res = collectively([&] {
     return with_dtype(plan.dtype, [&]<class T>(T) {
       FitResult<T> r = solve<T>(o, plan, set, ranks);
@@ -544,7 +545,7 @@ int run_fit(const FitCli& o) {
       return outcome<T>(std::move(r), v);
     });
   });
-  if (ranks) res.ranks = ranks_summary(reducer);
+  if (ranks) res.ranks = ranks_summary(reducer, set.pairs->bytes_read() - bytes_opening);
   collectively([&] {
     require_finite_result(res.h, "the learned taps", plan.dtype);
     if (root) write_fit_outputs(o, plan, set, res);

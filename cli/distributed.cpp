@@ -3,12 +3,13 @@
 
 namespace convgrad::cli {
 
-nlohmann::json ranks_summary(const dist::TreeReducer& reducer) {
+nlohmann::json ranks_summary(const dist::TreeReducer& reducer, std::uint64_t bytes_read) {
   dist::World& world = dist::world();
   const dist::Traffic t = world.traffic();  // before this gather adds to it
   const auto [a, b] = reducer.chunks();
   const nlohmann::json mine = {{"rank", world.rank()},
                                {"chunks", {a, b}},
+                               {"bytes_read", bytes_read},
                                {"bytes_sent", t.bytes_sent},
                                {"messages", t.messages},
                                {"wait_seconds", reducer.times().wait_seconds},

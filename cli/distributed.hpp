@@ -6,6 +6,7 @@
 // and nothing is written.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -55,9 +56,10 @@ auto collectively(F&& work) -> std::invoke_result_t<F&> {
 }
 
 // Collective: what every rank did, for rank 0's summary (null on the other ranks): the number
-// of ranks and the MPI library; per rank, the chunks it computed, the payload bytes and
-// messages it sent, the seconds it waited for the slowest rank and those of the reductions
-// proper (reducer.hpp's ReduceTimes), summed over every pass.
-nlohmann::json ranks_summary(const dist::TreeReducer& reducer);
+// of ranks and the MPI library; per rank, the chunks it computed, the bytes it read from its
+// files for the fit (`bytes_read`, the headers not counted), the payload bytes and messages it sent, the
+// seconds it waited for the slowest rank and those of the reductions proper (reducer.hpp's ReduceTimes), over
+// every pass.
+nlohmann::json ranks_summary(const dist::TreeReducer& reducer, std::uint64_t bytes_read);
 
 }  // namespace convgrad::cli

@@ -138,6 +138,12 @@ def test_the_answer_is_the_same_to_the_last_bit_for_every_number_of_ranks(mpi_bu
         ranges = [tuple(p["chunks"]) for p in d["per_rank"]]
         assert ranges[0][0] == 0 and ranges[-1][1] == 24
         assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(ranges, ranges[1:]))
+        # ... and read only those chunks' rows (plus halos and the files' headers).
+        read = [p["bytes_read"] for p in d["per_rank"]]
+        if ranks == 1:
+            whole = read[0]
+        assert max(read) <= whole * (1.3 / ranks), read
+        assert abs(sum(read) - whole) <= 0.02 * whole, read
 
 
 def test_each_rank_sends_nodes_of_the_tree_not_samples(mpi_build, run_mpi, tmp_path):
