@@ -72,7 +72,7 @@ def env_for(threads):
 
 def run_once(args, ranks, x, y, work):
     """ranks None: plain convgrad; else mpirun -np ranks. Returns (wall s, summary, taps bytes, load)."""
-    out, summary = work / "h.npy", work / "s.json"
+    out, summary = work / "h.json", work / "s.json"
     for p in (out, summary):
         p.unlink(missing_ok=True)
     fit = [args.bin, "fit", "--x", x, "--y", y, "--causal", args.K, "--solver", "exact",
@@ -119,13 +119,15 @@ def main():
 
     base = best["np1"]["wall"] if "np1" in best else best["plain"]["wall"]
     print(f"N = {N:.3g}, K = {args.K}, exact, float32 .npy from the page cache; best of {args.repeat}")
-    print("| run | wall s | solver s | speed-up vs np 1 | wait s | reduce s | bytes sent per rank | load before |")
+    print("| run | wall s | solver s | speed-up vs np 1 | wait s (max over ranks) | reduce s (max) | bytes sent per rank | load before |")
     print("|---|---|---|---|---|---|---|---|")
     for key, r in best.items():
-        d = r["distributed"] or {}
-        sent = ", ".join(f"{b / 2**20:.1f} MiB" for b in d.get("bytes_sent", [])) or "-"
+        ranks = (r["distributed"] or {}).get("per_rank", [])
+        wait = max((p["wait_seconds"] for p in ranks), default=0)
+        reduce = max((p["reduce_seconds"] for p in ranks), default=0)
+        sent = ", ".join(f"{p['bytes_sent'] / 2**20:.1f} MiB" for p in ranks) or "-"
         print(f"| {key} | {r['wall']:.2f} | {r['seconds']:.2f} | {base / r['wall']:.2f}x | "
-              f"{d.get('wait_seconds', 0):.3f} | {d.get('reduce_seconds', 0):.3f} | {sent} | {' '.join(r['load'])} |")
+              f"{wait:.3f} | {reduce:.3f} | {sent} | {' '.join(r['load'])} |")
     node = 8 * (args.K * args.K + args.K + 1)
     print(f"one node = 8 (K^2 + K + 1) = {node / 2**20:.2f} MiB; taps identical bit for bit in every run")
     record = {"N": N, "K": args.K, "repeat": args.repeat, "machine": platform.processor() or platform.machine(),

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -96,12 +97,39 @@ std::vector<std::string> World::gather(const std::string& mine) {
 }
 
 std::vector<std::string> World::all_gather(const std::string& mine) {
-  std::vector<std::string> all = gather(mine);
   Timed timed(traffic_);
-  std::uint64_t count = all.size();
-  MPI_Bcast(&count, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  all.resize(static_cast<std::size_t>(count));
-  for (auto& s : all) broadcast_bytes(s, 0, rank_, size_, traffic_);
+  // Every rank's size, then the bytes: MPI_Allgatherv where the total fits MPI's int counts
+  // (each rank receives the others' bytes, never its own back), else through rank 0 in pieces.
+  std::vector<std::uint64_t> sizes(static_cast<std::size_t>(size_));
+  const std::uint64_t my_size = mine.size();
+  MPI_Allgather(&my_size, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
+  std::uint64_t total = 0;
+  for (const std::uint64_t n : sizes) total += n;
+  if (total > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+    std::vector<std::string> all;
+    if (is_root()) {
+      all.push_back(mine);
+      for (int r = 1; r < size_; ++r) all.push_back(receive_bytes(r));
+    } else {
+      send_bytes(mine, 0, traffic_);
+    }
+    all.resize(sizes.size());
+    for (auto& s : all) broadcast_bytes(s, 0, rank_, size_, traffic_);
+    return all;
+  }
+  std::vector<int> counts(sizes.size()), at(sizes.size());
+  for (std::size_t r = 0, offset = 0; r < sizes.size(); offset += sizes[r], ++r) {
+    counts[r] = static_cast<int>(sizes[r]);
+    at[r] = static_cast<int>(offset);
+  }
+  std::string joined(static_cast<std::size_t>(total), '\0');
+  MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, joined.data(), counts.data(),
+                 at.data(), MPI_BYTE, MPI_COMM_WORLD);
+  traffic_.bytes_sent += my_size * static_cast<std::uint64_t>(size_ - 1);  // one copy per other rank
+  traffic_.messages += 1;
+  std::vector<std::string> all;
+  for (std::size_t r = 0; r < sizes.size(); ++r)
+    all.push_back(joined.substr(static_cast<std::size_t>(at[r]), static_cast<std::size_t>(sizes[r])));
   return all;
 }
 
