@@ -57,9 +57,9 @@ auto collectively(F&& work) -> std::invoke_result_t<F&> {
 
 // Collective: what every rank did, for rank 0's summary (null on the other ranks): the number
 // of ranks and the MPI library; per rank, the chunks it computed, the bytes it read from its
-// files for the fit (`bytes_read`, the headers not counted), the payload bytes and messages it sent, the
-// seconds it waited for the slowest rank and those of the reductions proper (reducer.hpp's ReduceTimes), over
-// every pass.
+// files for the fit (`bytes_read`, headers not counted), the payload bytes and messages it
+// sent, the seconds it waited for the slowest rank and those of the exchanges (reducer.hpp's
+// ReduceTimes) over every pass, and the CPU seconds it used (all its threads).
 nlohmann::json ranks_summary(const dist::TreeReducer& reducer, std::uint64_t bytes_read);
 
 }  // namespace convgrad::cli
