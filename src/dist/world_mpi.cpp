@@ -6,10 +6,12 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "world.hpp"
@@ -33,34 +35,61 @@ class Timed {
   double start_;
 };
 
+// Waits for `request` without holding a core: it polls at once for a little while (ranks in
+// step, as the iterative solvers' are, wait microseconds), then sleeps between polls, doubling
+// up to 1 ms, so that a rank waiting for a slower one leaves the core to work that needs it
+// (its own threads, or other ranks on an oversubscribed or shared machine). MPI's blocking
+// calls would spin at full speed instead.
+void wait_for(MPI_Request& request) {
+  int done = 0;
+  for (int i = 0; i < 2000 && !done; ++i) MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+  auto pause = std::chrono::microseconds(16);
+  while (!done) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(2 * pause, std::chrono::microseconds(1000));
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+  }
+}
+
 int piece_size(std::size_t n, std::size_t at) { return static_cast<int>(std::min(kPiece, n - at)); }
 
 void send_bytes(const std::string& s, int to, Traffic& t) {
   std::uint64_t n = s.size();
-  MPI_Send(&n, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD);
-  for (std::size_t at = 0; at < s.size(); at += kPiece)
-    MPI_Send(s.data() + at, piece_size(s.size(), at), MPI_BYTE, to, kTag, MPI_COMM_WORLD);
+  MPI_Request r;
+  MPI_Isend(&n, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD, &r);
+  wait_for(r);
+  for (std::size_t at = 0; at < s.size(); at += kPiece) {
+    MPI_Isend(s.data() + at, piece_size(s.size(), at), MPI_BYTE, to, kTag, MPI_COMM_WORLD, &r);
+    wait_for(r);
+  }
   t.bytes_sent += s.size();
   t.messages += 1;
 }
 
 std::string receive_bytes(int from) {
   std::uint64_t n = 0;
-  MPI_Recv(&n, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  MPI_Request r;
+  MPI_Irecv(&n, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, &r);
+  wait_for(r);
   std::string s(static_cast<std::size_t>(n), '\0');
-  for (std::size_t at = 0; at < s.size(); at += kPiece)
-    MPI_Recv(s.data() + at, piece_size(s.size(), at), MPI_BYTE, from, kTag, MPI_COMM_WORLD,
-             MPI_STATUS_IGNORE);
+  for (std::size_t at = 0; at < s.size(); at += kPiece) {
+    MPI_Irecv(s.data() + at, piece_size(s.size(), at), MPI_BYTE, from, kTag, MPI_COMM_WORLD, &r);
+    wait_for(r);
+  }
   return s;
 }
 
 // Rank `root`'s bytes to every rank (`s` is read at the root and written elsewhere).
 void broadcast_bytes(std::string& s, int root, int rank, int size, Traffic& t) {
   std::uint64_t n = s.size();
-  MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
+  MPI_Request r;
+  MPI_Ibcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD, &r);
+  wait_for(r);
   if (rank != root) s.assign(static_cast<std::size_t>(n), '\0');
-  for (std::size_t at = 0; at < s.size(); at += kPiece)
-    MPI_Bcast(s.data() + at, piece_size(s.size(), at), MPI_BYTE, root, MPI_COMM_WORLD);
+  for (std::size_t at = 0; at < s.size(); at += kPiece) {
+    MPI_Ibcast(s.data() + at, piece_size(s.size(), at), MPI_BYTE, root, MPI_COMM_WORLD, &r);
+    wait_for(r);
+  }
   if (rank == root) {
     t.bytes_sent += s.size() * static_cast<std::uint64_t>(size - 1);  // one copy per other rank
     t.messages += 1;
@@ -75,11 +104,14 @@ Status World::agree(const Status& mine) {
   // another's failure, 2 size when it succeeded. The least key names the status to report.
   const int key = mine.ok() ? 2 * size_ : mine.echo ? size_ + rank_ : rank_;
   int least = 2 * size_;
-  MPI_Allreduce(&key, &least, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Request r;
+  MPI_Iallreduce(&key, &least, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &r);
+  wait_for(r);
   if (least == 2 * size_) return {};
   const int first = least % size_;
   Status s = rank_ == first ? mine : Status{};
-  MPI_Bcast(&s.code, 1, MPI_INT, first, MPI_COMM_WORLD);
+  MPI_Ibcast(&s.code, 1, MPI_INT, first, MPI_COMM_WORLD, &r);
+  wait_for(r);
   broadcast_bytes(s.message, first, rank_, size_, traffic_);
   s.echo = least >= size_;
   return s;
@@ -102,7 +134,9 @@ std::vector<std::string> World::all_gather(const std::string& mine) {
   // (each rank receives the others' bytes, never its own back), else through rank 0 in pieces.
   std::vector<std::uint64_t> sizes(static_cast<std::size_t>(size_));
   const std::uint64_t my_size = mine.size();
-  MPI_Allgather(&my_size, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
+  MPI_Request r;
+  MPI_Iallgather(&my_size, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD, &r);
+  wait_for(r);
   std::uint64_t total = 0;
   for (const std::uint64_t n : sizes) total += n;
   if (total > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
@@ -123,8 +157,9 @@ std::vector<std::string> World::all_gather(const std::string& mine) {
     at[r] = static_cast<int>(offset);
   }
   std::string joined(static_cast<std::size_t>(total), '\0');
-  MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, joined.data(), counts.data(),
-                 at.data(), MPI_BYTE, MPI_COMM_WORLD);
+  MPI_Iallgatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, joined.data(), counts.data(),
+                  at.data(), MPI_BYTE, MPI_COMM_WORLD, &r);
+  wait_for(r);
   traffic_.bytes_sent += my_size * static_cast<std::uint64_t>(size_ - 1);  // one copy per other rank
   traffic_.messages += 1;
   std::vector<std::string> all;
@@ -140,7 +175,9 @@ void World::broadcast(std::string& bytes) {
 
 void World::barrier() {
   Timed timed(traffic_);
-  MPI_Barrier(MPI_COMM_WORLD);
+  MPI_Request r;
+  MPI_Ibarrier(MPI_COMM_WORLD, &r);
+  wait_for(r);
 }
 
 void World::abort(int code) {
