@@ -24,8 +24,9 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "library_errors.hpp"
 #include "common.hpp"
+#include "distributed.hpp"
+#include "library_errors.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/file_source.hpp"
 #include "convgrad/fit.hpp"
@@ -275,31 +276,35 @@ void warn_if_underdetermined(Source<T>& source, const Plan& plan, std::size_t to
     source.read_y(p, 0, ys.back());
     data.push_back({xs.back(), ys.back()});
   }
-  if (const std::string w = underdetermined_warning<T>(data, plan.taps, plan.fo); !w.empty())
+  if (const std::string w = underdetermined_warning<T>(data, plan.taps, plan.fo);
+      !w.empty() && dist::world().is_root())
     std::fprintf(stderr, "convgrad: warning: %s\n", in_command_words(w).c_str());
 }
 
 // Step 3: the fit in T over the files, with a progress line: bytes read for the exact solver's
 // one pass, iterations for the iterative solvers (on a terminal, or with --progress).
+// Under mpirun, `ranks` shares the chunks among the ranks (src/dist/reducer.hpp) and rank 0
+// alone shows progress.
 template <std::floating_point T>
-FitResult<T> solve(const FitCli& o, Plan& plan, const DataSet& set) {
+FitResult<T> solve(const FitCli& o, Plan& plan, const DataSet& set, Reducer* ranks) {
   io::FileSource<T> source(*set.pairs, kFloat32Advice);
   std::vector<T> start;
   if (set.h0) start = to_dtype<T>(*set.h0, "--h0 (" + o.h0 + ")");
   warn_if_underdetermined<T>(source, plan, set.total_n());
 
   const bool exact = plan.fo.solver == Solver::exact;
-  ByteProgress bytes(o.quiet || !exact, o.progress);
+  const bool quiet = o.quiet || !dist::world().is_root();
+  ByteProgress bytes(quiet || !exact, o.progress);
   std::mutex drawing;  // chunks are read by several threads; one draws, the others go on
   source.on_read = [&] {
     const std::unique_lock lock(drawing, std::try_to_lock);
     if (lock) bytes(set.pairs->bytes_read(), set.pairs->file_bytes());
   };
-  const bool shown = !o.quiet && (o.progress || (isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)));
+  const bool shown = !quiet && (o.progress || (isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)));
   ProgressLine line(shown && !exact, plan.fo);
   plan.fo.progress = [&line](const Progress& p) { return line(p); };
   try {
-    FitResult<T> res = fit<T>(static_cast<Source<T>&>(source), plan.taps, plan.fo, start);
+    FitResult<T> res = fit<T>(static_cast<Source<T>&>(source), plan.taps, plan.fo, start, ranks);
     line.finish();
     bytes.finish();
     plan.fo.progress = nullptr;
@@ -349,6 +354,7 @@ struct Outcome {
   std::vector<double> pair_loss;
   std::vector<Progress> history;
   std::optional<Validation> validation;
+  nlohmann::json ranks;  // under mpirun: the ranks' chunks, traffic and reduction times
 };
 
 // Step 4: the summary (--summary): solver, options, losses, condition number, the taps.
@@ -390,6 +396,7 @@ nlohmann::json summary(const FitCli& o, const Plan& plan, const DataSet& set, co
         {"relative_loss",
          res.validation->energy > 0 ? nlohmann::json(res.validation->relative()) : nlohmann::json(nullptr)}};
   if (set.h_true) js["true_h"] = {{"file", o.true_h}, {"relative_error", rel_error(res.h, *set.h_true)}};
+  if (!res.ranks.is_null()) js["distributed"] = res.ranks;
   js["h"] = res.h;
   return js;
 }
@@ -522,17 +529,28 @@ Outcome outcome(FitResult<T>&& r, std::optional<Validation> validation) {
 }
 
 // The command: check the options, read the data, fit, then write and print what came out.
+// Under mpirun every step runs on every rank and ends on all of them if it fails on one
+// (collectively, distributed.hpp); rank 0 alone writes and prints.
 int run_fit(const FitCli& o) {
-  Plan plan = check_usage(o);
-  const DataSet set = read_data(o, plan);
-  const Outcome res = with_dtype(plan.dtype, [&]<class T>(T) {
-    FitResult<T> r = solve<T>(o, plan, set);
-    const std::optional<Validation> v = validate<T>(set, r, plan);
-    return outcome<T>(std::move(r), v);
+  const bool root = dist::world().is_root();
+  dist::TreeReducer reducer(dist::world());
+  Reducer* ranks = dist::launched_by_mpi() ? &reducer : nullptr;
+  Plan plan = collectively([&] { return check_usage(o); });
+  const DataSet set = collectively([&] { return read_data(o, plan); });
+  const std::uint64_t bytes_opening = set.pairs->bytes_read();  // the headers
+  Outcome res = collectively([&] {
+    return with_dtype(plan.dtype, [&]<class T>(T) {
+      FitResult<T> r = solve<T>(o, plan, set, ranks);
+      const std::optional<Validation> v = root ? validate<T>(set, r, plan) : std::nullopt;
+      return outcome<T>(std::move(r), v);
+    });
   });
-  require_finite_result(res.h, "the learned taps", plan.dtype);
-  write_fit_outputs(o, plan, set, res);
-  print_outcome(o, plan, set, res);
+  if (ranks) res.ranks = ranks_summary(reducer, set.pairs->bytes_read() - bytes_opening);
+  collectively([&] {
+    require_finite_result(res.h, "the learned taps", plan.dtype);
+    if (root) write_fit_outputs(o, plan, set, res);
+  });
+  if (root) print_outcome(o, plan, set, res);
   return 0;
 }
 

@@ -1,7 +1,11 @@
 // Library errors in the command line's words (see library_errors.hpp).
 #include "library_errors.hpp"
 
+#include "commands.hpp"
+
 #include <array>
+#include <exception>
+#include <new>
 #include <string_view>
 #include <string>
 #include <utility>
@@ -57,6 +61,22 @@ CommandError from_library(const convgrad::error& e) {
     }
   }
   return out;
+}
+
+CommandError current_error() {
+  try {
+    throw;
+  } catch (const usage_error& e) {
+    return {2, e.what()};
+  } catch (const convgrad::error& e) {  // in the command line's words, in one place
+    return from_library(e);
+  } catch (const std::bad_alloc&) {
+    return {1, "out of memory"};
+  } catch (const std::exception& e) {
+    return {1, e.what()};
+  } catch (...) {
+    return {1, "unknown error"};
+  }
 }
 
 }  // namespace convgrad::cli

@@ -19,6 +19,11 @@ struct CommandError {
 // "(field = v" in advice becomes "(--option v". Anything else passes unchanged with exit 1.
 CommandError from_library(const convgrad::error& e);
 
+// The exit code and message of the exception being handled (call inside a catch block): a
+// usage_error exits 2, a library error as from_library says, running out of memory and any
+// other exception 1.
+CommandError current_error();
+
 // The advice in a library message or warning in the command line's words: "(field = v" and
 // ", field = v" become "(--option v" and ", --option v".
 std::string in_command_words(std::string message);

@@ -1,6 +1,8 @@
 // `convgrad`: parse the command line, call the library, print. Exit codes: 0 success,
 // 1 bad data or I/O (and `check` disagreements), 2 usage errors. Every error is one line
 // `convgrad: error: ...`; nothing is ever left half-written (the io layer writes atomically).
+// Under mpirun (`mpirun -np P convgrad fit`, distributed.hpp) every rank runs the command and
+// rank 0 alone prints.
 #include <poll.h>
 #include <unistd.h>
 
@@ -14,14 +16,16 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "convgrad/errors.hpp"
 #include "convgrad/io.hpp"
+#include "distributed.hpp"
 #include "library_errors.hpp"
+#include "world.hpp"
 
 namespace {
 
+// One line on standard error, from rank 0 only when the command runs on several ranks.
 int fail(int code, const char* what) {
-  std::fprintf(stderr, "convgrad: error: %s\n", what);
+  if (convgrad::dist::world().is_root()) std::fprintf(stderr, "convgrad: error: %s\n", what);
   return code;
 }
 
@@ -47,11 +51,25 @@ int finish_stdout(int code) {
 
 int dispatch(int argc, char** argv);
 
+// A build without MPI started by mpirun with P > 1 ranks would run P independent copies that
+// all write the same outputs: refused (once, by the launcher's rank 0).
+int refuse_without_mpi() {
+  if (convgrad::dist::launcher_rank() == 0)
+    std::fprintf(stderr,
+                 "convgrad: error: started by mpirun with %d ranks, but this convgrad was built without "
+                 "MPI (CONVGRAD_MPI=OFF); run it as one process, or rebuild it with MPI\n",
+                 convgrad::dist::launcher_size());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // An interrupted run (Ctrl-C, `timeout`, a closed terminal) leaves no temporary file behind.
   convgrad::io::remove_temporaries_on_signals();
+  // MPI starts only when a launcher started this process; a plain run never touches it.
+  const convgrad::dist::Session mpi(argc, argv);
+  if (!convgrad::dist::built_with_mpi() && convgrad::dist::launcher_size() > 1) return refuse_without_mpi();
   return finish_stdout(dispatch(argc, argv));
 }
 
@@ -86,19 +104,28 @@ int dispatch(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(2, e.what());
   }
+  const convgrad::dist::World& world = convgrad::dist::world();
   try {
     for (auto& [sub, run] : commands)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) {
+        if (world.distributed() && sub->get_name() != "fit")
+          return fail(2, ("only `convgrad fit` runs across MPI ranks; run `convgrad " + sub->get_name() +
+                          "` as one process")
+                             .c_str());
+        return run();
+      }
     return fail(2, "no command given; try --help");
-  } catch (const usage_error& e) {
+  } catch (const agreed_failure& e) {  // every rank is here with the same error
+    return fail(e.status.code, e.status.message.c_str());
+  } catch (const usage_error& e) {  // from the options alone, so the same on every rank
     return fail(2, e.what());
-  } catch (const convgrad::error& e) {  // in the command line's words, in one place
-    const CommandError c = from_library(e);
-    return fail(c.exit_code, c.message.c_str());
-  } catch (const std::bad_alloc&) {
-    return fail(1, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(1, e.what());
+  } catch (...) {
+    const CommandError c = current_error();
+    if (!world.distributed()) return fail(c.exit_code, c.message.c_str());
+    // A failure outside any agreement (a bug: other ranks may be waiting in a collective
+    // call): said by this rank, then the whole job ends (MPI_Abort).
+    std::fprintf(stderr, "convgrad: error: rank %d: %s\n", world.rank(), c.message.c_str());
+    convgrad::dist::world().abort(c.exit_code);
   }
 }
 
