@@ -100,8 +100,10 @@ void conv_channels(std::span<const T> x, std::span<const T> W, std::span<const T
   require_inputs(x, W, bias, s);
   require_size(y.size(), s.y_size(), "y", "B x C_out x N_out");
   switch (resolve(method, s, sizeof(T))) {
-    default:
+    case Method::reference:
       return detail::channels::reference::conv(x, W, bias, y, s);
+    default:
+      return detail::channels::direct::conv(x, W, bias, y, s);
   }
 }
 
@@ -115,8 +117,10 @@ void grad_channels(std::span<const T> x, std::span<const T> W, std::span<const T
   require_optional_size(dbias.size(), s.out_channels, "dbias", "C_out, or empty");
   require_finite(r, "r");
   switch (resolve(method, s, sizeof(T))) {
-    default:
+    case Method::reference:
       return detail::channels::reference::grad(x, W, r, dx, dW, dbias, s);
+    default:
+      return detail::channels::direct::grad(x, W, r, dx, dW, dbias, s);
   }
 }
 
@@ -130,8 +134,10 @@ double train_step_channels(std::span<const T> x, std::span<const T> W, std::span
   require_optional_size(dbias.size(), s.out_channels, "dbias", "C_out, or empty");
   require_finite(y, "y");
   switch (resolve(method, s, sizeof(T))) {
-    default:
+    case Method::reference:
       return detail::channels::reference::train_step(x, W, bias, y, dW, dbias, s);
+    default:
+      return detail::channels::direct::train_step(x, W, bias, y, dW, dbias, s);
   }
 }
 

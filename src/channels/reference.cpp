@@ -9,22 +9,11 @@
 namespace convgrad::detail::channels::reference {
 namespace {
 
-using I = std::int64_t;
-
-// Shape sizes as signed indices.
-struct Dims {
-  I B, Cin, Cout, Nin, Nout, Cig, Cog, K, d, lo;
-  explicit Dims(const ChannelShape& s)
-      : B(I(s.batch)),
-        Cin(I(s.in_channels)),
-        Cout(I(s.out_channels)),
-        Nin(I(s.n_in)),
-        Nout(I(s.n_out)),
-        Cig(I(s.in_per_group())),
-        Cog(I(s.out_per_group())),
-        K(I(s.K())),
-        d(I(s.dilation)),
-        lo(s.taps.lo) {}
+// The shape's sizes with the index arithmetic of the formulas. The taps are the caller's,
+// all K of them (no clipping: the loops test every index).
+struct Index : Dims {
+  I lo;
+  explicit Index(const ChannelShape& s) : Dims(s), lo(s.taps.lo) {}
   // The input channel c' of output channel o's group.
   I in_channel(I o, I cp) const { return o / Cog * Cig + cp; }
   I x_at(I b, I c, I i) const { return (b * Cin + c) * Nin + i; }
@@ -38,7 +27,7 @@ struct Dims {
 template <std::floating_point T>
 void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<T> y,
           const ChannelShape& s) {
-  const Dims D(s);
+  const Index D(s);
   for (I b = 0; b < D.B; ++b)
     for (I o = 0; o < D.Cout; ++o)
       for (I n = 0; n < D.Nout; ++n) {
@@ -58,7 +47,7 @@ void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, s
 template <std::floating_point T>
 void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std::span<T> dx, std::span<T> dW,
           std::span<T> dbias, const ChannelShape& s) {
-  const Dims D(s);
+  const Index D(s);
   if (!dW.empty())
     for (I o = 0; o < D.Cout; ++o)
       for (I cp = 0; cp < D.Cig; ++cp)
