@@ -105,6 +105,7 @@ struct Geometry {
 template <std::floating_point T>
 struct Buffers {
   Aligned<T> real, z;
+  std::vector<T> r;  // the training step's residual of one block
   explicit Buffers(const Geometry& g) : real(std::size_t(g.L)), z(std::size_t(2 * g.bins)) {}
   typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(z.ptr); }
 };
@@ -158,168 +159,196 @@ void accumulate_conj(const T* __restrict rr, const T* __restrict ri, const T* __
   }
 }
 
-// Runs body(buffers) on a team of `threads` (each with its own buffers, made before the team
-// starts so that nothing inside can throw), in the caller's floating-point mode.
-template <std::floating_point T, class Body>
-void in_team(const Geometry& g, I threads, Body body) {
-  std::vector<std::unique_ptr<Buffers<T>>> buffers;
-  for (I t = 0; t < threads; ++t) buffers.push_back(std::make_unique<Buffers<T>>(g));
-  const FpMode mode = current_fp_mode();
-#pragma omp parallel num_threads(int(threads))
-  {
-    const ScopedFpMode fp(mode);
-    body(*buffers[std::size_t(omp_get_thread_num())]);
-  }
-}
+// One thread's work area: transform buffers and the split spectra of one block's channels
+// (`in` rows: the group's input windows, `out` rows: its output spectra).
+template <std::floating_point T>
+struct Scratch {
+  Buffers<T> buf;
+  Spectra<T> in, out;
+  Scratch(const Geometry& g, I in_rows, I out_rows) : buf(g), in(in_rows, g.bins), out(out_rows, g.bins) {}
+};
 
 // The filter spectra F_oc (C_out x C_in/g rows), each f_oc placed at t = d j.
 template <std::floating_point T>
-Spectra<T> filter_spectra(std::span<const T> W, const Dims& D, const Geometry& g, const Plans<T>& p,
-                          I threads) {
+Spectra<T> filter_spectra(std::span<const T> W, const Dims& D, const Geometry& g, const Plans<T>& p) {
   Spectra<T> F(D.Cout * D.Cig, g.bins);
-  in_team<T>(g, threads, [&](Buffers<T>& b) {
-#pragma omp for schedule(static)
-    for (I row = 0; row < D.Cout * D.Cig; ++row) {
-      std::fill(b.real.ptr, b.real.ptr + g.L, T{0});
-      for (I j = 0; j < D.Kc; ++j) b.real.ptr[D.d * j] = W[std::size_t(row * D.K + D.j0 + j)];
-      transform(p, b, g.bins, F.re(row), F.im(row));
-    }
+  const Chunks ch(D.Cout * D.Cig);
+  const auto buffers = [&] { return Buffers<T>(g); };
+  run_chunked(ch, team_size(ch.chunks), buffers, buffers, [&](I, I row, Buffers<T>& b) {
+    std::fill(b.real.ptr, b.real.ptr + g.L, T{0});
+    for (I j = 0; j < D.Kc; ++j) b.real.ptr[D.d * j] = W[std::size_t(row * D.K + D.j0 + j)];
+    transform(p, b, g.bins, F.re(row), F.im(row));
   });
   return F;
 }
 
-// The sums over the forward blocks: writes y (if not empty); for the training step (target
-// = y's target) r = y - target, its loss and dbias; with `dW_wanted`, G += conj(R) X.
-// Returns 1/2 sum r^2 (0 unless step). For grad (step == false) target is r itself.
+// What one call shares: shape, geometry, plans, filter spectra (when needed).
 template <std::floating_point T>
-struct ForwardPass {
+struct Call {
   const Dims& D;
   const Geometry& g;
   const Plans<T>& p;
-  I threads;
+  const Spectra<T>* F;
 };
 
+// sc.in = X_c, the spectra of group g's input windows xs_c[t] = x[b, c, n0 - d hi + t].
 template <std::floating_point T>
-double forward_blocks(const ForwardPass<T>& fp, std::span<const T> x, const Spectra<T>* F,
-                      std::span<const T> bias, std::span<T> y, std::span<const T> target, bool step,
-                      bool dW_wanted, std::vector<double>* G, std::vector<double>& dbias) {
-  const Dims& D = fp.D;
-  const Geometry& g = fp.g;
-  const bool forward = F != nullptr;
-  Spectra<T> X(D.Cin, g.bins), Y(D.Cout, g.bins), R(D.Cout, g.bins);
-  std::vector<double> loss(std::size_t(D.Cout), 0.0);
-  dbias.assign(std::size_t(D.Cout), 0.0);
-  const T scale = T(1) / T(g.L);
-  in_team<T>(g, fp.threads, [&](Buffers<T>& b) {
-    for (I bb = 0; bb < D.B; ++bb)
-      for (I blk = 0; blk < g.blocks_out; ++blk) {
-        const I n0 = blk * g.P, P = std::min(g.P, D.Nout - n0);
-        if (forward || dW_wanted) {
-#pragma omp for schedule(static)
-          for (I c = 0; c < D.Cin; ++c) {
-            load_window(x.data() + (bb * D.Cin + c) * D.Nin, n0 - D.d * D.hi, D.Nin, b.real.ptr, g.L);
-            transform(fp.p, b, g.bins, X.re(c), X.im(c));
-          }
-        }
-#pragma omp for schedule(static)
-        for (I o = 0; o < D.Cout; ++o) {
-          const I c0 = o / D.Cog * D.Cig;
-          const T* rows = target.data() + (bb * D.Cout + o) * D.Nout + n0;  // y's target, or r
-          const T* r = rows;
-          if (forward) {
-            std::fill(Y.re(o), Y.re(o) + 2 * g.bins, T{0});
-            for (I c = 0; c < D.Cig; ++c)
-              multiply_add(F->re(o * D.Cig + c), F->im(o * D.Cig + c), X.re(c0 + c), X.im(c0 + c), Y.re(o),
-                           Y.im(o), g.bins, false);
-            inverse(fp.p, b, g.bins, Y.re(o), Y.im(o));
-            T* yrow = step ? b.real.ptr : y.data() + (bb * D.Cout + o) * D.Nout + n0;
-            const T bo = bias.empty() ? T{0} : bias[std::size_t(o)];
-            for (I i = 0; i < P; ++i) {
-              const T v = b.real.ptr[i + g.S - 1] * scale;
-              yrow[i] = bias.empty() ? v : v + bo;
-            }
-            if (step) {  // r = yhat - target, in place at the start of b.real
-              double sum = 0, sumsq = 0;
-              for (I i = 0; i < P; ++i) {
-                const T ri = yrow[i] - rows[i];
-                yrow[i] = ri;
-                sum += static_cast<double>(ri);
-                sumsq += static_cast<double>(ri) * static_cast<double>(ri);
-              }
-              loss[std::size_t(o)] += sumsq;
-              dbias[std::size_t(o)] += sum;
-              r = b.real.ptr;
-            }
-          }
-          if (!step) {
-            double sum = 0;
-            for (I i = 0; i < P; ++i) sum += static_cast<double>(r[i]);
-            dbias[std::size_t(o)] += sum;
-          }
-          if (dW_wanted) {
-            if (r != b.real.ptr) std::copy(r, r + P, b.real.ptr);
-            std::fill(b.real.ptr + P, b.real.ptr + g.L, T{0});
-            transform(fp.p, b, g.bins, R.re(o), R.im(o));
-            for (I c = 0; c < D.Cig; ++c) {
-              double* Gr = G->data() + 2 * (o * D.Cig + c) * g.bins;
-              accumulate_conj(R.re(o), R.im(o), X.re(c0 + c), X.im(c0 + c), Gr, Gr + g.bins, g.bins);
-            }
-          }
-        }
-      }
-  });
-  return 0.5 * sum_in_chunk_order(loss);
+void transform_inputs(const Call<T>& k, std::span<const T> x, I b, I g, I n0, Scratch<T>& sc) {
+  const Dims& D = k.D;
+  for (I c = 0; c < D.Cig; ++c) {
+    load_window(x.data() + (b * D.Cin + g * D.Cig + c) * D.Nin, n0 - D.d * D.hi, D.Nin, sc.buf.real.ptr,
+                k.g.L);
+    transform(k.p, sc.buf, k.g.bins, sc.in.re(c), sc.in.im(c));
+  }
 }
 
-// dW[o, c', j0 + j] = IFFT(G_oc)[S - 1 - d j] / L (in double), the other taps 0.
+// yhat for output o' of group g: IFFT(sum_c' F_oc X_c)[i + S - 1] / L (+ bias), i < P, into y.
 template <std::floating_point T>
-void finish_dW(const std::vector<double>& G, std::span<T> dW, const Dims& D, const Geometry& g, I threads) {
+void forward_output(const Call<T>& k, std::span<const T> bias, I g, I op, I P, Scratch<T>& sc, T* y) {
+  const Dims& D = k.D;
+  const I o = g * D.Cog + op, bins = k.g.bins;
+  T* yr = sc.out.re(op);
+  std::fill(yr, yr + 2 * bins, T{0});
+  for (I c = 0; c < D.Cig; ++c)
+    multiply_add(k.F->re(o * D.Cig + c), k.F->im(o * D.Cig + c), sc.in.re(c), sc.in.im(c), yr, sc.out.im(op),
+                 bins, false);
+  inverse(k.p, sc.buf, bins, yr, sc.out.im(op));
+  const T scale = T(1) / T(k.g.L);
+  for (I i = 0; i < P; ++i) {
+    const T v = sc.buf.real.ptr[i + k.g.S - 1] * scale;
+    y[i] = bias.empty() ? v : v + bias[std::size_t(o)];
+  }
+}
+
+// dW[o, c', j0 + j] = IFFT(G_oc)[S - 1 - d j] / L (in double), the other taps 0. Group g's
+// G rows start at G[g * group_stride].
+template <std::floating_point T>
+void finish_dW(const double* G, I group_stride, std::span<T> dW, const Dims& D, const Geometry& g) {
   std::fill(dW.begin(), dW.end(), T{0});
   const Plans<double>& pd = plans_for<double>(g.L);
-  in_team<double>(g, threads, [&](Buffers<double>& b) {
-#pragma omp for schedule(static)
-    for (I row = 0; row < D.Cout * D.Cig; ++row) {
-      const double* Gr = G.data() + 2 * row * g.bins;
-      inverse(pd, b, g.bins, Gr, Gr + g.bins);
-      for (I j = 0; j < D.Kc; ++j)
-        dW[std::size_t(row * D.K + D.j0 + j)] = static_cast<T>(b.real.ptr[g.S - 1 - D.d * j] / double(g.L));
+  const Chunks ch(D.Cout * D.Cig);
+  const auto buffers = [&] { return Buffers<double>(g); };
+  run_chunked(ch, team_size(ch.chunks), buffers, buffers, [&](I, I row, Buffers<double>& b) {
+    const I grp = row / (D.Cog * D.Cig), within = row % (D.Cog * D.Cig);
+    const double* Gr = G + grp * group_stride + 2 * within * g.bins;
+    inverse(pd, b, g.bins, Gr, Gr + g.bins);
+    for (I j = 0; j < D.Kc; ++j)
+      dW[std::size_t(row * D.K + D.j0 + j)] = static_cast<T>(b.real.ptr[g.S - 1 - D.d * j] / double(g.L));
+  });
+}
+
+// The reductions (dW, dbias, the step's loss) as tasks, as in the direct method: group g's
+// B x blocks units in `parts` runs of consecutive units, parts fixed by the shape (at most 4,
+// fewer when the spectra of dW are large: the partial sums stay within ~32 MiB).
+struct Tasks {
+  I units, parts, per_part, spectra, width;  // width: one group's partial G, then dbias, then loss
+  Tasks(const Dims& D, const Geometry& g) {
+    units = D.B * g.blocks_out;
+    spectra = 2 * D.Cog * D.Cig * g.bins;
+    width = spectra + D.Cog + 1;
+    parts = std::clamp<I>(std::min<I>(4, (I{1} << 22) / (width * D.groups)), 1, std::max<I>(units, 1));
+    per_part = (units + parts - 1) / parts;
+  }
+};
+
+// The sums over the batch: for the training step (step == true, `target` = y's target)
+// r = bias + W * x - target per block; otherwise `target` is r. Writes dW and dbias when not
+// empty; returns 1/2 sum r^2 for the step.
+template <std::floating_point T>
+double reduce(const Call<T>& k, std::span<const T> x, std::span<const T> bias, std::span<const T> target,
+              bool step, std::span<T> dW, std::span<T> dbias) {
+  const Dims& D = k.D;
+  const Geometry& g = k.g;
+  const Tasks tk(D, g);
+  const bool want_dW = !dW.empty();
+  const I ntasks = D.groups * tk.parts;
+  // Left uninitialised here: each task zeroes its own slice, in parallel.
+  const std::unique_ptr<double[]> partial(new double[std::size_t(ntasks * tk.width)]);
+  const Chunks ch(ntasks);
+  const auto scratch = [&] { return Scratch<T>(g, D.Cig, D.Cog); };
+  run_chunked(ch, team_size(ch.chunks), scratch, scratch, [&](I, I t, Scratch<T>& sc) {
+    const I grp = t / tk.parts, part = t % tk.parts;
+    double* G = partial.get() + t * tk.width;
+    std::fill(G, G + tk.width, 0.0);
+    double* db = G + tk.spectra;
+    std::vector<T>& rbuf = sc.buf.r;
+    rbuf.resize(std::size_t(g.P));
+    for (I u = part * tk.per_part; u < std::min(tk.units, (part + 1) * tk.per_part); ++u) {
+      const I b = u / g.blocks_out, n0 = (u % g.blocks_out) * g.P, P = std::min(g.P, D.Nout - n0);
+      if (step || want_dW) transform_inputs(k, x, b, grp, n0, sc);
+      for (I op = 0; op < D.Cog; ++op) {
+        const T* rows = target.data() + (b * D.Cout + grp * D.Cog + op) * D.Nout + n0;
+        const T* r = rows;
+        if (step) {  // r = yhat - target for the block
+          forward_output(k, bias, grp, op, P, sc, rbuf.data());
+          double sumsq = 0;
+          for (I i = 0; i < P; ++i) {
+            rbuf[std::size_t(i)] -= rows[i];
+            sumsq += static_cast<double>(rbuf[std::size_t(i)]) * static_cast<double>(rbuf[std::size_t(i)]);
+          }
+          db[D.Cog] += sumsq;
+          r = rbuf.data();
+        }
+        double sum = 0;
+        for (I i = 0; i < P; ++i) sum += static_cast<double>(r[i]);
+        db[op] += sum;
+        if (!want_dW) continue;
+        // G_oc += conj(R_o) X_c, R_o the spectrum of r[n0..n0+P) at 0..P-1.
+        std::fill(std::copy(r, r + P, sc.buf.real.ptr), sc.buf.real.ptr + g.L, T{0});
+        transform(k.p, sc.buf, g.bins, sc.out.re(op), sc.out.im(op));
+        for (I c = 0; c < D.Cig; ++c) {
+          double* Gr = G + 2 * (op * D.Cig + c) * g.bins;
+          accumulate_conj(sc.out.re(op), sc.out.im(op), sc.in.re(c), sc.in.im(c), Gr, Gr + g.bins, g.bins);
+        }
+      }
+    }
+  });
+  // Combine the tasks of each group in order (into part 0's slot), then transform dW back.
+  double loss = 0;
+  for (I grp = 0; grp < D.groups; ++grp) {
+    double* total = partial.get() + grp * tk.parts * tk.width;
+    for (I part = 1; part < tk.parts; ++part) {
+      const double* p = total + part * tk.width;
+      for (I e = 0; e < tk.width; ++e) total[e] += p[e];
+    }
+    for (I op = 0; op < D.Cog && !dbias.empty(); ++op)
+      dbias[std::size_t(grp * D.Cog + op)] = static_cast<T>(total[tk.spectra + op]);
+    loss += total[tk.spectra + D.Cog];
+  }
+  if (want_dW) finish_dW(partial.get(), tk.parts * tk.width, dW, D, g);
+  return 0.5 * loss;
+}
+
+// dx[b, c, k0 + i] = IFFT(sum_o conj(F_oc) RS_o)[i] / L over the blocks of N_in, units
+// (b, group, block) in parallel (each writes its own block of dx).
+template <std::floating_point T>
+void input_grad(const Call<T>& k, std::span<const T> r, std::span<T> dx) {
+  const Dims& D = k.D;
+  const Geometry& g = k.g;
+  const Chunks ch(D.B * D.groups * g.blocks_in);
+  const T scale = T(1) / T(g.L);
+  const auto scratch = [&] { return Scratch<T>(g, D.Cog, 1); };
+  run_chunked(ch, team_size(ch.chunks), scratch, scratch, [&](I, I u, Scratch<T>& sc) {
+    const I b = u / (D.groups * g.blocks_in), grp = u / g.blocks_in % D.groups, k0 = (u % g.blocks_in) * g.P;
+    const I P = std::min(g.P, D.Nin - k0);
+    for (I op = 0; op < D.Cog; ++op) {
+      load_window(r.data() + (b * D.Cout + grp * D.Cog + op) * D.Nout, k0 + D.d * D.lo, D.Nout,
+                  sc.buf.real.ptr, g.L);
+      transform(k.p, sc.buf, g.bins, sc.in.re(op), sc.in.im(op));
+    }
+    for (I cp = 0; cp < D.Cig; ++cp) {
+      T* xr = sc.out.re(0);
+      std::fill(xr, xr + 2 * g.bins, T{0});
+      for (I op = 0; op < D.Cog; ++op) {
+        const I row = (grp * D.Cog + op) * D.Cig + cp;
+        multiply_add(k.F->re(row), k.F->im(row), sc.in.re(op), sc.in.im(op), xr, sc.out.im(0), g.bins, true);
+      }
+      inverse(k.p, sc.buf, g.bins, xr, sc.out.im(0));
+      T* out = dx.data() + (b * D.Cin + grp * D.Cig + cp) * D.Nin + k0;
+      for (I i = 0; i < P; ++i) out[i] = sc.buf.real.ptr[i] * scale;
     }
   });
 }
-
-// dx[b, c, k0 + i] = IFFT(sum_o conj(F_oc) RS_o)[i] / L over the blocks of N_in.
-template <std::floating_point T>
-void input_grad(const ForwardPass<T>& fp, const Spectra<T>& F, std::span<const T> r, std::span<T> dx) {
-  const Dims& D = fp.D;
-  const Geometry& g = fp.g;
-  Spectra<T> RS(D.Cout, g.bins), DX(D.Cin, g.bins);
-  const T scale = T(1) / T(g.L);
-  in_team<T>(g, fp.threads, [&](Buffers<T>& b) {
-    for (I bb = 0; bb < D.B; ++bb)
-      for (I blk = 0; blk < g.blocks_in; ++blk) {
-        const I k0 = blk * g.P, P = std::min(g.P, D.Nin - k0);
-#pragma omp for schedule(static)
-        for (I o = 0; o < D.Cout; ++o) {
-          load_window(r.data() + (bb * D.Cout + o) * D.Nout, k0 + D.d * D.lo, D.Nout, b.real.ptr, g.L);
-          transform(fp.p, b, g.bins, RS.re(o), RS.im(o));
-        }
-#pragma omp for schedule(static)
-        for (I c = 0; c < D.Cin; ++c) {
-          const I grp = c / D.Cig, cp = c % D.Cig;
-          std::fill(DX.re(c), DX.re(c) + 2 * g.bins, T{0});
-          for (I o = grp * D.Cog; o < (grp + 1) * D.Cog; ++o)
-            multiply_add(F.re(o * D.Cig + cp), F.im(o * D.Cig + cp), RS.re(o), RS.im(o), DX.re(c), DX.im(c),
-                         g.bins, true);
-          inverse(fp.p, b, g.bins, DX.re(c), DX.im(c));
-          T* out = dx.data() + (bb * D.Cin + c) * D.Nin + k0;
-          for (I i = 0; i < P; ++i) out[i] = b.real.ptr[i] * scale;
-        }
-      }
-  });
-}
-
-// Threads for work shared by channel: no more than there are channels.
-I team(const Dims& D) { return team_size(std::max(D.Cin, D.Cout)); }
 
 }  // namespace
 
@@ -330,10 +359,19 @@ void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, s
   if (D.B == 0) return;
   if (!D.any) return fill_bias(bias, y, D);
   const Geometry g(D);
-  const ForwardPass<T> fp{D, g, plans_for<T>(g.L), team(D)};
-  const Spectra<T> F = filter_spectra(W, D, g, fp.p, fp.threads);
-  std::vector<double> dbias;
-  forward_blocks<T>(fp, x, &F, bias, y, std::span<const T>(y), false, false, nullptr, dbias);
+  const Plans<T>& p = plans_for<T>(g.L);
+  const Spectra<T> F = filter_spectra(W, D, g, p);
+  const Call<T> k{D, g, p, &F};
+  const Chunks ch(D.B * D.groups * g.blocks_out);
+  const auto scratch = [&] { return Scratch<T>(g, D.Cig, D.Cog); };
+  run_chunked(ch, team_size(ch.chunks), scratch, scratch, [&](I, I u, Scratch<T>& sc) {
+    const I b = u / (D.groups * g.blocks_out), grp = u / g.blocks_out % D.groups,
+            n0 = (u % g.blocks_out) * g.P;
+    const I P = std::min(g.P, D.Nout - n0);
+    transform_inputs(k, x, b, grp, n0, sc);
+    for (I op = 0; op < D.Cog; ++op)
+      forward_output(k, bias, grp, op, P, sc, y.data() + (b * D.Cout + grp * D.Cog + op) * D.Nout + n0);
+  });
 }
 
 template <std::floating_point T>
@@ -342,14 +380,12 @@ void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std:
   const Dims D(s);
   if (!D.any || D.B == 0) return direct::grad(x, W, r, dx, dW, dbias, s);  // zeros and the sum of r
   const Geometry g(D);
-  const ForwardPass<T> fp{D, g, plans_for<T>(g.L), team(D)};
-  if (!dW.empty() || !dbias.empty()) {
-    std::vector<double> G(dW.empty() ? 0 : std::size_t(2 * D.Cout * D.Cig * g.bins), 0.0), db;
-    forward_blocks<T>(fp, x, nullptr, {}, {}, r, false, !dW.empty(), &G, db);
-    if (!dW.empty()) finish_dW(G, dW, D, g, fp.threads);
-    for (std::size_t o = 0; o < dbias.size(); ++o) dbias[o] = static_cast<T>(db[o]);
+  const Plans<T>& p = plans_for<T>(g.L);
+  if (!dW.empty() || !dbias.empty()) reduce<T>(Call<T>{D, g, p, nullptr}, x, {}, r, false, dW, dbias);
+  if (!dx.empty()) {
+    const Spectra<T> F = filter_spectra(W, D, g, p);
+    input_grad<T>(Call<T>{D, g, p, &F}, r, dx);
   }
-  if (!dx.empty()) input_grad(fp, filter_spectra(W, D, g, fp.p, fp.threads), r, dx);
 }
 
 template <std::floating_point T>
@@ -358,13 +394,9 @@ double train_step(std::span<const T> x, std::span<const T> W, std::span<const T>
   const Dims D(s);
   if (!D.any || D.B == 0) return direct::train_step(x, W, bias, y, dW, dbias, s);
   const Geometry g(D);
-  const ForwardPass<T> fp{D, g, plans_for<T>(g.L), team(D)};
-  const Spectra<T> F = filter_spectra(W, D, g, fp.p, fp.threads);
-  std::vector<double> G(std::size_t(2 * D.Cout * D.Cig * g.bins), 0.0), db;
-  const double loss = forward_blocks<T>(fp, x, &F, bias, {}, y, true, true, &G, db);
-  finish_dW(G, dW, D, g, fp.threads);
-  for (std::size_t o = 0; o < dbias.size(); ++o) dbias[o] = static_cast<T>(db[o]);
-  return loss;
+  const Plans<T>& p = plans_for<T>(g.L);
+  const Spectra<T> F = filter_spectra(W, D, g, p);
+  return reduce<T>(Call<T>{D, g, p, &F}, x, bias, y, true, dW, dbias);
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                   \
