@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "channels/channels_internal.hpp"
+#include "convgrad/method.hpp"
 #include "core/kernels.hpp"
 
 namespace convgrad {
