@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "channels/channels_internal.hpp"
+#include "channels/simd.hpp"
 #include "convgrad/errors.hpp"
 #include "core/chunks.hpp"
 #include "core/fftw.hpp"
@@ -132,31 +133,14 @@ void load_window(const T* v, I first, I limit, T* dst, I L) {
   if (lo < hi) std::copy(v + lo, v + hi, dst + (lo - first));
 }
 
-// Y += A B (conj_a: conj(A) B), bin by bin, split complex.
+// Y += A B (conj_a: conj(A) B) and G += conj(R) X, bin by bin (SIMD: channels/simd.hpp).
 template <class T>
-void multiply_add(const T* __restrict ar, const T* __restrict ai, const T* __restrict br,
-                  const T* __restrict bi, T* __restrict yr, T* __restrict yi, I bins, bool conj_a) {
-  if (conj_a) {
-    for (I f = 0; f < bins; ++f) {
-      yr[f] += ar[f] * br[f] + ai[f] * bi[f];
-      yi[f] += ar[f] * bi[f] - ai[f] * br[f];
-    }
-  } else {
-    for (I f = 0; f < bins; ++f) {
-      yr[f] += ar[f] * br[f] - ai[f] * bi[f];
-      yi[f] += ar[f] * bi[f] + ai[f] * br[f];
-    }
-  }
+void multiply_add(const T* ar, const T* ai, const T* br, const T* bi, T* yr, T* yi, I bins, bool conj_a) {
+  simd::multiply_add_spectra(ar, ai, br, bi, yr, yi, std::size_t(bins), conj_a);
 }
-
-// G += conj(R) X, formed in T and added in double.
 template <class T>
-void accumulate_conj(const T* __restrict rr, const T* __restrict ri, const T* __restrict xr,
-                     const T* __restrict xi, double* __restrict gr, double* __restrict gi, I bins) {
-  for (I f = 0; f < bins; ++f) {
-    gr[f] += static_cast<double>(rr[f] * xr[f] + ri[f] * xi[f]);
-    gi[f] += static_cast<double>(rr[f] * xi[f] - ri[f] * xr[f]);
-  }
+void accumulate_conj(const T* rr, const T* ri, const T* xr, const T* xi, double* gr, double* gi, I bins) {
+  simd::accumulate_conj_spectra(rr, ri, xr, xi, gr, gi, std::size_t(bins));
 }
 
 // One thread's work area: transform buffers and the split spectra of one block's channels
