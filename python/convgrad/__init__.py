@@ -50,13 +50,13 @@ The GIL is released while the C++ core computes.
 """
 
 from ._ops import check, conv, grad_input, grad_kernel, jacobians, loss_and_grad
-from ._fit import FitResult, fit
+from ._fit import FitResult, MimoFitResult, fit
 from ._tuning import set_tuning, tune, tuning_enabled
 from .taps_file import read_taps, write_taps
 from . import adaptive  # convgrad.adaptive: LMS, NLMS, SignLMS, RLS, FDAF
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "FitResult", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
+           "FitResult", "MimoFitResult", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
 
 __version__ = "0.1.0"
 

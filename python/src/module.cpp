@@ -324,6 +324,32 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
                   "ridge"_a = a.ridge, "history"_a = history);
 }
 
+// Multi-input, multi-output exact fit (convgrad::fit_mimo): x is C_in x N, y is C_out x N
+// (2-D, C order); h comes back as C_out x C_in x K.
+template <typename T>
+py::dict fit_mimo(const In<T>& x, const In<T>& y, std::int64_t lo, std::int64_t hi, double ridge) {
+  if (x.ndim() != 2 || y.ndim() != 2)
+    throw convgrad::invalid_argument("x and y must be 2-D (channels x samples)");
+  const Taps taps = Taps::range(lo, hi);
+  const auto rows = [](const In<T>& a) {
+    std::vector<std::span<const T>> v;
+    const auto N = static_cast<std::size_t>(a.shape(1));
+    for (py::ssize_t c = 0; c < a.shape(0); ++c) v.push_back({a.data() + c * a.shape(1), N});
+    return v;
+  };
+  const auto xs = rows(x), ys = rows(y);
+  convgrad::MimoSolution r;
+  compute("fit", [&] { r = convgrad::fit_mimo<T>(xs, ys, taps, ridge); });
+  std::vector<T> h(r.h.begin(), r.h.end());
+  const std::string advice = convgrad::mimo_advice(r);
+  const auto C_out = static_cast<py::ssize_t>(r.outputs), C_in = static_cast<py::ssize_t>(r.inputs);
+  return py::dict("h"_a = adopt(std::move(h), {C_out, C_in, static_cast<py::ssize_t>(taps.K())}),
+                  "output_loss"_a = adopt(std::move(r.output_loss), {C_out}), "loss"_a = r.loss,
+                  "condition"_a = r.condition, "condition_estimated"_a = r.condition_estimated,
+                  "lambda_min"_a = r.lambda_min, "lambda_max"_a = r.lambda_max, "seconds"_a = r.seconds,
+                  "advice"_a = advice);
+}
+
 template <typename T>
 void bind_dtype(py::module_& m) {
   m.def("conv", &conv<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a, "method"_a);
@@ -340,6 +366,7 @@ void bind_dtype(py::module_& m) {
   m.def("grad_input_rows", &grad_input_rows<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a);
   m.def("fit", &fit<T>, "xs"_a.noconvert(), "ys"_a.noconvert(), "lo"_a, "hi"_a, "options"_a,
         "h0"_a.noconvert(), "progress"_a);
+  m.def("fit_mimo", &fit_mimo<T>, "x"_a.noconvert(), "y"_a.noconvert(), "lo"_a, "hi"_a, "ridge"_a);
 }
 
 void translate_errors() {
