@@ -1,0 +1,35 @@
+// SIMD inner kernels of the direct channel method (Highway, dynamic dispatch, as core/simd.hpp).
+//
+// Both kernels work on one block of P samples whose windows the caller has laid out so that
+// no bounds check is needed: channel c's window is s + c * s_stride and covers every index the
+// block touches. The channel sum is a small matrix product: up to 4 output channels (OB) are
+// formed together, so each window vector loaded feeds OB multiply-adds held in registers. The
+// order of operations depends only on the sizes, never on the thread that runs the block.
+#pragma once
+
+#include <cstddef>
+
+namespace convgrad::detail::channels::simd {
+
+// out[o * out_stride + i] = sum_{c < C} sum_{k < K} w[(c K + k) OB + o] s[c s_stride + i + dil k]
+//                           (+ bias[o] when bias is not null, added last),   o < OB, i < P.
+// OB is 1..4. Reads s[c s_stride + 0 .. P - 1 + dil (K - 1)].
+void correlate_channels(const float* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
+                        const float* s, std::size_t s_stride, const float* bias, float* out,
+                        std::size_t out_stride, std::size_t P);
+void correlate_channels(const double* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
+                        const double* s, std::size_t s_stride, const double* bias, double* out,
+                        std::size_t out_stride, std::size_t P);
+
+// G[(o C + c) K + k] += sum_{i < P} s[c s_stride + i + dil k] r[o r_stride + i],
+//                       o < O, c < C, k < K (any O and C; formed 4 x 4 channels at a time).
+// Each sum is formed in T over the block (vector lanes, then the lanes added), then added to
+// the double G: blockwise accumulation, as core/simd.hpp's correlate_accumulate.
+void correlate_accumulate_channels(const float* s, std::size_t s_stride, std::size_t C, const float* r,
+                                   std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
+                                   std::size_t dil, double* G);
+void correlate_accumulate_channels(const double* s, std::size_t s_stride, std::size_t C, const double* r,
+                                   std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
+                                   std::size_t dil, double* G);
+
+}  // namespace convgrad::detail::channels::simd
