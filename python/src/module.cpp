@@ -36,6 +36,7 @@
 #include "convgrad/taps.hpp"
 #include "convgrad/taps_file.hpp"
 #include "convgrad/tune.hpp"
+#include "bindings.hpp"
 
 namespace py = pybind11;
 using namespace py::literals;
@@ -44,16 +45,10 @@ namespace {
 
 using convgrad::Method;
 using convgrad::Taps;
-
-// An input array as the library wants it: C order; pybind11 refuses anything else because
-// every binding below is registered with .noconvert().
-template <typename T>
-using In = py::array_t<T, py::array::c_style>;
-
-template <typename T>
-std::span<const T> span_of(const In<T>& a) {
-  return {a.data(), static_cast<std::size_t>(a.size())};
-}
+using convgrad_python::compute;
+using convgrad_python::In;
+using convgrad_python::out_span;
+using convgrad_python::span_of;
 
 // Taps for K values: m = lo..lo+K-1, or the centred range -(K-1)/2..(K-1)/2 when lo is not
 // given (the library refuses an even K there, with a message saying to pass lo).
@@ -67,40 +62,12 @@ py::array_t<T> empty_1d(std::size_t n) {
   return py::array_t<T>(static_cast<py::ssize_t>(n));
 }
 
-template <typename T>
-std::span<T> out_span(py::array_t<T>& a) {
-  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
-}
-
 // Hands a library-owned buffer to numpy without copying it (the Jacobians can be large).
 template <typename T>
 py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   auto* owned = new std::vector<T>(std::move(v));
   py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
   return py::array_t<T>(std::move(shape), owned->data(), free_when_done);
-}
-
-// Ctrl-C: the library asks this between blocks of long work (convgrad/interrupt.hpp). A
-// pending signal runs Python's handler with the GIL held (SIGINT's raises KeyboardInterrupt);
-// its exception stays set on this thread, the library stops with convgrad::interrupted, and
-// translate_errors leaves the Python exception as it is.
-bool python_signal_pending() {
-  py::gil_scoped_acquire hold;
-  return PyErr_CheckSignals() != 0;
-}
-
-// Runs the library's computation `work` with the GIL released and Ctrl-C polled. An
-// allocation that fails inside it (a working buffer the library did not name itself) becomes
-// MemoryError naming the call.
-template <typename F>
-void compute(const char* call, F&& work) {
-  convgrad::InterruptScope ctrl_c(python_signal_pending);
-  try {
-    py::gil_scoped_release free;
-    work();
-  } catch (const std::bad_alloc&) {
-    throw convgrad::resource_limit(std::string(call) + ": out of memory allocating a working buffer");
-  }
 }
 
 // yhat = h * x.
@@ -394,6 +361,7 @@ void translate_errors() {
 }  // namespace
 
 void bind_adaptive(py::module_& m);  // adaptive.cpp
+void bind_channels(py::module_& m);  // channels.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
@@ -423,6 +391,7 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype<float>(m);
   bind_dtype<double>(m);
   bind_adaptive(m);
+  bind_channels(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
   // without lo, with the library's message.
