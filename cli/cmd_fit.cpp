@@ -21,8 +21,8 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/report.hpp"
-#include "convgrad/sound_stream.hpp"
 #include "convgrad/taps_file.hpp"
+#include "convgrad/sound_stream.hpp"  // SoundReader: a sound file's channel count
 
 namespace convgrad::cli {
 namespace {
@@ -115,35 +115,24 @@ struct DataSet {
   }
 };
 
-// The one sample rate of a data set: every file that has one must agree.
-struct SampleRate {
-  std::optional<double> hz;
-  std::string source;  // the file it was first read from
-};
-
-// Reads one signal (channel `channel` of a sound file) and checks its sample rate against `rate`.
-std::vector<double> read_at_rate(const std::string& path, const char* role, std::optional<int> channel,
-                                 SampleRate& rate) {
-  io::Signal s = read_input(path, role, io::is_sound_file(path) ? channel : std::nullopt);
-  if (s.sample_rate) {
-    if (rate.hz && *rate.hz != *s.sample_rate)
-      throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " + rate.source +
-                     " at " + format_number(*rate.hz, 10) +
-                     " Hz; the sample rates must match (resample first)");
-    rate = {s.sample_rate, path};
-  }
-  return std::move(s.samples);
-}
-
 // Reads one (x, y) pair; WAV files need --channel when multi-channel, and every sample rate
 // in the data set must agree.
 Recording read_pair(const std::string& xp, const std::string& yp, std::optional<int> channel, DataSet& set) {
   Recording r{xp, yp, {}, {}};
-  SampleRate rate{set.sample_rate, set.rate_source};
-  r.x = read_at_rate(xp, "x", channel, rate);
-  r.y = read_at_rate(yp, "y", channel, rate);
-  set.sample_rate = rate.hz;
-  set.rate_source = rate.source;
+  auto read = [&](const std::string& path, const char* role) {
+    io::Signal s = read_input(path, role, io::is_sound_file(path) ? channel : std::nullopt);
+    if (s.sample_rate) {
+      if (set.sample_rate && *set.sample_rate != *s.sample_rate)
+        throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " +
+                       set.rate_source + " at " + format_number(*set.sample_rate, 10) +
+                       " Hz; the sample rates must match (resample first)");
+      set.sample_rate = s.sample_rate;
+      set.rate_source = path;
+    }
+    return std::move(s.samples);
+  };
+  r.x = read(xp, "x");
+  r.y = read(yp, "y");
   if (r.x.size() != r.y.size())
     throw io_error("y (" + yp + ") has " + std::to_string(r.y.size()) + " samples but x (" + xp + ") has " +
                    std::to_string(r.x.size()) + "; each pair must have the same length");
@@ -528,8 +517,21 @@ struct Channel {
 
 struct MimoData {
   std::vector<Channel> x, y;
-  SampleRate rate;
+  std::optional<double> sample_rate;
+  std::string rate_source;  // the file the sample rate was first read from
 };
+
+// Channel `channel` of `path` (or its one signal); a sample rate must match the data set's.
+std::vector<double> read_channel(const std::string& path, const char* role, std::optional<int> channel,
+                                 MimoData& set) {
+  io::Signal s = read_input(path, role, channel);
+  if (s.sample_rate && set.sample_rate && *set.sample_rate != *s.sample_rate)
+    throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " +
+                   set.rate_source + " at " + format_number(*set.sample_rate, 10) +
+                   " Hz; every channel must share one sample rate");
+  if (s.sample_rate && !set.sample_rate) set.sample_rate = s.sample_rate, set.rate_source = path;
+  return std::move(s.samples);
+}
 
 // Every channel of `path` (or only `channel`), each checked against the data set's length and rate.
 void read_channels(const std::string& path, const char* role, std::optional<int> channel, MimoData& set,
@@ -538,7 +540,7 @@ void read_channels(const std::string& path, const char* role, std::optional<int>
   for (int c = 0; c < count; ++c) {
     if (channel && c != *channel) continue;
     const std::optional<int> pick = count > 1 || channel ? std::optional<int>(c) : std::nullopt;
-    Channel ch{path, pick, read_at_rate(path, role, pick, set.rate)};
+    Channel ch{path, pick, read_channel(path, role, pick, set)};
     const Channel& first = set.x.empty() ? ch : set.x.front();
     if (ch.samples.size() != first.samples.size())
       throw io_error(std::string(role) + " (" + path + ") has " + std::to_string(ch.samples.size()) +
@@ -586,7 +588,7 @@ nlohmann::json mimo_taps_file(const MimoSolution& r, const MimoData& set) {
           {"inputs", r.inputs},
           {"outputs", r.outputs},
           {"h", nested_taps(r)},
-          {"sample_rate", set.rate.hz ? nlohmann::json(*set.rate.hz) : nlohmann::json(nullptr)}};
+          {"sample_rate", set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json mimo_summary(const Plan& plan, const MimoData& set, const MimoSolution& r) {
@@ -603,7 +605,7 @@ nlohmann::json mimo_summary(const Plan& plan, const MimoData& set, const MimoSol
   js["lambda_max"] = r.lambda_max;
   const std::string advice = mimo_advice(r);
   js["advice"] = advice.empty() ? nlohmann::json(nullptr) : nlohmann::json(in_command_words(advice));
-  js["sample_rate"] = set.rate.hz ? nlohmann::json(*set.rate.hz) : nlohmann::json(nullptr);
+  js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
   js["N"] = set.x.front().samples.size();
   js["inputs"] = nlohmann::json::array();
   for (const auto& c : set.x) js["inputs"].push_back(c.describe());
