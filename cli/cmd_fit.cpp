@@ -18,11 +18,11 @@
 #include "commands.hpp"
 #include "library_errors.hpp"
 #include "common.hpp"
+#include "convgrad/sound_stream.hpp"  // SoundReader: a sound file's channel count
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/report.hpp"
 #include "convgrad/taps_file.hpp"
-#include "convgrad/sound_stream.hpp"  // SoundReader: a sound file's channel count
 
 namespace convgrad::cli {
 namespace {
@@ -645,7 +645,6 @@ int run_fit_mimo(const FitCli& o) {
 
 // The command: check the options, read the data, fit, then write and print what came out.
 int run_fit(const FitCli& o) {
-  if (wants_mimo(o)) return run_fit_mimo(o);
   Plan plan = check_usage(o);
   const DataSet set = read_data(o, plan);
   const Outcome res = with_dtype(plan.dtype, [&]<class T>(T) {
@@ -703,7 +702,7 @@ Run add_fit(CLI::App& app) {
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));
-    const int code = run_fit(*o);
+    const int code = wants_mimo(*o) ? run_fit_mimo(*o) : run_fit(*o);
     warn_about_tune_cache();
     return code;
   };
