@@ -15,10 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "convgrad/sound_stream.hpp"  // SoundReader: a sound file's channel count
+
 #include "commands.hpp"
 #include "library_errors.hpp"
 #include "common.hpp"
-#include "convgrad/sound_stream.hpp"  // SoundReader: a sound file's channel count
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/report.hpp"
