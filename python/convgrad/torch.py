@@ -14,6 +14,12 @@ grad_input -- are each bilinear, and the derivative of each is again one of the 
 functions and is itself differentiable: double backward, Hessian-vector products and
 ``torch.autograd.gradgradcheck`` work, all computed by convgrad.
 
+Many channels: ``Conv1d`` is a drop-in ``torch.nn.Conv1d`` (its weight layout, names,
+initialisation and cross-correlation, mapped onto convgrad's convolution by flipping the
+weight), ``conv1d`` its functional form as ``torch.nn.functional.conv1d``, and
+``conv_channels`` the library's own multi-channel convolution (convgrad/channels.hpp); their
+backward is built the same way (see the section at the end of this file).
+
 Tensors: CPU, float32 or float64 (x and h alike; nothing is cast), x of shape (N,) or
 (B, N), h of shape (K,). Errors as in :mod:`convgrad`: TypeError for wrong types, dtypes or
 devices, ValueError for bad shapes and values (including NaN or infinity, in the forward

@@ -111,6 +111,9 @@ def test_only_json_holds_the_filters_of_every_pair_and_lengths_must_agree(tmp_pa
     p = run_cli("fit", "--x", tmp_path / "a.npy", "--x", tmp_path / "a.npy", "--y", tmp_path / "y.npy",
                 "--kernel-size", 3, "--out", tmp_path / "h.npy")
     assert p.returncode == 2 and ".json" in p.stderr
+    p = run_cli("fit", "--x", tmp_path / "a.npy", "--x", tmp_path / "a.npy", "--y", tmp_path / "y.npy",
+                "--kernel-size", 3)
+    assert p.returncode == 2 and "--out: a .json file" in p.stderr
     p = run_cli("fit", "--x", tmp_path / "a.npy", "--x", tmp_path / "b.npy", "--y", tmp_path / "y.npy",
                 "--kernel-size", 3, "--out", tmp_path / "h.json")
     assert p.returncode == 1 and "same length" in p.stderr and "b.npy" in p.stderr
