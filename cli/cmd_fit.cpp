@@ -498,8 +498,7 @@ Plan check_mimo_usage(const FitCli& o) {
       throw usage_error(std::string(name) + " applies only to the single-input fit (one --x per --y)");
   plan.channel = channel_option(o.channel);
   plan.dtype = parse_dtype(o.dtype);
-  if (o.out.empty())
-    throw usage_error("--out: a .json file for the learned filters is required");
+  if (o.out.empty()) throw usage_error("--out: a .json file for the learned filters is required");
   if (!o.out.ends_with(".json"))
     throw usage_error("--out " + o.out +
                       ": the multi-input fit writes its C_out x C_in filters with their tap range as .json "
