@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "convgrad/sound_stream.hpp"  // SoundReader: a sound file's channel count
+
 #include "commands.hpp"
 #include "common.hpp"
 #include "distributed.hpp"
@@ -208,6 +210,8 @@ struct Plan {
   Dtype dtype = Dtype::float64;
 };
 
+void require_output_paths(const FitCli& o);
+
 // Step 1: every usage error, and every output's directory, before any work.
 Plan check_usage(const FitCli& o) {
   Plan plan;
@@ -226,6 +230,12 @@ Plan check_usage(const FitCli& o) {
   } catch (const convgrad::invalid_argument& e) {
     throw usage_error(std::string("--out ") + e.what());
   }
+  require_output_paths(o);
+  return plan;
+}
+
+// Every output names a new file in an existing directory, none names an input or another output.
+void require_output_paths(const FitCli& o) {
   const std::vector<std::pair<std::string, std::string>> outputs = {
       {"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}};
   std::vector<std::pair<std::string, std::string>> inputs = {{"--true-h", o.true_h}, {"--h0", o.h0}};
@@ -235,7 +245,6 @@ Plan check_usage(const FitCli& o) {
   require_outputs_not_inputs(outputs, inputs);
   require_distinct_outputs(outputs);
   require_output_directories(outputs);
-  return plan;
 }
 
 // Taps given for comparison or as a start (--true-h, --h0): as many as the fit's, and from the
@@ -528,6 +537,186 @@ Outcome outcome(FitResult<T>&& r, std::optional<Validation> validation) {
   return res;
 }
 
+// ---- several inputs and outputs: y_o = sum_c h_{o,c} * x_c (fit_mimo) --------------------------
+//
+// Asked for by several --x for one --y, or by a multi-channel sound file as --x or --y without
+// --channel: every channel of every --x is an input, every channel of --y an output (with
+// --channel, that one channel of each file). Exact solver only. --out is a .json file
+// {"lo", "hi", "K", "inputs", "outputs", "h": [C_out][C_in][K], "sample_rate"}.
+
+// How many channels a file holds: a sound file's count, 1 for text and .npy.
+int channels_in(const std::string& path) {
+  return io::is_sound_file(path) ? io::SoundReader(path, 0).channels() : 1;
+}
+
+bool wants_mimo(const FitCli& o) {
+  if (o.x_paths.size() > 1 && o.y_paths.size() == 1) return true;
+  if (o.channel || o.x_paths.size() != 1 || o.y_paths.size() != 1) return false;
+  return channels_in(o.x_paths[0]) > 1 || channels_in(o.y_paths[0]) > 1;
+}
+
+Plan check_mimo_usage(const FitCli& o) {
+  Plan plan;
+  plan.taps = require_taps(o.taps);
+  plan.fo = options_from(o, 1);
+  if (plan.fo.solver != Solver::exact)
+    throw usage_error("--solver " + o.solver +
+                      ": the multi-input fit (several --x for one --y, or multi-channel sound files) has the "
+                      "exact solver only");
+  for (const auto& [given, name] : {std::pair{!o.validate.empty(), "--validate"},
+                                    {!o.true_h.empty(), "--true-h"},
+                                    {!o.report.empty(), "--report"}})
+    if (given)
+      throw usage_error(std::string(name) + " applies only to the single-input fit (one --x per --y)");
+  plan.channel = channel_option(o.channel);
+  plan.dtype = parse_dtype(o.dtype);
+  if (o.out.empty()) throw usage_error("--out: a .json file for the learned filters is required");
+  if (!o.out.ends_with(".json"))
+    throw usage_error("--out " + o.out +
+                      ": the multi-input fit writes its C_out x C_in filters with their tap range as .json "
+                      "(.csv and .npy hold one filter)");
+  require_output_paths(o);
+  return plan;
+}
+
+// One input or output channel: its file, its channel (none for a one-signal file), its samples.
+struct Channel {
+  std::string path;
+  std::optional<int> channel;
+  std::vector<double> samples;
+  nlohmann::json describe() const {
+    return {{"file", path}, {"channel", channel ? nlohmann::json(*channel) : nlohmann::json(nullptr)}};
+  }
+};
+
+struct MimoData {
+  std::vector<Channel> x, y;
+  std::optional<double> sample_rate;
+  std::string rate_source;  // the file the sample rate was first read from
+};
+
+// Channel `channel` of `path` (or its one signal); a sample rate must match the data set's.
+std::vector<double> read_channel(const std::string& path, const char* role, std::optional<int> channel,
+                                 MimoData& set) {
+  io::Signal s = read_input(path, role, channel);
+  if (s.sample_rate && set.sample_rate && *set.sample_rate != *s.sample_rate)
+    throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " +
+                   set.rate_source + " at " + format_number(*set.sample_rate, 10) +
+                   " Hz; every channel must share one sample rate");
+  if (s.sample_rate && !set.sample_rate) set.sample_rate = s.sample_rate, set.rate_source = path;
+  return std::move(s.samples);
+}
+
+// Every channel of `path` (or only `channel`), each checked against the data set's length and rate.
+void read_channels(const std::string& path, const char* role, std::optional<int> channel, MimoData& set,
+                   std::vector<Channel>& into) {
+  const int count = channels_in(path);
+  for (int c = 0; c < count; ++c) {
+    if (channel && c != *channel) continue;
+    const std::optional<int> pick = count > 1 || channel ? std::optional<int>(c) : std::nullopt;
+    Channel ch{path, pick, read_channel(path, role, pick, set)};
+    const Channel& first = set.x.empty() ? ch : set.x.front();
+    if (ch.samples.size() != first.samples.size())
+      throw io_error(std::string(role) + " (" + path + ") has " + std::to_string(ch.samples.size()) +
+                     " samples but x (" + first.path + ") has " + std::to_string(first.samples.size()) +
+                     "; every input and output channel must be the same length");
+    into.push_back(std::move(ch));
+  }
+}
+
+MimoData read_mimo(const FitCli& o, const Plan& plan) {
+  MimoData set;
+  for (const auto& p : o.x_paths) read_channels(p, "x", plan.channel, set, set.x);
+  read_channels(o.y_paths[0], "y", plan.channel, set, set.y);
+  return set;
+}
+
+template <std::floating_point T>
+MimoSolution solve_mimo(const Plan& plan, const MimoData& set) {
+  std::vector<std::vector<T>> xs, ys;
+  for (const auto& c : set.x) xs.push_back(to_dtype<T>(c.samples, "x (" + c.path + ")"));
+  for (const auto& c : set.y) ys.push_back(to_dtype<T>(c.samples, "y (" + c.path + ")"));
+  const std::vector<std::span<const T>> x(xs.begin(), xs.end()), y(ys.begin(), ys.end());
+  return fit_mimo<T>(x, y, plan.taps, plan.fo.ridge);
+}
+
+// h_{o,c} as nested arrays [C_out][C_in][K].
+nlohmann::json nested_taps(const MimoSolution& r) {
+  const std::size_t K = r.taps.K();
+  nlohmann::json h = nlohmann::json::array();
+  for (std::size_t o = 0; o < r.outputs; ++o) {
+    nlohmann::json row = nlohmann::json::array();
+    for (std::size_t c = 0; c < r.inputs; ++c) {
+      const auto* first = r.h.data() + (o * r.inputs + c) * K;
+      row.push_back(std::vector<double>(first, first + K));
+    }
+    h.push_back(std::move(row));
+  }
+  return h;
+}
+
+nlohmann::json mimo_taps_file(const MimoSolution& r, const MimoData& set) {
+  return {{"lo", r.taps.lo},
+          {"hi", r.taps.hi},
+          {"K", r.taps.K()},
+          {"inputs", r.inputs},
+          {"outputs", r.outputs},
+          {"h", nested_taps(r)},
+          {"sample_rate", set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json mimo_summary(const Plan& plan, const MimoData& set, const MimoSolution& r) {
+  nlohmann::json js;
+  js["solver"] = "exact";
+  js["dtype"] = std::string(to_string(plan.dtype));
+  js["taps"] = {{"lo", r.taps.lo}, {"hi", r.taps.hi}, {"K", r.taps.K()}};
+  js["ridge"] = r.ridge;
+  js["seconds"] = r.seconds;
+  js["loss"] = r.loss;
+  js["condition_number"] = r.condition;
+  js["condition_number_estimated"] = r.condition_estimated;
+  js["lambda_min"] = r.lambda_min;
+  js["lambda_max"] = r.lambda_max;
+  const std::string advice = mimo_advice(r);
+  js["advice"] = advice.empty() ? nlohmann::json(nullptr) : nlohmann::json(in_command_words(advice));
+  js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
+  js["N"] = set.x.front().samples.size();
+  js["inputs"] = nlohmann::json::array();
+  for (const auto& c : set.x) js["inputs"].push_back(c.describe());
+  js["outputs"] = nlohmann::json::array();
+  for (std::size_t o = 0; o < set.y.size(); ++o) {
+    nlohmann::json d = set.y[o].describe();
+    d["loss"] = r.output_loss[o];
+    js["outputs"].push_back(std::move(d));
+  }
+  js["h"] = nested_taps(r);
+  return js;
+}
+
+int run_fit_mimo(const FitCli& o) {
+  const Plan plan = check_mimo_usage(o);
+  const MimoData set = read_mimo(o, plan);
+  const MimoSolution r = with_dtype(plan.dtype, [&]<class T>(T) { return solve_mimo<T>(plan, set); });
+  require_finite_result(r.h, "the learned taps", plan.dtype);
+  std::vector<io::StagedFile> staged;
+  staged.push_back(io::stage_file(o.out, mimo_taps_file(r, set).dump(1) + "\n"));
+  if (!o.summary.empty())
+    staged.push_back(io::stage_file(o.summary, mimo_summary(plan, set, r).dump(1) + "\n"));
+  commit_all(staged);
+  const std::string advice = mimo_advice(r);
+  if (!advice.empty()) std::fprintf(stderr, "convgrad: warning: %s\n", in_command_words(advice).c_str());
+  if (o.quiet) return 0;
+  std::printf("fit: exact, %zu taps (m = %lld..%lld), %zu input(s) -> %zu output(s), %zu samples\n",
+              r.taps.K(), static_cast<long long>(r.taps.lo), static_cast<long long>(r.taps.hi), r.inputs,
+              r.outputs, set.x.front().samples.size());
+  std::printf("  solved in %.3f s; loss %.10g, condition number %.3g%s\n", r.seconds, r.loss, r.condition,
+              r.condition_estimated ? " (estimated)" : "");
+  std::printf("  wrote %s", o.out.c_str());
+  if (!o.summary.empty()) std::printf(", %s", o.summary.c_str());
+  std::printf("\n");
+  return 0;
+}
+
 // The command: check the options, read the data, fit, then write and print what came out.
 // Under mpirun every step runs on every rank and ends on all of them if it fails on one
 // (collectively, distributed.hpp); rank 0 alone writes and prints.
@@ -560,8 +749,13 @@ Run add_fit(CLI::App& app) {
   auto o = std::make_shared<FitCli>();
   CLI::App* c = app.add_subcommand(
       "fit", "learn a filter h from (x, y) recording pairs: exact least squares or gradient descent");
-  c->add_option("--x", o->x_paths, "input signal (text/CSV, .npy or WAV); repeat with --y for several pairs");
-  c->add_option("--y", o->y_paths, "target signal, same length as its --x");
+  c->add_option(
+      "--x", o->x_paths,
+      "input signal (text/CSV, .npy or WAV); repeat with --y for several pairs, or repeat for one --y "
+      "(or give a multi-channel WAV) for the multi-input fit");
+  c->add_option("--y", o->y_paths,
+                "target signal, same length as its --x; every channel of a multi-channel --y is an output of "
+                "the multi-input fit");
   add_tap_options(*c, o->taps);
   c->add_option("--solver", o->solver, "exact | gd | nesterov | adam (default exact)");
   c->add_option("--ridge", o->ridge,
@@ -599,7 +793,7 @@ Run add_fit(CLI::App& app) {
   c->add_flag("--quiet", o->quiet, "print nothing on success");
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));
-    const int code = run_fit(*o);
+    const int code = wants_mimo(*o) ? run_fit_mimo(*o) : run_fit(*o);
     warn_about_tune_cache();
     return code;
   };

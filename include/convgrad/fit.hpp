@@ -263,4 +263,60 @@ std::string underdetermined_warning(std::span<const Pair<T>> data, Taps taps, co
 template <std::floating_point T>
 double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h, std::span<const double> pair_loss);
 
+// ---- Multi-input, multi-output system identification (src/fit/mimo.cpp) ----------------------
+//
+// C_in input channels x_c and C_out output channels y_o of one recording, all N samples long,
+// and a filter h_{o,c} (taps m = lo..hi) from every input to every output:
+//
+//   yhat_o[n] = sum_{c=0..C_in-1} sum_{m=lo..hi} h_{o,c}[m] x_c[n-m],   n = 0..N-1
+//   minimise  sum_o 1/2 ||yhat_o - y_o||^2 + ridge/2 sum_{o,c} ||h_{o,c}||^2
+//
+// The design matrix is X = [X_0 ... X_{C_in-1}] (N x C_in K, X_c the 'same' design matrix of
+// x_c), shared by every output, so the normal equations are one system with C_out right-hand
+// sides:  (G + ridge I) [h_0 ... h_{C_out-1}] = [X^T y_0 ... X^T y_{C_out-1}],  G = X^T X of
+// C_in x C_in blocks of K x K,
+//
+//   G_{cd}[i][j] = sum_{n=0..N-1} x_c[n-m_i] x_d[n-m_j]   (G_{dc} = G_{cd}^T),
+//
+// built like gram_matrix: the first row and column of each block from the cross-correlations
+// of x_c and x_d plus edge corrections, the rest by sliding down the diagonals; never from X.
+// One Cholesky factor serves every output. Correlated inputs make G nearly singular (two equal
+// inputs make it singular): the condition number says so, and ridge is the remedy.
+
+// Every block of G for the inputs xs (C_in spans of one length N >= 1, finite), in double:
+// row-major (C_in K) x (C_in K), entry [c K + i][d K + j] = G_{cd}[i][j].
+template <std::floating_point T>
+std::vector<double> block_gram_matrix(std::span<const std::span<const T>> xs, Taps taps);
+
+// Above this condition number the fitted taps keep fewer than half of double's digits (a
+// solve through the normal equations loses about log10(condition) of them): mimo_advice says so.
+inline constexpr double kIllConditioned = 6.7108864e7;  // 1 / sqrt(eps_double) = 2^26
+
+struct MimoSolution {
+  std::size_t inputs = 0, outputs = 0;  // C_in, C_out
+  Taps taps;
+  std::vector<double> h;            // C_out x C_in x K, row-major: h[(o C_in + c) K + j] = h_{o,c}[lo + j]
+  std::vector<double> output_loss;  // 1/2 ||yhat_o - y_o||^2 for every output o (no ridge term)
+  double loss = 0;                  // sum_o output_loss[o] + ridge/2 ||h||^2
+  double ridge = 0;
+  double lambda_min = 0, lambda_max = 0;  // eigenvalues of G + ridge I
+  double condition = 0;                   // lambda_max / lambda_min
+  bool condition_estimated = false;       // true above kExactEigenTaps unknowns: power/inverse iteration
+  double seconds = 0;
+};
+
+// The exact least-squares fit of every h_{o,c}: xs are the C_in inputs, ys the C_out targets,
+// all of one length N. Throws invalid_argument for no inputs or outputs, lengths that differ,
+// empty or non-finite signals, a negative ridge; resource_limit when G exceeds `gram_budget`
+// bytes; singular_system when G + ridge I is singular to working precision (an all-zero input,
+// inputs that are copies or filtered copies of each other, more taps than the data determine),
+// with a message suggesting a ridge penalty.
+template <std::floating_point T>
+MimoSolution fit_mimo(std::span<const std::span<const T>> xs, std::span<const std::span<const T>> ys,
+                      Taps taps, double ridge = 0, std::size_t gram_budget = kDefaultGramBudget);
+
+// Empty, or one sentence for a large condition number (above kIllConditioned): the inputs are
+// strongly correlated (or do not excite every tap) and a ridge penalty would steady the taps.
+std::string mimo_advice(const MimoSolution& solution);
+
 }  // namespace convgrad

@@ -75,6 +75,90 @@ class FitResult:
                 f"grad_norm={self.grad_norm:.3g}, stop_reason={self.stop_reason!r})")
 
 
+class MimoFitResult:
+    """What :func:`fit` found for several input or output channels (x of shape (C_in, N), y of
+    shape (C_out, N)): every filter from input c to output o, by the exact solver.
+
+    Attributes
+    ----------
+    h : ndarray, shape (C_out, C_in, K)
+        ``h[o, c, j]`` is tap ``m = lo + j`` of the filter from input c to output o (dtype of
+        the data): ``yhat[o] = sum_c conv(x[c], h[o, c], lo)``.
+    lo, hi : int
+        The tap range.
+    solver : str
+        "exact" (the only solver of the multi-channel fit).
+    loss : float
+        ``sum_o 1/2 ||yhat_o - y_o||^2 + ridge/2 ||h||^2``.
+    output_loss : ndarray, shape (C_out,)
+        ``1/2 ||yhat_o - y_o||^2`` for each output.
+    condition : float
+        Condition number of the block normal equations ``X^T X + ridge I`` (C_in K unknowns).
+    condition_estimated : bool
+        True above 512 unknowns, where it comes from power and inverse iteration.
+    lambda_min, lambda_max : float
+        Extreme eigenvalues of ``X^T X + ridge I``.
+    advice : str
+        Empty, or a sentence when the condition number is large (correlated inputs): it
+        suggests a ridge value.
+    seconds, ridge : float
+    summary : dict
+        The scalar facts above plus C_in, C_out and K, JSON-serialisable.
+    """
+
+    _SUMMARY = ("solver", "lo", "hi", "seconds", "loss", "ridge", "condition", "condition_estimated",
+                "lambda_min", "lambda_max", "advice")
+
+    def __init__(self, raw, lo, hi, ridge):
+        self.h = raw["h"]
+        self.output_loss = raw["output_loss"]
+        self.lo, self.hi, self.ridge, self.solver = lo, hi, ridge, "exact"
+        for key in ("seconds", "loss", "condition", "condition_estimated", "lambda_min", "lambda_max",
+                    "advice"):
+            setattr(self, key, raw[key])
+
+    @property
+    def summary(self):
+        out = {key: getattr(self, key) for key in self._SUMMARY}
+        out["C_out"], out["C_in"], out["K"] = (int(v) for v in self.h.shape)
+        out["output_loss"] = [float(v) for v in self.output_loss]
+        return out
+
+    def __repr__(self):
+        return (f"MimoFitResult(h.shape={self.h.shape}, lo={self.lo}, hi={self.hi}, "
+                f"loss={self.loss:.6g}, condition={self.condition:.3g})")
+
+
+def _channels(name, a):
+    """A (C, N) array of channels (a 1-D signal is one channel), C-contiguous, one float type."""
+    arr = np.asarray(a)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (N,) or (channels, N), got {arr.shape}")
+    (flat,) = _checks.signals(**{name: arr.reshape(-1)})
+    return flat.reshape(arr.shape)
+
+
+def _is_multichannel(x, y):
+    return y is not None and not _checks.is_integer(y) and (np.ndim(x) == 2 or np.ndim(y) == 2)
+
+
+def _fit_mimo(x, y, kernel_size, lo, hi, half_width, solver, ridge):
+    """The multi-input, multi-output exact fit behind fit(x (C_in, N), y (C_out, N))."""
+    x, y = _channels("x", x), _channels("y", y)
+    if x.dtype != y.dtype:
+        raise TypeError(f"y has dtype {y.dtype} but x has {x.dtype}; convgrad does not mix float32 "
+                        f"and float64 in one call (convert one of them explicitly)")
+    lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
+    if solver != "exact":
+        raise ValueError(f"solver: the multi-channel fit (x of shape (C_in, N), y of shape (C_out, N)) "
+                         f"has the exact solver only, not {solver!r}; fit each channel separately "
+                         f"to use an iterative solver")
+    ridge = _checks.as_float("ridge", ridge)
+    return MimoFitResult(_core.fit_mimo(x, y, lo, hi, ridge), lo, hi, ridge)
+
+
 def _pairs(pairs):
     """[(x_p, y_p)] -> (xs, ys): every array 1-D, one float dtype throughout."""
     if isinstance(pairs, np.ndarray) and pairs.ndim == 1:
@@ -149,9 +233,10 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     x : array_like, shape (N,), or sequence of (x, y)
         One recording's input (with `y`), or a list of recordings ``[(x_1, y_1), ...]``
         (without `y`): each x and y 1-D of one length (pairs may differ in length), every
-        array of one dtype, float32 or float64.
-    y : array_like, shape (N,), optional
-        The target of the one recording `x`.
+        array of one dtype, float32 or float64. Or, for several input channels, shape
+        (C_in, N): the multi-input, multi-output fit (below).
+    y : array_like, shape (N,) or (C_out, N), optional
+        The target of the one recording `x`; several output channels as (C_out, N).
     kernel_size : int, optional
         Number of taps K, as ``len(h)`` (the command line's ``--kernel-size K``). With `lo`
         unset the filter is centred, ``m = -(K-1)//2 ..``, which needs an odd K.
@@ -202,6 +287,11 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     FitResult
         ``.h`` (the filter, dtype of the data), ``.history`` (dict of arrays),
         ``.summary`` (dict), and the fields listed in :class:`FitResult`.
+    MimoFitResult
+        When `x` or `y` is 2-D (channels x samples; a 1-D one counts as one channel): ``.h``
+        of shape (C_out, C_in, K), the exact least squares of ``y[o] ~ sum_c h[o, c] * x[c]``
+        for every output at once (one Cholesky factor of the block Gram matrix), with
+        ``.condition`` and ``.advice`` (see :class:`MimoFitResult`). Only ``solver="exact"``.
 
     Raises
     ------
@@ -233,6 +323,8 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
                       stacklevel=2)
         y, kernel_size = None, y
     kernel_size = _checks.renamed("taps", "kernel_size", taps, kernel_size, stacklevel=3)
+    if _is_multichannel(x, y):
+        return _fit_mimo(x, y, kernel_size, lo, hi, half_width, solver, ridge)
     xs, ys = _recordings(x, y)
     dtype = xs[0].dtype
     lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)

@@ -14,6 +14,12 @@ grad_input -- are each bilinear, and the derivative of each is again one of the 
 functions and is itself differentiable: double backward, Hessian-vector products and
 ``torch.autograd.gradgradcheck`` work, all computed by convgrad.
 
+Many channels: ``Conv1d`` is a drop-in ``torch.nn.Conv1d`` (its weight layout, names,
+initialisation and cross-correlation, mapped onto convgrad's convolution by flipping the
+weight), ``conv1d`` its functional form as ``torch.nn.functional.conv1d``, and
+``conv_channels`` the library's own multi-channel convolution (convgrad/channels.hpp); their
+backward is built the same way (see the section at the end of this file).
+
 Tensors: CPU, float32 or float64 (x and h alike; nothing is cast), x of shape (N,) or
 (B, N), h of shape (K,). Errors as in :mod:`convgrad`: TypeError for wrong types, dtypes or
 devices, ValueError for bad shapes and values (including NaN or infinity, in the forward
@@ -27,7 +33,7 @@ import torch
 from . import _checks, _core
 from ._tuning import after_auto
 
-__all__ = ["conv_same", "ConvSame"]
+__all__ = ["conv_same", "ConvSame", "conv_channels", "conv1d", "Conv1d"]
 
 
 def _array(t):
@@ -220,3 +226,339 @@ class ConvSame(torch.nn.Module):
 
     def extra_repr(self):
         return f"kernel_size={self.h.shape[0]}, lo={self.lo}, hi={self.hi}"
+
+
+# ---- many channels: the library's multi-channel filter and a drop-in torch.nn.Conv1d ----------
+#
+# The library computes a convolution (convgrad/channels.hpp, x zero outside [0, N_in)):
+#
+#   y[b, o, n] = sum_{c'} sum_j W[o, c', j] x[b, c, n - d (lo + j)]                 n < N_out
+#
+# and its three bilinear maps close under differentiation exactly as the single-channel ones
+# above, so the backward is built from the same Functions and is itself differentiable:
+#
+#   Y  = conv(X, W):     dL/dX = grad_input(W, g),   dL/dW = grad_weight(X, g)
+#   DW = grad_weight(X, R)[o, c', j] = sum_b sum_n X[b, c, n - d (lo + j)] R[b, o, n]
+#        d/dX = grad_input(gDW, R),   d/dR = conv(X, gDW)
+#   DX = grad_input(W, R)[b, c, k] = sum_{o, j} W[o, c', j] R[b, o, k + d (lo + j)]
+#        d/dW = grad_weight(gDX, R),  d/dR = conv(gDX, W)
+
+
+class _Geometry:
+    """What the three maps share: taps lo.., dilation, groups, N_in, N_out, K."""
+
+    __slots__ = ("lo", "dilation", "groups", "n_in", "n_out", "K")
+
+    def __init__(self, lo, dilation, groups, n_in, n_out, K):
+        self.lo, self.dilation, self.groups = lo, dilation, groups
+        self.n_in, self.n_out, self.K = n_in, n_out, K
+
+
+def _no_bias(dtype):
+    return torch.empty(0, dtype=dtype).numpy()
+
+
+class _ConvChannels(torch.autograd.Function):
+    """Y = W * X: X (B, C_in, N_in), W (C_out, C_in/groups, K) -> Y (B, C_out, N_out)."""
+
+    @staticmethod
+    def forward(ctx, x, W, geo):
+        ctx.geo = geo
+        ctx.save_for_backward(x, W)
+        return torch.from_numpy(_core.conv_channels(_array(x), _array(W), _no_bias(x.dtype), geo.lo, geo.dilation,
+                                                    geo.groups, geo.n_out, "auto"))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, W = ctx.saved_tensors
+        dx = _GradInputChannels.apply(W, g, ctx.geo) if ctx.needs_input_grad[0] else None
+        dW = _GradWeightChannels.apply(x, g, ctx.geo) if ctx.needs_input_grad[1] else None
+        return dx, dW, None
+
+
+class _GradWeightChannels(torch.autograd.Function):
+    """DW[o, c', j] = sum_b sum_n X[b, c, n - d (lo + j)] R[b, o, n]: shape (C_out, C_in/groups, K)."""
+
+    @staticmethod
+    def forward(ctx, x, r, geo):
+        ctx.geo = geo
+        ctx.save_for_backward(x, r)
+        return torch.from_numpy(_core.grad_weight_channels(_array(x), _array(r), geo.K, geo.lo, geo.dilation,
+                                                           geo.groups, "auto"))
+
+    @staticmethod
+    def backward(ctx, gdW):
+        x, r = ctx.saved_tensors
+        dx = _GradInputChannels.apply(gdW, r, ctx.geo) if ctx.needs_input_grad[0] else None
+        dr = _ConvChannels.apply(x, gdW, ctx.geo) if ctx.needs_input_grad[1] else None
+        return dx, dr, None
+
+
+class _GradInputChannels(torch.autograd.Function):
+    """DX[b, c, k] = sum_{o in group(c)} sum_j W[o, c', j] R[b, o, k + d (lo + j)]: shape (B, C_in, N_in)."""
+
+    @staticmethod
+    def forward(ctx, W, r, geo):
+        ctx.geo = geo
+        ctx.save_for_backward(W, r)
+        return torch.from_numpy(_core.grad_input_channels(_array(W), _array(r), geo.n_in, geo.lo, geo.dilation,
+                                                          geo.groups, "auto"))
+
+    @staticmethod
+    def backward(ctx, gdx):
+        W, r = ctx.saved_tensors
+        dW = _GradWeightChannels.apply(gdx, r, ctx.geo) if ctx.needs_input_grad[0] else None
+        dr = _ConvChannels.apply(gdx, W, ctx.geo) if ctx.needs_input_grad[1] else None
+        return dW, dr, None
+
+
+def _positive_int(name, value):
+    v = _checks.as_int(name, value)
+    if v < 1:
+        raise ValueError(f"{name} = {v} must be >= 1")
+    return v
+
+
+def _check_channel_tensors(x, W, x_name="x", W_name="W"):
+    _check_tensor(x_name, x)
+    _check_tensor(W_name, W)
+    if x.dtype != W.dtype:
+        raise TypeError(f"{W_name} has dtype {W.dtype} but {x_name} has {x.dtype}; convgrad does not mix "
+                        f"float32 and float64 (convert one explicitly, e.g. module.double())")
+    if x.dim() not in (2, 3):
+        raise ValueError(f"{x_name} must have shape (B, C_in, N) or (C_in, N), got {tuple(x.shape)}")
+    if W.dim() != 3:
+        raise ValueError(f"{W_name} must have shape (C_out, C_in/groups, K), got {tuple(W.shape)}")
+
+
+def conv_channels(x, W, lo=None, *, dilation=1, groups=1, n_out=None):
+    """The library's multi-channel filter, differentiable in x and W by convgrad.
+
+    ``y[b, o, n] = sum_{c'} sum_{j} W[o, c', j] x[b, c, n - d (lo + j)]`` for ``n < n_out``
+    (a convolution: W[o, c', j] is tap ``m = lo + j``; x zero outside the signal), with
+    output channel o reading the input channels of its group. The backward is itself
+    differentiable (gradgradcheck passes). See :func:`conv1d` for PyTorch's convention.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (B, C_in, N_in) or (C_in, N_in), float32 or float64, CPU
+    W : torch.Tensor, shape (C_out, C_in/groups, K), dtype of `x`
+    lo : int, optional
+        First tap m; default the centred ``-(K-1)//2`` (odd K only).
+    dilation, groups : int, optional
+    n_out : int, optional
+        Output length; default N_in.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, C_out, n_out) (no batch axis if `x` had none)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from convgrad.torch import conv_channels
+    >>> x = torch.arange(1., 6., dtype=torch.float64).reshape(1, 1, 5)
+    >>> conv_channels(x, torch.tensor([[[1., 2., 3.]]], dtype=torch.float64))
+    tensor([[[ 4., 10., 16., 22., 22.]]], dtype=torch.float64)
+    """
+    _check_channel_tensors(x, W)
+    unbatched = x.dim() == 2
+    if unbatched:
+        x = x.unsqueeze(0)
+    lo, _ = _core.tap_range(W.shape[2], _checks.as_int("lo", lo, optional=True))
+    dilation, groups = _positive_int("dilation", dilation), _positive_int("groups", groups)
+    n_out = x.shape[2] if n_out is None else _positive_int("n_out", n_out)
+    y = _ConvChannels.apply(x, W, _Geometry(lo, dilation, groups, x.shape[2], n_out, W.shape[2]))
+    return y.squeeze(0) if unbatched else y
+
+
+_PADDING_WORDS = ("same", "valid", "causal")
+
+
+def _pad_sides(padding, K, dilation):
+    """(left, right) zeros PyTorch's padding puts around x: 'valid' none, 'same' d (K-1) in all
+    with the extra one on the right for an odd total (as F.conv1d), 'causal' d (K-1) on the
+    left only (convgrad's addition: y[n] reads x up to n), an int p on both sides."""
+    if isinstance(padding, str):
+        if padding not in _PADDING_WORDS:
+            raise ValueError(f"padding = {padding!r}: use 'same', 'valid', 'causal' or an int >= 0")
+        total = dilation * (K - 1)
+        return {"valid": (0, 0), "same": (total // 2, total - total // 2), "causal": (total, 0)}[padding]
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 1:
+            raise ValueError(f"padding = {padding!r}: a 1-D convolution takes one padding value")
+        (padding,) = padding
+    p = _checks.as_int("padding", padding)
+    if p < 0:
+        raise ValueError(f"padding = {p} must be >= 0")
+    return p, p
+
+
+def _single(name, value):
+    """An int, or a 1-tuple of one as nn.Conv1d accepts."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{name} = {value!r}: a 1-D convolution takes one value")
+        (value,) = value
+    return _checks.as_int(name, value)
+
+
+def _require_stride_one(stride):
+    s = _single("stride", stride)
+    if s != 1:
+        raise ValueError(f"stride = {s}: convgrad computes stride 1 only (every output sample); "
+                         f"subsample the output (y[..., ::{s}]) or use torch.nn.Conv1d")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``torch.nn.functional.conv1d``'s layer computed by convgrad (stride 1 only).
+
+    PyTorch computes a cross-correlation, ``out[b, o, t] = bias[o] + sum_{c', k}
+    weight[o, c', k] xpad[b, c, t + d k]`` with xpad = x padded by ``left`` zeros (and
+    ``right`` after it). That is the library's convolution with the flipped weight
+    ``W[o, c', j] = weight[o, c', K-1-j]`` and taps ``lo = left/d - (K-1)`` (so tap j reaches
+    ``d (lo + j)`` samples back): for padding 'same' and odd K, the centred ``lo = -(K-1)/2``;
+    for even K (one more zero on the right), ``lo = -K/2``; 'valid', ``lo = -(K-1)``; 'causal'
+    (left padding d (K-1), N_out = N), ``lo = 0``. When d does not divide ``left``, x is
+    first padded on the left by ``left mod d`` zeros and ``lo = left // d - (K-1)``.
+    N_out = N + left + right - d (K-1).
+
+    Parameters as in F.conv1d, plus padding='causal'. `stride` other than 1 is refused
+    (ValueError naming it). Gradients flow to `input`, `weight` and `bias`; the backward is
+    itself differentiable.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from convgrad.torch import conv1d
+    >>> x, w = torch.randn(2, 3, 50, dtype=torch.float64), torch.randn(4, 3, 5, dtype=torch.float64)
+    >>> torch.allclose(conv1d(x, w, padding="same"), torch.nn.functional.conv1d(x, w, padding="same"))
+    True
+    """
+    _require_stride_one(stride)
+    _check_channel_tensors(input, weight, "input", "weight")
+    if bias is not None:
+        _check_tensor("bias", bias)
+        if bias.dtype != input.dtype or bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias must have shape ({weight.shape[0]},) and dtype {input.dtype}, "
+                             f"got {tuple(bias.shape)} {bias.dtype}")
+    dilation, groups = _positive_int("dilation", _single("dilation", dilation)), _positive_int("groups", groups)
+    unbatched = input.dim() == 2
+    x = input.unsqueeze(0) if unbatched else input
+    C_out, C_per_group, K = weight.shape
+    if x.shape[1] != C_per_group * groups:
+        raise ValueError(f"input has {x.shape[1]} channels but weight expects {C_per_group * groups} "
+                         f"(weight.shape[1] = {C_per_group} per group x groups = {groups})")
+    if K < 1:
+        raise ValueError("weight has K = 0 taps")
+    left, right = _pad_sides(padding, K, dilation)
+    N = x.shape[2]
+    n_out = N + left + right - dilation * (K - 1)
+    if N < 1 or n_out < 1:
+        raise ValueError(f"input of {N} samples with padding ({left}, {right}), kernel_size {K} and "
+                         f"dilation {dilation} gives an output of {n_out} samples (need >= 1)")
+    shift = left % dilation
+    if shift:
+        x = torch.nn.functional.pad(x, (shift, 0))
+    lo = left // dilation - (K - 1)
+    y = _ConvChannels.apply(x, weight.flip(-1), _Geometry(lo, dilation, groups, x.shape[2], n_out, K))
+    if bias is not None:
+        y = y + bias.view(1, C_out, 1)
+    return y.squeeze(0) if unbatched else y
+
+
+class Conv1d(torch.nn.Module):
+    """A drop-in ``torch.nn.Conv1d`` computed by convgrad (stride 1, zero padding).
+
+    Same constructor, parameter names and layout (``weight`` of shape (out_channels,
+    in_channels/groups, kernel_size), ``bias`` of shape (out_channels,) or None), same
+    initialisation (``kaiming_uniform_(a=sqrt(5))`` and a uniform bias, drawn in the same
+    order, so ``torch.manual_seed`` gives nn.Conv1d's values) and the same semantics
+    (PyTorch's cross-correlation: see :func:`conv1d` for how it maps onto convgrad's
+    convolution), so ``load_state_dict`` from an ``nn.Conv1d`` gives the same outputs and
+    gradients.
+
+    Parameters
+    ----------
+    in_channels, out_channels, kernel_size : int
+    stride : int
+        Must be 1 (anything else is refused with a ValueError naming it).
+    padding : int, 'same', 'valid' or 'causal'
+        As nn.Conv1d (default 0), plus 'causal': d (K-1) zeros on the left, output length N,
+        y[n] reading x up to n.
+    dilation, groups : int
+    bias : bool
+    padding_mode : 'zeros'
+        The only one (others are refused).
+    device : None or 'cpu'
+    dtype : torch.float32 or torch.float64, optional
+
+    Examples
+    --------
+    >>> import torch
+    >>> from convgrad.torch import Conv1d
+    >>> ref = torch.nn.Conv1d(4, 6, 5, padding="same")
+    >>> layer = Conv1d(4, 6, 5, padding="same")
+    >>> _ = layer.load_state_dict(ref.state_dict())
+    >>> x = torch.randn(8, 4, 100)
+    >>> torch.allclose(layer(x), ref(x), atol=1e-5)
+    True
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        _require_stride_one(stride)
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode = {padding_mode!r}: convgrad pads with zeros only ('zeros')")
+        if device is not None and torch.device(device).type != "cpu":
+            raise TypeError(f"device = {device}: convgrad.torch computes on CPU tensors only")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.out_channels = _positive_int("out_channels", out_channels)
+        self.kernel_size = (_positive_int("kernel_size", _single("kernel_size", kernel_size)),)
+        self.stride = (1,)
+        self.dilation = (_positive_int("dilation", _single("dilation", dilation)),)
+        self.groups = _positive_int("groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"groups = {self.groups} must divide in_channels = {self.in_channels} and "
+                             f"out_channels = {self.out_channels}")
+        _pad_sides(padding, self.kernel_size[0], self.dilation[0])  # checked now, not at the first call
+        self.padding = padding if isinstance(padding, str) else (_single("padding", padding),)
+        self.padding_mode = "zeros"
+        self.weight = torch.nn.Parameter(
+            torch.empty(self.out_channels, self.in_channels // self.groups, self.kernel_size[0], dtype=dtype))
+        if bias:
+            self.bias = torch.nn.Parameter(torch.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Redraw weight and bias as nn.Conv1d does: kaiming_uniform_(a=sqrt(5)), i.e. uniform on
+        [-1/sqrt(fan_in), 1/sqrt(fan_in)] with fan_in = in_channels/groups x K, then the bias
+        uniform on the same interval."""
+        torch.nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.weight.shape[2]
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                torch.nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return conv1d(input, self.weight, self.bias, 1, padding, self.dilation[0], self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

@@ -36,6 +36,7 @@
 #include "convgrad/taps.hpp"
 #include "convgrad/taps_file.hpp"
 #include "convgrad/tune.hpp"
+#include "bindings.hpp"
 
 namespace py = pybind11;
 using namespace py::literals;
@@ -44,16 +45,10 @@ namespace {
 
 using convgrad::Method;
 using convgrad::Taps;
-
-// An input array as the library wants it: C order; pybind11 refuses anything else because
-// every binding below is registered with .noconvert().
-template <typename T>
-using In = py::array_t<T, py::array::c_style>;
-
-template <typename T>
-std::span<const T> span_of(const In<T>& a) {
-  return {a.data(), static_cast<std::size_t>(a.size())};
-}
+using convgrad_python::compute;
+using convgrad_python::In;
+using convgrad_python::out_span;
+using convgrad_python::span_of;
 
 // Taps for K values: m = lo..lo+K-1, or the centred range -(K-1)/2..(K-1)/2 when lo is not
 // given (the library refuses an even K there, with a message saying to pass lo).
@@ -67,40 +62,12 @@ py::array_t<T> empty_1d(std::size_t n) {
   return py::array_t<T>(static_cast<py::ssize_t>(n));
 }
 
-template <typename T>
-std::span<T> out_span(py::array_t<T>& a) {
-  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
-}
-
 // Hands a library-owned buffer to numpy without copying it (the Jacobians can be large).
 template <typename T>
 py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   auto* owned = new std::vector<T>(std::move(v));
   py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
   return py::array_t<T>(std::move(shape), owned->data(), free_when_done);
-}
-
-// Ctrl-C: the library asks this between blocks of long work (convgrad/interrupt.hpp). A
-// pending signal runs Python's handler with the GIL held (SIGINT's raises KeyboardInterrupt);
-// its exception stays set on this thread, the library stops with convgrad::interrupted, and
-// translate_errors leaves the Python exception as it is.
-bool python_signal_pending() {
-  py::gil_scoped_acquire hold;
-  return PyErr_CheckSignals() != 0;
-}
-
-// Runs the library's computation `work` with the GIL released and Ctrl-C polled. An
-// allocation that fails inside it (a working buffer the library did not name itself) becomes
-// MemoryError naming the call.
-template <typename F>
-void compute(const char* call, F&& work) {
-  convgrad::InterruptScope ctrl_c(python_signal_pending);
-  try {
-    py::gil_scoped_release free;
-    work();
-  } catch (const std::bad_alloc&) {
-    throw convgrad::resource_limit(std::string(call) + ": out of memory allocating a working buffer");
-  }
 }
 
 // yhat = h * x.
@@ -326,6 +293,32 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
                   "ridge"_a = a.ridge, "history"_a = history);
 }
 
+// Multi-input, multi-output exact fit (convgrad::fit_mimo): x is C_in x N, y is C_out x N
+// (2-D, C order); h comes back as C_out x C_in x K.
+template <typename T>
+py::dict fit_mimo(const In<T>& x, const In<T>& y, std::int64_t lo, std::int64_t hi, double ridge) {
+  if (x.ndim() != 2 || y.ndim() != 2)
+    throw convgrad::invalid_argument("x and y must be 2-D (channels x samples)");
+  const Taps taps = Taps::range(lo, hi);
+  const auto rows = [](const In<T>& a) {
+    std::vector<std::span<const T>> v;
+    const auto N = static_cast<std::size_t>(a.shape(1));
+    for (py::ssize_t c = 0; c < a.shape(0); ++c) v.push_back({a.data() + c * a.shape(1), N});
+    return v;
+  };
+  const auto xs = rows(x), ys = rows(y);
+  convgrad::MimoSolution r;
+  compute("fit", [&] { r = convgrad::fit_mimo<T>(xs, ys, taps, ridge); });
+  std::vector<T> h(r.h.begin(), r.h.end());
+  const std::string advice = convgrad::mimo_advice(r);
+  const auto C_out = static_cast<py::ssize_t>(r.outputs), C_in = static_cast<py::ssize_t>(r.inputs);
+  return py::dict("h"_a = adopt(std::move(h), {C_out, C_in, static_cast<py::ssize_t>(taps.K())}),
+                  "output_loss"_a = adopt(std::move(r.output_loss), {C_out}), "loss"_a = r.loss,
+                  "condition"_a = r.condition, "condition_estimated"_a = r.condition_estimated,
+                  "lambda_min"_a = r.lambda_min, "lambda_max"_a = r.lambda_max, "seconds"_a = r.seconds,
+                  "advice"_a = advice);
+}
+
 template <typename T>
 void bind_dtype(py::module_& m) {
   m.def("conv", &conv<T>, "h"_a.noconvert(), "x"_a.noconvert(), "lo"_a, "method"_a);
@@ -342,6 +335,7 @@ void bind_dtype(py::module_& m) {
   m.def("grad_input_rows", &grad_input_rows<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a);
   m.def("fit", &fit<T>, "xs"_a.noconvert(), "ys"_a.noconvert(), "lo"_a, "hi"_a, "options"_a,
         "h0"_a.noconvert(), "progress"_a);
+  m.def("fit_mimo", &fit_mimo<T>, "x"_a.noconvert(), "y"_a.noconvert(), "lo"_a, "hi"_a, "ridge"_a);
 }
 
 void translate_errors() {
@@ -370,6 +364,7 @@ void translate_errors() {
 
 void bind_adaptive(py::module_& m);  // adaptive.cpp
 void bind_stream(py::module_& m);    // stream.cpp
+void bind_channels(py::module_& m);  // channels.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
@@ -402,6 +397,7 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype<double>(m);
   bind_adaptive(m);
   bind_stream(m);
+  bind_channels(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
   // without lo, with the library's message.

@@ -335,7 +335,8 @@ FIT_HOSTILE = [  # (arguments, exit code, part of the message)
     (["--x", "{d}/missing.npy", "--y", "{d}/y.npy", "--half-width", "1", "--out", "{o}/h.npy"], 1, "missing.npy"),
     (["--x", "{d}/x.npy", "--y", "{d}/y40.npy", "--half-width", "1", "--out", "{o}/h.npy"], 1, "y40.npy"),
     (["--x", "{d}/nan.csv", "--y", "{d}/nan.csv", "--half-width", "1", "--out", "{o}/h.npy"], 1, "nan.csv"),
-    (["--x", "{d}/stereo.wav", "--y", "{d}/stereo.wav", "--half-width", "1", "--out", "{o}/h.npy"], 1, "channel"),
+    # A multi-channel WAV without --channel is the multi-input fit, whose filters need .json.
+    (["--x", "{d}/stereo.wav", "--y", "{d}/stereo.wav", "--half-width", "1", "--out", "{o}/h.npy"], 2, ".json"),
     (["--x", "{d}/stereo.wav", "--y", "{d}/stereo.wav", "--channel", "5", "--half-width", "1", "--out", "{o}/h.npy"], 1,
      "channel 5"),
     (["--x", "{d}/mono8k.wav", "--y", "{d}/mono16k.wav", "--half-width", "1", "--out", "{o}/h.npy"], 1, "sample rates"),

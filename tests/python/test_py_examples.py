@@ -23,6 +23,14 @@ def test_train_torch_recovers_the_filter():
     assert err < 1e-6
 
 
+def test_train_conv1d_gives_nn_conv1ds_losses():
+    out = run("train_conv1d.py")
+    worst = float(re.search(r"largest relative difference of the losses (\S+)", out).group(1))
+    fall = float(re.search(r"\((\S+)x\)", out).group(1))
+    # float64 throughout: the two models differ only in the rounding of their sums.
+    assert worst <= 1e-9 and fall >= 10
+
+
 def test_fit_compare_agrees_with_lstsq():
     out = run("fit_compare.py")
     diffs = [float(v) for v in re.findall(r"vs lstsq: relative difference (\S+)", out)]
@@ -31,7 +39,7 @@ def test_fit_compare_agrees_with_lstsq():
     assert ("exact vs lstsq" in out) == hasattr(convgrad, "fit")
 
 
-@pytest.mark.parametrize("module", ["convgrad", "convgrad._ops", "convgrad._fit", "convgrad._tuning",
+@pytest.mark.parametrize("module", ["convgrad", "convgrad._ops", "convgrad._fit", "convgrad._tuning", "convgrad._channels",
                                     "convgrad.torch"])
 def test_docstring_examples(module):
     import doctest
