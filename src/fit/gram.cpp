@@ -17,8 +17,8 @@
 //
 // The same two facts give any block of rows n = n0..n1-1 (gram_rows): the first row's window
 // becomes [n0 - m_0, n1 - 1 - m_0] and the edge corrections sit at n0 - 1 and n1 - 1. A chunk
-// of the fixed chunk plan (stream.hpp) is its input window's rows [K-1, L) with the taps
-// shifted to 0..K-1: the 'valid' rows, whose products never reach the window's zero padding.
+// of the fixed chunk plan (stream.hpp) is the block of rows [rows_at, rows_at + b - a) of its
+// input window, the samples its rows reach clipped to the signal.
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>

@@ -175,12 +175,18 @@ std::vector<reduce::Partial> objective_partials(Source<T>& source, const ChunkPl
       [&](std::size_t c, std::span<double> v) {
         if (skip && skip(c)) return;  // outside the mini-batch: counts as zero
         const ChunkData<T> d(source, plan, taps, c);
+        std::vector<T> dh(K);
+        if (d.yr.size() == d.xw.size()) {  // a whole pair: the fused whole-signal step
+          v[0] = loss_and_dh<T>(d.xw, d.yr, h, taps, dh, method);
+          for (std::size_t j = 0; j < K; ++j) v[1 + j] = dh[j];
+          if (chunk_loss) (*chunk_loss)[c - a] = v[0];
+          return;
+        }
         const std::vector<T> yhat = conv<T>(d.xw, h, taps, method);  // rows rows_at.. are X h
         require_finite_products<T>(std::span<const T>(yhat));
         std::vector<T> r(d.yr.size());
         residual<T>(std::span<const T>(yhat).subspan(d.w.rows_at, r.size()), d.yr, r);
         const double L = loss<T>(r);
-        std::vector<T> dh(K);
         adjoint_rows<T>(d.xw, r, d.w.rows_at, taps, dh, method);
         v[0] = L;
         for (std::size_t j = 0; j < K; ++j) v[1 + j] = dh[j];
