@@ -94,7 +94,7 @@ inline constexpr std::size_t kFitChunkRows = std::size_t{1} << 20;
 // matrix per level of the tree). merge() joins objects holding adjacent chunk ranges; one
 // covering chunks [0, C) of a data set, however it was assembled, has the same bits as any other.
 //
-// One chunk costs O(L log L + K^2) for its window of L = rows + K - 1 samples (autocorrelation
+// One chunk costs O(L log L + K^2) for its window of L <= rows + K - 1 samples (autocorrelation
 // through the FFT, or O(L K) directly for short kernels, then O(K^2) edge corrections), never the
 // rows x K design matrix. Work is in double whatever T is: the normal equations square the
 // condition number, so float accumulation would lose what float data still determine.
@@ -112,10 +112,11 @@ class NormalEquations {
   template <std::floating_point T>
   void add(std::span<const T> x, std::span<const T> y, std::size_t rows = kFitChunkRows);
 
-  // One chunk: the input window x[a - hi, b - lo) (zero outside the signal; K - 1 samples
-  // longer than y) and the target rows y[a, b). The next chunk index, end_chunk().
+  // One chunk: its input window (stream.hpp's Window: x[first, first + size), the samples
+  // x[a - hi, b - lo) clipped to the signal and widened to contain the rows), the target rows
+  // y[a, b), and rows_at = a - first. The next chunk index, end_chunk().
   template <std::floating_point T>
-  void add_window(std::span<const T> x_window, std::span<const T> y_rows);
+  void add_window(std::span<const T> x_window, std::span<const T> y_rows, std::size_t rows_at);
 
   // this + other, other's chunks following this's (if other's range starts where this's ends,
   // or at chunk 0, it is placed after this's; if it ends where this's starts, before). Same
@@ -231,8 +232,11 @@ struct FitResult {
   std::vector<Progress> history;  // one row per iteration (iterative solvers)
 };
 
-// Minimises F from h0 (empty: h = 0) with the chosen solver. Throws invalid_argument for bad
-// options (negative ridge, lr <= 0, betas outside [0, 1), batch 0 or > P, h0 of the wrong size),
+// Minimises F from h0 (empty: h = 0) with the chosen solver. It is fit() over a MemorySource
+// (stream.hpp): the pairs are read in chunks of options.chunk_rows rows and the chunks' sums
+// added by the fixed tree of reduce.hpp, so the result is that of a streamed or distributed fit
+// with the same chunk_rows, bit for bit, and the same for any number of threads. Throws invalid_argument for
+// bad options (negative ridge, lr <= 0, betas outside [0, 1), batch 0 or > P, h0 of the wrong size),
 // singular_system from the exact solver.
 //
 // Guarantees: gd accepts a step only if F did not increase beyond the rounding of its own

@@ -5,10 +5,12 @@
 //   1. The rows n = 0..N_p-1 of every pair p are cut into chunks of R rows (R = kFitChunkRows
 //      unless overridden), numbered globally: pair 0's chunks in order, then pair 1's, ...
 //      The plan depends on the lengths and R only, never on threads, ranks or file format.
-//   2. Chunk rows [a, b) of pair p need the input window x[a - hi, b - lo) (b - a + K - 1
-//      samples, zero outside [0, N_p)) and y[a, b): exactly those rows of the design matrix
-//      X[n][j] = x[n - (lo + j)], the 'valid' rows of the window with the taps shifted to
-//      0..K-1.
+//   2. Chunk rows [a, b) of pair p need y[a, b) and the input samples x[a - hi, b - lo) (its
+//      halo; zero outside [0, N_p)), read clipped to the signal (Window): those rows of the
+//      design matrix X[n][j] = x[n - (lo + j)] are rows [rows_at, rows_at + b - a) of the
+//      window's own 'same' design matrix, so the chunk's sums are the whole-signal routines
+//      (gram.cpp, conv, grad_kernel) applied to the window, and a chunk that is a whole pair
+//      gives the in-memory numbers of before.
 //   3. Each chunk gives partial sums ((G, b, y^T y), or (loss, dF/dh), or G v), added by the
 //      one tree of reduce.hpp.
 // The in-memory fit (fit.hpp) is fit() over a MemorySource, so it equals the streamed, MPI and
@@ -41,10 +43,14 @@ class Source {
   virtual std::size_t pairs() = 0;
   // N_p >= 1, the samples in x_p (and y_p).
   virtual std::size_t length(std::size_t p) = 0;
-  // out[i] = x_p[first + i], zero outside [0, N_p) (first may be negative).
+  // out[i] = x_p[first + i], zero outside [0, N_p) (the library asks only inside).
   virtual void read_x(std::size_t p, std::int64_t first, std::span<T> out) = 0;
   // out[i] = y_p[first + i]; the range lies inside [0, N_p).
   virtual void read_y(std::size_t p, std::int64_t first, std::span<T> out) = 0;
+  // Pair p's samples in memory, when the source holds them there (MemorySource): the library
+  // then reads them in place instead of through read_x / read_y. Empty by default.
+  virtual std::span<const T> x_in_memory(std::size_t) { return {}; }
+  virtual std::span<const T> y_in_memory(std::size_t) { return {}; }
 };
 
 // A Source over pairs already in memory (non-owning; validated by validate_pairs).
@@ -56,6 +62,8 @@ class MemorySource final : public Source<T> {
   std::size_t length(std::size_t p) override { return data_[p].x.size(); }
   void read_x(std::size_t p, std::int64_t first, std::span<T> out) override;
   void read_y(std::size_t p, std::int64_t first, std::span<T> out) override;
+  std::span<const T> x_in_memory(std::size_t p) override { return data_[p].x; }
+  std::span<const T> y_in_memory(std::size_t p) override { return data_[p].y; }
 
  private:
   std::span<const Pair<T>> data_;
@@ -68,14 +76,17 @@ struct Chunk {
   std::size_t rows() const { return static_cast<std::size_t>(end - begin); }
 };
 
-// The input window of a chunk: x[first, first + size) = x[begin - hi, end - lo), zero outside
-// [0, N_p); with the taps shifted to 0..K-1, rows K-1..size-1 of the window's design matrix
-// are the chunk's rows.
+// The samples of x a chunk's rows [a, b) reach, x[a - hi, b - lo), clipped to the signal
+// [0, N) and widened to contain the rows themselves when the taps do not (lo > 0 or hi < 0):
+// x[first, first + size), never outside the signal, with row a at index rows_at. A chunk that
+// is a whole pair reads x itself (first 0, size N, rows_at 0): the same sums, to the bit, as
+// the whole-signal routines. Outside [first, first + size) the rows see x only where it is zero.
 struct Window {
   std::int64_t first = 0;
   std::size_t size = 0;
+  std::size_t rows_at = 0;  // a - first
 };
-Window input_window(const Chunk& chunk, Taps taps);
+Window input_window(const Chunk& chunk, Taps taps, std::size_t N);
 
 // The fixed chunk plan of a data set: each pair's rows cut into chunks of `rows` rows (the
 // last may be shorter), numbered pair by pair. invalid_argument for rows = 0 or a zero length.
@@ -90,6 +101,9 @@ class ChunkPlan {
     return first_[p];
   }  // pair p: [first_chunk(p), first_chunk(p + 1))
   Chunk chunk(std::size_t c) const;
+  Window window(std::size_t c, Taps taps) const {
+    return input_window(chunk(c), taps, length(chunk(c).pair));
+  }
 
  private:
   std::vector<std::size_t> lengths_, first_;

@@ -360,10 +360,11 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     return result
 
 
-Chunk = collections.namedtuple("Chunk", "index pair begin end window_first window_size")
+Chunk = collections.namedtuple("Chunk", "index pair begin end window_first window_size halo")
 Chunk.__doc__ = """Chunk `index` of the plan: rows ``[begin, end)`` of pair `pair`, whose input window
-is ``x[window_first : window_first + window_size]`` (``= x[begin - hi, end - lo)``, zero outside
-the signal)."""
+is ``x[window_first : window_first + window_size]``: the samples ``x[begin - hi, end - lo)`` the
+rows reach, clipped to the signal (and widened to hold the rows themselves when the taps do
+not); row `begin` is the window's sample `halo` (= begin - window_first)."""
 
 
 def chunk_plan(lengths, kernel_size=None, *, lo=None, hi=None, half_width=None, chunk_rows=None):
@@ -373,8 +374,9 @@ def chunk_plan(lengths, kernel_size=None, *, lo=None, hi=None, half_width=None, 
     The plan depends only on the lengths and `chunk_rows`, never on who computes what: a
     Dask task, a process or a thread computing any contiguous range of chunks, one
     :class:`NormalEquations` per range (``first_chunk`` = the range's first index, one
-    ``add(x_window, y_rows, halo=True)`` per chunk, in order), and merging the pieces in chunk
-    order gives the bits of :func:`fit` on the whole data.
+    ``add(window(x, c), y[c.begin:c.end], halo=c.halo)`` per chunk c, in order), and merging the pieces in chunk
+    order gives the bits of :func:`fit` on the whole data. A worker reads only
+    ``x[window_first : window_first + window_size]`` and ``y[begin:end]`` of each chunk.
 
     Parameters
     ----------
@@ -388,13 +390,13 @@ def chunk_plan(lengths, kernel_size=None, *, lo=None, hi=None, half_width=None, 
     Returns
     -------
     list of Chunk
-        ``(index, pair, begin, end, window_first, window_size)`` per chunk.
+        ``(index, pair, begin, end, window_first, window_size, halo)`` per chunk.
 
     Examples
     --------
     >>> import convgrad
     >>> [tuple(c) for c in convgrad.chunk_plan([5, 2], kernel_size=3, chunk_rows=3)]
-    [(0, 0, 0, 3, -1, 5), (1, 0, 3, 5, 2, 4), (2, 1, 0, 2, -1, 4)]
+    [(0, 0, 0, 3, 0, 4, 0), (1, 0, 3, 5, 2, 3, 1), (2, 1, 0, 2, 0, 2, 0)]
     """
     lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
     lengths = [_checks.as_int("lengths", n) for n in lengths]
@@ -402,19 +404,15 @@ def chunk_plan(lengths, kernel_size=None, *, lo=None, hi=None, half_width=None, 
     return [Chunk(c, *t) for c, t in enumerate(_core.chunk_plan(lengths, rows, lo, hi))]
 
 
-def window(x, begin, end, lo, hi):
-    """``x[begin - hi, end - lo)`` with zeros outside ``[0, len(x))``: the input window (the rows
-    with their halo) of rows ``[begin, end)`` for taps lo..hi. A 1-D array of x's dtype;
-    a view of x when no zeros are needed."""
+def window(x, chunk):
+    """The input window of `chunk` (a :class:`Chunk` of :func:`chunk_plan`) in the signal `x`:
+    ``x[chunk.window_first : chunk.window_first + chunk.window_size]``, a view (no copy). With
+    ``y[chunk.begin:chunk.end]`` it is what ``NormalEquations.add(..., halo=chunk.halo)`` takes."""
     (x,) = _checks.signals(x=x)
-    first, last = begin - hi, end - lo
-    if first >= 0 and last <= x.shape[0]:
-        return x[first:last]
-    out = np.zeros(last - first, dtype=x.dtype)
-    a, b = max(first, 0), min(last, x.shape[0])
-    if b > a:
-        out[a - first:b - first] = x[a:b]
-    return out
+    if chunk.window_first + chunk.window_size > x.shape[0]:
+        raise ValueError(f"chunk {chunk.index} needs x[{chunk.window_first}:"
+                         f"{chunk.window_first + chunk.window_size}] but x has {x.shape[0]} samples")
+    return x[chunk.window_first:chunk.window_first + chunk.window_size]
 
 
 Solution = collections.namedtuple("Solution", "h lo hi condition lambda_min lambda_max condition_estimated")
@@ -467,16 +465,19 @@ class NormalEquations:
         self.chunk_rows = _chunk_rows(chunk_rows)
         self._ne = _core.NormalEquations(lo, hi, _budget(gram_budget), first_chunk)
 
-    def add(self, x, y, halo=False):
-        """Add one pair ``(x, y)`` as chunks of `chunk_rows` rows, or (``halo=True``) one chunk:
-        `x` is its input window ``x[begin - hi, end - lo)`` with its halo (zeros outside the
-        signal, ``len(y) + K - 1`` samples; :func:`window` cuts it) and `y` its rows
-        ``y[begin:end]``. The chunk is number :attr:`end_chunk`. Returns None."""
+    def add(self, x, y, halo=None):
+        """Add one pair ``(x, y)`` as chunks of `chunk_rows` rows; or, with `halo`, one chunk:
+        `x` its input window (:func:`window`: the samples the rows reach, clipped to the signal),
+        `y` its rows ``y[begin:end]`` and `halo` the number of samples of `x` before row `begin`
+        (:class:`Chunk`'s ``halo``). The chunk is number :attr:`end_chunk`. Returns None."""
         x, y = _checks.signals(x=x, y=y)
-        if halo:
-            self._ne.add_window(x, y)
-        else:
+        if halo is None:
             self._ne.add(x, y, self.chunk_rows)
+        else:
+            halo = _checks.as_int("halo", halo)
+            if halo < 0:
+                raise ValueError(f"halo = {halo} must be >= 0 (the samples of x before the first row)")
+            self._ne.add_window(x, y, halo)
 
     def merge(self, other):
         """Add `other`'s sums (same taps): its chunks follow this object's (or precede them,

@@ -47,11 +47,11 @@ void bind_adds(py::class_<NormalEquations>& c) {
       "x"_a.noconvert(), "y"_a.noconvert(), "rows"_a);
   c.def(
       "add_window",
-      [](NormalEquations& ne, const In<T>& x_window, const In<T>& y_rows) {
+      [](NormalEquations& ne, const In<T>& x_window, const In<T>& y_rows, std::size_t rows_at) {
         py::gil_scoped_release free;
-        ne.add_window<T>(span_of(x_window), span_of(y_rows));
+        ne.add_window<T>(span_of(x_window), span_of(y_rows), rows_at);
       },
-      "x_window"_a.noconvert(), "y_rows"_a.noconvert());
+      "x_window"_a.noconvert(), "y_rows"_a.noconvert(), "rows_at"_a);
 }
 
 }  // namespace
@@ -106,8 +106,8 @@ void bind_stream(py::module_& m) {
   });
   c.def_property_readonly("yy", &NormalEquations::yy);
 
-  // The fixed chunk plan: one (pair, begin, end, window_first, window_size) per chunk, in the
-  // global order every piece must follow.
+  // The fixed chunk plan: one (pair, begin, end, window_first, window_size, rows_at) per chunk,
+  // in the global order every piece must follow.
   m.def(
       "chunk_plan",
       [](const std::vector<std::size_t>& lengths, std::size_t rows, std::int64_t lo, std::int64_t hi) {
@@ -116,8 +116,8 @@ void bind_stream(py::module_& m) {
         py::list out;
         for (std::size_t c = 0; c < plan.chunks(); ++c) {
           const convgrad::Chunk ch = plan.chunk(c);
-          const convgrad::Window w = convgrad::input_window(ch, taps);
-          out.append(py::make_tuple(ch.pair, ch.begin, ch.end, w.first, w.size));
+          const convgrad::Window w = plan.window(c, taps);
+          out.append(py::make_tuple(ch.pair, ch.begin, ch.end, w.first, w.size, w.rows_at));
         }
         return out;
       },

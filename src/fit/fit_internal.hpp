@@ -63,8 +63,9 @@ double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::sp
 // Width of a normal-equations value: [G (K x K, row-major), b (K), yy].
 std::size_t normal_width(std::size_t K);
 
-// One chunk's normal equations from its window xw (rows + K - 1 samples) and rows yr, into out.
-void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t K,
+// One chunk's normal equations, into out, from its window xw (stream.hpp's Window) and rows yr
+// starting at xw's index rows_at.
+void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t rows_at, Taps taps,
                  std::span<double> out);
 
 // Threads for computing chunks [a, b) side by side: OpenMP's maximum (0) when the chunks are

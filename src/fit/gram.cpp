@@ -17,8 +17,8 @@
 //
 // The same two facts give any block of rows n = n0..n1-1 (gram_rows): the first row's window
 // becomes [n0 - m_0, n1 - 1 - m_0] and the edge corrections sit at n0 - 1 and n1 - 1. A chunk
-// of the fixed chunk plan (stream.hpp) is its input window's rows [K-1, L) with the taps
-// shifted to 0..K-1: the 'valid' rows, whose products never reach the window's zero padding.
+// of the fixed chunk plan (stream.hpp) is the block of rows [rows_at, rows_at + b - a) of its
+// input window, the samples its rows reach clipped to the signal.
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
@@ -266,21 +266,25 @@ namespace detail::fit {
 
 std::size_t normal_width(std::size_t K) { return K * K + K + 1; }
 
-// One chunk's [G, b, yy] from its window xw (L = rows + K - 1 samples) and target rows yr, with
-// the taps shifted to m' = 0..K-1: row t = K-1+i of the window's design matrix is x[a+i-m_j]
-// at column j, so
-//   G = the Gram matrix of rows [K-1, L) (gram_rows),  b[j] = sum_t xw[t-j] ypad[t] with ypad
-//   = K-1 zeros then yr (grad_kernel, the correlation),  yy = sum_i yr[i]^2.
-void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t K,
+// One chunk's [G, b, yy] from its window xw and its rows yr at xw[rows_at..]: the rows
+// [rows_at, rows_at + |yr|) of xw's own design matrix are the chunk's rows (stream.hpp), so
+//   G = gram_rows(xw, rows),   b[j] = sum_n xw[n-m_j] yplaced[n] (grad_kernel, yplaced = yr at
+//   rows_at, zero elsewhere),   yy = sum_i yr[i]^2.
+// A whole pair (rows_at 0, |yr| = |xw|) takes exactly the whole-signal routines.
+void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t rows_at, Taps taps,
                  std::span<double> out) {
-  const auto L = static_cast<std::int64_t>(xw.size());
-  const Taps shifted = Taps::range(0, static_cast<std::int64_t>(K) - 1);
-  const std::vector<double> G = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 1), [&] {
-    return gram_rows(xw, shifted, static_cast<std::int64_t>(K) - 1, L);
-  });
-  std::vector<double> ypad(xw.size(), 0.0);
-  std::copy(yr.begin(), yr.end(), ypad.begin() + static_cast<std::ptrdiff_t>(K - 1));
-  const std::vector<double> b = grad_kernel<double>(xw, ypad, shifted);
+  const std::size_t K = taps.K();
+  const auto n0 = static_cast<std::int64_t>(rows_at), n1 = n0 + static_cast<std::int64_t>(yr.size());
+  const std::vector<double> G = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 1),
+                                           [&] { return gram_rows(xw, taps, n0, n1); });
+  std::vector<double> placed;
+  std::span<const double> y = yr;
+  if (yr.size() != xw.size()) {
+    placed.assign(xw.size(), 0.0);
+    std::copy(yr.begin(), yr.end(), placed.begin() + n0);
+    y = placed;
+  }
+  const std::vector<double> b = grad_kernel<double>(xw, y, taps);
   std::copy(G.begin(), G.end(), out.begin());
   std::copy(b.begin(), b.end(), out.begin() + static_cast<std::ptrdiff_t>(K * K));
   double yy = 0;
@@ -332,23 +336,21 @@ void NormalEquations::push_leaf(std::vector<double> leaf) {
 }
 
 template <std::floating_point T>
-void NormalEquations::add_window(std::span<const T> x_window, std::span<const T> y_rows) {
+void NormalEquations::add_window(std::span<const T> x_window, std::span<const T> y_rows,
+                                 std::size_t rows_at) {
   const std::size_t K = taps_.K();
   if (y_rows.empty()) throw invalid_argument("add_window: y has no rows");
-  if (x_window.size() != y_rows.size() + K - 1)
-    throw invalid_argument("add_window: the window of x has " + std::to_string(x_window.size()) +
-                           " samples; " + std::to_string(y_rows.size()) + " rows of y with " +
-                           std::to_string(K) +
-                           " taps need rows + K - 1 = " + std::to_string(y_rows.size() + K - 1));
+  if (rows_at > x_window.size() || x_window.size() - rows_at < y_rows.size())
+    throw invalid_argument("add_window: " + std::to_string(y_rows.size()) + " rows from index " +
+                           std::to_string(rows_at) + " do not fit in the window of " +
+                           std::to_string(x_window.size()) + " samples of x");
   require_finite<T>(x_window, "x");
   require_finite<T>(y_rows, "y");
   std::vector<double> xs, ys;
   const std::span<const double> xd = in_double(x_window, xs), yd = in_double(y_rows, ys);
-  std::vector<double> leaf = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 2), [&] {
-    std::vector<double> v(detail::fit::normal_width(K));
-    detail::fit::normal_leaf(xd, yd, K, v);
-    return v;
-  });
+  std::vector<double> leaf = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 1),
+                                        [&] { return std::vector<double>(detail::fit::normal_width(K)); });
+  detail::fit::normal_leaf(xd, yd, rows_at, taps_, leaf);
   push_leaf(std::move(leaf));
 }
 
@@ -639,8 +641,9 @@ ExactSolution NormalEquations::solve(double ridge) const {
 
 template void NormalEquations::add<float>(std::span<const float>, std::span<const float>, std::size_t);
 template void NormalEquations::add<double>(std::span<const double>, std::span<const double>, std::size_t);
-template void NormalEquations::add_window<float>(std::span<const float>, std::span<const float>);
-template void NormalEquations::add_window<double>(std::span<const double>, std::span<const double>);
+template void NormalEquations::add_window<float>(std::span<const float>, std::span<const float>, std::size_t);
+template void NormalEquations::add_window<double>(std::span<const double>, std::span<const double>,
+                                                  std::size_t);
 template std::vector<double> gram_matrix<float>(std::span<const float>, Taps);
 template std::vector<double> gram_matrix<double>(std::span<const double>, Taps);
 

@@ -1,17 +1,20 @@
 // Data sources, the fixed chunk plan and the per-chunk partial sums of stream.hpp.
 //
-// A chunk's rows [a, b) of pair p read the window xw = x[a - hi, b - lo) (L = b - a + K - 1
-// samples, zero outside the signal). With the taps shifted to m' = m - lo = 0..K-1, row
-// t = K-1+i of the window's 'same' model is x[a+i-m]: so
-//   yhat[a+i] = conv(xw, h, 0..K-1)[K-1+i]           (X h for the chunk's rows)
-//   (X^T r)[j] = grad_kernel(xw, rpad, 0..K-1)[j]     rpad = K-1 zeros, then r
-// and the Gram matrix is that of the window's rows [K-1, L) (gram.cpp's gram_rows).
+// A chunk's rows [a, b) of pair p read the window w = x[first, first + size) (stream.hpp's
+// Window: the samples x[a - hi, b - lo) the rows reach, clipped to the signal, widened to hold
+// the rows) and y[a, b). Outside the window the rows see only x's zeros, so with row a at
+// w's index rows_at the whole-signal routines on w give the chunk's sums:
+//   yhat[a+i] = conv(w, h)[rows_at + i]                 (X h for the chunk's rows)
+//   (X^T r)[j] = grad_kernel(w, rplaced)[j]             rplaced = r at rows_at, zero elsewhere
+//   G = gram_rows(w, rows_at, rows_at + b - a)           (gram.cpp)
+// and a chunk that is a whole pair (w = x, rows_at 0) is computed exactly as the whole signal.
 #include "convgrad/stream.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "convgrad/errors.hpp"
 #include "fit_internal.hpp"
@@ -31,8 +34,11 @@ void MemorySource<T>::read_y(std::size_t p, std::int64_t first, std::span<T> out
   copy_window<T>(data_[p].y, first, out);
 }
 
-Window input_window(const Chunk& chunk, Taps taps) {
-  return {chunk.begin - taps.hi, chunk.rows() + taps.K() - 1};
+Window input_window(const Chunk& chunk, Taps taps, std::size_t N) {
+  const auto n = static_cast<std::int64_t>(N);
+  const std::int64_t first = std::min(std::max<std::int64_t>(0, chunk.begin - taps.hi), chunk.begin);
+  const std::int64_t last = std::max(std::min(n, chunk.end - taps.lo), chunk.end);
+  return {first, static_cast<std::size_t>(last - first), static_cast<std::size_t>(chunk.begin - first)};
 }
 
 ChunkPlan::ChunkPlan(std::vector<std::size_t> lengths, std::size_t rows)
@@ -66,24 +72,33 @@ ChunkPlan chunk_plan(Source<T>& source, std::size_t rows) {
 
 namespace {
 
-// A chunk's window and rows in T, checked finite (naming the pair).
+// A chunk's window and rows in T (in place when the source holds them in memory, else read
+// into storage), checked finite (naming the pair).
 template <std::floating_point T>
 struct ChunkData {
   Chunk chunk;
-  std::vector<T> xw, yr;
-  ChunkData(Source<T>& source, const ChunkPlan& plan, Taps taps, std::size_t c) : chunk(plan.chunk(c)) {
-    const Window w = input_window(chunk, taps);
-    xw.resize(w.size);
-    yr.resize(chunk.rows());
-    source.read_x(chunk.pair, w.first, xw);
-    source.read_y(chunk.pair, chunk.begin, yr);
+  Window w;
+  std::vector<T> x_storage, y_storage;
+  std::span<const T> xw, yr;
+  ChunkData(Source<T>& source, const ChunkPlan& plan, Taps taps, std::size_t c)
+      : chunk(plan.chunk(c)), w(plan.window(c, taps)) {
+    const std::span<const T> x = source.x_in_memory(chunk.pair), y = source.y_in_memory(chunk.pair);
+    if (!x.empty() && !y.empty()) {
+      xw = x.subspan(static_cast<std::size_t>(w.first), w.size);
+      yr = y.subspan(static_cast<std::size_t>(chunk.begin), chunk.rows());
+    } else {
+      x_storage.resize(w.size);
+      y_storage.resize(chunk.rows());
+      source.read_x(chunk.pair, w.first, x_storage);
+      source.read_y(chunk.pair, chunk.begin, y_storage);
+      xw = x_storage;
+      yr = y_storage;
+    }
     const std::string name = "pair " + std::to_string(chunk.pair);
     require_finite<T>(xw, name + ": x");
     require_finite<T>(yr, name + ": y");
   }
 };
-
-Taps shifted(Taps taps) { return Taps::range(0, static_cast<std::int64_t>(taps.K()) - 1); }
 
 template <std::floating_point T>
 void require_finite_products(std::span<const T> v) {
@@ -92,12 +107,15 @@ void require_finite_products(std::span<const T> v) {
     throw invalid_argument(detail::fit::data_too_large<T>());
 }
 
-// X^T u for the chunk's rows: grad_kernel of the window against u placed at rows K-1.. of it.
+// X^T u for the chunk's rows: grad_kernel of the window against u placed at rows_at (u itself
+// when the rows fill the window).
 template <std::floating_point T>
-void adjoint_rows(std::span<const T> xw, std::span<const T> u, Taps taps, std::span<T> out, Method method) {
-  std::vector<T> upad(xw.size(), T{0});
-  std::copy(u.begin(), u.end(), upad.begin() + static_cast<std::ptrdiff_t>(taps.K() - 1));
-  grad_kernel<T>(xw, upad, shifted(taps), out, method);
+void adjoint_rows(std::span<const T> xw, std::span<const T> u, std::size_t rows_at, Taps taps,
+                  std::span<T> out, Method method) {
+  if (u.size() == xw.size()) return grad_kernel<T>(xw, u, taps, out, method);
+  std::vector<T> placed(xw.size(), T{0});
+  std::copy(u.begin(), u.end(), placed.begin() + static_cast<std::ptrdiff_t>(rows_at));
+  grad_kernel<T>(xw, placed, taps, out, method);
 }
 
 }  // namespace
@@ -115,8 +133,12 @@ template <std::floating_point T>
 void source_normal_leaf(Source<T>& source, const ChunkPlan& plan, Taps taps, std::size_t c,
                         std::span<double> out) {
   const ChunkData<T> d(source, plan, taps, c);
-  const std::vector<double> xw(d.xw.begin(), d.xw.end()), yr(d.yr.begin(), d.yr.end());
-  normal_leaf(xw, yr, taps.K(), out);
+  if constexpr (std::is_same_v<T, double>) {
+    normal_leaf(d.xw, d.yr, d.w.rows_at, taps, out);
+  } else {  // the sums are in double whatever T is (gram.cpp)
+    const std::vector<double> xw(d.xw.begin(), d.xw.end()), yr(d.yr.begin(), d.yr.end());
+    normal_leaf(xw, yr, d.w.rows_at, taps, out);
+  }
 }
 }  // namespace detail::fit
 
@@ -153,13 +175,19 @@ std::vector<reduce::Partial> objective_partials(Source<T>& source, const ChunkPl
       [&](std::size_t c, std::span<double> v) {
         if (skip && skip(c)) return;  // outside the mini-batch: counts as zero
         const ChunkData<T> d(source, plan, taps, c);
-        const std::vector<T> yhat = conv<T>(d.xw, h, shifted(taps), method);  // rows K-1.. are X h
+        std::vector<T> dh(K);
+        if (d.yr.size() == d.xw.size()) {  // a whole pair: the fused whole-signal step
+          v[0] = loss_and_dh<T>(d.xw, d.yr, h, taps, dh, method);
+          for (std::size_t j = 0; j < K; ++j) v[1 + j] = dh[j];
+          if (chunk_loss) (*chunk_loss)[c - a] = v[0];
+          return;
+        }
+        const std::vector<T> yhat = conv<T>(d.xw, h, taps, method);  // rows rows_at.. are X h
         require_finite_products<T>(std::span<const T>(yhat));
         std::vector<T> r(d.yr.size());
-        residual<T>(std::span<const T>(yhat).subspan(K - 1), d.yr, r);
+        residual<T>(std::span<const T>(yhat).subspan(d.w.rows_at, r.size()), d.yr, r);
         const double L = loss<T>(r);
-        std::vector<T> dh(K);
-        adjoint_rows<T>(d.xw, r, taps, dh, method);
+        adjoint_rows<T>(d.xw, r, d.w.rows_at, taps, dh, method);
         v[0] = L;
         for (std::size_t j = 0; j < K; ++j) v[1 + j] = dh[j];
         if (chunk_loss) (*chunk_loss)[c - a] = L;
@@ -176,10 +204,12 @@ std::vector<reduce::Partial> gram_product_partials(Source<T>& source, const Chun
       plan.chunks(), a, b, K,
       [&](std::size_t c, std::span<double> out) {
         const ChunkData<T> d(source, plan, taps, c);
-        const std::vector<T> xv = conv<T>(d.xw, v, shifted(taps), method);  // X v on rows K-1..
+        const std::vector<T> xv = conv<T>(d.xw, v, taps, method);  // X v on rows rows_at..
         require_finite_products<T>(std::span<const T>(xv));
         std::vector<T> g(K);
-        adjoint_rows<T>(d.xw, std::span<const T>(xv).subspan(K - 1), taps, g, method);  // X^T (X v)
+        adjoint_rows<T>(d.xw, std::span<const T>(xv).subspan(d.w.rows_at, d.chunk.rows()), d.w.rows_at, taps,
+                        g,
+                        method);  // X^T (X v)
         for (std::size_t j = 0; j < K; ++j) out[j] = g[j];
       },
       detail::fit::chunk_threads(plan, a, b));

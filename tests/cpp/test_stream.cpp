@@ -54,12 +54,12 @@ Eigen::MatrixXd design_rows(const std::vector<double>& x, Taps taps, std::int64_
 template <class T>
 NormalEquations one_chunk(Source<T>& src, const ChunkPlan& plan, Taps taps, std::size_t c) {
   const Chunk ch = plan.chunk(c);
-  const Window w = input_window(ch, taps);
+  const Window w = plan.window(c, taps);
   std::vector<T> xw(w.size), yr(ch.rows());
   src.read_x(ch.pair, w.first, xw);
   src.read_y(ch.pair, ch.begin, yr);
   NormalEquations ne(taps);
-  ne.add_window<T>(xw, yr);
+  ne.add_window<T>(xw, yr, w.rows_at);
   return ne;
 }
 
@@ -74,9 +74,23 @@ TEST(ChunkPlan, NumbersChunksPairByPair) {
         << c;
   }
   EXPECT_EQ(plan.first_chunk(2), 3u);
-  const Window w = input_window(plan.chunk(4), Taps::range(-2, 5));
-  EXPECT_EQ(w.first, 3 - 5);
-  EXPECT_EQ(w.size, 3u + 8 - 1);
+  // Chunk 4 (rows [3, 6) of a pair of 7) reaches x[3 - 5, 6 + 2) = x[-2, 8): clipped to [0, 7).
+  Window w = plan.window(4, Taps::range(-2, 5));
+  EXPECT_EQ(w.first, 0);
+  EXPECT_EQ(w.size, 7u);
+  EXPECT_EQ(w.rows_at, 3u);
+  w = plan.window(4, Taps::range(-1, 1));  // inside: x[2, 7)
+  EXPECT_EQ(w.first, 2);
+  EXPECT_EQ(w.size, 5u);
+  EXPECT_EQ(w.rows_at, 1u);
+  w = plan.window(3, Taps::range(2, 3));  // rows [0, 3) reach x[-3, 1): widened to hold the rows, [0, 3)
+  EXPECT_EQ(w.first, 0);
+  EXPECT_EQ(w.size, 3u);
+  EXPECT_EQ(w.rows_at, 0u);
+  w = plan.window(4, Taps::range(-3, -2));  // rows [3, 6) reach x[5, 9): widened to [3, 7)
+  EXPECT_EQ(w.first, 3);
+  EXPECT_EQ(w.size, 4u);
+  EXPECT_EQ(w.rows_at, 0u);
   EXPECT_THROW(ChunkPlan({5, 0}, 3), invalid_argument);
   EXPECT_THROW(ChunkPlan({5}, 0), invalid_argument);
 }
@@ -123,7 +137,7 @@ TEST(ChunkWindow, GramEqualsTheLiteralRowsToRoundingOnLongKernels) {
       const NormalEquations ne = one_chunk<double>(src, plan, taps, c);
       const Eigen::MatrixXd X = design_rows(x, taps, ch.begin, ch.end);
       const Eigen::MatrixXd G = X.transpose() * X;
-      const Window w = input_window(ch, taps);
+      const Window w = plan.window(c, taps);
       std::vector<double> xw(w.size);
       src.read_x(0, w.first, xw);
       const double L = static_cast<double>(w.size);
@@ -136,6 +150,19 @@ TEST(ChunkWindow, GramEqualsTheLiteralRowsToRoundingOnLongKernels) {
       EXPECT_LE(worst, tol) << "chunk " << c;
       EXPECT_GT(worst, 0.0);  // the FFT route rounds: the comparison is not vacuous
     }
+  }
+}
+
+// A pair no longer than a chunk is one chunk whose window is the signal itself: its sums are
+// the whole-signal routines' to the bit (small fits keep their numbers).
+TEST(ChunkWindow, AWholePairChunkGivesTheWholeSignalSumsBitwise) {
+  for (const Taps taps : {Taps::centred(31), Taps::causal(300), Taps::range(-5, 40)}) {
+    const auto x = gaussian<double>(2000, 1), y = gaussian<double>(2000, 2);
+    NormalEquations ne(taps);
+    ne.add<double>(x, y);
+    ASSERT_EQ(ne.end_chunk(), 1u);
+    EXPECT_TRUE(same_bits(ne.gram(), gram_matrix<double>(x, taps)));
+    EXPECT_TRUE(same_bits(ne.rhs(), grad_kernel<double>(x, y, taps)));
   }
 }
 

@@ -57,9 +57,9 @@ def test_pieces_of_chunks_with_halos_merged_through_bytes_equal_fit():
             piece = convgrad.NormalEquations(lo=lo, hi=hi, first_chunk=a)
             for c in plan[a:b]:
                 x, y = data[c.pair]
-                xw = convgrad.window(x, c.begin, c.end, lo, hi)
-                assert xw.shape == (c.window_size,)
-                piece.add(xw, y[c.begin:c.end], halo=True)
+                xw = convgrad.window(x, c)
+                assert xw.shape == (c.window_size,) and xw.base is x  # a view
+                piece.add(xw, y[c.begin:c.end], halo=c.halo)
             blobs.append(piece.to_bytes())
         total = convgrad.NormalEquations(lo=lo, hi=hi)
         for blob in blobs:
@@ -68,12 +68,14 @@ def test_pieces_of_chunks_with_halos_merged_through_bytes_equal_fit():
         assert same_bits(total.solve().h.astype(np.float32), res.h), cuts
 
 
-def test_window_is_the_rows_with_their_halo():
+def test_a_chunks_window_is_what_its_rows_reach_inside_the_signal():
     x = np.arange(1.0, 11.0)
-    assert np.array_equal(convgrad.window(x, 0, 3, -1, 2), [0, 0, 1, 2, 3, 4])
-    assert np.array_equal(convgrad.window(x, 8, 10, -2, 1), [8, 9, 10, 0, 0])
-    inner = convgrad.window(x, 4, 6, -1, 1)
-    assert np.array_equal(inner, [4, 5, 6, 7]) and inner.base is x  # a view, no copy
+    first, middle, last = convgrad.chunk_plan([10], lo=-1, hi=2, chunk_rows=4)
+    assert np.array_equal(convgrad.window(x, first), [1, 2, 3, 4, 5]) and first.halo == 0
+    assert np.array_equal(convgrad.window(x, middle), [3, 4, 5, 6, 7, 8, 9]) and middle.halo == 2
+    assert np.array_equal(convgrad.window(x, last), [7, 8, 9, 10]) and last.halo == 2
+    with pytest.raises(ValueError, match="needs x"):
+        convgrad.window(x[:5], middle)
 
 
 def test_merge_plus_and_iadd_of_separate_pairs_equal_one_object():
@@ -143,8 +145,10 @@ def test_solve_errors_and_bad_chunks():
     with pytest.raises(np.linalg.LinAlgError, match="ridge"):
         ne.solve()
     assert ne.solve(ridge=1.0).h.shape == (3,)
-    with pytest.raises(ValueError, match="rows \\+ K - 1"):
-        ne.add(np.ones(5), np.ones(5), halo=True)
+    with pytest.raises(ValueError, match="do not fit in the window"):
+        ne.add(np.ones(5), np.ones(5), halo=1)
+    with pytest.raises(ValueError, match="halo"):
+        ne.add(np.ones(5), np.ones(5), halo=-1)
     with pytest.raises(ValueError, match="chunk_rows"):
         convgrad.NormalEquations(kernel_size=3, chunk_rows=0)
     with pytest.raises(ValueError, match="first_chunk"):
