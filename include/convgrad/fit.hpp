@@ -231,7 +231,10 @@ struct FitResult {
   std::vector<Progress> history;  // one row per iteration (iterative solvers)
 };
 
-// Minimises F from h0 (empty: h = 0) with the chosen solver. Throws invalid_argument for bad
+// Minimises F from h0 (empty: h = 0) with the chosen solver. It is fit() over a MemorySource
+// (stream.hpp): the pairs are read in chunks of options.chunk_rows rows and the chunks' sums
+// added by the fixed tree of reduce.hpp, so the result is that of a streamed or distributed fit
+// with the same chunk_rows, bit for bit, and the same for any number of threads. Throws invalid_argument for bad
 // options (negative ridge, lr <= 0, betas outside [0, 1), batch 0 or > P, h0 of the wrong size),
 // singular_system from the exact solver.
 //
