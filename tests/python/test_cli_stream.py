@@ -61,6 +61,12 @@ def test_streamed_fit_equals_the_in_memory_fit_bit_for_bit(run_cli, tmp_path):
     assert r.returncode == 0, r.stderr
     want = convgrad.fit(x, y, lo=-3, hi=8).h
     np.testing.assert_array_equal(taps_of(tmp_path / "h.json"), want)
+    # Many chunks (997 rows): the same with Python's fit given the same chunk rows.
+    r = run_cli("fit", "--x", tmp_path / "in_x.npy", "--y", tmp_path / "in_y.npy", "--lo", -3, "--hi", 8,
+                "--chunk-rows", 997, "--out", tmp_path / "h997.json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    want = convgrad.fit(x, y, lo=-3, hi=8, chunk_rows=997).h
+    np.testing.assert_array_equal(taps_of(tmp_path / "h997.json"), want)
 
 
 @pytest.mark.parametrize("solver", ["exact", "gd"])
