@@ -42,7 +42,9 @@ void require_finite_window(std::span<const double> v, std::uint64_t first, const
 
 namespace {
 
-// An open descriptor, closed with its owner.
+// An open descriptor, closed with its owner. Readers open their file for each window and
+// close it after: a fit of a thousand pairs must not hold two thousand descriptors (the usual
+// limit is 1024), and an open costs microseconds against a window's megabytes.
 class Fd {
  public:
   explicit Fd(const std::string& path) {
@@ -88,10 +90,11 @@ constexpr std::size_t kMaxNpyHead = std::size_t{1} << 20;
 
 class NpyReader final : public SignalReader {
  public:
-  explicit NpyReader(const std::string& path) : SignalReader(path), fd_(path) {
-    file_bytes_ = fd_.size(path);
+  explicit NpyReader(const std::string& path) : SignalReader(path) {
+    const Fd fd(path);
+    file_bytes_ = fd.size(path);
     std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(file_bytes_, kMaxNpyHead)), '\0');
-    head.resize(fd_.pread_all(head.data(), head.size(), 0, path));
+    head.resize(fd.pread_all(head.data(), head.size(), 0, path));
     bytes_read_ = head.size();
     layout_ = detail::npy_layout(head, file_bytes_, path);
     n_ = layout_.n;
@@ -105,7 +108,7 @@ class NpyReader final : public SignalReader {
   void read_inside(std::uint64_t first, std::span<double> out) override {
     const std::size_t size = out.size() * layout_.width;
     auto* raw = reinterpret_cast<unsigned char*>(out.data()) + (out.size() * sizeof(double) - size);
-    const std::size_t got = fd_.pread_all(raw, size, layout_.data_at + first * layout_.width, path_);
+    const std::size_t got = Fd(path_).pread_all(raw, size, layout_.data_at + first * layout_.width, path_);
     bytes_read_ += got;
     if (got != size)
       throw io_error(path_ + ": truncated: the file ended at sample " +
@@ -115,7 +118,6 @@ class NpyReader final : public SignalReader {
     detail::require_finite_window(out, first, path_);
   }
 
-  Fd fd_;
   detail::NpyLayout layout_;
 };
 
@@ -152,8 +154,8 @@ class TextReader final : public SignalReader {
  public:
   // Reads the whole file once with read_signal's rules (every error, with its line, now) and
   // keeps where every kTextStride-th value starts.
-  explicit TextReader(const std::string& path) : SignalReader(path), fd_(path) {
-    file_bytes_ = fd_.size(path);
+  explicit TextReader(const std::string& path) : SignalReader(path) {
+    file_bytes_ = Fd(path).size(path);
     n_ = detail::scan_text(path, [&](double, std::uint64_t i, std::uint64_t offset) {
       if (i % kTextStride == 0) starts_.push_back(offset);
     });
@@ -165,7 +167,8 @@ class TextReader final : public SignalReader {
   // (blanks, commas, line ends) and comments, and every token is a finite number.
   void read_inside(std::uint64_t first, std::span<double> out) override {
     const std::uint64_t stride = first / kTextStride;
-    ByteCursor in(fd_, path_, starts_[stride]);
+    const Fd fd(path_);
+    ByteCursor in(fd, path_, starts_[stride]);
     std::uint64_t skip = first - stride * kTextStride;
     std::string token;
     int c = in.next();
@@ -194,7 +197,6 @@ class TextReader final : public SignalReader {
     bytes_read_ += in.bytes_read();
   }
 
-  Fd fd_;
   std::vector<std::uint64_t> starts_;  // byte offset of value i * kTextStride
 };
 

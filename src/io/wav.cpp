@@ -11,7 +11,6 @@
 #include <fstream>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -191,10 +190,12 @@ namespace {
 
 // One channel of a sound file, a window at a time: sf_seek to the window's first frame, then
 // sf_readf_double of its frames (all channels, as libsndfile reads them), one channel kept.
+// The file is checked once, when the reader is made, and opened again for each window (no
+// descriptor held between windows: see file_source.cpp), so windows may be read in parallel.
 class SoundWindowReader final : public SignalReader {
  public:
   SoundWindowReader(const std::string& path, std::optional<int> channel) : SignalReader(path) {
-    f_ = detail::open_sound(path, channel, info_, pick_);
+    detail::open_sound(path, channel, info_, pick_);
     n_ = static_cast<std::uint64_t>(info_.frames);
     rate_ = static_cast<double>(info_.samplerate);
     std::error_code ec;
@@ -205,30 +206,29 @@ class SoundWindowReader final : public SignalReader {
 
  private:
   void read_inside(std::uint64_t first, std::span<double> out) override {
-    const std::lock_guard lock(mutex_);  // one position in the file: one window at a time
-    const auto channels = static_cast<std::size_t>(info_.channels);
-    if (sf_seek(f_.get(), static_cast<sf_count_t>(first), SEEK_SET) != static_cast<sf_count_t>(first))
-      throw io_error(path_ + ": cannot seek to frame " + std::to_string(first) + ": " +
-                     sf_strerror(f_.get()));
-    interleaved_.resize(out.size() * channels);
+    SF_INFO info{};
+    const SndfilePtr f(sf_open(path_.c_str(), SFM_READ, &info));
+    if (!f || info.channels != info_.channels || info.frames != info_.frames)
+      throw io_error(path_ + ": the sound file changed or vanished while being read");
+    const auto channels = static_cast<std::size_t>(info.channels);
+    if (sf_seek(f.get(), static_cast<sf_count_t>(first), SEEK_SET) != static_cast<sf_count_t>(first))
+      throw io_error(path_ + ": cannot seek to frame " + std::to_string(first) + ": " + sf_strerror(f.get()));
+    std::vector<double> interleaved(out.size() * channels);  // this window's frames, all channels
     const auto want = static_cast<sf_count_t>(out.size());
-    const sf_count_t got = sf_readf_double(f_.get(), interleaved_.data(), want);
+    const sf_count_t got = sf_readf_double(f.get(), interleaved.data(), want);
     if (got != want)
       throw io_error(path_ + ": truncated: the header announces " + std::to_string(n_) + " frames, only " +
                      std::to_string(first + static_cast<std::uint64_t>(std::max<sf_count_t>(got, 0))) +
                      " could be read");
     for (std::size_t i = 0; i < out.size(); ++i)
-      out[i] = interleaved_[i * channels + static_cast<std::size_t>(pick_)];
+      out[i] = interleaved[i * channels + static_cast<std::size_t>(pick_)];
     bytes_read_ += static_cast<std::uint64_t>(bytes_per_frame_ * static_cast<double>(out.size()));
     detail::require_finite_window(out, first, path_);
   }
 
   SF_INFO info_{};
   int pick_ = 0;
-  SndfilePtr f_;
   double bytes_per_frame_ = 0;
-  std::mutex mutex_;
-  std::vector<double> interleaved_;  // one window's frames, all channels
 };
 
 }  // namespace

@@ -61,6 +61,12 @@ def test_streamed_fit_equals_the_in_memory_fit_bit_for_bit(run_cli, tmp_path):
     assert r.returncode == 0, r.stderr
     want = convgrad.fit(x, y, lo=-3, hi=8).h
     np.testing.assert_array_equal(taps_of(tmp_path / "h.json"), want)
+    # Many chunks (997 rows): the same with Python's fit given the same chunk rows.
+    r = run_cli("fit", "--x", tmp_path / "in_x.npy", "--y", tmp_path / "in_y.npy", "--lo", -3, "--hi", 8,
+                "--chunk-rows", 997, "--out", tmp_path / "h997.json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    want = convgrad.fit(x, y, lo=-3, hi=8, chunk_rows=997).h
+    np.testing.assert_array_equal(taps_of(tmp_path / "h997.json"), want)
 
 
 @pytest.mark.parametrize("solver", ["exact", "gd"])
@@ -317,3 +323,20 @@ def test_a_pipe_is_read_whole_as_before(convgrad_bin, tmp_path):
                        input="1\n2\n3\n4\n5\n", capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.loadtxt(tmp_path / "y.txt"), [2, 4, 6, 8, 10])
+
+
+def test_many_pairs_need_no_descriptor_each(convgrad_bin, tmp_path):
+    # 40 pairs under a limit of 32 open descriptors: the readers open a file for each window
+    # and close it after, so the number of pairs is not limited by the descriptors.
+    args = []
+    for p in range(40):
+        x, y = system(20 + p, 300)
+        args += ["--x", save(tmp_path / f"in_x{p}.npy", x), "--y", save(tmp_path / f"in_y{p}.txt", y)]
+    cmd = [convgrad_bin, "fit", *args, "--half-width", 2, "--quiet", "--out"]
+    r = subprocess.run(["bash", "-c", 'ulimit -n 32 && exec "$@"', "fit", *map(str, cmd), tmp_path / "h.json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    # The same taps as without the limit.
+    r = subprocess.run([*map(str, cmd), tmp_path / "h_free.json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(taps_of(tmp_path / "h.json"), taps_of(tmp_path / "h_free.json"))
