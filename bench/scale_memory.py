@@ -4,10 +4,10 @@ tests/python/test_cli_stream.py): a streamed exact fit of a pair of float32 .npy
 samples each (10^9 by default: 8 GB of data) must peak under 256 MiB plus the K x K Gram
 matrix of resident memory.
 
-The files are written a block at a time (this script's memory stays small too), the fit runs
-as a child whose peak resident size is read with getrusage(RUSAGE_CHILDREN) (the kernel's
-high-water mark of the child, ru_maxrss), and the files are deleted afterwards. The data:
-x white noise, y = 0.5 x[n] - 0.25 x[n-1] + 0.125 x[n-2] (the fit must find those taps).
+The files are written a block at a time, the fit runs as the child of a small helper process
+that reads its peak resident size with getrusage(RUSAGE_CHILDREN) (the kernel's high-water mark,
+ru_maxrss), and the files are deleted afterwards. The data: x white noise (one block repeated),
+y = 0.5 x[n] - 0.25 x[n-1] + 0.125 x[n-2] (the fit must find those taps).
 
 Usage: bench/scale_memory.py [--bin build/cli/convgrad] [--n 1000000000] [--k 63] [--dir /tmp]
 Needs 8 N bytes of free disk (check df -h first).
@@ -15,7 +15,7 @@ Needs 8 N bytes of free disk (check df -h first).
 import argparse
 import json
 import pathlib
-import resource
+import sys
 import shutil
 import subprocess
 import tempfile
@@ -35,16 +35,26 @@ def npy_header(n):
 
 
 def write_pair(xf, yf, n, block=1 << 24, seed=1):
+    """x: one block of white noise repeated (periodic: writing 8 GB is then disk-bound, not
+    generation-bound); y = the taps applied circularly to the block, so y follows x across the
+    block boundaries too (only y[0], y[1] see the wrapped samples where the model has zeros)."""
     rng = np.random.default_rng(seed)
-    tail = np.zeros(len(TAPS) - 1, dtype=np.float64)  # the x samples before this block
+    x = rng.standard_normal(block).astype(np.float32)
+    y = sum(t * np.roll(x.astype(np.float64), m) for m, t in enumerate(TAPS)).astype(np.float32)
     with open(xf, "wb") as fx, open(yf, "wb") as fy:
         fx.write(npy_header(n)), fy.write(npy_header(n))
         for a in range(0, n, block):
-            x = rng.standard_normal(min(block, n - a)).astype(np.float32)
-            ext = np.concatenate([tail, x.astype(np.float64)])
-            y = sum(t * ext[len(tail) - m:len(ext) - m] for m, t in enumerate(TAPS))
-            fx.write(x.tobytes()), fy.write(y.astype(np.float32).tobytes())
-            tail = ext[-len(tail):]
+            k = min(block, n - a)
+            fx.write(x[:k].tobytes()), fy.write(y[:k].tobytes())
+
+
+# Runs the command on its command line and prints its peak resident size in KiB. A fresh, small
+# process does it: a forked child's high-water mark includes what its parent had resident when
+# it forked (Linux keeps the pre-exec figure), so this script, which held the data blocks, must
+# not be the parent.
+PEAK_RSS = ("import resource, subprocess, sys\n"
+            "subprocess.run(sys.argv[1:], check=True)\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
 
 
 def main():
@@ -66,11 +76,12 @@ def main():
         print(f"wrote 2 x {a.n} float32 samples ({8 * a.n / 1e9:.1f} GB) in {time.perf_counter() - start:.0f} s",
               flush=True)
         start = time.perf_counter()
-        subprocess.run([a.bin, "fit", "--x", str(xf), "--y", str(yf), "--lo", "0", "--hi", str(a.k - 1),
-                        "--dtype", "float32", "--out", str(tmp / "h.json"), "--summary", str(tmp / "s.json"),
-                        "--quiet"], check=True)
+        out = subprocess.run([sys.executable, "-c", PEAK_RSS, a.bin, "fit", "--x", str(xf), "--y", str(yf), "--lo",
+                              "0", "--hi", str(a.k - 1), "--dtype", "float32", "--out", str(tmp / "h.json"),
+                              "--summary", str(tmp / "s.json"), "--quiet"],
+                             check=True, capture_output=True, text=True)
         wall = time.perf_counter() - start
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak_mib = int(out.stdout) / 1024
         gram_mib = 8 * a.k * a.k / (1 << 20)
         h = json.loads((tmp / "s.json").read_text())["h"]
         err = max(abs(h[m] - t) for m, t in enumerate(TAPS))

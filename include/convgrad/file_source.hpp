@@ -16,6 +16,9 @@
 //   offset before it. Memory: N / kTextStride offsets, and one line at a time while indexing
 //   (a file holding all its values on one line is held whole while it is indexed).
 //
+// - a pipe or a device (not a regular file): read whole once, as read_signal reads it, since
+//   it can be read neither twice nor at an offset.
+//
 // The samples each reader gives equal read_signal's, bit for bit. Errors are read_signal's:
 // io_error naming the file, and a NaN or infinity names its 0-based sample index, whichever
 // window meets it first (the .npy and WAV readers check each window as it is read).

@@ -198,9 +198,37 @@ class TextReader final : public SignalReader {
   std::vector<std::uint64_t> starts_;  // byte offset of value i * kTextStride
 };
 
+// ---- a pipe --------------------------------------------------------------------------------
+
+// A pipe or a device (--x <(...), /dev/stdin) cannot be read twice, nor at an offset: it is
+// read whole, as read_signal reads it, and windows are served from memory.
+class WholeReader final : public SignalReader {
+ public:
+  WholeReader(const std::string& path, std::optional<int> channel) : SignalReader(path) {
+    Signal s = read_signal(path, channel);
+    samples_ = std::move(s.samples);
+    n_ = samples_.size();
+    rate_ = s.sample_rate;
+    file_bytes_ = bytes_read_ = n_ * sizeof(double);
+  }
+
+ private:
+  void read_inside(std::uint64_t first, std::span<double> out) override {
+    std::copy_n(samples_.begin() + static_cast<std::ptrdiff_t>(first), out.size(), out.begin());
+  }
+  std::vector<double> samples_;
+};
+
+// A FIFO, a character device or a socket: what exists, is no directory and has no offsets.
+bool is_pipe_or_device(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
 }  // namespace
 
 std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::optional<int> channel) {
+  if (is_pipe_or_device(path)) return std::make_unique<WholeReader>(path, channel);
   if (is_sound_file(path)) return detail::open_sound_reader(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +

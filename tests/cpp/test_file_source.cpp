@@ -3,6 +3,7 @@
 // give read_signal's errors, naming the file and the sample.
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -305,4 +307,17 @@ TEST_F(FileSourceTest, StreamedFitEqualsTheInMemoryFitBitForBit) {
     expect_same_fit(double{}, solver);
     expect_same_fit(float{}, solver);
   }
+}
+
+// A pipe cannot be read at an offset, nor twice: it is read whole, and windows come from memory.
+TEST_F(FileSourceTest, APipeIsReadWholeOnce) {
+  const std::string fifo = path("in.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(fifo) << "1\n2.5\n-3\n"; });
+  const auto r = io::open_signal_reader(fifo);
+  writer.join();
+  ASSERT_EQ(r->length(), 3u);
+  std::vector<double> w(5);
+  r->read(-1, w);
+  EXPECT_EQ(w, (std::vector<double>{0, 1, 2.5, -3, 0}));
 }

@@ -307,3 +307,13 @@ def test_memory_is_set_by_the_chunk_not_by_the_data(convgrad_bin, tmp_path):
     assert many <= one + 8 and many < data_mib / 2
     h = taps_of(tmp_path / "h.json")
     assert abs(h[31] - 0.5) < 1e-5 and abs(h[32] - 0.25) < 1e-5
+
+
+def test_a_pipe_is_read_whole_as_before(convgrad_bin, tmp_path):
+    # Standard input cannot be read at an offset: it is read whole, once, and still filtered.
+    save(tmp_path / "in_h.npy", np.array([0.0, 2.0, 0.0]))
+    r = subprocess.run([str(convgrad_bin), "apply", "--h", str(tmp_path / "in_h.npy"), "--x", "/dev/stdin",
+                        "--out", str(tmp_path / "y.txt"), "--chunk-rows", "2", "--quiet"],
+                       input="1\n2\n3\n4\n5\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "y.txt"), [2, 4, 6, 8, 10])
