@@ -239,6 +239,41 @@ TEST(NormalEquationsBytes, CorruptTruncatedAndForeignBlobsAreRefused) {
   EXPECT_THROW(NormalEquations::from_bytes(bytes, 8), resource_limit);
 }
 
+// Blobs with a correct checksum but hostile contents (as a forger would write them): taps
+// that are no range, nodes that overlap or miss, counts that do not fit the bytes.
+std::vector<std::uint8_t> resealed(std::vector<std::uint8_t> b) {  // a new FNV-1a checksum
+  b.resize(b.size() - 8);
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const std::uint8_t c : b) h = (h ^ c) * 0x100000001b3ull;
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(h >> (8 * i)));
+  return b;
+}
+void put(std::vector<std::uint8_t>& b, std::size_t at, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+TEST(NormalEquationsBytes, ForgedBlobsWithAValidChecksumAreRefused) {
+  const auto x = gaussian<double>(50, 1);
+  NormalEquations ne(Taps::range(-1, 1));
+  ne.add<double>(x, x, 16);  // 4 chunks: one node [0, 4)
+  const auto bytes = ne.to_bytes();
+  EXPECT_NO_THROW(NormalEquations::from_bytes(resealed(bytes)));  // resealing alone changes nothing
+  // Header: magic 4, version 4, then lo at 8, hi at 16, pairs 24, first 32, end 40, count 48, nodes at 56.
+  auto b = bytes;
+  put(b, 8, std::uint64_t{1} << 63);      // lo = INT64_MIN
+  put(b, 16, ~(std::uint64_t{1} << 63));  // hi = INT64_MAX
+  EXPECT_THROW(NormalEquations::from_bytes(resealed(b)), invalid_argument);
+  b = bytes;
+  put(b, 48, 1000);  // more nodes than bytes
+  EXPECT_THROW(NormalEquations::from_bytes(resealed(b)), invalid_argument);
+  b = bytes;
+  put(b, 64, 0);  // node [0, 0): empty
+  EXPECT_THROW(NormalEquations::from_bytes(resealed(b)), invalid_argument);
+  b = bytes;
+  put(b, 40, 9);  // recorded end 9, node ends at 4
+  EXPECT_THROW(NormalEquations::from_bytes(resealed(b)), invalid_argument);
+}
+
 // A Source that is not in memory in one piece: every read goes through a copy (as a file
 // reader's would), and counts the samples it served.
 template <class T>
