@@ -185,6 +185,15 @@ def test_a_usage_error_is_said_once_by_rank_0(mpi_build, run_mpi, data):
     assert r.returncode == 2
 
 
+def test_help_and_warnings_are_said_once(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    r = run_mpi(3, "fit", "--help")
+    assert r.returncode == 0 and r.stdout.count("Usage:") == 1, r.stdout
+    r = run_mpi(3, "fit", *args, "--taps", "4", "--out", out / "h.json", "--quiet")  # deprecated spelling
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("convgrad: warning:") == 1 and "--taps is deprecated" in r.stderr, r.stderr
+
+
 def test_only_fit_runs_across_ranks(mpi_build, run_mpi, data):
     inputs, out, args = data
     r = run_mpi(2, "apply", "--x", inputs / "x0.npy", "--h", inputs / "x1.npy", "--out", out / "y.npy")
