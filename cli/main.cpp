@@ -95,12 +95,12 @@ int dispatch(int argc, char** argv) {
   add(add_adapt);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+  } catch (const CLI::CallForHelp& e) {  // help is printed once, by rank 0 under mpirun
+    return convgrad::dist::world().is_root() ? app.exit(e) : 0;
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return convgrad::dist::world().is_root() ? app.exit(e) : 0;
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return convgrad::dist::world().is_root() ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
     return fail(2, e.what());
   }

@@ -8,6 +8,7 @@
 #include "convgrad/io.hpp"
 #include "convgrad/tune.hpp"
 #include "printing.hpp"
+#include "world.hpp"
 
 namespace convgrad::cli {
 namespace {
@@ -92,7 +93,9 @@ std::optional<int> channel_option(std::optional<std::int64_t> channel) {
 void deprecated_alias(CLI::Option* old_option, std::string_view new_name) {
   const std::string line =
       "convgrad: warning: " + old_option->get_name() + " is deprecated; use " + str(new_name) + "\n";
-  old_option->each([line](const std::string&) { std::fputs(line.c_str(), stderr); });
+  old_option->each([line](const std::string&) {
+    if (dist::world().is_root()) std::fputs(line.c_str(), stderr);  // once under mpirun
+  });
 }
 
 void add_tap_options(CLI::App& cmd, TapOptions& o) {
@@ -215,7 +218,8 @@ void tune_option(bool tune, Method method) {
 
 void warn_about_tune_cache() {
   const std::string warning = tune_cache_warning();
-  if (!warning.empty()) std::fprintf(stderr, "convgrad: warning: %s\n", warning.c_str());
+  if (!warning.empty() && dist::world().is_root())
+    std::fprintf(stderr, "convgrad: warning: %s\n", warning.c_str());
 }
 
 }  // namespace convgrad::cli

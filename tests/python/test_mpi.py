@@ -15,6 +15,7 @@ keeps the jobs small on a shared CI machine.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,8 +27,8 @@ import pytest
 TIMEOUT = 120  # seconds for one mpirun job: a hang fails the test instead of CI
 
 
-def mpi_env():
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def mpi_env(threads=1):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     # Tests may run as root (containers, CI); Open MPI refuses that unless told twice.
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     # No search for network interfaces or shared-memory warnings on small CI machines.
@@ -46,9 +47,10 @@ def mpirun():
 @pytest.fixture
 def run_mpi(mpirun, convgrad_bin):
     """run_mpi(P, *args) runs `mpirun -np P convgrad *args` and returns the CompletedProcess."""
-    def run(ranks, *args, timeout=TIMEOUT):
-        cmd = [mpirun, "--oversubscribe", "-np", str(ranks), str(convgrad_bin), *map(str, args)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=mpi_env())
+    def run(ranks, *args, timeout=TIMEOUT, threads=1):
+        cmd = [mpirun, "--oversubscribe", "--bind-to", "none", "-np", str(ranks), str(convgrad_bin),
+               *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=mpi_env(threads))
     return run
 
 
@@ -144,6 +146,29 @@ def test_the_answer_is_the_same_to_the_last_bit_for_every_number_of_ranks(mpi_bu
             whole = read[0]
         assert max(read) <= whole * (1.3 / ranks), read
         assert abs(sum(read) - whole) <= 0.02 * whole, read
+    # Threads inside the ranks change nothing either.
+    r = run_mpi(2, *fit_args(args, out, solver), threads=2)
+    assert r.returncode == 0, r.stderr
+    assert (out / "h.npy").read_bytes() == taps
+
+
+def test_validation_and_report_come_from_rank_0_as_from_one_process(mpi_build, run_cli, run_mpi, data, tmp_path):
+    inputs, out, args = data
+    extra = ["--validate", inputs / "x1.npy", inputs / "y1.npy", "--report", out / "r.html"]
+    r = run_cli(*fit_args(args, out, "exact", extra))
+    assert r.returncode == 0, r.stderr
+    plain = json.loads((out / "s.json").read_text())
+    report = (out / "r.html").read_text()
+    for p in out.iterdir():
+        p.unlink()
+    r = run_mpi(3, *fit_args(args, out, "exact", extra))
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "s.json").read_text())
+    assert s["validation"] == plain["validation"] and numbers_of(s) == numbers_of(plain)
+    # The same page but for the time the fit took.
+    untimed = lambda page: re.sub(r"<td>[-+0-9.e]+ s</td>", "", page)  # noqa: E731
+    assert untimed((out / "r.html").read_text()) == untimed(report)
+    assert sorted(p.name for p in out.iterdir()) == ["h.npy", "r.html", "s.json"]
 
 
 def test_each_rank_sends_nodes_of_the_tree_not_samples(mpi_build, run_mpi, tmp_path):
@@ -183,6 +208,15 @@ def test_a_usage_error_is_said_once_by_rank_0(mpi_build, run_mpi, data):
     r = run_mpi(3, "fit", *args, "--half-width", "4", "--ridge", "-1", "--out", out / "h.json")
     assert_clean_failure(r, out, "--ridge")
     assert r.returncode == 2
+
+
+def test_help_and_warnings_are_said_once(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    r = run_mpi(3, "fit", "--help")
+    assert r.returncode == 0 and r.stdout.count("Usage:") == 1, r.stdout
+    r = run_mpi(3, "fit", *args, "--taps", "4", "--out", out / "h.json", "--quiet")  # deprecated spelling
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("convgrad: warning:") == 1 and "--taps is deprecated" in r.stderr, r.stderr
 
 
 def test_only_fit_runs_across_ranks(mpi_build, run_mpi, data):
