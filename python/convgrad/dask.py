@@ -1,0 +1,269 @@
+"""convgrad on Dask: fit a filter to dask arrays, the sums computed where the data live.
+
+:func:`fit` takes dask arrays (one recording ``fit(x, y, ...)`` or a list of (x, y) pairs)
+and returns what :func:`convgrad.fit` returns on the same data, with the same taps to the
+last bit. The exact solver needs only the normal equations ``G h = b``, ``G = X^T X``,
+``b = X^T y``, and these add over pieces of the data, so:
+
+1. The rows of each pair are cut by the library's fixed chunk plan (``chunk_rows`` rows per
+   chunk, numbered pair by pair), whatever the arrays' own chunking.
+2. Each chunk ``[a, b)`` is one task on a worker: it reads the input window
+   ``x[a - hi, b - lo)`` (its own rows plus a halo of ``K - 1`` samples, zero outside the
+   signal; Dask moves the halo from the neighbouring blocks) and ``y[a, b)``, and returns
+   that chunk's normal equations, a ``K x K`` Gram matrix and two small vectors, as bytes.
+3. Tasks merge those partials pairwise in the library's one fixed tree over the chunks (a
+   node ``[s, e)`` is its left child ``[s, s + 2^k)`` plus its right child, ``2^k`` the
+   largest power of two below ``e - s``), on the workers; only the root comes back.
+4. The client solves once. A second pass, shaped the same way, computes the loss and
+   gradient at the solution for the report (``loss``, ``grad_norm``, ``pair_loss``).
+
+The in-memory fit uses the same plan and tree, so the answer does not depend on the
+workers, their number, the arrays' chunking or the scheduler.
+
+Memory: a worker holds one chunk's window (``chunk_rows + K - 1`` samples) and a few
+``K x K`` matrices; the client holds ``K x K``. Dask's own ``dask.array.linalg.lstsq``
+works on the ``N x K`` design matrix instead: 41 GB at ``N = 10^7``, ``K = 512``, against a
+2 MB Gram matrix here.
+
+This module imports dask; ``import convgrad`` does not.
+"""
+
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+
+from . import _checks, _core
+from ._fit import FitResult
+
+__all__ = ["fit"]
+
+# Rows per chunk of the plan until the library says (scale-core's kFitChunkRows).
+_DEFAULT_CHUNK_ROWS = getattr(_core, "FIT_CHUNK_ROWS", 1 << 20)
+
+
+# ---- The data: dask arrays, checked once ----
+
+def _as_dask(name, a):
+    """A 1-D float32/float64 dask array (a NumPy array is wrapped, as one block)."""
+    arr = a if isinstance(a, da.Array) else da.from_array(np.asarray(a), chunks=-1)
+    if arr.dtype.kind != "f" or arr.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{name} has dtype {arr.dtype}; convgrad computes in float32 or float64 and does "
+                        f"not cast silently (convert explicitly, e.g. {name}.astype(numpy.float64))")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if any(np.isnan(n) for n in arr.shape):
+        raise ValueError(f"{name} has an unknown length; call {name}.compute_chunk_sizes() first")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: a signal needs at least one sample")
+    return arr
+
+
+def _pairs(x, y):
+    """[(x_p, y_p)] as dask arrays: each 1-D, x_p and y_p of one length, one dtype throughout."""
+    if y is not None:
+        items, names = [(x, y)], ["x", "y"]
+    else:
+        if isinstance(x, (da.Array, np.ndarray)):
+            raise TypeError("fit(x) needs the target too: fit(x, y, kernel_size=K) for one recording, "
+                            "or fit([(x1, y1), (x2, y2), ...], kernel_size=K) for several")
+        try:
+            items = list(x)
+        except TypeError:
+            raise TypeError(f"pairs must be a sequence of (x, y) pairs, got {type(x).__name__}") from None
+        if not items:
+            raise ValueError("pairs is empty: fitting needs at least one (x, y) pair")
+        names = None
+    pairs = []
+    for p, pair in enumerate(items):
+        try:
+            xp, yp = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"pairs[{p}] must be an (x, y) pair of arrays") from None
+        nx, ny = names or (f"pairs[{p}] x", f"pairs[{p}] y")
+        xp, yp = _as_dask(nx, xp), _as_dask(ny, yp)
+        if xp.shape != yp.shape:
+            raise ValueError(f"{nx} has {xp.shape[0]} samples but {ny} has {yp.shape[0]} "
+                             f"(an input and its target must have the same length)")
+        first = pairs[0][0].dtype if pairs else xp.dtype
+        for name, arr in ((nx, xp), (ny, yp)):
+            if arr.dtype != first:
+                raise TypeError(f"{name} has dtype {arr.dtype} but {names[0] if names else 'pairs[0] x'} "
+                                f"has {first}; convgrad does not mix float32 and float64 in one call")
+        pairs.append((xp, yp))
+    return pairs
+
+
+# ---- The fixed chunk plan and the tree (the library's rule, docs/scale.md) ----
+
+def _plan(lengths, rows):
+    """The chunks (p, a, b) in global order: each pair's rows [0, N_p) cut every `rows` rows."""
+    return [(p, a, min(a + rows, N)) for p, N in enumerate(lengths) for a in range(0, N, rows)]
+
+
+def _split(s, e):
+    """Where the tree node [s, e) (e - s > 1) splits: s + the largest power of two < e - s."""
+    return s + (1 << ((e - s - 1).bit_length() - 1))
+
+
+def _tree(leaves, merge):
+    """The root of the fixed tree over the leaves (delayed values): node [s, e) = merge(left,
+    right) with left = [s, split), right = [split, e)."""
+    def node(s, e):
+        if e - s == 1:
+            return leaves[s]
+        m = _split(s, e)
+        return merge(node(s, m), node(m, e))
+    return node(0, len(leaves))
+
+
+def _window(x, a, b, lo, hi):
+    """Chunk rows [a, b)'s input window x[a - hi, b - lo) as (the samples inside [0, N) as a
+    dask array, zeros to put before them, zeros after)."""
+    N = x.shape[0]
+    first, end = a - hi, b - lo
+    inside = x[min(max(first, 0), N):max(min(end, N), 0)]
+    before = min(max(-first, 0), end - first)
+    return inside, before, (end - first) - before - inside.shape[0]
+
+
+def _chunk_inputs(pairs, plan, lo, hi):
+    """Per chunk c = (p, a, b) of the plan: (p, c, a, (window inside, zeros before, zeros
+    after, y[a, b))), the dask arrays a chunk's task reads."""
+    for c, (p, a, b) in enumerate(plan):
+        xp, yp = pairs[p]
+        yield p, c, a, (*_window(xp, a, b, lo, hi), yp[a:b])
+
+
+def _samples(inside, before, after):
+    """The window as one NumPy array: the samples with their zeros outside the signal."""
+    if before == 0 and after == 0:
+        return np.ascontiguousarray(inside)
+    return np.concatenate([np.zeros(before, inside.dtype), inside, np.zeros(after, inside.dtype)])
+
+
+# ---- What runs on the workers: one chunk's partial sums, and the tree's additions ----
+
+def _named(p, a, lo, hi, what):
+    """Runs what() and names the pair and the sample of any refused value (the library's
+    message counts from the start of the chunk's window)."""
+    try:
+        return what()
+    except ValueError as e:
+        raise ValueError(f"pair {p} (rows {a}.. of its chunk, input window from sample {a - hi}): {e}") from None
+
+
+def _normal_equations(p, c, a, lo, hi, inside, before, after, y_rows):
+    """Chunk c's normal equations (G, b, y^T y) over its window: X[i][j] = w[i + K-1 - j]."""
+    w = _samples(inside, before, after)
+    y_rows = np.ascontiguousarray(y_rows)
+    return _named(p, a, lo, hi, lambda: _chunk_gram(w, y_rows, hi - lo + 1))
+
+
+def _chunk_gram(w, y_rows, K):
+    # TEMPORARY (until the library's NormalEquations.add_window is bound): NumPy on the
+    # window's design matrix, not the library's arithmetic.
+    for name, v in (("x", w), ("y", y_rows)):
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            raise ValueError(f"{name} has a non-finite value at index {bad[0]}")
+    X = np.lib.stride_tricks.sliding_window_view(w.astype(np.float64), K)[:, ::-1]
+    yd = y_rows.astype(np.float64)
+    return (X.T @ X, X.T @ yd, float(yd @ yd))
+
+
+def _merge(left, right):
+    return tuple(l + r for l, r in zip(left, right))
+
+
+def _objective(p, a, lo, hi, h, inside, before, after, y_rows):
+    """Chunk rows' [1/2 ||r||^2, X^T r] at h, r = X h - y, in double (the report's pass)."""
+    w = _samples(inside, before, after)
+    K = hi - lo + 1
+    X = np.lib.stride_tricks.sliding_window_view(w.astype(np.float64), K)[:, ::-1]
+    r = X @ h.astype(np.float64) - np.asarray(y_rows, np.float64)
+    return np.concatenate([[0.5 * float(r @ r)], X.T @ r])
+
+
+def _add(left, right):
+    return left + right
+
+
+# ---- The fit ----
+
+def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, half_width=None, solver="exact", ridge=0.0,
+        chunk_rows=None, scheduler=None):
+    """Learn a filter from dask arrays: :func:`convgrad.fit`'s exact solver, distributed.
+
+    Parameters
+    ----------
+    x, y : dask.array.Array (or NumPy arrays), or a list of (x, y) pairs
+        As for :func:`convgrad.fit`: one recording ``fit(x, y, ...)`` or ``fit(pairs, ...)``;
+        1-D, each x and y of one length, one dtype (float32 or float64) throughout. Any
+        chunking: the work follows the library's chunk plan, not the arrays' blocks.
+    kernel_size, lo, hi, half_width : int, optional
+        The taps, as for :func:`convgrad.fit`.
+    solver : "exact"
+        The normal equations, summed on the workers and solved once.
+    ridge : float, optional
+        Ridge weight ``lambda >= 0``.
+    chunk_rows : int, optional
+        Rows per chunk of the plan (default: the library's, as :func:`convgrad.fit` uses).
+        Runs that must agree to the last bit use the same value.
+    scheduler : optional
+        Passed to ``dask.compute`` (default: the active distributed client, else Dask's default).
+
+    Returns
+    -------
+    FitResult
+        As :func:`convgrad.fit` returns.
+
+    Raises
+    ------
+    As :func:`convgrad.fit`; a NaN or infinity in a block raises ValueError naming the pair.
+    """
+    start = time.perf_counter()
+    pairs = _pairs(x, y)
+    lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
+    if solver != "exact":
+        raise ValueError(f"solver = {solver!r}: convgrad.dask.fit has the exact solver only "
+                         f"(use convgrad.fit for the iterative solvers)")
+    ridge = _checks.as_float("ridge", ridge)
+    if not (np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge = {ridge} must be a finite number >= 0")
+    rows = _DEFAULT_CHUNK_ROWS if chunk_rows is None else _checks.as_int("chunk_rows", chunk_rows)
+    if rows < 1:
+        raise ValueError(f"chunk_rows = {rows} must be >= 1")
+    plan = _plan([xp.shape[0] for xp, _ in pairs], rows)
+
+    chunks = list(_chunk_inputs(pairs, plan, lo, hi))
+    leaves = [dask.delayed(_normal_equations, pure=True)(p, c, a, lo, hi, *window)
+              for p, c, a, window in chunks]
+    root = _tree(leaves, dask.delayed(_merge, pure=True))
+    (G, b, yy), = dask.compute(root, scheduler=scheduler)
+    K = hi - lo + 1
+    A = G + ridge * np.eye(K)
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError("exact solver: the normal equations are singular; add a ridge penalty") from None
+    hd = np.linalg.solve(L.T, np.linalg.solve(L, b))
+    dtype = pairs[0][0].dtype
+    h = hd.astype(dtype)
+    eig = np.linalg.eigvalsh(A)
+
+    leaves = [dask.delayed(_objective, pure=True)(p, a, lo, hi, h, *window) for p, c, a, window in chunks]
+    objective_root = _tree(leaves, dask.delayed(_add, pure=True))
+    total, chunk_values = dask.compute(objective_root, leaves, scheduler=scheduler)
+    pair_loss = np.zeros(len(pairs))
+    for (p, _, _), v in zip(plan, chunk_values):
+        pair_loss[p] += v[0]
+    grad = total[1:] + ridge * h
+    raw = {"h": h, "history": {}, "pair_loss": pair_loss, "solver": "exact", "lo": lo, "hi": hi,
+           "iterations": 1, "seconds": time.perf_counter() - start,
+           "loss": float(total[0] + 0.5 * ridge * float(h.astype(np.float64) @ h)),
+           "grad_norm": float(np.linalg.norm(grad)), "stop_reason": "solved", "ridge": ridge,
+           "lambda_max": float(eig[-1]), "step": 0.0, "step_halvings": 0,
+           "condition": float(eig[-1] / eig[0]), "condition_estimated": False}
+    return FitResult(raw)
