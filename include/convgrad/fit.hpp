@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "convgrad/ops.hpp"
+#include "convgrad/reduce.hpp"
 #include "convgrad/taps.hpp"
 
 namespace convgrad {
@@ -78,20 +79,60 @@ inline constexpr std::size_t kExactEigenTaps = 512;
 // The Gram matrix is K x K doubles; refuse beyond this many bytes (resource_limit).
 inline constexpr std::size_t kDefaultGramBudget = std::size_t{2} << 30;  // 2 GiB
 
-// Accumulates the normal equations pair by pair: G += X^T X, b += X^T y, yy += y^T y.
-// Gram matrices and correlations add across pairs, so a data set too large for memory (or
-// spread over machines) can be accumulated in pieces and solved once.
+// Rows per chunk of the fixed chunk plan (stream.hpp): 2^20 rows make a chunk's window a few
+// MiB and its conv/correlation work large enough that a K x K partial Gram matrix per chunk
+// stays a small share. Every run that should agree to the last bit must use the same value.
+inline constexpr std::size_t kFitChunkRows = std::size_t{1} << 20;
+
+// Accumulates the normal equations chunk by chunk: G += X^T X, b += X^T y, yy += y^T y.
+// Gram matrices and correlations add across pieces of the data, so a data set too large for
+// memory (or spread over machines) can be accumulated in pieces and solved once.
 //
-// add() costs O(N log N + K^2) (autocorrelation through the FFT, or O(N K) directly for short
-// kernels, then O(K^2) edge corrections), never the N x K design matrix. Work is in double
-// whatever T is: the normal equations square the condition number, so float accumulation
-// would lose what float data still determine.
+// The pieces are the chunks of the fixed chunk plan (stream.hpp), numbered from first_chunk():
+// add() cuts a signal into chunks of `rows` rows, add_window() takes one chunk, and the
+// chunks' sums are added by the tree of reduce.hpp, held as a few node values (at most one K x K
+// matrix per level of the tree). merge() joins objects holding adjacent chunk ranges; one
+// covering chunks [0, C) of a data set, however it was assembled, has the same bits as any other.
+//
+// One chunk costs O(L log L + K^2) for its window of L = rows + K - 1 samples (autocorrelation
+// through the FFT, or O(L K) directly for short kernels, then O(K^2) edge corrections), never the
+// rows x K design matrix. Work is in double whatever T is: the normal equations square the
+// condition number, so float accumulation would lose what float data still determine.
 class NormalEquations {
  public:
-  explicit NormalEquations(Taps taps, std::size_t gram_budget = kDefaultGramBudget);
+  explicit NormalEquations(Taps taps, std::size_t gram_budget = kDefaultGramBudget,
+                           std::size_t first_chunk = 0);
 
+  // The node values of normal equations already summed elsewhere (normal_equations() over a
+  // source, from_bytes): width K^2 + K + 1, [G row-major, b, yy], nodes adjacent in chunk order.
+  static NormalEquations from_nodes(Taps taps, std::vector<reduce::Partial> nodes, std::size_t pairs,
+                                    std::size_t gram_budget = kDefaultGramBudget);
+
+  // One whole pair (x, y) of the same length, as chunks of `rows` rows.
   template <std::floating_point T>
-  void add(std::span<const T> x, std::span<const T> y);
+  void add(std::span<const T> x, std::span<const T> y, std::size_t rows = kFitChunkRows);
+
+  // One chunk: the input window x[a - hi, b - lo) (zero outside the signal; K - 1 samples
+  // longer than y) and the target rows y[a, b). The next chunk index, end_chunk().
+  template <std::floating_point T>
+  void add_window(std::span<const T> x_window, std::span<const T> y_rows);
+
+  // this + other, other's chunks following this's (if other's range starts where this's ends,
+  // or at chunk 0, it is placed after this's; if it ends where this's starts, before). Same
+  // taps required. The result has the tree's bits when the pieces' chunk numbers are those of
+  // the data set's plan.
+  void merge(const NormalEquations& other);
+  NormalEquations& operator+=(const NormalEquations& other) {
+    merge(other);
+    return *this;
+  }
+
+  // A versioned, checksummed little-endian blob ("CGNE", version, taps, pairs, nodes); from_bytes
+  // throws invalid_argument for a corrupt, truncated or foreign blob, resource_limit beyond the
+  // Gram budget.
+  std::vector<std::uint8_t> to_bytes() const;
+  static NormalEquations from_bytes(std::span<const std::uint8_t> bytes,
+                                    std::size_t gram_budget = kDefaultGramBudget);
 
   // Solves (G + ridge I) h = b by Cholesky. Throws invalid_argument for ridge < 0 or no data,
   // singular_system when G + ridge I is singular to working precision (x all zero, more taps
@@ -101,15 +142,24 @@ class NormalEquations {
   Taps taps() const { return taps_; }
   std::size_t K() const { return taps_.K(); }
   std::size_t pairs() const { return pairs_; }
-  const std::vector<double>& gram() const { return G_; }  // K x K, row-major, symmetric
-  const std::vector<double>& rhs() const { return b_; }   // b = X^T y
-  double yy() const { return yy_; }                       // y^T y
+  std::size_t first_chunk() const { return first_; }
+  std::size_t end_chunk() const { return end_; }
+  const std::vector<reduce::Partial>& nodes() const { return nodes_; }
+  const std::vector<double>& gram() const;  // K x K, row-major, symmetric: the tree's root
+  const std::vector<double>& rhs() const;   // b = X^T y
+  double yy() const;                        // y^T y
 
  private:
+  void push_leaf(std::vector<double> leaf);
+  void total() const;  // fills the cache below from nodes_
   Taps taps_;
+  std::size_t budget_;
   std::size_t pairs_ = 0;
-  std::vector<double> G_, b_;
-  double yy_ = 0;
+  std::size_t first_ = 0, end_ = 0;
+  std::vector<reduce::Partial> nodes_;  // adjacent, in chunk order
+  mutable bool cached_ = false;
+  mutable std::vector<double> G_, b_;
+  mutable double yy_ = 0;
 };
 
 // The Gram matrix of one signal, G[i][j] = sum_{n=0..N-1} x[n-m_i] x[n-m_j], row-major K x K,
@@ -150,6 +200,9 @@ struct FitOptions {
   std::optional<std::size_t> batch;
   std::uint64_t seed = 1;
   Method method = Method::automatic;
+  // Rows per chunk of the fixed chunk plan (stream.hpp); runs that must agree bit for bit use
+  // the same value. At least 1.
+  std::size_t chunk_rows = kFitChunkRows;
   // Called after every iteration; return false to stop early. May be empty.
   std::function<bool(const Progress&)> progress;
   bool keep_history = true;

@@ -10,6 +10,7 @@
 
 #include "convgrad/fit.hpp"
 #include "convgrad/numbers.hpp"
+#include "convgrad/stream.hpp"
 
 namespace convgrad::detail::fit {
 
@@ -54,4 +55,24 @@ PairNorms pair_norms(std::span<const Pair<T>> data);
 template <std::floating_point T>
 double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::span<const double> pair_loss);
 
+// The chunk room (gram.cpp, stream.cpp).
+
+// Width of a normal-equations value: [G (K x K, row-major), b (K), yy].
+std::size_t normal_width(std::size_t K);
+
+// One chunk's normal equations from its window xw (rows + K - 1 samples) and rows yr, into out.
+void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t K,
+                 std::span<double> out);
+
+// Chunk c of `plan` read from `source` (finite values checked, naming the pair), then normal_leaf.
+template <std::floating_point T>
+void source_normal_leaf(Source<T>& source, const ChunkPlan& plan, Taps taps, std::size_t c,
+                        std::span<double> out);
+
 }  // namespace convgrad::detail::fit
+
+namespace convgrad {
+// out[i] = v[first + i], zero outside [0, |v|).
+template <std::floating_point T>
+void copy_window(std::span<const T> v, std::int64_t first, std::span<T> out);
+}  // namespace convgrad

@@ -17,6 +17,9 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <iterator>
 #include <cmath>
 #include <limits>
 #include <new>
@@ -29,6 +32,7 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/interrupt.hpp"
+#include "convgrad/stream.hpp"
 #include "fit_internal.hpp"
 
 namespace convgrad {
@@ -52,7 +56,10 @@ double lagged_products(std::span<const double> x, std::int64_t d, std::int64_t a
   return s;
 }
 
-std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
+// G[i][j] = sum_{n=n0..n1-1} x[n-m_i] x[n-m_j] (x zero outside [0, N)): the rows [n0, n1) of
+// the design matrix of x. The 'same' model's Gram matrix is rows [0, N); a chunk's window with
+// the taps shifted to 0..K-1 uses its 'valid' rows [K-1, L).
+std::vector<double> gram_rows(std::span<const double> x, Taps taps, std::int64_t n0, std::int64_t n1) {
   const auto N = static_cast<std::int64_t>(x.size());
   const auto K = static_cast<std::int64_t>(taps.K());
   const std::int64_t lo = taps.lo;
@@ -65,9 +72,9 @@ std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
     std::copy(lags.begin(), lags.end(), R.begin());
   }
   std::vector<double> G(static_cast<std::size_t>(K * K));
-  // 1. First row: the products inside the window [-lo, N-1-lo], either summed directly or as
+  // 1. First row: the products inside the window [n0-lo, n1-1-lo], either summed directly or as
   //    R[j] minus those outside, whichever touches fewer samples.
-  const std::int64_t w0 = -lo, w1 = N - 1 - lo;
+  const std::int64_t w0 = n0 - lo, w1 = n1 - 1 - lo;
   for (std::int64_t j = 0; j < K; ++j) {
     poll_interrupt("exact solver (Gram matrix)");
     if (j >= N) {
@@ -86,13 +93,17 @@ std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
     poll_interrupt("exact solver (Gram matrix)");
     for (std::int64_t i = 0; i + e + 1 < K; ++i) {
       const std::int64_t mi = lo + i, mj = lo + i + e;
-      G[(i + 1) * K + (i + 1 + e)] =
-          G[i * K + (i + e)] + at(x, -1 - mi) * at(x, -1 - mj) - at(x, N - 1 - mi) * at(x, N - 1 - mj);
+      G[(i + 1) * K + (i + 1 + e)] = G[i * K + (i + e)] + at(x, n0 - 1 - mi) * at(x, n0 - 1 - mj) -
+                                     at(x, n1 - 1 - mi) * at(x, n1 - 1 - mj);
     }
   }
   for (std::int64_t i = 0; i < K; ++i)
     for (std::int64_t j = 0; j < i; ++j) G[i * K + j] = G[j * K + i];
   return G;
+}
+
+std::vector<double> gram_in_double(std::span<const double> x, Taps taps) {
+  return gram_rows(x, taps, 0, static_cast<std::int64_t>(x.size()));
 }
 
 // v as doubles: float data are widened into `storage`, double data are used where they are
@@ -230,32 +241,319 @@ std::vector<double> gram_matrix(std::span<const T> x, Taps taps) {
   return gram_in_double(in_double(x, storage), taps);
 }
 
-NormalEquations::NormalEquations(Taps taps, std::size_t gram_budget) : taps_(Taps::range(taps.lo, taps.hi)) {
+NormalEquations::NormalEquations(Taps taps, std::size_t gram_budget, std::size_t first_chunk)
+    : taps_(Taps::range(taps.lo, taps.hi)), budget_(gram_budget), first_(first_chunk), end_(first_chunk) {
   require_gram_budget(taps_.K(), gram_budget);
-  allocating(gram_name(taps_.K(), "matrix G = X^T X"), gram_bytes(taps_.K(), 1),
-             [&] { G_.assign(taps_.K() * taps_.K(), 0.0); });
-  b_.assign(taps_.K(), 0.0);
+}
+
+namespace detail::fit {
+
+std::size_t normal_width(std::size_t K) { return K * K + K + 1; }
+
+// One chunk's [G, b, yy] from its window xw (L = rows + K - 1 samples) and target rows yr, with
+// the taps shifted to m' = 0..K-1: row t = K-1+i of the window's design matrix is x[a+i-m_j]
+// at column j, so
+//   G = the Gram matrix of rows [K-1, L) (gram_rows),  b[j] = sum_t xw[t-j] ypad[t] with ypad
+//   = K-1 zeros then yr (grad_kernel, the correlation),  yy = sum_i yr[i]^2.
+void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t K,
+                 std::span<double> out) {
+  const auto L = static_cast<std::int64_t>(xw.size());
+  const Taps shifted = Taps::range(0, static_cast<std::int64_t>(K) - 1);
+  const std::vector<double> G = gram_rows(xw, shifted, static_cast<std::int64_t>(K) - 1, L);
+  std::vector<double> ypad(xw.size(), 0.0);
+  std::copy(yr.begin(), yr.end(), ypad.begin() + static_cast<std::ptrdiff_t>(K - 1));
+  const std::vector<double> b = grad_kernel<double>(xw, ypad, shifted);
+  std::copy(G.begin(), G.end(), out.begin());
+  std::copy(b.begin(), b.end(), out.begin() + static_cast<std::ptrdiff_t>(K * K));
+  double yy = 0;
+  for (const double v : yr) yy += v * v;
+  out[K * K + K] = yy;
+}
+
+}  // namespace detail::fit
+
+NormalEquations NormalEquations::from_nodes(Taps taps, std::vector<reduce::Partial> nodes, std::size_t pairs,
+                                            std::size_t gram_budget) {
+  NormalEquations ne(taps, gram_budget);
+  const std::size_t width = detail::fit::normal_width(ne.K());
+  std::sort(nodes.begin(), nodes.end(),
+            [](const reduce::Partial& l, const reduce::Partial& r) { return l.node.begin < r.node.begin; });
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const reduce::Node n = nodes[i].node;
+    if (n.end <= n.begin || (i > 0 && n.begin != nodes[i - 1].node.end))
+      throw invalid_argument("normal equations: the nodes are not adjacent non-empty chunk ranges (chunk " +
+                             std::to_string(n.begin) + ")");
+    if (nodes[i].value.size() != width)
+      throw invalid_argument("normal equations: a node has " + std::to_string(nodes[i].value.size()) +
+                             " values, expected K^2 + K + 1 = " + std::to_string(width));
+  }
+  if (!nodes.empty()) {
+    ne.first_ = nodes.front().node.begin;
+    ne.end_ = nodes.back().node.end;
+  }
+  ne.nodes_ = std::move(nodes);
+  ne.pairs_ = pairs;
+  return ne;
+}
+
+// Appends chunk end_'s value and adds siblings as the tree does: two adjacent aligned blocks of
+// 2^k chunks, the left one starting at a multiple of 2^(k+1) (a node of the tree whatever C is).
+void NormalEquations::push_leaf(std::vector<double> leaf) {
+  nodes_.push_back({{end_, end_ + 1}, std::move(leaf)});
+  ++end_;
+  cached_ = false;
+  while (nodes_.size() >= 2) {
+    reduce::Partial& left = nodes_[nodes_.size() - 2];
+    const reduce::Partial& right = nodes_.back();
+    const std::size_t n = left.node.size();
+    if (right.node.size() != n || !std::has_single_bit(n) || left.node.begin % (2 * n) != 0) break;
+    reduce::add_into(left.value, right.value);
+    left.node.end = right.node.end;
+    nodes_.pop_back();
+  }
 }
 
 template <std::floating_point T>
-void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
+void NormalEquations::add_window(std::span<const T> x_window, std::span<const T> y_rows) {
+  const std::size_t K = taps_.K();
+  if (y_rows.empty()) throw invalid_argument("add_window: y has no rows");
+  if (x_window.size() != y_rows.size() + K - 1)
+    throw invalid_argument("add_window: the window of x has " + std::to_string(x_window.size()) +
+                           " samples; " + std::to_string(y_rows.size()) + " rows of y with " +
+                           std::to_string(K) +
+                           " taps need rows + K - 1 = " + std::to_string(y_rows.size() + K - 1));
+  require_finite<T>(x_window, "x");
+  require_finite<T>(y_rows, "y");
+  std::vector<double> xs, ys;
+  const std::span<const double> xd = in_double(x_window, xs), yd = in_double(y_rows, ys);
+  std::vector<double> leaf = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 2), [&] {
+    std::vector<double> v(detail::fit::normal_width(K));
+    detail::fit::normal_leaf(xd, yd, K, v);
+    return v;
+  });
+  push_leaf(std::move(leaf));
+}
+
+// out[i] = v[first + i], zero outside [0, |v|).
+template <std::floating_point T>
+void copy_window(std::span<const T> v, std::int64_t first, std::span<T> out) {
+  const auto N = static_cast<std::int64_t>(v.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::int64_t q = first + static_cast<std::int64_t>(i);
+    out[i] = (q >= 0 && q < N) ? v[static_cast<std::size_t>(q)] : T{0};
+  }
+}
+template void copy_window<float>(std::span<const float>, std::int64_t, std::span<float>);
+template void copy_window<double>(std::span<const double>, std::int64_t, std::span<double>);
+
+template <std::floating_point T>
+void NormalEquations::add(std::span<const T> x, std::span<const T> y, std::size_t rows) {
   if (x.empty()) throw invalid_argument("x is empty: a signal needs at least one sample");
   if (y.size() != x.size())
     throw invalid_argument("x has " + std::to_string(x.size()) + " samples but y has " +
                            std::to_string(y.size()) + " (they must be the same length)");
+  if (rows == 0) throw invalid_argument("chunk_rows: must be at least 1");
   require_finite<T>(x, "x");
   require_finite<T>(y, "y");
-  std::vector<double> x_storage, y_storage;
-  const std::span<const double> xd = in_double(x, x_storage), yd = in_double(y, y_storage);
-  const std::vector<double> G =
-      allocating(gram_name(taps_.K(), "matrix X_p^T X_p of one pair"), gram_bytes(taps_.K(), 1),
-                 [&] { return gram_in_double(xd, taps_); });
-  poll_interrupt("exact solver (X^T y)");
-  const std::vector<double> b = grad_kernel<double>(xd, yd, taps_);  // b[j] = sum_n x[n-m_j] y[n]
-  for (std::size_t i = 0; i < G.size(); ++i) G_[i] += G[i];
-  for (std::size_t j = 0; j < b.size(); ++j) b_[j] += b[j];
-  for (const double v : yd) yy_ += v * v;
+  const Pair<T> pair{x, y};
+  MemorySource<T> source(std::span<const Pair<T>>(&pair, 1));
+  const ChunkPlan plan({x.size()}, rows);
+  const std::size_t K = taps_.K();
+  // The pair's chunks become this object's chunks end_.. in order, computed in parallel.
+  allocating(gram_name(K, "matrices X^T X of the chunks in flight"), gram_bytes(K, 2), [&] {
+    reduce::leaves_in_order(
+        0, plan.chunks(), detail::fit::normal_width(K),
+        [&](std::size_t c, std::span<double> value) {
+          detail::fit::source_normal_leaf<T>(source, plan, taps_, c, value);
+        },
+        [&](std::size_t, std::vector<double> value) { push_leaf(std::move(value)); });
+  });
   ++pairs_;
+}
+
+void NormalEquations::merge(const NormalEquations& other) {
+  if (other.taps_.lo != taps_.lo || other.taps_.hi != taps_.hi)
+    throw invalid_argument("merge: taps " + std::to_string(other.taps_.lo) + ".." +
+                           std::to_string(other.taps_.hi) + " differ from " + std::to_string(taps_.lo) +
+                           ".." + std::to_string(taps_.hi));
+  if (&other == this)
+    throw invalid_argument("merge: an object cannot be merged with itself (its chunks would count twice)");
+  pairs_ += other.pairs_;
+  if (other.nodes_.empty()) return;
+  cached_ = false;
+  if (nodes_.empty()) {
+    first_ = other.first_;
+    end_ = other.end_;
+    nodes_ = other.nodes_;
+    return;
+  }
+  std::vector<reduce::Partial> moved = other.nodes_;
+  if (other.end_ == first_ && other.first_ != end_) {  // other comes first
+    moved.insert(moved.end(), std::make_move_iterator(nodes_.begin()), std::make_move_iterator(nodes_.end()));
+    nodes_ = std::move(moved);
+    first_ = other.first_;
+  } else {
+    if (other.first_ != end_) {
+      if (other.first_ != 0)
+        throw invalid_argument("merge: the other object holds chunks [" + std::to_string(other.first_) +
+                               ", " + std::to_string(other.end_) + "), not next to this one's [" +
+                               std::to_string(first_) + ", " + std::to_string(end_) + ")");
+      for (auto& p : moved) {  // numbered from 0: its chunks follow this one's
+        p.node.begin += end_;
+        p.node.end += end_;
+      }
+    }
+    end_ = moved.back().node.end;
+    nodes_.insert(nodes_.end(), std::make_move_iterator(moved.begin()), std::make_move_iterator(moved.end()));
+  }
+  // Siblings that met at the seam are added now, as push_leaf does.
+  for (bool again = true; again;) {
+    again = false;
+    for (std::size_t i = 0; i + 1 < nodes_.size(); ++i) {
+      reduce::Partial& left = nodes_[i];
+      const std::size_t n = left.node.size();
+      if (nodes_[i + 1].node.size() == n && std::has_single_bit(n) && left.node.begin % (2 * n) == 0) {
+        reduce::add_into(left.value, nodes_[i + 1].value);
+        left.node.end = nodes_[i + 1].node.end;
+        nodes_.erase(nodes_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        again = true;
+      }
+    }
+  }
+}
+
+// The root: the tree over [0, end) when the nodes are its nodes (chunks numbered from 0 by the
+// data set's plan), otherwise (pieces merged out of plan) their sum in chunk order.
+void NormalEquations::total() const {
+  if (cached_) return;
+  const std::size_t K = taps_.K();
+  std::vector<double> root;
+  if (nodes_.empty()) {
+    root.assign(detail::fit::normal_width(K), 0.0);
+  } else {
+    const bool tree = first_ == 0 && std::all_of(nodes_.begin(), nodes_.end(), [&](const reduce::Partial& p) {
+                        return reduce::is_node(end_, p.node);
+                      });
+    if (tree) {
+      root = reduce::finish(end_, nodes_);
+    } else {
+      root = nodes_.front().value;
+      for (std::size_t i = 1; i < nodes_.size(); ++i) reduce::add_into(root, nodes_[i].value);
+    }
+  }
+  G_.assign(root.begin(), root.begin() + static_cast<std::ptrdiff_t>(K * K));
+  b_.assign(root.begin() + static_cast<std::ptrdiff_t>(K * K),
+            root.begin() + static_cast<std::ptrdiff_t>(K * K + K));
+  yy_ = root[K * K + K];
+  cached_ = true;
+}
+
+const std::vector<double>& NormalEquations::gram() const {
+  total();
+  return G_;
+}
+const std::vector<double>& NormalEquations::rhs() const {
+  total();
+  return b_;
+}
+double NormalEquations::yy() const {
+  total();
+  return yy_;
+}
+
+// The blob of to_bytes, little-endian whatever the host:
+//   "CGNE" | u32 version | i64 lo | i64 hi | u64 pairs | u64 first | u64 end | u64 nodes |
+//   nodes x (u64 begin | u64 end | (K^2 + K + 1) x f64) | u64 FNV-1a of everything before it
+namespace {
+
+constexpr std::uint32_t kBlobVersion = 1;
+constexpr char kBlobMagic[4] = {'C', 'G', 'N', 'E'};
+
+void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t fnv1a(std::span<const std::uint8_t> bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const std::uint8_t c : bytes) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// Reads the blob front to back; every read is bounds-checked.
+struct BlobReader {
+  std::span<const std::uint8_t> bytes;
+  std::size_t at = 0;
+  void need(std::size_t n) const {
+    if (bytes.size() - at < n)
+      throw invalid_argument("normal equations blob: truncated (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  std::uint64_t u64() {
+    need(8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t{bytes[at + i]} << (8 * i);
+    at += 8;
+    return v;
+  }
+};
+
+}  // namespace
+
+std::vector<std::uint8_t> NormalEquations::to_bytes() const {
+  const std::size_t width = detail::fit::normal_width(K());
+  std::vector<std::uint8_t> out(kBlobMagic, kBlobMagic + 4);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(kBlobVersion >> (8 * i)));
+  put_u64(out, static_cast<std::uint64_t>(taps_.lo));
+  put_u64(out, static_cast<std::uint64_t>(taps_.hi));
+  put_u64(out, pairs_);
+  put_u64(out, first_);
+  put_u64(out, end_);
+  put_u64(out, nodes_.size());
+  out.reserve(out.size() + nodes_.size() * (16 + 8 * width) + 8);
+  for (const reduce::Partial& p : nodes_) {
+    put_u64(out, p.node.begin);
+    put_u64(out, p.node.end);
+    for (const double v : p.value) put_u64(out, std::bit_cast<std::uint64_t>(v));
+  }
+  put_u64(out, fnv1a(out));
+  return out;
+}
+
+NormalEquations NormalEquations::from_bytes(std::span<const std::uint8_t> bytes, std::size_t gram_budget) {
+  const auto bad = [](const std::string& why) { return invalid_argument("normal equations blob: " + why); };
+  if (bytes.size() < 4 + 4 + 6 * 8 + 8 || !std::equal(kBlobMagic, kBlobMagic + 4, bytes.begin()))
+    throw bad("not a convgrad NormalEquations blob (no 'CGNE' header)");
+  const std::uint32_t version =
+      bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (std::uint32_t{bytes[7]} << 24);
+  if (version != kBlobVersion)
+    throw bad("version " + std::to_string(version) + ", this build reads version " +
+              std::to_string(kBlobVersion));
+  BlobReader body{bytes.first(bytes.size() - 8), 8};
+  BlobReader tail{bytes, bytes.size() - 8};
+  if (tail.u64() != fnv1a(body.bytes)) throw bad("checksum mismatch (the blob is corrupt or truncated)");
+  const auto lo = static_cast<std::int64_t>(body.u64()), hi = static_cast<std::int64_t>(body.u64());
+  if (lo > hi || hi - lo >= (std::int64_t{1} << 31))
+    throw bad("taps " + std::to_string(lo) + ".." + std::to_string(hi) + " are not a tap range");
+  const Taps taps = Taps::range(lo, hi);
+  NormalEquations ne(taps, gram_budget);  // resource_limit beyond the budget, before reading values
+  const std::uint64_t pairs = body.u64(), first = body.u64(), end = body.u64(), count = body.u64();
+  const std::size_t width = detail::fit::normal_width(taps.K());
+  const std::size_t left = body.bytes.size() - body.at;
+  if (count != left / (16 + 8 * width) || left % (16 + 8 * width) != 0)
+    throw bad(std::to_string(count) + " nodes do not fill the " + std::to_string(left) +
+              " bytes that hold them");
+  std::vector<reduce::Partial> nodes(count);
+  for (auto& p : nodes) {
+    p.node.begin = body.u64();
+    p.node.end = body.u64();
+    p.value.resize(width);
+    for (double& v : p.value) v = std::bit_cast<double>(body.u64());
+  }
+  ne = from_nodes(taps, std::move(nodes), pairs, gram_budget);
+  if (first > end || (!ne.nodes_.empty() && (ne.first_ != first || ne.end_ != end)))
+    throw bad("the nodes do not span the recorded chunk range");
+  ne.first_ = first;
+  ne.end_ = end;
+  return ne;
 }
 
 // (G + ridge I) h = b by Cholesky, after checking the system is not singular to working
@@ -263,7 +561,8 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y) {
 // solve is accurate to about K eps cond(A), so cond(A) >= 1 / (K eps) leaves no correct digit.
 ExactSolution NormalEquations::solve(double ridge) const {
   detail::fit::require_ridge(ridge);
-  if (pairs_ == 0) throw invalid_argument("exact solver: no (x, y) pairs were added");
+  if (end_ == first_) throw invalid_argument("exact solver: no (x, y) pairs were added");
+  total();
   const auto K = static_cast<Eigen::Index>(taps_.K());
   const double eps = std::numeric_limits<double>::epsilon();
   Mat A = allocating(gram_name(taps_.K(), "matrix X^T X + ridge I"), gram_bytes(taps_.K(), 1),
@@ -317,8 +616,10 @@ ExactSolution NormalEquations::solve(double ridge) const {
   return out;
 }
 
-template void NormalEquations::add<float>(std::span<const float>, std::span<const float>);
-template void NormalEquations::add<double>(std::span<const double>, std::span<const double>);
+template void NormalEquations::add<float>(std::span<const float>, std::span<const float>, std::size_t);
+template void NormalEquations::add<double>(std::span<const double>, std::span<const double>, std::size_t);
+template void NormalEquations::add_window<float>(std::span<const float>, std::span<const float>);
+template void NormalEquations::add_window<double>(std::span<const double>, std::span<const double>);
 template std::vector<double> gram_matrix<float>(std::span<const float>, Taps);
 template std::vector<double> gram_matrix<double>(std::span<const double>, Taps);
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "convgrad/errors.hpp"
 #include "convgrad/interrupt.hpp"
@@ -20,8 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using detail::fit::norm2;
-using detail::fit::pass;
-using detail::fit::Workspace;
 
 std::string num(double v) { return format_number(v); }
 
@@ -33,6 +32,7 @@ void validate(const FitOptions& o, std::size_t pairs) {
   auto bad = [](const std::string& what) { throw invalid_argument(what); };
   detail::fit::require_ridge(o.ridge);
   if (o.max_iter == 0) bad("max_iter: must be at least 1");
+  if (o.chunk_rows == 0) bad("chunk_rows: must be at least 1");
   if (o.grad_tol && !(*o.grad_tol >= 0 && std::isfinite(*o.grad_tol)))
     bad("grad_tol: " + num(*o.grad_tol) + " must be a finite number >= 0");
   if (!(o.loss_tol >= 0) || !std::isfinite(o.loss_tol))
@@ -56,14 +56,163 @@ void validate(const FitOptions& o, std::size_t pairs) {
 
 namespace {
 
+// Sums over the chunks of a source: each process (with a Reducer; else just this one) computes
+// the canonical-node partials of its chunks, they are gathered, and the one tree of reduce.hpp
+// finishes them. Every pass reads the data once.
+template <std::floating_point T>
+struct Sums {
+  Source<T>& source;
+  ChunkPlan plan;
+  Taps taps;
+  Method method;
+  Reducer* reducer;
+  std::size_t a = 0, b = 0;  // this process's chunks
+
+  Sums(Source<T>& src, const ChunkPlan& pl, Taps t, Method m, Reducer* r)
+      : source(src), plan(pl), taps(t), method(m), reducer(r), b(pl.chunks()) {
+    if (reducer) {
+      std::tie(a, b) = reducer->local_chunks(plan.chunks());
+      if (a > b || b > plan.chunks())
+        throw invalid_argument("reducer: local chunks [" + std::to_string(a) + ", " + std::to_string(b) +
+                               ") are not inside [0, " + std::to_string(plan.chunks()) + ")");
+    }
+  }
+  std::size_t P() const { return plan.pairs(); }
+
+  // Every process's partials: this one's from local(), the others' through the reducer. An
+  // error met here reaches the other processes through all_gather, and is rethrown here.
+  std::vector<reduce::Partial> gather(const std::function<std::vector<reduce::Partial>()>& local) {
+    std::vector<reduce::Partial> mine;
+    std::exception_ptr failure;
+    std::string message;
+    try {
+      mine = local();
+    } catch (const std::exception& e) {
+      failure = std::current_exception();
+      message = e.what();
+    }
+    if (reducer) {
+      std::vector<reduce::Partial> all = reducer->all_gather(std::move(mine), message);
+      if (failure) std::rethrow_exception(failure);
+      return all;
+    }
+    if (failure) std::rethrow_exception(failure);
+    return mine;
+  }
+  std::vector<double> root(const std::function<std::vector<reduce::Partial>()>& local) {
+    return reduce::finish(plan.chunks(), gather(local));
+  }
+
+  // The sum over each pair's chunks, in chunk order, of per-chunk values (width w; this
+  // process's chunks a..b-1 in `local`): per-pair totals, P x w.
+  std::vector<double> per_pair(const std::vector<double>& local, std::size_t w) {
+    std::vector<reduce::Partial> leaves;
+    for (std::size_t c = a; c < b; ++c) {
+      const auto at = local.begin() + static_cast<std::ptrdiff_t>((c - a) * w);
+      leaves.push_back({{c, c + 1}, std::vector<double>(at, at + static_cast<std::ptrdiff_t>(w))});
+    }
+    if (reducer) leaves = reducer->all_gather(std::move(leaves), "");
+    std::sort(leaves.begin(), leaves.end(),
+              [](const reduce::Partial& l, const reduce::Partial& r) { return l.node.begin < r.node.begin; });
+    std::vector<double> out(P() * w, 0.0);
+    for (const reduce::Partial& leaf : leaves) {
+      const std::size_t p = plan.chunk(leaf.node.begin).pair;
+      for (std::size_t i = 0; i < w; ++i) out[p * w + i] += leaf.value[i];
+    }
+    return out;
+  }
+
+  // F_B(h) = scale * sum_{chunks of pairs in B} 1/2 ||r||^2 + ridge/2 ||h||^2 and its gradient
+  //   g = scale * sum X^T r + ridge h (into `grad`, if non-empty), over all pairs when `batch`
+  // is empty. `pair_loss` (unscaled, size P) when non-null.
+  double pass(std::span<const T> h, std::span<const std::size_t> batch, double ridge, double scale,
+              std::span<double> grad, std::vector<double>* pair_loss) {
+    const std::size_t K = taps.K();
+    std::vector<bool> in_batch(batch.empty() ? 0 : P(), false);
+    for (const std::size_t p : batch) in_batch[p] = true;
+    std::function<bool(std::size_t)> skip;
+    if (!batch.empty()) skip = [&](std::size_t c) { return !in_batch[plan.chunk(c).pair]; };
+    std::vector<double> chunk_loss;
+    const std::vector<double> total = root([&] {
+      return objective_partials<T>(source, plan, taps, h, a, b, pair_loss ? &chunk_loss : nullptr, skip,
+                                   method);
+    });
+    if (pair_loss) *pair_loss = per_pair(chunk_loss, 1);
+    double hh = 0;
+    for (std::size_t j = 0; j < K; ++j) {
+      const double hj = h[j];
+      hh += hj * hj;
+      if (!grad.empty()) grad[j] = scale * total[1 + j] + ridge * hj;
+    }
+    return scale * total[0] + 0.5 * ridge * hh;
+  }
+
+  // ||x_p|| and ||y_p|| of every pair (for loss_rounding's bound), one pass.
+  detail::fit::PairNorms norms() {
+    std::vector<double> local((b - a) * 2, 0.0);
+    reduce::leaves_in_order(
+        a, b, 2,
+        [&](std::size_t c, std::span<double> v) {
+          const Chunk ch = plan.chunk(c);
+          std::vector<T> x(ch.rows()), y(ch.rows());
+          source.read_x(ch.pair, ch.begin, x);
+          source.read_y(ch.pair, ch.begin, y);
+          for (const T u : x) v[0] += static_cast<double>(u) * u;
+          for (const T u : y) v[1] += static_cast<double>(u) * u;
+        },
+        [&](std::size_t c, std::vector<double> v) {
+          std::copy(v.begin(), v.end(), local.begin() + static_cast<std::ptrdiff_t>((c - a) * 2));
+        });
+    const std::vector<double> sq = per_pair(local, 2);
+    detail::fit::PairNorms out;
+    for (std::size_t p = 0; p < P(); ++p) {
+      out.x.push_back(std::sqrt(sq[2 * p]));
+      out.y.push_back(std::sqrt(sq[2 * p + 1]));
+      out.n.push_back(plan.length(p));
+    }
+    return out;
+  }
+
+  // The largest eigenvalue of G by power iteration (objective.cpp's largest_eigenvalue, with
+  // G v summed over the chunks by the tree).
+  double largest_eigenvalue(double rel_tol, std::size_t max_iter) {
+    const std::size_t K = taps.K();
+    std::mt19937_64 rng(0x5eed);
+    std::normal_distribution<double> normal;
+    std::vector<double> v(K);
+    for (auto& u : v) u = normal(rng);
+    std::vector<T> vt(K);
+    double lambda = 0;
+    for (std::size_t it = 0; it < std::max<std::size_t>(max_iter, 1); ++it) {
+      poll_interrupt("power iteration (largest eigenvalue)");
+      const double nv = norm2(v);
+      if (nv == 0) return 0;  // G v = 0 for every direction tried: G is zero (x all zero)
+      for (std::size_t j = 0; j < K; ++j) vt[j] = static_cast<T>(v[j] / nv);
+      const std::vector<double> w =
+          root([&] { return gram_product_partials<T>(source, plan, taps, vt, a, b, method); });
+      double vw = 0, vv = 0;
+      for (std::size_t j = 0; j < K; ++j) {
+        vw += static_cast<double>(vt[j]) * w[j];
+        vv += static_cast<double>(vt[j]) * vt[j];
+      }
+      const double next = vw / vv;
+      if (!std::isfinite(next)) throw invalid_argument(detail::fit::data_too_large<T>());
+      const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
+      lambda = next;
+      if (settled) break;
+      v = w;
+    }
+    return lambda;
+  }
+};
+
 // The state every iterative solver shares: the data, a workspace, the clock, the stopping
 // rules and the history.
 template <std::floating_point T>
 struct Run {
-  std::span<const Pair<T>> data;
+  Sums<T>& sums;
   Taps taps;
   const FitOptions& o;
-  Workspace<T> work;
   Clock::time_point start = Clock::now();
   std::size_t K;
   double grad_scale = 1;  // ||dF/dh at h = 0|| = ||b||: the problem's own gradient scale
@@ -75,20 +224,20 @@ struct Run {
   std::vector<std::size_t> batch;
   FitResult<T>& result;
 
-  Run(std::span<const Pair<T>> d, Taps t, const FitOptions& opt, FitResult<T>& res)
-      : data(d), taps(t), o(opt), work(t.K()), K(t.K()), rng(opt.seed), result(res) {
+  Run(Sums<T>& s, Taps t, const FitOptions& opt, FitResult<T>& res)
+      : sums(s), taps(t), o(opt), K(t.K()), rng(opt.seed), result(res) {
     grad_tol = o.grad_tol.value_or(std::is_same_v<T, float> ? 1e-5 : 1e-10);
-    order.resize(data.size());
+    order.resize(sums.P());
     std::iota(order.begin(), order.end(), std::size_t{0});
   }
 
   static std::string dtype_name() { return std::is_same_v<T, float> ? "float32" : "float64"; }
   double seconds() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
-  bool minibatch() const { return o.batch && *o.batch < data.size(); }
+  bool minibatch() const { return o.batch && *o.batch < sums.P(); }
 
   // F and dF/dh on the whole data set (full batch).
   double full(std::span<const T> h, std::span<double> g, std::vector<double>* pair_loss = nullptr) {
-    return pass<T>(data, {}, h, taps, o.ridge, 1.0, g, pair_loss, o.method, work);
+    return sums.pass(h, {}, o.ridge, 1.0, g, pair_loss);
   }
 
   // F and dF/dh for one step: the whole data set, or the next mini-batch scaled by P / B.
@@ -100,8 +249,8 @@ struct Run {
       batch.push_back(order[cursor]);
       cursor = (cursor + 1) % order.size();
     }
-    const double scale = static_cast<double>(data.size()) / static_cast<double>(*o.batch);
-    return pass<T>(data, batch, h, taps, o.ridge, scale, g, nullptr, o.method, work);
+    const double scale = static_cast<double>(sums.P()) / static_cast<double>(*o.batch);
+    return sums.pass(h, batch, o.ridge, scale, g, nullptr);
   }
 
   // Sets grad_scale = ||b|| = ||dF/dh(0)||, reusing the gradient at h0 when h0 = 0.
@@ -158,10 +307,10 @@ template <std::floating_point T>
 void gd(Run<T>& run, std::vector<T>& h) {
   const std::size_t K = run.K;
   auto& res = run.result;
-  std::vector<double> g(K), g_new(K), pl(run.data.size()), pl_new(run.data.size());
+  std::vector<double> g(K), g_new(K), pl(run.sums.P()), pl_new(run.sums.P());
   std::vector<T> h_new(K);
   const bool checked = !run.minibatch();
-  const detail::fit::PairNorms norms = detail::fit::pair_norms<T>(run.data);
+  const detail::fit::PairNorms norms = checked ? run.sums.norms() : detail::fit::PairNorms{};
   double F = checked ? run.full(h, g, &pl) : run.step_eval(h, g);
   run.set_grad_scale(h, norm2(g), checked);
   double tol_F = checked ? detail::fit::loss_rounding_bound<T>(norms, h, pl) : 0;
@@ -295,10 +444,9 @@ bool reached_taps_suffice(Taps taps, Taps reached, const FitOptions& o, std::spa
 // X^T X came out zero: x is all zero, or so small that every product x[i] x[j] underflows to
 // zero in T (subnormal data), which is a different cause with a different remedy.
 template <std::floating_point T>
-[[noreturn]] void throw_zero_gram(std::span<const Pair<T>> data) {
-  const bool all_zero = std::all_of(data.begin(), data.end(), [](const Pair<T>& p) {
-    return std::all_of(p.x.begin(), p.x.end(), [](T v) { return v == T{0}; });
-  });
+[[noreturn]] void throw_zero_gram(Sums<T>& sums) {
+  const detail::fit::PairNorms norms = sums.norms();
+  const bool all_zero = std::all_of(norms.x.begin(), norms.x.end(), [](double v) { return v == 0; });
   if (all_zero)
     throw singular_system(
         "gradient descent: X^T X is zero (every x is all zero) and ridge is 0; "
@@ -366,9 +514,19 @@ Solver parse_solver(std::string_view name) {
 
 template <std::floating_point T>
 FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& options, std::span<const T> h0) {
-  taps = Taps::range(taps.lo, taps.hi);
   validate_pairs(data);
-  validate(options, data.size());
+  MemorySource<T> source(data);
+  return fit<T>(source, taps, options, h0);
+}
+
+template <std::floating_point T>
+FitResult<T> fit(Source<T>& source, Taps taps, const FitOptions& options, std::span<const T> h0,
+                 Reducer* reducer) {
+  taps = Taps::range(taps.lo, taps.hi);
+  const std::size_t P = source.pairs();
+  if (P == 0) throw invalid_argument("data set: no (x, y) pairs; need at least one");
+  validate(options, P);
+  const ChunkPlan plan = chunk_plan(source, options.chunk_rows);
   const std::size_t K = taps.K();
   if (!h0.empty()) {
     if (h0.size() != K)
@@ -385,12 +543,14 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
   // Far more taps than samples: fit the taps some sample reaches and keep the others where
   // they start (see reached_taps_suffice), so that memory and time per iteration follow what
   // the data determine, not K. The answer is the same on every tap.
-  const std::optional<Taps> reached = reached_taps(taps, longest_signal(data));
+  std::size_t longest = 0;
+  for (std::size_t p = 0; p < P; ++p) longest = std::max(longest, plan.length(p));
+  const std::optional<Taps> reached = reached_taps(taps, longest);
   if (reached && reached->K() < K && reached_taps_suffice<T>(taps, *reached, options, h)) {
     const auto at = static_cast<std::size_t>(reached->lo - taps.lo);
     const std::vector<T> h0_reached(h.begin() + static_cast<std::ptrdiff_t>(at),
                                     h.begin() + static_cast<std::ptrdiff_t>(at + reached->K()));
-    res = fit<T>(data, *reached, options, h0_reached);
+    res = fit<T>(source, *reached, options, h0_reached, reducer);
     if (options.solver == Solver::exact) std::fill(h.begin(), h.end(), T{0});
     std::copy(res.h.begin(), res.h.end(), h.begin() + static_cast<std::ptrdiff_t>(at));
     res.h = std::move(h);
@@ -404,12 +564,12 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     return res;
   }
 
+  Sums<T> sums(source, plan, taps, options.method, reducer);
   if (options.solver == Solver::exact) {
-    NormalEquations ne(taps);
-    for (const auto& p : data) {
-      poll_interrupt("exact solver");
-      ne.add<T>(p.x, p.y);
-    }
+    // One pass: every process's canonical nodes of (G, b, yy), finished by the tree.
+    std::vector<reduce::Partial> nodes =
+        sums.gather([&] { return normal_equations<T>(source, plan, taps, sums.a, sums.b).nodes(); });
+    const NormalEquations ne = NormalEquations::from_nodes(taps, std::move(nodes), P);
     const ExactSolution s = ne.solve(options.ridge);
     for (std::size_t j = 0; j < K; ++j) h[j] = static_cast<T>(s.h[j]);
     res.condition = s.condition;
@@ -418,10 +578,10 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     res.iterations = 1;
     res.stop_reason = "solved";
   } else {
-    Run<T> run(data, taps, options, res);
+    Run<T> run(sums, taps, options, res);
     if (options.solver != Solver::adam) {
-      res.lambda_max = largest_eigenvalue<T>(data, taps, 1e-4, 300, options.method) + options.ridge;
-      if (!(res.lambda_max > 0)) throw_zero_gram(data);
+      res.lambda_max = sums.largest_eigenvalue(1e-4, 300) + options.ridge;
+      if (!(res.lambda_max > 0)) throw_zero_gram(sums);
       res.step = 1.0 / res.lambda_max;
     }
     switch (options.solver) {
@@ -437,9 +597,8 @@ FitResult<T> fit(std::span<const Pair<T>> data, Taps taps, const FitOptions& opt
     }
   }
   // The reported loss, gradient norm and per-pair losses: one full pass at the result.
-  Workspace<T> work(K);
   std::vector<double> g(K);
-  res.loss = pass<T>(data, {}, h, taps, options.ridge, 1.0, g, &res.pair_loss, options.method, work);
+  res.loss = sums.pass(h, {}, options.ridge, 1.0, g, &res.pair_loss);
   res.grad_norm = norm2(g);
   res.h = std::move(h);
   res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -452,5 +611,9 @@ template FitResult<float> fit<float>(std::span<const Pair<float>>, Taps, const F
                                      std::span<const float>);
 template FitResult<double> fit<double>(std::span<const Pair<double>>, Taps, const FitOptions&,
                                        std::span<const double>);
+template FitResult<float> fit<float>(Source<float>&, Taps, const FitOptions&, std::span<const float>,
+                                     Reducer*);
+template FitResult<double> fit<double>(Source<double>&, Taps, const FitOptions&, std::span<const double>,
+                                       Reducer*);
 
 }  // namespace convgrad
