@@ -120,7 +120,7 @@ def _batch(batch):
 def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_iter=100000,
         grad_tol=None, loss_tol=0.0, time_limit=0.0, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
         batch=None, seed=1, method="auto", h0=None, history=True, progress=None, half_width=None,
-        taps=None):
+        taps=None, chunk_rows=None):
     """Learn a filter from recordings: minimise the loss summed over (x, y) pairs.
 
     ``F(h) = sum_p 1/2 ||h * x_p - y_p||^2 + ridge/2 ||h||^2``, ``dF/dh = sum_p
@@ -174,6 +174,10 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     taps : int, optional
         Deprecated name of `kernel_size` (DeprecationWarning); so is passing K as the second
         positional argument after a list of pairs, ``fit(pairs, K)``.
+    chunk_rows : int, optional
+        Rows per chunk of the fixed chunk plan whose per-chunk sums the solvers add in one
+        fixed tree (default: the library's, 2^20). Fits that must agree to the last bit --
+        this one and a :func:`convgrad.dask.fit`, a streamed or an MPI fit -- use the same value.
 
     Returns
     -------
@@ -233,6 +237,11 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         if not (np.isfinite(grad_tol) and grad_tol >= 0):
             raise ValueError(f"grad_tol = {grad_tol} must be a finite number >= 0 (None: the default)")
     method = _checks.method_name(method)
+    plan = {}
+    if chunk_rows is not None:
+        plan["chunk_rows"] = _checks.as_int("chunk_rows", chunk_rows)
+        if plan["chunk_rows"] < 1:
+            raise ValueError(f"chunk_rows = {plan['chunk_rows']} must be >= 1")
     options = _core.FitOptions(
         solver=solver, method=method, ridge=_checks.as_float("ridge", ridge),
         grad_tol=grad_tol,
@@ -240,7 +249,7 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         time_limit=_checks.as_float("time_limit", time_limit), lr=_checks.as_float("lr", lr),
         beta1=_checks.as_float("beta1", beta1), beta2=_checks.as_float("beta2", beta2),
         eps=_checks.as_float("eps", eps), max_iter=max_iter, batch=_batch(batch), seed=seed,
-        keep_history=bool(history))
+        keep_history=bool(history), **plan)
     result = FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress))
     after_auto(method)
     return result

@@ -28,6 +28,7 @@ works on the ``N x K`` design matrix instead: 41 GB at ``N = 10^7``, ``K = 512``
 This module imports dask; ``import convgrad`` does not.
 """
 
+import math
 import time
 
 import dask
@@ -38,10 +39,6 @@ from . import _checks, _core
 from ._fit import FitResult
 
 __all__ = ["fit"]
-
-# Rows per chunk of the plan until the library says (scale-core's kFitChunkRows).
-_DEFAULT_CHUNK_ROWS = getattr(_core, "FIT_CHUNK_ROWS", 1 << 20)
-
 
 # ---- The data: dask arrays, checked once ----
 
@@ -136,61 +133,126 @@ def _chunk_inputs(pairs, plan, lo, hi):
         yield p, c, a, (*_window(xp, a, b, lo, hi), yp[a:b])
 
 
+def _native(a):
+    """A C-contiguous, native-endian array, as the library reads it."""
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+
+
 def _samples(inside, before, after):
     """The window as one NumPy array: the samples with their zeros outside the signal."""
+    inside = _native(inside)
     if before == 0 and after == 0:
-        return np.ascontiguousarray(inside)
+        return inside
     return np.concatenate([np.zeros(before, inside.dtype), inside, np.zeros(after, inside.dtype)])
 
 
 # ---- What runs on the workers: one chunk's partial sums, and the tree's additions ----
 
-def _named(p, a, lo, hi, what):
-    """Runs what() and names the pair and the sample of any refused value (the library's
-    message counts from the start of the chunk's window)."""
-    try:
-        return what()
-    except ValueError as e:
-        raise ValueError(f"pair {p} (rows {a}.. of its chunk, input window from sample {a - hi}): {e}") from None
-
-
-def _normal_equations(p, c, a, lo, hi, inside, before, after, y_rows):
-    """Chunk c's normal equations (G, b, y^T y) over its window: X[i][j] = w[i + K-1 - j]."""
-    w = _samples(inside, before, after)
-    y_rows = np.ascontiguousarray(y_rows)
-    return _named(p, a, lo, hi, lambda: _chunk_gram(w, y_rows, hi - lo + 1))
-
-
-def _chunk_gram(w, y_rows, K):
-    # TEMPORARY (until the library's NormalEquations.add_window is bound): NumPy on the
-    # window's design matrix, not the library's arithmetic.
-    for name, v in (("x", w), ("y", y_rows)):
+def _named(p, first, a, w, y_rows):
+    """Raise the in-memory fit's error for the first NaN or infinity in a chunk's window
+    w = x[first, ...) or its rows y[a, ...), counting samples from the start of the signal."""
+    for name, v, start in (("x", w, first), ("y", y_rows, a)):
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:
-            raise ValueError(f"{name} has a non-finite value at index {bad[0]}")
-    X = np.lib.stride_tricks.sliding_window_view(w.astype(np.float64), K)[:, ::-1]
-    yd = y_rows.astype(np.float64)
-    return (X.T @ X, X.T @ yd, float(yd @ yd))
+            i = int(bad[0])
+            value = "nan" if np.isnan(v[i]) else "inf"
+            sign = "-" if np.signbit(v[i]) else ""
+            raise ValueError(f"pair {p}: {name} has a non-finite value ({sign}{value}) at index {start + i}")
+
+
+def _chunk_normal_equations(p, c, a, lo, hi, inside, before, after, y_rows):
+    """Chunk c's normal equations (G, b, y^T y) of its window, serialised by the library."""
+    w, y_rows = _samples(inside, before, after), _native(y_rows)
+    try:
+        return _core.chunk_normal_equations(w, y_rows, lo, hi, c)
+    except ValueError:
+        _named(p, a - hi, a, w, y_rows)
+        raise
 
 
 def _merge(left, right):
-    return tuple(l + r for l, r in zip(left, right))
+    """A tree node: left + right, the library's one addition of normal equations."""
+    return _core.merge_normal_equations(left, right)
 
 
-def _objective(p, a, lo, hi, h, inside, before, after, y_rows):
-    """Chunk rows' [1/2 ||r||^2, X^T r] at h, r = X h - y, in double (the report's pass)."""
-    w = _samples(inside, before, after)
-    K = hi - lo + 1
-    X = np.lib.stride_tricks.sliding_window_view(w.astype(np.float64), K)[:, ::-1]
-    r = X @ h.astype(np.float64) - np.asarray(y_rows, np.float64)
-    return np.concatenate([[0.5 * float(r @ r)], X.T @ r])
+def _chunk_objective(p, a, lo, hi, h, inside, before, after, y_rows):
+    """[1/2 ||r||^2, X^T r] at h over the chunk's rows, r = X h - y (no ridge)."""
+    return _core.chunk_objective(_samples(inside, before, after), _native(y_rows), h, lo)
 
 
 def _add(left, right):
+    """A tree node of objective partials: left + right, elementwise in double (the same
+    additions as the library's reduce::add_into)."""
     return left + right
 
 
+def _loss_of(leaf):
+    return float(leaf[0])
+
+
 # ---- The fit ----
+
+def _solve(pairs, plan, lo, hi, ridge, scheduler):
+    """The exact solver over the plan's chunks: (h in float64, the library's ExactSolution)."""
+    chunks = list(_chunk_inputs(pairs, plan, lo, hi))
+    leaves = [dask.delayed(_chunk_normal_equations, pure=True)(p, c, a, lo, hi, *window)
+              for p, c, a, window in chunks]
+    root = _tree(leaves, dask.delayed(_merge, pure=True))
+    (blob,) = dask.compute(root, scheduler=scheduler)
+    return _core.solve_normal_equations(blob, ridge)
+
+
+def _report(pairs, plan, lo, hi, h, ridge, scheduler):
+    """(loss, grad_norm, pair_loss) at h as the library's fit reports them: one pass of chunk
+    objectives added by the tree; per pair the chunks' losses in chunk order."""
+    leaves = [dask.delayed(_chunk_objective, pure=True)(p, a, lo, hi, h, *window)
+              for p, _, a, window in _chunk_inputs(pairs, plan, lo, hi)]
+    root = _tree(leaves, dask.delayed(_add, pure=True))
+    total, losses = dask.compute(root, [dask.delayed(_loss_of, pure=True)(v) for v in leaves], scheduler=scheduler)
+    pair_loss = [0.0] * len(pairs)
+    for (p, _, _), chunk_loss in zip(plan, losses):
+        pair_loss[p] += chunk_loss
+    hd = h.astype(np.float64)
+    grad = total[1:] + ridge * hd  # dF/dh = X^T r + ridge h
+    hh = 0.0
+    for hj in hd.tolist():  # in order, in double, as the library sums
+        hh += hj * hj
+    squares = 0.0
+    for gj in grad.tolist():
+        squares += gj * gj
+    return float(total[0]) + 0.5 * ridge * hh, math.sqrt(squares), np.array(pair_loss)
+
+
+def _reached(lo, hi, lengths):
+    """The taps some sample reaches, |m| <= N - 1 for the longest N (None if none does)."""
+    reach = max(lengths) - 1
+    rlo, rhi = max(lo, -reach), min(hi, reach)
+    return (rlo, rhi) if rlo <= rhi else None
+
+
+def _exact(pairs, lo, hi, ridge, rows, scheduler):
+    """The raw result of the exact fit over taps lo..hi, as the library's fit() makes it."""
+    lengths = [xp.shape[0] for xp, _ in pairs]
+    reached = _reached(lo, hi, lengths)
+    if reached and reached[1] - reached[0] < hi - lo and ridge > 0:
+        # Taps no sample reaches: their rows of G are zero, so with a ridge they solve to zero;
+        # fit the reached ones (K follows the data, not the request), as fit() does.
+        raw = _exact(pairs, *reached, ridge, rows, scheduler)
+        h = np.zeros(hi - lo + 1, raw["h"].dtype)
+        h[reached[0] - lo: reached[1] - lo + 1] = raw["h"]
+        lambda_min = min(raw["lambda_max"] / raw["condition"], ridge)
+        raw["lambda_max"] = max(raw["lambda_max"], ridge)
+        raw.update(h=h, lo=lo, hi=hi, condition=raw["lambda_max"] / lambda_min)
+        return raw
+    plan = _plan(lengths, rows)
+    s = _solve(pairs, plan, lo, hi, ridge, scheduler)
+    h = s["h"].astype(pairs[0][0].dtype)
+    loss, grad_norm, pair_loss = _report(pairs, plan, lo, hi, h, ridge, scheduler)
+    return {"h": h, "history": {}, "pair_loss": pair_loss, "solver": "exact", "lo": lo, "hi": hi,
+            "iterations": 1, "loss": loss, "grad_norm": grad_norm, "stop_reason": "solved", "ridge": ridge,
+            "lambda_max": s["lambda_max"], "step": 0.0, "step_halvings": 0, "condition": s["condition"],
+            "condition_estimated": s["condition_estimated"]}
+
 
 def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, half_width=None, solver="exact", ridge=0.0,
         chunk_rows=None, scheduler=None):
@@ -217,11 +279,14 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, half_width=None, solve
     Returns
     -------
     FitResult
-        As :func:`convgrad.fit` returns.
+        As :func:`convgrad.fit` returns: the same taps, loss, gradient norm, per-pair losses
+        and condition number to the last bit (``seconds`` is this call's wall time).
 
     Raises
     ------
-    As :func:`convgrad.fit`; a NaN or infinity in a block raises ValueError naming the pair.
+    TypeError, ValueError, numpy.linalg.LinAlgError
+        As :func:`convgrad.fit`: a NaN or infinity in any block is the in-memory fit's
+        ValueError naming the pair and the sample; singular normal equations ask for a ridge.
     """
     start = time.perf_counter()
     pairs = _pairs(x, y)
@@ -232,38 +297,9 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, half_width=None, solve
     ridge = _checks.as_float("ridge", ridge)
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge = {ridge} must be a finite number >= 0")
-    rows = _DEFAULT_CHUNK_ROWS if chunk_rows is None else _checks.as_int("chunk_rows", chunk_rows)
+    rows = _core.FIT_CHUNK_ROWS if chunk_rows is None else _checks.as_int("chunk_rows", chunk_rows)
     if rows < 1:
         raise ValueError(f"chunk_rows = {rows} must be >= 1")
-    plan = _plan([xp.shape[0] for xp, _ in pairs], rows)
-
-    chunks = list(_chunk_inputs(pairs, plan, lo, hi))
-    leaves = [dask.delayed(_normal_equations, pure=True)(p, c, a, lo, hi, *window)
-              for p, c, a, window in chunks]
-    root = _tree(leaves, dask.delayed(_merge, pure=True))
-    (G, b, yy), = dask.compute(root, scheduler=scheduler)
-    K = hi - lo + 1
-    A = G + ridge * np.eye(K)
-    try:
-        L = np.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
-        raise np.linalg.LinAlgError("exact solver: the normal equations are singular; add a ridge penalty") from None
-    hd = np.linalg.solve(L.T, np.linalg.solve(L, b))
-    dtype = pairs[0][0].dtype
-    h = hd.astype(dtype)
-    eig = np.linalg.eigvalsh(A)
-
-    leaves = [dask.delayed(_objective, pure=True)(p, a, lo, hi, h, *window) for p, c, a, window in chunks]
-    objective_root = _tree(leaves, dask.delayed(_add, pure=True))
-    total, chunk_values = dask.compute(objective_root, leaves, scheduler=scheduler)
-    pair_loss = np.zeros(len(pairs))
-    for (p, _, _), v in zip(plan, chunk_values):
-        pair_loss[p] += v[0]
-    grad = total[1:] + ridge * h
-    raw = {"h": h, "history": {}, "pair_loss": pair_loss, "solver": "exact", "lo": lo, "hi": hi,
-           "iterations": 1, "seconds": time.perf_counter() - start,
-           "loss": float(total[0] + 0.5 * ridge * float(h.astype(np.float64) @ h)),
-           "grad_norm": float(np.linalg.norm(grad)), "stop_reason": "solved", "ridge": ridge,
-           "lambda_max": float(eig[-1]), "step": 0.0, "step_halvings": 0,
-           "condition": float(eig[-1] / eig[0]), "condition_estimated": False}
+    raw = _exact(pairs, lo, hi, ridge, rows, scheduler)
+    raw["seconds"] = time.perf_counter() - start
     return FitResult(raw)

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "arrays.hpp"
 #include "convgrad/batch.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
@@ -44,16 +45,8 @@ namespace {
 
 using convgrad::Method;
 using convgrad::Taps;
-
-// An input array as the library wants it: C order; pybind11 refuses anything else because
-// every binding below is registered with .noconvert().
-template <typename T>
-using In = py::array_t<T, py::array::c_style>;
-
-template <typename T>
-std::span<const T> span_of(const In<T>& a) {
-  return {a.data(), static_cast<std::size_t>(a.size())};
-}
+using convgrad::python::In;
+using convgrad::python::span_of;
 
 // Taps for K values: m = lo..lo+K-1, or the centred range -(K-1)/2..(K-1)/2 when lo is not
 // given (the library refuses an even K there, with a message saying to pass lo).
@@ -259,6 +252,7 @@ struct FitArgs {
   std::optional<std::size_t> batch;  // unset: all pairs
   std::uint64_t seed;
   bool keep_history;
+  std::size_t chunk_rows = convgrad::kFitChunkRows;  // rows per chunk of the fixed chunk plan
 };
 
 // Minimises sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 over taps lo..hi. `progress`
@@ -290,6 +284,7 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
   o.batch = a.batch;
   o.seed = a.seed;
   o.keep_history = a.keep_history;
+  o.chunk_rows = a.chunk_rows;
   if (!progress.is_none())
     o.progress = [&progress](const convgrad::Progress& pr) {
       py::gil_scoped_acquire hold;
@@ -367,6 +362,7 @@ void translate_errors() {
 }  // namespace
 
 void bind_adaptive(py::module_& m);  // adaptive.cpp
+void bind_chunks(py::module_& m);    // chunks.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
@@ -375,7 +371,7 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](std::string solver, std::string method, double ridge, std::optional<double> grad_tol,
                        double loss_tol, double time_limit, double lr, double beta1, double beta2, double eps,
                        std::size_t max_iter, std::optional<std::size_t> batch, std::uint64_t seed,
-                       bool keep_history) {
+                       bool keep_history, std::size_t chunk_rows) {
              return FitArgs{std::move(solver),
                             std::move(method),
                             ridge,
@@ -389,13 +385,16 @@ PYBIND11_MODULE(_core, m) {
                             max_iter,
                             batch,
                             seed,
-                            keep_history};
+                            keep_history,
+                            chunk_rows};
            }),
            "solver"_a, "method"_a, "ridge"_a, "grad_tol"_a, "loss_tol"_a, "time_limit"_a, "lr"_a, "beta1"_a,
-           "beta2"_a, "eps"_a, "max_iter"_a, "batch"_a, "seed"_a, "keep_history"_a);
+           "beta2"_a, "eps"_a, "max_iter"_a, "batch"_a, "seed"_a, "keep_history"_a,
+           "chunk_rows"_a = convgrad::kFitChunkRows);
   bind_dtype<float>(m);
   bind_dtype<double>(m);
   bind_adaptive(m);
+  bind_chunks(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
   // without lo, with the library's message.
