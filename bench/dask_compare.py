@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     cluster = distributed.LocalCluster(n_workers=args.workers, processes=True, threads_per_worker=1,
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=":0", silence_logs=40)
     client = distributed.Client(cluster)
     print(f"# {platform.processor() or platform.machine()}, {args.workers} worker processes x 1 thread, "
           f"blocks of {args.block} samples, best of {args.repeat}")

@@ -14,7 +14,9 @@ The model (DESIGN.md section 2), with 0-based indices and taps ``m = lo..hi``::
 Functions: :func:`conv`, :func:`loss_and_grad`, :func:`grad_kernel`, :func:`grad_input`,
 :func:`jacobians` (the two factors of ``dh = r^T J_h``), :func:`check` (every method against
 the reference loops), :func:`fit` (learn h from a recording ``fit(x, y, kernel_size=K)`` or
-from a list of (x, y) pairs) and :func:`set_tuning` / :func:`tune` (the measured choice of
+from a list of (x, y) pairs; memory-mapped arrays are read a chunk at a time),
+:class:`NormalEquations` with :func:`chunk_plan` and :func:`window` (the exact fit
+accumulated in pieces, merged and serialised: for data beyond memory or spread over workers) and :func:`set_tuning` / :func:`tune` (the measured choice of
 ``method="auto"``). PyTorch: ``convgrad.torch``.
 
 Words, as in the library and the command (docs/derivation.md): ``K`` (``kernel_size``) is
@@ -50,13 +52,13 @@ The GIL is released while the C++ core computes.
 """
 
 from ._ops import check, conv, grad_input, grad_kernel, jacobians, loss_and_grad
-from ._fit import FitResult, fit
+from ._fit import FitResult, NormalEquations, chunk_plan, fit, window
 from ._tuning import set_tuning, tune, tuning_enabled
 from .taps_file import read_taps, write_taps
 from . import adaptive  # convgrad.adaptive: LMS, NLMS, SignLMS, RLS, FDAF
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "FitResult", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
+           "FitResult", "NormalEquations", "chunk_plan", "window", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,10 @@
-"""Learning a filter from recordings: :func:`fit` and its result, :class:`FitResult`."""
+"""Learning a filter from recordings: :func:`fit` and its result, :class:`FitResult`;
+the normal equations accumulated in pieces, :class:`NormalEquations`, and the fixed chunk
+plan that makes pieces computed anywhere add up to the same bits, :func:`chunk_plan`."""
 
+import collections
+import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -8,6 +13,7 @@ from . import _checks, _core
 from ._tuning import after_auto
 
 SOLVERS = ("exact", "gd", "nesterov", "adam")
+CHUNK_ROWS = _core.fit_chunk_rows  # rows per chunk of the fixed chunk plan, 2^20
 
 
 class FitResult:
@@ -117,6 +123,16 @@ def _batch(batch):
     return batch
 
 
+def _chunk_rows(chunk_rows):
+    """Rows per chunk: None (CHUNK_ROWS) or an integer >= 1."""
+    if chunk_rows is None:
+        return CHUNK_ROWS
+    rows = _checks.as_int("chunk_rows", chunk_rows)
+    if rows < 1:
+        raise ValueError(f"chunk_rows = {rows} must be >= 1 (None: {CHUNK_ROWS})")
+    return rows
+
+
 def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=0.0, max_iter=100000,
         grad_tol=None, loss_tol=0.0, time_limit=0.0, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
         batch=None, seed=1, method="auto", h0=None, history=True, progress=None, half_width=None,
@@ -175,9 +191,11 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         Deprecated name of `kernel_size` (DeprecationWarning); so is passing K as the second
         positional argument after a list of pairs, ``fit(pairs, K)``.
     chunk_rows : int, optional
-        Rows per chunk of the fixed chunk plan whose per-chunk sums the solvers add in one
-        fixed tree (default: the library's, 2^20). Fits that must agree to the last bit --
-        this one and a :func:`convgrad.dask.fit`, a streamed or an MPI fit -- use the same value.
+        Rows per chunk of the fixed chunk plan (None: 2^20). The data are
+        read chunk by chunk with their halos and the chunks' sums added by one fixed tree, so
+        the taps equal those of a streamed, MPI or Dask fit with the same `chunk_rows` bit for
+        bit. Arrays are never copied whole: a ``numpy.memmap`` (or any buffer of float32 /
+        float64) is read in place, a chunk at a time.
 
     Returns
     -------
@@ -237,11 +255,6 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         if not (np.isfinite(grad_tol) and grad_tol >= 0):
             raise ValueError(f"grad_tol = {grad_tol} must be a finite number >= 0 (None: the default)")
     method = _checks.method_name(method)
-    plan = {}
-    if chunk_rows is not None:
-        plan["chunk_rows"] = _checks.as_int("chunk_rows", chunk_rows)
-        if plan["chunk_rows"] < 1:
-            raise ValueError(f"chunk_rows = {plan['chunk_rows']} must be >= 1")
     options = _core.FitOptions(
         solver=solver, method=method, ridge=_checks.as_float("ridge", ridge),
         grad_tol=grad_tol,
@@ -249,7 +262,212 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         time_limit=_checks.as_float("time_limit", time_limit), lr=_checks.as_float("lr", lr),
         beta1=_checks.as_float("beta1", beta1), beta2=_checks.as_float("beta2", beta2),
         eps=_checks.as_float("eps", eps), max_iter=max_iter, batch=_batch(batch), seed=seed,
-        keep_history=bool(history), **plan)
+        keep_history=bool(history), chunk_rows=_chunk_rows(chunk_rows))
     result = FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress))
     after_auto(method)
     return result
+
+
+Chunk = collections.namedtuple("Chunk", "index pair begin end window_first window_size")
+Chunk.__doc__ = """Chunk `index` of the plan: rows ``[begin, end)`` of pair `pair`, whose input window
+is ``x[window_first : window_first + window_size]`` (``= x[begin - hi, end - lo)``, zero outside
+the signal)."""
+
+
+def chunk_plan(lengths, kernel_size=None, *, lo=None, hi=None, half_width=None, chunk_rows=None):
+    """The fixed chunk plan of a data set: each pair's rows cut into chunks of `chunk_rows`
+    rows, numbered pair by pair, with each chunk's input window for the taps lo..hi.
+
+    The plan depends only on the lengths and `chunk_rows`, never on who computes what: a
+    Dask task, a process or a thread computing any contiguous range of chunks, one
+    :class:`NormalEquations` per range (``first_chunk`` = the range's first index, one
+    ``add(x_window, y_rows, halo=True)`` per chunk, in order), and merging the pieces in chunk
+    order gives the bits of :func:`fit` on the whole data.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        N_p, the samples of each pair (>= 1).
+    kernel_size, lo, hi, half_width :
+        The taps, as in :func:`fit`.
+    chunk_rows : int, optional
+        Rows per chunk (None: 2^20), as in :func:`fit`.
+
+    Returns
+    -------
+    list of Chunk
+        ``(index, pair, begin, end, window_first, window_size)`` per chunk.
+
+    Examples
+    --------
+    >>> import convgrad
+    >>> [tuple(c) for c in convgrad.chunk_plan([5, 2], kernel_size=3, chunk_rows=3)]
+    [(0, 0, 0, 3, -1, 5), (1, 0, 3, 5, 2, 4), (2, 1, 0, 2, -1, 4)]
+    """
+    lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
+    lengths = [_checks.as_int("lengths", n) for n in lengths]
+    rows = _chunk_rows(chunk_rows)
+    return [Chunk(c, *t) for c, t in enumerate(_core.chunk_plan(lengths, rows, lo, hi))]
+
+
+def window(x, begin, end, lo, hi):
+    """``x[begin - hi, end - lo)`` with zeros outside ``[0, len(x))``: the input window (the rows
+    with their halo) of rows ``[begin, end)`` for taps lo..hi. A 1-D array of x's dtype;
+    a view of x when no zeros are needed."""
+    (x,) = _checks.signals(x=x)
+    first, last = begin - hi, end - lo
+    if first >= 0 and last <= x.shape[0]:
+        return x[first:last]
+    out = np.zeros(last - first, dtype=x.dtype)
+    a, b = max(first, 0), min(last, x.shape[0])
+    if b > a:
+        out[a - first:b - first] = x[a:b]
+    return out
+
+
+Solution = collections.namedtuple("Solution", "h lo hi condition lambda_min lambda_max condition_estimated")
+Solution.__doc__ = """The exact solution of the normal equations: the taps `h` (float64, ``m = lo..hi``)
+and the eigenvalues and condition number of ``G + ridge I``."""
+
+
+class NormalEquations:
+    """The normal equations ``G = sum X^T X``, ``b = sum X^T y``, ``yy = sum y^T y`` of the
+    'same' model, accumulated in pieces and solved once: for data too large for memory, or
+    spread over processes and machines.
+
+    The pieces are the chunks of the fixed chunk plan (:func:`chunk_plan`), numbered from
+    `first_chunk`; their sums are added by one fixed pairwise tree over the chunk numbers, so
+    however the chunks were divided among workers, the merged result has the same bits, and
+    solving it gives the taps of :func:`fit` (solver "exact") with the same `chunk_rows`.
+
+    Parameters
+    ----------
+    kernel_size, lo, hi, half_width :
+        The taps, as in :func:`fit`.
+    chunk_rows : int, optional
+        Rows per chunk for :meth:`add` of whole signals (None: 2^20).
+    first_chunk : int, optional
+        The global index of the first chunk this object will hold (a piece of a larger data
+        set: the ``index`` of its first chunk in :func:`chunk_plan`).
+    gram_budget : int, optional
+        Bytes allowed for the K x K Gram matrix (None: 2 GiB); MemoryError beyond.
+
+    Examples
+    --------
+    >>> import numpy as np, convgrad
+    >>> x, y = np.array([1., 2., 3., 4., 5.]), np.array([0., 1., 0., -1., 2.])
+    >>> ne = convgrad.NormalEquations(kernel_size=3)
+    >>> ne.add(x, y)
+    >>> np.allclose(ne.solve().h, [-1/2, 8/5, -3/2], rtol=1e-12, atol=0)
+    True
+    """
+
+    def __init__(self, kernel_size=None, *, lo=None, hi=None, half_width=None, chunk_rows=None, first_chunk=0,
+                 gram_budget=None, _core_object=None):
+        if _core_object is not None:
+            self._ne = _core_object
+            self.chunk_rows = _chunk_rows(chunk_rows)
+            return
+        lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
+        first_chunk = _checks.as_int("first_chunk", first_chunk)
+        if first_chunk < 0:
+            raise ValueError(f"first_chunk = {first_chunk} must be >= 0")
+        self.chunk_rows = _chunk_rows(chunk_rows)
+        self._ne = _core.NormalEquations(lo, hi, _budget(gram_budget), first_chunk)
+
+    def add(self, x, y, halo=False):
+        """Add one pair ``(x, y)`` as chunks of `chunk_rows` rows, or (``halo=True``) one chunk:
+        `x` is its input window ``x[begin - hi, end - lo)`` with its halo (zeros outside the
+        signal, ``len(y) + K - 1`` samples; :func:`window` cuts it) and `y` its rows
+        ``y[begin:end]``. The chunk is number :attr:`end_chunk`. Returns None."""
+        x, y = _checks.signals(x=x, y=y)
+        if halo:
+            self._ne.add_window(x, y)
+        else:
+            self._ne.add(x, y, self.chunk_rows)
+
+    def merge(self, other):
+        """Add `other`'s sums (same taps): its chunks follow this object's (or precede them,
+        when its range ends where this one's starts; an object numbered from chunk 0 is moved
+        after this one's). Returns self."""
+        if not isinstance(other, NormalEquations):
+            raise TypeError(f"can only merge NormalEquations, got {type(other).__name__}")
+        self._ne.merge(other._ne)
+        return self
+
+    def __iadd__(self, other):
+        return self.merge(other)
+
+    def __add__(self, other):
+        out = NormalEquations.from_bytes(self.to_bytes())
+        out.chunk_rows = self.chunk_rows
+        return out.merge(other)
+
+    def to_bytes(self):
+        """A versioned, checksummed byte string holding everything (taps, pairs, chunk range and
+        the tree's node sums): :meth:`from_bytes` reads it back bit for bit."""
+        return self._ne.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data, gram_budget=None):
+        """The object :meth:`to_bytes` wrote; ValueError for a corrupt, truncated or foreign blob."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        return cls(_core_object=_core.NormalEquations.from_bytes(bytes(data), _budget(gram_budget)))
+
+    def save(self, path):
+        """Write to a .npz file (written whole or not at all): "blob" (what :meth:`to_bytes`
+        gives, which :meth:`load` reads) and, for inspection, "gram", "rhs", "yy", "lo", "hi"."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".convgrad-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, blob=np.frombuffer(self.to_bytes(), dtype=np.uint8), gram=self.gram, rhs=self.rhs,
+                         yy=np.float64(self.yy), lo=np.int64(self.lo), hi=np.int64(self.hi))
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path, gram_budget=None):
+        """The object :meth:`save` wrote; ValueError when the file holds no valid blob."""
+        with np.load(os.fspath(path), allow_pickle=False) as f:
+            if "blob" not in f.files:
+                raise ValueError(f"{path}: not a convgrad NormalEquations file (no 'blob' array)")
+            blob = f["blob"]
+        if blob.dtype != np.uint8 or blob.ndim != 1:
+            raise ValueError(f"{path}: 'blob' is {blob.dtype} of shape {blob.shape}, not 1-D uint8")
+        return cls.from_bytes(blob.tobytes(), gram_budget)
+
+    def solve(self, ridge=0.0):
+        """The taps solving ``(G + ridge I) h = b`` by Cholesky, with the eigenvalues and
+        condition number of ``G + ridge I``. numpy.linalg.LinAlgError when singular (add a
+        ridge), ValueError for ridge < 0 or no data."""
+        s = self._ne.solve(_checks.as_float("ridge", ridge))
+        return Solution(h=s["h"], lo=self.lo, hi=self.hi, condition=s["condition"], lambda_min=s["lambda_min"],
+                        lambda_max=s["lambda_max"], condition_estimated=s["condition_estimated"])
+
+    lo = property(lambda self: self._ne.lo, doc="The first tap m.")
+    hi = property(lambda self: self._ne.hi, doc="The last tap m.")
+    K = property(lambda self: self._ne.hi - self._ne.lo + 1, doc="The number of taps.")
+    pairs = property(lambda self: self._ne.pairs, doc="Whole pairs added (with their merges).")
+    first_chunk = property(lambda self: self._ne.first_chunk, doc="The first chunk held.")
+    end_chunk = property(lambda self: self._ne.end_chunk, doc="One past the last chunk held.")
+    gram = property(lambda self: self._ne.gram, doc="G = X^T X, K x K float64 (a copy).")
+    rhs = property(lambda self: self._ne.rhs, doc="b = X^T y, K float64 (a copy).")
+    yy = property(lambda self: self._ne.yy, doc="y^T y.")
+
+    def __repr__(self):
+        return (f"NormalEquations(lo={self.lo}, hi={self.hi}, pairs={self.pairs}, "
+                f"chunks=[{self.first_chunk}, {self.end_chunk}))")
+
+
+def _budget(gram_budget):
+    if gram_budget is None:
+        return 2 << 30
+    budget = _checks.as_int("gram_budget", gram_budget)
+    if budget < 0:
+        raise ValueError(f"gram_budget = {budget} must be >= 0")
+    return budget

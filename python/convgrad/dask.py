@@ -36,7 +36,7 @@ import dask.array as da
 import numpy as np
 
 from . import _checks, _core
-from ._fit import FitResult
+from ._fit import FitResult, NormalEquations, _chunk_rows, chunk_plan
 
 __all__ = ["fit"]
 
@@ -92,12 +92,7 @@ def _pairs(x, y):
     return pairs
 
 
-# ---- The fixed chunk plan and the tree (the library's rule, docs/scale.md) ----
-
-def _plan(lengths, rows):
-    """The chunks (p, a, b) in global order: each pair's rows [0, N_p) cut every `rows` rows."""
-    return [(p, a, min(a + rows, N)) for p, N in enumerate(lengths) for a in range(0, N, rows)]
-
+# ---- The tree over the chunks (the library's rule, docs/scale.md) and the chunks' inputs ----
 
 def _split(s, e):
     """Where the tree node [s, e) (e - s > 1) splits: s + the largest power of two < e - s."""
@@ -115,22 +110,15 @@ def _tree(leaves, merge):
     return node(0, len(leaves))
 
 
-def _window(x, a, b, lo, hi):
-    """Chunk rows [a, b)'s input window x[a - hi, b - lo) as (the samples inside [0, N) as a
-    dask array, zeros to put before them, zeros after)."""
-    N = x.shape[0]
-    first, end = a - hi, b - lo
-    inside = x[min(max(first, 0), N):max(min(end, N), 0)]
-    before = min(max(-first, 0), end - first)
-    return inside, before, (end - first) - before - inside.shape[0]
-
-
-def _chunk_inputs(pairs, plan, lo, hi):
-    """Per chunk c = (p, a, b) of the plan: (p, c, a, (window inside, zeros before, zeros
-    after, y[a, b))), the dask arrays a chunk's task reads."""
-    for c, (p, a, b) in enumerate(plan):
-        xp, yp = pairs[p]
-        yield p, c, a, (*_window(xp, a, b, lo, hi), yp[a:b])
+def _chunk_inputs(pairs, plan):
+    """Per chunk of the plan, the dask arrays its task reads: (its window's samples inside the
+    signal, zeros to put before them, zeros after, y[begin, end))."""
+    for chunk in plan:
+        xp, yp = pairs[chunk.pair]
+        N, first, end = xp.shape[0], chunk.window_first, chunk.window_first + chunk.window_size
+        inside = xp[min(max(first, 0), N):max(min(end, N), 0)]
+        before = min(max(-first, 0), chunk.window_size)
+        yield chunk, (inside, before, chunk.window_size - before - inside.shape[0], yp[chunk.begin:chunk.end])
 
 
 def _native(a):
@@ -160,22 +148,25 @@ def _named(p, first, a, w, y_rows):
             raise ValueError(f"pair {p}: {name} has a non-finite value ({sign}{value}) at index {start + i}")
 
 
-def _chunk_normal_equations(p, c, a, lo, hi, inside, before, after, y_rows):
-    """Chunk c's normal equations (G, b, y^T y) of its window, serialised by the library."""
+def _chunk_normal_equations(chunk, lo, hi, inside, before, after, y_rows):
+    """The chunk's normal equations (G, b, y^T y) from its window, numbered as in the plan so
+    that merges follow the tree, serialised."""
     w, y_rows = _samples(inside, before, after), _native(y_rows)
+    ne = NormalEquations(lo=lo, hi=hi, first_chunk=chunk.index)
     try:
-        return _core.chunk_normal_equations(w, y_rows, lo, hi, c)
+        ne.add(w, y_rows, halo=True)
     except ValueError:
-        _named(p, a - hi, a, w, y_rows)
+        _named(chunk.pair, chunk.window_first, chunk.begin, w, y_rows)
         raise
+    return ne.to_bytes()
 
 
 def _merge(left, right):
     """A tree node: left + right, the library's one addition of normal equations."""
-    return _core.merge_normal_equations(left, right)
+    return NormalEquations.from_bytes(left).merge(NormalEquations.from_bytes(right)).to_bytes()
 
 
-def _chunk_objective(p, a, lo, hi, h, inside, before, after, y_rows):
+def _chunk_objective(lo, h, inside, before, after, y_rows):
     """[1/2 ||r||^2, X^T r] at h over the chunk's rows, r = X h - y (no ridge)."""
     return _core.chunk_objective(_samples(inside, before, after), _native(y_rows), h, lo)
 
@@ -193,25 +184,23 @@ def _loss_of(leaf):
 # ---- The fit ----
 
 def _solve(pairs, plan, lo, hi, ridge, scheduler):
-    """The exact solver over the plan's chunks: (h in float64, the library's ExactSolution)."""
-    chunks = list(_chunk_inputs(pairs, plan, lo, hi))
-    leaves = [dask.delayed(_chunk_normal_equations, pure=True)(p, c, a, lo, hi, *window)
-              for p, c, a, window in chunks]
+    """The exact solver over the plan's chunks: the library's Solution (h in float64)."""
+    leaves = [dask.delayed(_chunk_normal_equations, pure=True)(chunk, lo, hi, *inputs)
+              for chunk, inputs in _chunk_inputs(pairs, plan)]
     root = _tree(leaves, dask.delayed(_merge, pure=True))
     (blob,) = dask.compute(root, scheduler=scheduler)
-    return _core.solve_normal_equations(blob, ridge)
+    return NormalEquations.from_bytes(blob).solve(ridge)
 
 
 def _report(pairs, plan, lo, hi, h, ridge, scheduler):
     """(loss, grad_norm, pair_loss) at h as the library's fit reports them: one pass of chunk
     objectives added by the tree; per pair the chunks' losses in chunk order."""
-    leaves = [dask.delayed(_chunk_objective, pure=True)(p, a, lo, hi, h, *window)
-              for p, _, a, window in _chunk_inputs(pairs, plan, lo, hi)]
+    leaves = [dask.delayed(_chunk_objective, pure=True)(lo, h, *inputs) for _, inputs in _chunk_inputs(pairs, plan)]
     root = _tree(leaves, dask.delayed(_add, pure=True))
     total, losses = dask.compute(root, [dask.delayed(_loss_of, pure=True)(v) for v in leaves], scheduler=scheduler)
     pair_loss = [0.0] * len(pairs)
-    for (p, _, _), chunk_loss in zip(plan, losses):
-        pair_loss[p] += chunk_loss
+    for chunk, chunk_loss in zip(plan, losses):
+        pair_loss[chunk.pair] += chunk_loss
     hd = h.astype(np.float64)
     grad = total[1:] + ridge * hd  # dF/dh = X^T r + ridge h
     hh = 0.0
@@ -244,14 +233,14 @@ def _exact(pairs, lo, hi, ridge, rows, scheduler):
         raw["lambda_max"] = max(raw["lambda_max"], ridge)
         raw.update(h=h, lo=lo, hi=hi, condition=raw["lambda_max"] / lambda_min)
         return raw
-    plan = _plan(lengths, rows)
+    plan = chunk_plan(lengths, lo=lo, hi=hi, chunk_rows=rows)
     s = _solve(pairs, plan, lo, hi, ridge, scheduler)
-    h = s["h"].astype(pairs[0][0].dtype)
+    h = s.h.astype(pairs[0][0].dtype)
     loss, grad_norm, pair_loss = _report(pairs, plan, lo, hi, h, ridge, scheduler)
     return {"h": h, "history": {}, "pair_loss": pair_loss, "solver": "exact", "lo": lo, "hi": hi,
             "iterations": 1, "loss": loss, "grad_norm": grad_norm, "stop_reason": "solved", "ridge": ridge,
-            "lambda_max": s["lambda_max"], "step": 0.0, "step_halvings": 0, "condition": s["condition"],
-            "condition_estimated": s["condition_estimated"]}
+            "lambda_max": s.lambda_max, "step": 0.0, "step_halvings": 0, "condition": s.condition,
+            "condition_estimated": s.condition_estimated}
 
 
 def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, half_width=None, solver="exact", ridge=0.0,
@@ -297,9 +286,6 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, half_width=None, solve
     ridge = _checks.as_float("ridge", ridge)
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge = {ridge} must be a finite number >= 0")
-    rows = _core.FIT_CHUNK_ROWS if chunk_rows is None else _checks.as_int("chunk_rows", chunk_rows)
-    if rows < 1:
-        raise ValueError(f"chunk_rows = {rows} must be >= 1")
-    raw = _exact(pairs, lo, hi, ridge, rows, scheduler)
+    raw = _exact(pairs, lo, hi, ridge, _chunk_rows(chunk_rows), scheduler)
     raw["seconds"] = time.perf_counter() - start
     return FitResult(raw)

@@ -252,7 +252,7 @@ struct FitArgs {
   std::optional<std::size_t> batch;  // unset: all pairs
   std::uint64_t seed;
   bool keep_history;
-  std::size_t chunk_rows = convgrad::kFitChunkRows;  // rows per chunk of the fixed chunk plan
+  std::size_t chunk_rows = convgrad::kFitChunkRows;
 };
 
 // Minimises sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 over taps lo..hi. `progress`
@@ -362,6 +362,7 @@ void translate_errors() {
 }  // namespace
 
 void bind_adaptive(py::module_& m);  // adaptive.cpp
+void bind_stream(py::module_& m);    // stream.cpp
 void bind_chunks(py::module_& m);    // chunks.cpp
 
 PYBIND11_MODULE(_core, m) {
@@ -394,6 +395,7 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype<float>(m);
   bind_dtype<double>(m);
   bind_adaptive(m);
+  bind_stream(m);
   bind_chunks(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K

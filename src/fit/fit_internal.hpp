@@ -57,12 +57,20 @@ double loss_rounding_bound(const PairNorms& norms, std::span<const T> h, std::sp
 
 // The chunk room (gram.cpp, stream.cpp).
 
+// resource_limit "exact solver: out of memory allocating the K x K <role> (<copies K^2 doubles> MiB)".
+[[noreturn]] void throw_gram_out_of_memory(std::size_t K, const char* role, int copies);
+
 // Width of a normal-equations value: [G (K x K, row-major), b (K), yy].
 std::size_t normal_width(std::size_t K);
 
 // One chunk's normal equations from its window xw (rows + K - 1 samples) and rows yr, into out.
 void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::size_t K,
                  std::span<double> out);
+
+// Threads for computing chunks [a, b) side by side: OpenMP's maximum (0) when the chunks are
+// long enough to pay for waking a team, else 1 (short chunks: each kernel call decides alone).
+// Any choice gives the same bits.
+int chunk_threads(const ChunkPlan& plan, std::size_t a, std::size_t b);
 
 // Chunk c of `plan` read from `source` (finite values checked, naming the pair), then normal_leaf.
 template <std::floating_point T>

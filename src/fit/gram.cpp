@@ -14,6 +14,11 @@
 //                  = G[i][j] + x[-1-m_i] x[-1-m_j] - x[N-1-m_i] x[N-1-m_j]
 //    one O(1) edge correction per entry.
 // For the worked example (x = 1..5, m = -1..1) this gives the diagonal 54, 55, 30.
+//
+// The same two facts give any block of rows n = n0..n1-1 (gram_rows): the first row's window
+// becomes [n0 - m_0, n1 - 1 - m_0] and the edge corrections sit at n0 - 1 and n1 - 1. A chunk
+// of the fixed chunk plan (stream.hpp) is its input window's rows [K-1, L) with the taps
+// shifted to 0..K-1: the 'valid' rows, whose products never reach the window's zero padding.
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
@@ -223,6 +228,17 @@ double gram_bytes(std::size_t K, int copies) {
   return static_cast<double>(copies) * static_cast<double>(K) * static_cast<double>(K) * sizeof(double);
 }
 
+}  // namespace
+
+namespace detail::fit {
+void throw_gram_out_of_memory(std::size_t K, const char* role, int copies) {
+  throw resource_limit("exact solver: out of memory allocating " + gram_name(K, role) + " (" +
+                       fmt(gram_bytes(K, copies) / (1 << 20)) + " MiB)");
+}
+}  // namespace detail::fit
+
+namespace {
+
 [[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
   throw singular_system("exact solver: " + why +
                         "; the data do not determine every tap. Add a ridge penalty (ridge = " +
@@ -259,7 +275,9 @@ void normal_leaf(std::span<const double> xw, std::span<const double> yr, std::si
                  std::span<double> out) {
   const auto L = static_cast<std::int64_t>(xw.size());
   const Taps shifted = Taps::range(0, static_cast<std::int64_t>(K) - 1);
-  const std::vector<double> G = gram_rows(xw, shifted, static_cast<std::int64_t>(K) - 1, L);
+  const std::vector<double> G = allocating(gram_name(K, "matrix X^T X of one chunk"), gram_bytes(K, 1), [&] {
+    return gram_rows(xw, shifted, static_cast<std::int64_t>(K) - 1, L);
+  });
   std::vector<double> ypad(xw.size(), 0.0);
   std::copy(yr.begin(), yr.end(), ypad.begin() + static_cast<std::ptrdiff_t>(K - 1));
   const std::vector<double> b = grad_kernel<double>(xw, ypad, shifted);
@@ -337,11 +355,13 @@ void NormalEquations::add_window(std::span<const T> x_window, std::span<const T>
 // out[i] = v[first + i], zero outside [0, |v|).
 template <std::floating_point T>
 void copy_window(std::span<const T> v, std::int64_t first, std::span<T> out) {
-  const auto N = static_cast<std::int64_t>(v.size());
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::int64_t q = first + static_cast<std::int64_t>(i);
-    out[i] = (q >= 0 && q < N) ? v[static_cast<std::size_t>(q)] : T{0};
-  }
+  const auto N = static_cast<std::int64_t>(v.size()), L = static_cast<std::int64_t>(out.size());
+  // The part of [first, first + L) inside [0, N) is copied, the rest is zero.
+  const std::int64_t a = std::clamp<std::int64_t>(-first, 0, L),
+                     b = std::clamp<std::int64_t>(N - first, a, L);
+  std::fill(out.begin(), out.begin() + a, T{0});
+  if (b > a) std::copy(v.begin() + (first + a), v.begin() + (first + b), out.begin() + a);
+  std::fill(out.begin() + b, out.end(), T{0});
 }
 template void copy_window<float>(std::span<const float>, std::int64_t, std::span<float>);
 template void copy_window<double>(std::span<const double>, std::int64_t, std::span<double>);
@@ -366,7 +386,8 @@ void NormalEquations::add(std::span<const T> x, std::span<const T> y, std::size_
         [&](std::size_t c, std::span<double> value) {
           detail::fit::source_normal_leaf<T>(source, plan, taps_, c, value);
         },
-        [&](std::size_t, std::vector<double> value) { push_leaf(std::move(value)); });
+        [&](std::size_t, std::vector<double> value) { push_leaf(std::move(value)); },
+        detail::fit::chunk_threads(plan, 0, plan.chunks()));
   });
   ++pairs_;
 }

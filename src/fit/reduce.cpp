@@ -131,15 +131,22 @@ void leaves_in_order(std::size_t a, std::size_t b, std::size_t width,
     poll_interrupt("reduce");
     const auto n = static_cast<std::int64_t>(std::min(batch, b - c0));
     const int team = static_cast<int>(std::min<std::int64_t>(n, threads));
-    const detail::FpMode mode = detail::current_fp_mode();  // workers run in the caller's mode
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const detail::ScopedFpMode fp(mode);
+    const auto one = [&](std::int64_t i) {
       try {
         values[i].assign(width, 0.0);
         leaf(c0 + static_cast<std::size_t>(i), values[i]);
       } catch (...) {
         errors[i] = std::current_exception();
+      }
+    };
+    if (team == 1) {  // no OpenMP region: even one of one thread costs futex calls a small pass cannot afford
+      for (std::int64_t i = 0; i < n; ++i) one(i);
+    } else {
+      const detail::FpMode mode = detail::current_fp_mode();  // workers run in the caller's mode
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+      for (std::int64_t i = 0; i < n; ++i) {
+        const detail::ScopedFpMode fp(mode);
+        one(i);
       }
     }
     for (std::int64_t i = 0; i < n; ++i)

@@ -162,7 +162,8 @@ struct Sums {
         },
         [&](std::size_t c, std::vector<double> v) {
           std::copy(v.begin(), v.end(), local.begin() + static_cast<std::ptrdiff_t>((c - a) * 2));
-        });
+        },
+        detail::fit::chunk_threads(plan, a, b));
     const std::vector<double> sq = per_pair(local, 2);
     detail::fit::PairNorms out;
     for (std::size_t p = 0; p < P(); ++p) {

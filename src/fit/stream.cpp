@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <string>
 
 #include "convgrad/errors.hpp"
@@ -102,6 +103,14 @@ void adjoint_rows(std::span<const T> xw, std::span<const T> u, Taps taps, std::s
 }  // namespace
 
 namespace detail::fit {
+int chunk_threads(const ChunkPlan& plan, std::size_t a, std::size_t b) {
+  // A team wakes in up to a millisecond on a virtual machine; a chunk of 2^15 rows takes longer.
+  constexpr std::size_t kParallelRows = std::size_t{1} << 15;
+  std::size_t rows = 0;
+  for (std::size_t c = a; c < b && rows < kParallelRows * (b - a); ++c) rows += plan.chunk(c).rows();
+  return b - a >= 2 && rows >= kParallelRows * (b - a) ? 0 : 1;
+}
+
 template <std::floating_point T>
 void source_normal_leaf(Source<T>& source, const ChunkPlan& plan, Taps taps, std::size_t c,
                         std::span<double> out) {
@@ -116,10 +125,17 @@ NormalEquations normal_equations(Source<T>& source, const ChunkPlan& plan, Taps 
                                  std::size_t b, std::size_t gram_budget) {
   taps = Taps::range(taps.lo, taps.hi);
   NormalEquations empty(taps, gram_budget);  // checks the budget before any work
-  std::vector<reduce::Partial> nodes = reduce::node_values(
-      plan.chunks(), a, b, detail::fit::normal_width(taps.K()), [&](std::size_t c, std::span<double> v) {
-        detail::fit::source_normal_leaf<T>(source, plan, taps, c, v);
-      });
+  std::vector<reduce::Partial> nodes;
+  try {
+    nodes = reduce::node_values(
+        plan.chunks(), a, b, detail::fit::normal_width(taps.K()),
+        [&](std::size_t c, std::span<double> v) {
+          detail::fit::source_normal_leaf<T>(source, plan, taps, c, v);
+        },
+        detail::fit::chunk_threads(plan, a, b));
+  } catch (const std::bad_alloc&) {  // the chunks' K x K sums in flight
+    detail::fit::throw_gram_out_of_memory(taps.K(), "matrix X^T X of one chunk", 1);
+  }
   std::size_t pairs = 0;  // the pairs whose first chunk is in [a, b)
   for (std::size_t p = 0; p < plan.pairs(); ++p) pairs += plan.first_chunk(p) >= a && plan.first_chunk(p) < b;
   return NormalEquations::from_nodes(taps, std::move(nodes), pairs, gram_budget);
@@ -133,7 +149,8 @@ std::vector<reduce::Partial> objective_partials(Source<T>& source, const ChunkPl
   const std::size_t K = taps.K();
   if (chunk_loss) chunk_loss->assign(b - a, 0.0);
   return reduce::node_values(
-      plan.chunks(), a, b, objective_width(taps), [&](std::size_t c, std::span<double> v) {
+      plan.chunks(), a, b, objective_width(taps),
+      [&](std::size_t c, std::span<double> v) {
         if (skip && skip(c)) return;  // outside the mini-batch: counts as zero
         const ChunkData<T> d(source, plan, taps, c);
         const std::vector<T> yhat = conv<T>(d.xw, h, shifted(taps), method);  // rows K-1.. are X h
@@ -146,7 +163,8 @@ std::vector<reduce::Partial> objective_partials(Source<T>& source, const ChunkPl
         v[0] = L;
         for (std::size_t j = 0; j < K; ++j) v[1 + j] = dh[j];
         if (chunk_loss) (*chunk_loss)[c - a] = L;
-      });
+      },
+      detail::fit::chunk_threads(plan, a, b));
 }
 
 template <std::floating_point T>
@@ -154,14 +172,17 @@ std::vector<reduce::Partial> gram_product_partials(Source<T>& source, const Chun
                                                    std::span<const T> v, std::size_t a, std::size_t b,
                                                    Method method) {
   const std::size_t K = taps.K();
-  return reduce::node_values(plan.chunks(), a, b, K, [&](std::size_t c, std::span<double> out) {
-    const ChunkData<T> d(source, plan, taps, c);
-    const std::vector<T> xv = conv<T>(d.xw, v, shifted(taps), method);  // X v on rows K-1..
-    require_finite_products<T>(std::span<const T>(xv));
-    std::vector<T> g(K);
-    adjoint_rows<T>(d.xw, std::span<const T>(xv).subspan(K - 1), taps, g, method);  // X^T (X v)
-    for (std::size_t j = 0; j < K; ++j) out[j] = g[j];
-  });
+  return reduce::node_values(
+      plan.chunks(), a, b, K,
+      [&](std::size_t c, std::span<double> out) {
+        const ChunkData<T> d(source, plan, taps, c);
+        const std::vector<T> xv = conv<T>(d.xw, v, shifted(taps), method);  // X v on rows K-1..
+        require_finite_products<T>(std::span<const T>(xv));
+        std::vector<T> g(K);
+        adjoint_rows<T>(d.xw, std::span<const T>(xv).subspan(K - 1), taps, g, method);  // X^T (X v)
+        for (std::size_t j = 0; j < K; ++j) out[j] = g[j];
+      },
+      detail::fit::chunk_threads(plan, a, b));
 }
 
 #define CONVGRAD_INSTANTIATE(T)                                                                              \

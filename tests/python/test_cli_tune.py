@@ -117,7 +117,9 @@ def test_fit_and_apply_tune_their_sizes(run_cli, cache, signals, tmp_path):
                 "--out", tmp_path / "h.csv")
     assert r.returncode == 0, r.stderr
     doc = json.loads(cache.read_text())
-    assert [(rec["n"], rec["lo"], rec["hi"]) for rec in doc["records"]] == [(2000, -1, 1)]
+    # The fit convolves chunk windows (issue 10): N + K - 1 = 2002 samples with the taps shifted
+    # to 0..K-1, and tunes that size.
+    assert [(rec["n"], rec["lo"], rec["hi"]) for rec in doc["records"]] == [(2002, 0, 2)]
     r = run_cli("apply", "--h", tmp_path / "h.csv", "--x", x, "--out", tmp_path / "yhat.npy", "--tune")
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "yhat.npy").shape == (2000,)
