@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "arrays.hpp"
 #include "convgrad/batch.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
@@ -45,10 +46,8 @@ namespace {
 
 using convgrad::Method;
 using convgrad::Taps;
-using convgrad_python::compute;
-using convgrad_python::In;
-using convgrad_python::out_span;
-using convgrad_python::span_of;
+using convgrad::python::In;
+using convgrad::python::span_of;
 
 // Taps for K values: m = lo..lo+K-1, or the centred range -(K-1)/2..(K-1)/2 when lo is not
 // given (the library refuses an even K there, with a message saying to pass lo).
@@ -365,6 +364,7 @@ void translate_errors() {
 void bind_adaptive(py::module_& m);  // adaptive.cpp
 void bind_stream(py::module_& m);    // stream.cpp
 void bind_channels(py::module_& m);  // channels.cpp
+void bind_chunks(py::module_& m);    // chunks.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
@@ -398,6 +398,7 @@ PYBIND11_MODULE(_core, m) {
   bind_adaptive(m);
   bind_stream(m);
   bind_channels(m);
+  bind_chunks(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
   // without lo, with the library's message.
