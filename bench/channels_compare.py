@@ -22,9 +22,12 @@ log2 L), terms the products per output; a wrong result is reported, never timed.
 Times: the best wall-clock time of a few runs (a run over ~1 s is its own measurement), and
 the process CPU time of the best run. The machine is shared: with other work running, wall
 time includes waiting for a core, CPU time does not (for 2 threads it sums both threads, so it
-is a cost, not a latency). The ratio is PyTorch's time over convgrad's at the same thread
+is a cost in core-seconds, not a latency, and it includes OpenMP threads spinning at a wait). The ratio is PyTorch's time over convgrad's at the same thread
 count; the fraction of peak counts 2 flops per multiply-add, three passes (forward, dW, dx) of
-B C_out (C_in/g) N K multiply-adds, against the FMA peak of the cores used (direct points).
+B C_out (C_in/g) N K multiply-adds, against the FMA peak of the cores used (direct points; in
+CPU time against one core's peak per CPU-second).
+
+    /usr/bin/python3 bench/channels_compare.py --from-json out.json   # reprint a recorded run
 """
 import argparse
 import json
@@ -219,7 +222,17 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the dense point and K = 15, 63 only")
     ap.add_argument("--budget", type=float, default=2.0, help="seconds of repeated runs per measurement")
     ap.add_argument("--json", help="also write every measurement here")
+    ap.add_argument("--from-json", help="print the table and verdicts of a recorded run, measure nothing")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            run = json.load(f)
+        print(f"machine: {run['machine']['cpu']}, {run['machine']['cores']} cores; load average "
+              f"{run['machine']['load_average_start']} at start, {run['machine'].get('load_average_end')} at end")
+        for row in run["rows"]:
+            print_row(row)
+        verdicts(run["rows"])
+        return
     driver = os.path.join(args.build, "bench", "convgrad_channels_step")
     if not os.access(driver, os.X_OK):
         sys.exit(f"{driver} not found: build with -DCONVGRAD_BENCH=ON")
@@ -261,7 +274,7 @@ def print_row(row):
     for t in (1, 2):
         cg, th = row[f"convgrad_{t}t"], row[f"torch_{t}t"]
         pk = row["flops"] / cg["s"] / (t * PEAK_FLOAT) if cg["method"] == "direct" else float("nan")
-        pk_cpu = row["flops"] / cg["cpu_s"] / (t * PEAK_FLOAT) if cg["method"] == "direct" else float("nan")
+        pk_cpu = row["flops"] / cg["cpu_s"] / PEAK_FLOAT if cg["method"] == "direct" else float("nan")
         line = (f"{label} {t}t  convgrad {cg['method']:6s} {cg['s']:.4g}s (cpu {cg['cpu_s']:.4g}s, "
                 f"{100 * pk:.0f}% pk, cpu {100 * pk_cpu:.0f}%)  torch {th['s']:.4g}s (cpu {th['cpu_s']:.4g}s)  "
                 f"ratio {th['s'] / cg['s']:.1f}x (cpu {th['cpu_s'] / cg['cpu_s']:.1f}x)")
@@ -285,7 +298,7 @@ def verdicts(rows):
                      f"{'met' if min(ratio, ratio_cpu) >= want else ('met on cpu time' if ratio_cpu >= want else 'MISSED')}"]
             if cg["method"] == "direct" and row["C_in"] // row["groups"] * row["K"] >= 64:
                 pk = row["flops"] / cg["s"] / (t * PEAK_FLOAT)
-                pk_cpu = row["flops"] / cg["cpu_s"] / (t * PEAK_FLOAT)
+                pk_cpu = row["flops"] / cg["cpu_s"] / PEAK_FLOAT  # CPU seconds are core-seconds
                 notes.append(f"peak {100 * pk:.0f}% / cpu {100 * pk_cpu:.0f}% vs >= 50%: "
                              f"{'met' if pk >= 0.5 else ('met on cpu time' if pk_cpu >= 0.5 else 'MISSED')}")
             if f"torchfft_{t}t" in row:
