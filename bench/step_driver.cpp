@@ -29,26 +29,12 @@
 #include <vector>
 
 #include "convgrad/ops.hpp"
+#include "formula_inputs.hpp"
 #include "fma_peak.hpp"
 
 namespace {
 
-std::uint64_t splitmix64(std::uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-template <class T>
-std::vector<T> signal(std::uint64_t seed, std::size_t n, double scale) {
-  std::vector<T> v(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const double u = static_cast<double>(splitmix64((seed << 32) + i) >> 40) / 16777216.0 - 0.5;
-    v[i] = static_cast<T>(u * scale);
-  }
-  return v;
-}
+using convgrad::bench::signal;
 
 // Seconds on the clock the timings use: wall-clock, or this process's CPU time.
 double now_seconds(bool cpu_time) {

@@ -20,7 +20,7 @@
 // Every function validates the shape and the spans' sizes and throws invalid_argument (or
 // non_finite_input for a NaN or infinity in an input) before it writes anything. Method::reference
 // runs the literal loops of the formulas above; direct and fft are the fast paths (automatic
-// picks one by the cost model, channel_method_cost); every method gives the same bits for any
+// picks one by the cost model, channel_method_cost in method.hpp); every method gives the same bits for any
 // OMP_NUM_THREADS. Gradients over the batch are summed in double per block, blocks in a fixed
 // order (chunks.hpp's rule), whatever T is.
 #pragma once
@@ -81,13 +81,5 @@ template <std::floating_point T>
 double train_step_channels(std::span<const T> x, std::span<const T> W, std::span<const T> bias,
                            std::span<const T> y, std::span<T> dW, std::span<T> dbias,
                            const ChannelShape& shape, Method method = Method::automatic);
-
-// ---- the method choice for channels -------------------------------------------------------
-
-// Predicted seconds of one training step (forward, dW and dx) on one core by Method::direct
-// or Method::fft, from the single-channel cost model's per-tap and per-transform costs.
-double channel_method_cost(Method method, const ChannelShape& shape, std::size_t element_size);
-// Method::automatic's choice for this shape: the one predicted faster.
-Method choose_channel_method(const ChannelShape& shape, std::size_t element_size);
 
 }  // namespace convgrad

@@ -55,6 +55,13 @@ double predicted_step_seconds(Method method, std::size_t n, std::size_t k, std::
 // The cost model's choice between direct and fft: the one predicted faster.
 Method choose_method(std::size_t n, std::size_t k, std::size_t element_size = 8);
 
+// The same for the multi-channel layer (channels.hpp): the predicted seconds of one layer step
+// (the forward, dW and dx) on one core by Method::direct or Method::fft, and the faster one,
+// which Method::automatic runs. (The measured choice below is single-channel only.)
+struct ChannelShape;
+double channel_method_cost(Method method, const ChannelShape& shape, std::size_t element_size);
+Method choose_channel_method(const ChannelShape& shape, std::size_t element_size);
+
 // ---- resolving a request ---------------------------------------------------------------------
 
 // Where a resolved method came from: asked for by name, a measured record, or the cost model

@@ -102,6 +102,8 @@ void conv_channels(std::span<const T> x, std::span<const T> W, std::span<const T
   switch (resolve(method, s, sizeof(T))) {
     case Method::reference:
       return detail::channels::reference::conv(x, W, bias, y, s);
+    case Method::fft:
+      return detail::channels::fft::conv(x, W, bias, y, s);
     default:
       return detail::channels::direct::conv(x, W, bias, y, s);
   }
@@ -119,6 +121,8 @@ void grad_channels(std::span<const T> x, std::span<const T> W, std::span<const T
   switch (resolve(method, s, sizeof(T))) {
     case Method::reference:
       return detail::channels::reference::grad(x, W, r, dx, dW, dbias, s);
+    case Method::fft:
+      return detail::channels::fft::grad(x, W, r, dx, dW, dbias, s);
     default:
       return detail::channels::direct::grad(x, W, r, dx, dW, dbias, s);
   }
@@ -136,6 +140,8 @@ double train_step_channels(std::span<const T> x, std::span<const T> W, std::span
   switch (resolve(method, s, sizeof(T))) {
     case Method::reference:
       return detail::channels::reference::train_step(x, W, bias, y, dW, dbias, s);
+    case Method::fft:
+      return detail::channels::fft::train_step(x, W, bias, y, dW, dbias, s);
     default:
       return detail::channels::direct::train_step(x, W, bias, y, dW, dbias, s);
   }

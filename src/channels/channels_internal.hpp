@@ -80,4 +80,17 @@ double train_step(std::span<const T> x, std::span<const T> W, std::span<const T>
                   std::span<T> dW, std::span<T> dbias, const ChannelShape& s);
 }  // namespace direct
 
+// Overlap-save blocks through FFTW with the channel sums per frequency bin (fft.cpp).
+namespace fft {
+template <std::floating_point T>
+void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<T> y,
+          const ChannelShape& s);
+template <std::floating_point T>
+void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std::span<T> dx, std::span<T> dW,
+          std::span<T> dbias, const ChannelShape& s);
+template <std::floating_point T>
+double train_step(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<const T> y,
+                  std::span<T> dW, std::span<T> dbias, const ChannelShape& s);
+}  // namespace fft
+
 }  // namespace convgrad::detail::channels

@@ -4,7 +4,7 @@
 // samples) while it runs over the input channels and taps: one load of a window vector feeds
 // OB multiply-adds, one broadcast weight feeds V. correlate_accumulate_channels keeps 4 x 4
 // (output, input) channel sums of one tap in registers while it runs over the block: 8 loads
-// feed 16 multiply-adds.
+// feed 16 multiply-adds. The FFT method's per-bin products of split spectra are here too.
 //
 // Compiled once per instruction set (hwy/foreach_target.h re-includes it).
 #include <cstddef>
@@ -142,6 +142,84 @@ void correlate_accumulate_channels_impl(const T* s, std::size_t s_stride, std::s
     accumulate_channels_rows<1>(s, s_stride, C, r + o * r_stride, r_stride, P, K, dil, G + o * C * K);
 }
 
+// y += a b or conj(a) b, split complex, whole vectors then one bin at a time.
+template <typename T>
+void multiply_add_spectra_impl(const T* HWY_RESTRICT ar, const T* HWY_RESTRICT ai, const T* HWY_RESTRICT br,
+                               const T* HWY_RESTRICT bi, T* HWY_RESTRICT yr, T* HWY_RESTRICT yi,
+                               std::size_t n, bool conj_a) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  std::size_t f = 0;
+  if (conj_a) {
+    for (; f + L <= n; f += L) {
+      const auto a_r = hn::LoadU(d, ar + f), a_i = hn::LoadU(d, ai + f);
+      const auto b_r = hn::LoadU(d, br + f), b_i = hn::LoadU(d, bi + f);
+      hn::StoreU(hn::MulAdd(a_i, b_i, hn::MulAdd(a_r, b_r, hn::LoadU(d, yr + f))), d, yr + f);
+      hn::StoreU(hn::NegMulAdd(a_i, b_r, hn::MulAdd(a_r, b_i, hn::LoadU(d, yi + f))), d, yi + f);
+    }
+    for (; f < n; ++f) {
+      yr[f] += ar[f] * br[f] + ai[f] * bi[f];
+      yi[f] += ar[f] * bi[f] - ai[f] * br[f];
+    }
+  } else {
+    for (; f + L <= n; f += L) {
+      const auto a_r = hn::LoadU(d, ar + f), a_i = hn::LoadU(d, ai + f);
+      const auto b_r = hn::LoadU(d, br + f), b_i = hn::LoadU(d, bi + f);
+      hn::StoreU(hn::NegMulAdd(a_i, b_i, hn::MulAdd(a_r, b_r, hn::LoadU(d, yr + f))), d, yr + f);
+      hn::StoreU(hn::MulAdd(a_i, b_r, hn::MulAdd(a_r, b_i, hn::LoadU(d, yi + f))), d, yi + f);
+    }
+    for (; f < n; ++f) {
+      yr[f] += ar[f] * br[f] - ai[f] * bi[f];
+      yi[f] += ar[f] * bi[f] + ai[f] * br[f];
+    }
+  }
+}
+
+// g += conj(r) x: the product in T (as many lanes of T as a double vector has), widened and
+// added in double.
+template <typename T>
+void accumulate_conj_spectra_impl(const T* HWY_RESTRICT rr, const T* HWY_RESTRICT ri,
+                                  const T* HWY_RESTRICT xr, const T* HWY_RESTRICT xi, double* HWY_RESTRICT gr,
+                                  double* HWY_RESTRICT gi, std::size_t n) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<T, decltype(dd)> d;
+  const std::size_t L = hn::Lanes(dd);
+  std::size_t f = 0;
+  for (; f + L <= n; f += L) {
+    const auto r_r = hn::LoadU(d, rr + f), r_i = hn::LoadU(d, ri + f);
+    const auto x_r = hn::LoadU(d, xr + f), x_i = hn::LoadU(d, xi + f);
+    const auto re = hn::MulAdd(r_r, x_r, hn::Mul(r_i, x_i)), im = hn::MulSub(r_r, x_i, hn::Mul(r_i, x_r));
+    if constexpr (sizeof(T) == sizeof(double)) {
+      hn::StoreU(hn::Add(hn::LoadU(dd, gr + f), re), dd, gr + f);
+      hn::StoreU(hn::Add(hn::LoadU(dd, gi + f), im), dd, gi + f);
+    } else {
+      hn::StoreU(hn::Add(hn::LoadU(dd, gr + f), hn::PromoteTo(dd, re)), dd, gr + f);
+      hn::StoreU(hn::Add(hn::LoadU(dd, gi + f), hn::PromoteTo(dd, im)), dd, gi + f);
+    }
+  }
+  for (; f < n; ++f) {
+    gr[f] += static_cast<double>(rr[f] * xr[f] + ri[f] * xi[f]);
+    gi[f] += static_cast<double>(rr[f] * xi[f] - ri[f] * xr[f]);
+  }
+}
+
+void multiply_add_spectra_f32(const float* ar, const float* ai, const float* br, const float* bi, float* yr,
+                              float* yi, std::size_t n, bool conj_a) {
+  multiply_add_spectra_impl(ar, ai, br, bi, yr, yi, n, conj_a);
+}
+void multiply_add_spectra_f64(const double* ar, const double* ai, const double* br, const double* bi,
+                              double* yr, double* yi, std::size_t n, bool conj_a) {
+  multiply_add_spectra_impl(ar, ai, br, bi, yr, yi, n, conj_a);
+}
+void accumulate_conj_spectra_f32(const float* rr, const float* ri, const float* xr, const float* xi,
+                                 double* gr, double* gi, std::size_t n) {
+  accumulate_conj_spectra_impl(rr, ri, xr, xi, gr, gi, n);
+}
+void accumulate_conj_spectra_f64(const double* rr, const double* ri, const double* xr, const double* xi,
+                                 double* gr, double* gi, std::size_t n) {
+  accumulate_conj_spectra_impl(rr, ri, xr, xi, gr, gi, n);
+}
+
 void correlate_channels_f32(const float* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
                             const float* s, std::size_t s_stride, const float* bias, float* out,
                             std::size_t out_stride, std::size_t P) {
@@ -174,6 +252,27 @@ HWY_EXPORT(correlate_channels_f32);
 HWY_EXPORT(correlate_channels_f64);
 HWY_EXPORT(correlate_accumulate_channels_f32);
 HWY_EXPORT(correlate_accumulate_channels_f64);
+HWY_EXPORT(multiply_add_spectra_f32);
+HWY_EXPORT(multiply_add_spectra_f64);
+HWY_EXPORT(accumulate_conj_spectra_f32);
+HWY_EXPORT(accumulate_conj_spectra_f64);
+
+void multiply_add_spectra(const float* ar, const float* ai, const float* br, const float* bi, float* yr,
+                          float* yi, std::size_t n, bool conj_a) {
+  HWY_DYNAMIC_DISPATCH(multiply_add_spectra_f32)(ar, ai, br, bi, yr, yi, n, conj_a);
+}
+void multiply_add_spectra(const double* ar, const double* ai, const double* br, const double* bi, double* yr,
+                          double* yi, std::size_t n, bool conj_a) {
+  HWY_DYNAMIC_DISPATCH(multiply_add_spectra_f64)(ar, ai, br, bi, yr, yi, n, conj_a);
+}
+void accumulate_conj_spectra(const float* rr, const float* ri, const float* xr, const float* xi, double* gr,
+                             double* gi, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(accumulate_conj_spectra_f32)(rr, ri, xr, xi, gr, gi, n);
+}
+void accumulate_conj_spectra(const double* rr, const double* ri, const double* xr, const double* xi,
+                             double* gr, double* gi, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(accumulate_conj_spectra_f64)(rr, ri, xr, xi, gr, gi, n);
+}
 
 void correlate_channels(const float* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
                         const float* s, std::size_t s_stride, const float* bias, float* out,

@@ -3,17 +3,21 @@
 #include <cmath>
 
 #include "channels/channels_internal.hpp"
+#include "convgrad/method.hpp"
 #include "core/kernels.hpp"
 
 namespace convgrad {
 
-// One training step with channels (forward, dW and dx) on one core:
-//   direct: B C_out (C_in/g) N_out Kc multiply-adds per pass, three passes, at half the
-//           single-channel model's per-tap time (that counts two multiply-adds per tap);
-//   fft:    per overlap-save block, 2 B (C_in + C_out) transforms of length L (x and r
-//           forward, y and dx back) at a third of the single-channel step's per-block cost
-//           (which has three transforms), plus three complex multiply-adds per spectral bin
-//           and channel pair.
+// One layer step with channels (the forward, then dW and dx) on one core, calibrated on the
+// benchmark machine (bench/CHANNELS_RESULTS.md, one thread, process CPU time):
+//   direct: 3 B C_out (C_in/g) N_out Kc multiply-adds at 0.009 ns (float) or 0.018 ns (double)
+//           each, times 1 + 1/min(C_out/g, 4): the kernels form up to 4 output channels at
+//           once, so with one output channel per group (depthwise) each load feeds fewer
+//           multiply-adds (measured: 70% of the FMA peak dense, 37% depthwise);
+//   fft:    per overlap-save block of length L, 3 B (C_in + C_out) transforms (x twice: once
+//           for the forward, once for dW; r for dW and for dx; y and dx back) at
+//           0.10 ns (float) or 0.15 ns (double) per L log2 L, and 3 B (C_out C_in/g) products
+//           of spectra at 0.7 ns (float) or 1.0 ns (double) per bin; plus the filter spectra.
 // Kc counts only the taps that reach the signal.
 double channel_method_cost(Method method, const ChannelShape& s, std::size_t element_size) {
   const bool single = element_size <= 4;
@@ -21,14 +25,17 @@ double channel_method_cost(Method method, const ChannelShape& s, std::size_t ele
                pairs = Cout * double(s.in_per_group());
   const std::size_t n = std::max(s.n_in, s.n_out);
   const std::size_t kc = std::min(s.K(), 2 * n / s.dilation + 1);
-  if (method == Method::direct)
-    return (single ? 0.020e-9 : 0.040e-9) * 3 * B * pairs * double(s.n_out) * double(kc) + 1e-6;
+  if (method == Method::direct) {
+    const double per_fma =
+        (single ? 0.009e-9 : 0.018e-9) * (1.0 + 1.0 / double(std::min<std::size_t>(s.out_per_group(), 4)));
+    return per_fma * 3 * B * pairs * double(s.n_out) * double(kc) + 1e-6;
+  }
   const std::size_t span = s.dilation * (kc - 1) + 1;  // the dilated filter's length
   const std::size_t L = detail::fft::block_transform_length(n, span);
   const double blocks = std::ceil(double(n) / double(L - std::min(L - 1, span - 1)));
-  const double transform = (single ? 0.13e-9 : 0.18e-9) * double(L) * std::log2(double(L));
-  const double product = (single ? 0.5e-9 : 1.0e-9) * double(L / 2 + 1);
-  return blocks * (2 * B * (Cin + Cout) * transform + 3 * B * pairs * product) + pairs * transform + 1e-5;
+  const double transform = (single ? 0.10e-9 : 0.15e-9) * double(L) * std::log2(double(L));
+  const double product = (single ? 0.7e-9 : 1.0e-9) * double(L / 2 + 1);
+  return blocks * (3 * B * (Cin + Cout) * transform + 3 * B * pairs * product) + 2 * pairs * transform + 1e-5;
 }
 
 Method choose_channel_method(const ChannelShape& s, std::size_t element_size) {

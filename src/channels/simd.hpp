@@ -32,4 +32,16 @@ void correlate_accumulate_channels(const double* s, std::size_t s_stride, std::s
                                    std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
                                    std::size_t dil, double* G);
 
+// Spectra kept split (real parts, imaginary parts), bin by bin over n bins:
+//   y += a b   (conj_a: y += conj(a) b)
+void multiply_add_spectra(const float* ar, const float* ai, const float* br, const float* bi, float* yr,
+                          float* yi, std::size_t n, bool conj_a);
+void multiply_add_spectra(const double* ar, const double* ai, const double* br, const double* bi, double* yr,
+                          double* yi, std::size_t n, bool conj_a);
+//   g += conj(r) x, the product formed in T and added in double.
+void accumulate_conj_spectra(const float* rr, const float* ri, const float* xr, const float* xi, double* gr,
+                             double* gi, std::size_t n);
+void accumulate_conj_spectra(const double* rr, const double* ri, const double* xr, const double* xi,
+                             double* gr, double* gi, std::size_t n);
+
 }  // namespace convgrad::detail::channels::simd
