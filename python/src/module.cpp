@@ -41,6 +41,8 @@
 namespace py = pybind11;
 using namespace py::literals;
 
+void bind_channels(py::module_& m);  // channels.cpp: the multi-channel filter
+
 namespace {
 
 using convgrad::Method;
@@ -361,7 +363,6 @@ void translate_errors() {
 }  // namespace
 
 void bind_adaptive(py::module_& m);  // adaptive.cpp
-void bind_channels(py::module_& m);  // channels.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
@@ -391,7 +392,6 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype<float>(m);
   bind_dtype<double>(m);
   bind_adaptive(m);
-  bind_channels(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
   // without lo, with the library's message.
@@ -469,4 +469,5 @@ PYBIND11_MODULE(_core, m) {
     if (warning.empty()) return std::nullopt;
     return warning;
   });
+  bind_channels(m);
 }
