@@ -64,10 +64,12 @@ from ._channels import conv_channels, grad_channels, train_step_channels  # many
 from ._fit import MimoFitResult  # fit()'s result for several channels
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "MimoFitResult", "conv_channels", "grad_channels", "train_step_channels",
            "FitResult", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
 
 __version__ = "0.1.0"
+
+# Many channels: the multi-channel filter, and fit()'s result for several channels.
+__all__ += ["MimoFitResult", "conv_channels", "grad_channels", "train_step_channels"]
 
 
 def __dir__():

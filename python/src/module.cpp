@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "arrays.hpp"
 #include "convgrad/batch.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
@@ -36,7 +37,7 @@
 #include "convgrad/taps.hpp"
 #include "convgrad/taps_file.hpp"
 #include "convgrad/tune.hpp"
-#include "bindings.hpp"
+#include "compute.hpp"
 
 namespace py = pybind11;
 using namespace py::literals;
@@ -47,10 +48,8 @@ namespace {
 
 using convgrad::Method;
 using convgrad::Taps;
-using convgrad_python::compute;
-using convgrad_python::In;
-using convgrad_python::out_span;
-using convgrad_python::span_of;
+using convgrad::python::In;
+using convgrad::python::span_of;
 
 // Taps for K values: m = lo..lo+K-1, or the centred range -(K-1)/2..(K-1)/2 when lo is not
 // given (the library refuses an even K there, with a message saying to pass lo).
@@ -64,6 +63,11 @@ py::array_t<T> empty_1d(std::size_t n) {
   return py::array_t<T>(static_cast<py::ssize_t>(n));
 }
 
+template <typename T>
+std::span<T> out_span(py::array_t<T>& a) {
+  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
+}
+
 // Hands a library-owned buffer to numpy without copying it (the Jacobians can be large).
 template <typename T>
 py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
@@ -71,6 +75,8 @@ py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
   return py::array_t<T>(std::move(shape), owned->data(), free_when_done);
 }
+
+using convgrad::python::compute;  // compute.hpp: the GIL released, Ctrl-C polled
 
 // yhat = h * x.
 template <typename T>
