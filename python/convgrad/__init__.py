@@ -14,13 +14,17 @@ The model (DESIGN.md section 2), with 0-based indices and taps ``m = lo..hi``::
 Functions: :func:`conv`, :func:`loss_and_grad`, :func:`grad_kernel`, :func:`grad_input`,
 :func:`jacobians` (the two factors of ``dh = r^T J_h``), :func:`check` (every method against
 the reference loops), :func:`fit` (learn h from a recording ``fit(x, y, kernel_size=K)`` or
-from a list of (x, y) pairs, or several channels ``fit(x (C_in, N), y (C_out, N), kernel_size=K)``;
-memory-mapped arrays are read a chunk at a time),
+from a list of (x, y) pairs; memory-mapped arrays are read a chunk at a time),
 :class:`NormalEquations` with :func:`chunk_plan` and :func:`window` (the exact fit
-accumulated in pieces, merged and serialised: for data beyond memory or spread over workers),
-:func:`conv_channels`, :func:`grad_channels` and :func:`train_step_channels` (the batched
-multi-channel filter of a convolutional layer, B x C_in x N -> B x C_out x N) and :func:`set_tuning` / :func:`tune` (the measured choice of
+accumulated in pieces, merged and serialised: for data beyond memory or spread over workers)
+and :func:`set_tuning` / :func:`tune` (the measured choice of
 ``method="auto"``). PyTorch: ``convgrad.torch``.
+
+Many channels: :func:`fit` with x of shape (C_in, N) and y of shape (C_out, N) identifies
+every filter from each input to each output (:class:`MimoFitResult`); :func:`conv_channels`,
+:func:`grad_channels` and :func:`train_step_channels` are the batched multi-channel filter of
+a convolutional layer (B x C_in x N -> B x C_out x N) and its gradients; in PyTorch,
+``convgrad.torch.Conv1d`` is a drop-in ``torch.nn.Conv1d``.
 
 Words, as in the library and the command (docs/derivation.md): ``K`` (``kernel_size``) is
 the number of taps, ``lo..hi`` their range, ``M`` the half-width of a centred filter
@@ -55,17 +59,20 @@ The GIL is released while the C++ core computes.
 """
 
 from ._ops import check, conv, grad_input, grad_kernel, jacobians, loss_and_grad
-from ._channels import conv_channels, grad_channels, train_step_channels
-from ._fit import FitResult, MimoFitResult, NormalEquations, chunk_plan, fit, window
+from ._fit import FitResult, NormalEquations, chunk_plan, fit, window
 from ._tuning import set_tuning, tune, tuning_enabled
 from .taps_file import read_taps, write_taps
 from . import adaptive  # convgrad.adaptive: LMS, NLMS, SignLMS, RLS, FDAF
+from ._channels import conv_channels, grad_channels, train_step_channels  # many channels
+from ._fit import MimoFitResult  # fit()'s result for several channels
 
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
-           "conv_channels", "grad_channels", "train_step_channels",
-           "FitResult", "MimoFitResult", "NormalEquations", "chunk_plan", "window", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
+           "FitResult", "NormalEquations", "chunk_plan", "window", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
 
 __version__ = "0.1.0"
+
+# Many channels: the multi-channel filter, and fit()'s result for several channels.
+__all__ += ["MimoFitResult", "conv_channels", "grad_channels", "train_step_channels"]
 
 
 def __dir__():

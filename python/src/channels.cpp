@@ -7,7 +7,7 @@
 // Arrays arrive C-contiguous and of one float type (python/convgrad/_channels.py checks them;
 // every binding is registered per dtype with conversion off). Shapes are read from the arrays;
 // the library checks that they agree and throws invalid_argument naming the field. The GIL is
-// released around every computation (bindings.hpp).
+// released around every computation (compute.hpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -19,7 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "bindings.hpp"
+#include "arrays.hpp"
+#include "compute.hpp"
 #include "convgrad/channels.hpp"
 #include "convgrad/errors.hpp"
 
@@ -30,10 +31,10 @@ namespace {
 
 using convgrad::ChannelShape;
 using convgrad::Method;
-using convgrad_python::compute;
-using convgrad_python::In;
-using convgrad_python::out_span;
-using convgrad_python::span_of;
+using convgrad::python::compute;
+using convgrad::python::In;
+using convgrad::python::out_span;
+using convgrad::python::span_of;
 
 // The dimensions of a 3-D array (x, r, W); anything else is refused naming the array.
 template <typename T>

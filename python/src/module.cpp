@@ -37,10 +37,12 @@
 #include "convgrad/taps.hpp"
 #include "convgrad/taps_file.hpp"
 #include "convgrad/tune.hpp"
-#include "bindings.hpp"
+#include "compute.hpp"
 
 namespace py = pybind11;
 using namespace py::literals;
+
+void bind_channels(py::module_& m);  // channels.cpp: the multi-channel filter
 
 namespace {
 
@@ -61,6 +63,11 @@ py::array_t<T> empty_1d(std::size_t n) {
   return py::array_t<T>(static_cast<py::ssize_t>(n));
 }
 
+template <typename T>
+std::span<T> out_span(py::array_t<T>& a) {
+  return {a.mutable_data(), static_cast<std::size_t>(a.size())};
+}
+
 // Hands a library-owned buffer to numpy without copying it (the Jacobians can be large).
 template <typename T>
 py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
@@ -68,6 +75,8 @@ py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
   return py::array_t<T>(std::move(shape), owned->data(), free_when_done);
 }
+
+using convgrad::python::compute;  // compute.hpp: the GIL released, Ctrl-C polled
 
 // yhat = h * x.
 template <typename T>
@@ -363,7 +372,6 @@ void translate_errors() {
 
 void bind_adaptive(py::module_& m);  // adaptive.cpp
 void bind_stream(py::module_& m);    // stream.cpp
-void bind_channels(py::module_& m);  // channels.cpp
 void bind_chunks(py::module_& m);    // chunks.cpp
 
 PYBIND11_MODULE(_core, m) {
@@ -397,7 +405,6 @@ PYBIND11_MODULE(_core, m) {
   bind_dtype<double>(m);
   bind_adaptive(m);
   bind_stream(m);
-  bind_channels(m);
   bind_chunks(m);
 
   // (lo, hi) for K taps: the centred range unless lo is given; ValueError for an even K
@@ -476,4 +483,5 @@ PYBIND11_MODULE(_core, m) {
     if (warning.empty()) return std::nullopt;
     return warning;
   });
+  bind_channels(m);
 }

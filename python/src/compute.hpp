@@ -1,5 +1,5 @@
-// What the binding files (module.cpp, channels.cpp) share: arrays in and out of the library,
-// and running its computations with the GIL released, Ctrl-C polled, a failed allocation named.
+// Running the library's computations from the binding files (module.cpp, channels.cpp): the
+// GIL released, Ctrl-C polled, a failed allocation named; and the arrays results are written to.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -13,19 +13,9 @@
 #include "convgrad/errors.hpp"
 #include "convgrad/interrupt.hpp"
 
-namespace convgrad_python {
+namespace convgrad::python {
 
 namespace py = pybind11;
-
-// An input array as the library wants it: C order; pybind11 refuses anything else because
-// every binding is registered with .noconvert().
-template <typename T>
-using In = py::array_t<T, py::array::c_style>;
-
-template <typename T>
-std::span<const T> span_of(const In<T>& a) {
-  return {a.data(), static_cast<std::size_t>(a.size())};
-}
 
 template <typename T>
 std::span<T> out_span(py::array_t<T>& a) {
@@ -55,4 +45,4 @@ void compute(const char* call, F&& work) {
   }
 }
 
-}  // namespace convgrad_python
+}  // namespace convgrad::python
