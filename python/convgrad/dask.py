@@ -112,13 +112,16 @@ def _tree(leaves, merge):
 
 def _chunk_inputs(pairs, plan):
     """Per chunk of the plan, the dask arrays its task reads: (its window's samples inside the
-    signal, zeros to put before them, zeros after, y[begin, end))."""
+    signal, zeros to put before them, zeros after, y[begin, end)). The plan's window is
+    x[begin - hi, end - lo) cut to the signal, so no zeros are added."""
     for chunk in plan:
         xp, yp = pairs[chunk.pair]
-        N, first, end = xp.shape[0], chunk.window_first, chunk.window_first + chunk.window_size
+        N = xp.shape[0]
+        first, size = chunk.window_first, chunk.window_size
+        end = first + size
         inside = xp[min(max(first, 0), N):max(min(end, N), 0)]
-        before = min(max(-first, 0), chunk.window_size)
-        yield chunk, (inside, before, chunk.window_size - before - inside.shape[0], yp[chunk.begin:chunk.end])
+        before = min(max(-first, 0), size)
+        yield chunk, (inside, before, size - before - inside.shape[0], yp[chunk.begin:chunk.end])
 
 
 def _native(a):
@@ -154,9 +157,9 @@ def _chunk_normal_equations(chunk, lo, hi, inside, before, after, y_rows):
     w, y_rows = _samples(inside, before, after), _native(y_rows)
     ne = NormalEquations(lo=lo, hi=hi, first_chunk=chunk.index)
     try:
-        ne.add(w, y_rows, halo=True)
+        ne.add(w, y_rows, halo=chunk.halo)
     except ValueError:
-        _named(chunk.pair, chunk.window_first, chunk.begin, w, y_rows)
+        _named(chunk.pair, chunk.window_first - before, chunk.begin, w, y_rows)
         raise
     return ne.to_bytes()
 
@@ -166,9 +169,10 @@ def _merge(left, right):
     return NormalEquations.from_bytes(left).merge(NormalEquations.from_bytes(right)).to_bytes()
 
 
-def _chunk_objective(lo, h, inside, before, after, y_rows):
+def _chunk_objective(chunk, n, rows, lo, h, inside, before, after, y_rows):
     """[1/2 ||r||^2, X^T r] at h over the chunk's rows, r = X h - y (no ridge)."""
-    return _core.chunk_objective(_samples(inside, before, after), _native(y_rows), h, lo)
+    return _core.chunk_objective(_samples(inside, before, after), chunk.window_first - before, _native(y_rows),
+                                 chunk.begin, n, rows, h, lo)
 
 
 def _add(left, right):
@@ -192,10 +196,11 @@ def _solve(pairs, plan, lo, hi, ridge, scheduler):
     return NormalEquations.from_bytes(blob).solve(ridge)
 
 
-def _report(pairs, plan, lo, hi, h, ridge, scheduler):
+def _report(pairs, plan, rows, lo, hi, h, ridge, scheduler):
     """(loss, grad_norm, pair_loss) at h as the library's fit reports them: one pass of chunk
     objectives added by the tree; per pair the chunks' losses in chunk order."""
-    leaves = [dask.delayed(_chunk_objective, pure=True)(lo, h, *inputs) for _, inputs in _chunk_inputs(pairs, plan)]
+    leaves = [dask.delayed(_chunk_objective, pure=True)(chunk, pairs[chunk.pair][0].shape[0], rows, lo, h, *inputs)
+              for chunk, inputs in _chunk_inputs(pairs, plan)]
     root = _tree(leaves, dask.delayed(_add, pure=True))
     total, losses = dask.compute(root, [dask.delayed(_loss_of, pure=True)(v) for v in leaves], scheduler=scheduler)
     pair_loss = [0.0] * len(pairs)
@@ -236,7 +241,7 @@ def _exact(pairs, lo, hi, ridge, rows, scheduler):
     plan = chunk_plan(lengths, lo=lo, hi=hi, chunk_rows=rows)
     s = _solve(pairs, plan, lo, hi, ridge, scheduler)
     h = s.h.astype(pairs[0][0].dtype)
-    loss, grad_norm, pair_loss = _report(pairs, plan, lo, hi, h, ridge, scheduler)
+    loss, grad_norm, pair_loss = _report(pairs, plan, rows, lo, hi, h, ridge, scheduler)
     return {"h": h, "history": {}, "pair_loss": pair_loss, "solver": "exact", "lo": lo, "hi": hi,
             "iterations": 1, "loss": loss, "grad_norm": grad_norm, "stop_reason": "solved", "ridge": ridge,
             "lambda_max": s.lambda_max, "step": 0.0, "step_halvings": 0, "condition": s.condition,

@@ -4,9 +4,11 @@
 // as its own fit computes them, so that the caller's tree of additions reproduces fit()'s
 // reported loss and gradient to the last bit.
 //
-//   chunk_objective(x_window, y_rows, h, lo) -> float64 array [1/2 ||r||^2, X^T r]
-//       at h for the chunk's rows, r = X h - y: the window x[a - hi, b - lo) (zeros outside
-//       the signal) and y[a, b), the leaf of fit()'s loss-and-gradient pass
+//   chunk_objective(x_window, window_first, y_rows, begin, n, chunk_rows, h, lo)
+//       -> float64 array [1/2 ||r||^2, X^T r] at h for the rows [begin, begin + |y_rows|) of a
+//       pair of n rows cut into chunks of chunk_rows, r = X h - y: the plan's window
+//       x[window_first, ...) (cut to the signal) and those rows of y; the leaf of fit()'s
+//       loss-and-gradient pass
 //
 // Errors are translated as module.cpp says (ValueError for NaN samples and bad sizes). The
 // GIL is released while the library computes.
@@ -31,42 +33,55 @@ using convgrad::Taps;
 using convgrad::python::In;
 using convgrad::python::span_of;
 
-// One chunk as a data source: pair 0 has the chunk's rows [0, rows), and reading x anywhere in
-// [-hi, rows - lo) gives the window's samples (the halo included), as the whole signal would.
+// One chunk of a pair of N samples as a data source: the window holds x[window_first, ...)
+// (cut to the signal, as the plan gives it) and y_rows holds y[begin, end); the library is
+// asked for that chunk of the plan ChunkPlan({N}, chunk_rows), so the leaf has its bits.
 template <std::floating_point T>
 class WindowSource final : public convgrad::Source<T> {
  public:
-  WindowSource(std::span<const T> x_window, std::span<const T> y_rows, Taps taps)
-      : xw_(x_window), yr_(y_rows), hi_(taps.hi) {}
+  WindowSource(std::span<const T> x_window, std::int64_t window_first, std::span<const T> y_rows,
+               std::int64_t begin, std::size_t n)
+      : xw_(x_window), yr_(y_rows), window_first_(window_first), begin_(begin), n_(n) {}
   std::size_t pairs() override { return 1; }
-  std::size_t length(std::size_t) override { return yr_.size(); }
+  std::size_t length(std::size_t) override { return n_; }
   void read_x(std::size_t, std::int64_t first, std::span<T> out) override {
-    std::copy_n(xw_.begin() + (first + hi_), out.size(), out.begin());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const std::int64_t k = first + static_cast<std::int64_t>(i) - window_first_;  // zeros outside
+      out[i] =
+          (k >= 0 && k < static_cast<std::int64_t>(xw_.size())) ? xw_[static_cast<std::size_t>(k)] : T(0);
+    }
   }
   void read_y(std::size_t, std::int64_t first, std::span<T> out) override {
-    std::copy_n(yr_.begin() + first, out.size(), out.begin());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const std::int64_t k = first + static_cast<std::int64_t>(i) - begin_;
+      out[i] =
+          (k >= 0 && k < static_cast<std::int64_t>(yr_.size())) ? yr_[static_cast<std::size_t>(k)] : T(0);
+    }
   }
 
  private:
   std::span<const T> xw_, yr_;
-  std::int64_t hi_;
+  std::int64_t window_first_, begin_;
+  std::size_t n_;
 };
 
 template <typename T>
-py::array_t<double> chunk_objective(const In<T>& x_window, const In<T>& y_rows, const In<T>& h,
-                                    std::int64_t lo) {
+py::array_t<double> chunk_objective(const In<T>& x_window, std::int64_t window_first, const In<T>& y_rows,
+                                    std::int64_t begin, std::int64_t n, std::int64_t chunk_rows,
+                                    const In<T>& h, std::int64_t lo) {
   const Taps taps = Taps::from_lo(lo, static_cast<std::size_t>(h.size()));
-  const std::size_t rows = static_cast<std::size_t>(y_rows.size());
-  if (rows == 0 || static_cast<std::size_t>(x_window.size()) != rows + taps.K() - 1)
-    throw convgrad::invalid_argument(
-        "chunk_objective: the window of x has " + std::to_string(x_window.size()) + " samples; " +
-        std::to_string(rows) + " rows of y with " + std::to_string(taps.K()) + " taps need rows + K - 1");
+  if (n <= 0 || chunk_rows <= 0 || begin < 0 || begin >= n || begin % chunk_rows != 0)
+    throw convgrad::invalid_argument("chunk_objective: begin = " + std::to_string(begin) +
+                                     " is not the start of a chunk of a pair of " + std::to_string(n) +
+                                     " rows");
   std::vector<convgrad::reduce::Partial> leaf;
   {
     py::gil_scoped_release free;
-    WindowSource<T> source(span_of(x_window), span_of(y_rows), taps);
-    const convgrad::ChunkPlan plan({rows}, rows);  // the one chunk
-    leaf = convgrad::objective_partials<T>(source, plan, taps, span_of(h), 0, 1);
+    WindowSource<T> source(span_of(x_window), window_first, span_of(y_rows), begin,
+                           static_cast<std::size_t>(n));
+    const convgrad::ChunkPlan plan({static_cast<std::size_t>(n)}, static_cast<std::size_t>(chunk_rows));
+    const auto c = static_cast<std::size_t>(begin / chunk_rows);
+    leaf = convgrad::objective_partials<T>(source, plan, taps, span_of(h), c, c + 1);
   }
   const std::vector<double>& v = leaf.at(0).value;
   py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
@@ -76,8 +91,8 @@ py::array_t<double> chunk_objective(const In<T>& x_window, const In<T>& y_rows, 
 
 template <typename T>
 void bind_typed(py::module_& m) {
-  m.def("chunk_objective", &chunk_objective<T>, "x_window"_a.noconvert(), "y_rows"_a.noconvert(),
-        "h"_a.noconvert(), "lo"_a);
+  m.def("chunk_objective", &chunk_objective<T>, "x_window"_a.noconvert(), "window_first"_a,
+        "y_rows"_a.noconvert(), "begin"_a, "n"_a, "chunk_rows"_a, "h"_a.noconvert(), "lo"_a);
 }
 
 }  // namespace
