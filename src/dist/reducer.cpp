@@ -15,11 +15,15 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 constexpr std::uint64_t kMagic = 0x31656572'74677663;  // "cvgtree1"
 
-void put(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+// n = 0 is skipped: an empty vector's data() may be null, which memcpy and append must not see.
+void put(std::string& out, const void* p, std::size_t n) {
+  if (n > 0) out.append(static_cast<const char*>(p), n);
+}
 
 // Reads n bytes at `at` (advancing it), refusing to run past the end of a short message.
 void get(const std::string& in, std::size_t& at, void* p, std::size_t n) {
   if (n > in.size() - at) throw std::runtime_error("tree reduction: a rank's message is cut short");
+  if (n == 0) return;
   std::memcpy(p, in.data() + at, n);
   at += n;
 }

@@ -37,7 +37,9 @@ std::vector<reduce::Partial> rank_partials(std::size_t C, int rank, int ranks, s
 }
 
 bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+  // (empty vectors are equal without memcmp: their data() may be null)
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 
 TEST(RankChunks, PartitionTheChunksInRankOrderAsEvenlyAsWholeChunksAllow) {
