@@ -65,7 +65,7 @@ int run_apply(const ApplyCli& o) {
 
   const Kernel k = read_kernel(o.h_path, "--h", o.taps);
   const Taps taps = k.taps;
-  if (channel && !io::is_sound_file(o.x_path))
+  if (channel && !channel_for(o.x_path, channel))
     throw usage_error("--channel applies only to sound files (WAV)");
   const io::Signal x = read_input(o.x_path, "x", channel);
   require_same_rate(k, x, o);
@@ -112,7 +112,7 @@ Run add_apply(CLI::App& app) {
               "with --method auto: time direct and fft once for this length, use the faster");
   c->add_flag("--ignore-rate", o->ignore_rate,
               "apply taps learned at another sample rate than the input's (refused otherwise)");
-  c->add_flag("--quiet", o->quiet, "print nothing on success");
+  add_verbosity_options(*c, &o->quiet);
   return [o] { return run_apply(*o); };
 }
 

@@ -119,7 +119,7 @@ struct DataSet {
 Recording read_pair(const std::string& xp, const std::string& yp, std::optional<int> channel, DataSet& set) {
   Recording r{xp, yp, {}, {}};
   auto read = [&](const std::string& path, const char* role) {
-    io::Signal s = read_input(path, role, io::is_sound_file(path) ? channel : std::nullopt);
+    io::Signal s = read_input(path, role, channel_for(path, channel));
     if (s.sample_rate) {
       if (set.sample_rate && *set.sample_rate != *s.sample_rate)
         throw io_error(path + " is sampled at " + format_number(*s.sample_rate, 10) + " Hz but " +
@@ -132,9 +132,7 @@ Recording read_pair(const std::string& xp, const std::string& yp, std::optional<
   };
   r.x = read(xp, "x");
   r.y = read(yp, "y");
-  if (r.x.size() != r.y.size())
-    throw io_error("y (" + yp + ") has " + std::to_string(r.y.size()) + " samples but x (" + xp + ") has " +
-                   std::to_string(r.x.size()) + "; each pair must have the same length");
+  require_same_length(xp, r.x.size(), yp, r.y.size());
   return r;
 }
 
@@ -507,7 +505,7 @@ Run add_fit(CLI::App& app) {
   c->add_option("--adam-eps", o->adam_eps, "adam: epsilon (default 1e-8)");
   c->add_option("--batch", o->batch, "mini-batches: pairs per step (default all)");
   c->add_option("--seed", o->seed, "seed of the mini-batch order (default 1)");
-  c->add_flag("--quiet", o->quiet, "print nothing on success");
+  add_verbosity_options(*c, &o->quiet);
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));
     const int code = run_fit(*o);

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "convgrad/version.hpp"
 #include "convgrad/batch.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/errors.hpp"
@@ -370,6 +371,7 @@ void bind_adaptive(py::module_& m);  // adaptive.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
+  m.attr("__version__") = convgrad::version;  // from project(VERSION), as the library and the command
   translate_errors();
   py::class_<FitArgs>(m, "FitOptions")
       .def(py::init([](std::string solver, std::string method, double ridge, std::optional<double> grad_tol,

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convgrad/errors.hpp"
 #include "convgrad/io.hpp"
 #include "core/quote.hpp"
 
@@ -43,8 +44,27 @@ using convgrad::detail::quote_token;
 // Throws io_error "PATH: <where> is NaN/Inf (sample index i)" for the first non-finite value.
 void require_finite_samples(std::span<const double> v, const std::string& path);
 
+// Standard input ('-', stdin.cpp), buffered whole on first use. Its format, from its first
+// bytes: .npy by the magic "\x93NUMPY", a sound file by its RIFF/RF64 WAVE, FLAC or AIFF
+// header, JSON (taps) by a leading '{' or '[', text otherwise.
+enum class StdinFormat { npy, sound, json, text };
+StdinFormat stdin_format();
+// A path every reader can open that holds standard input's bytes.
+std::string stdin_path();
+// Reads standard input with `read(path)`; its errors name "standard input", not the path.
+[[noreturn]] void rethrow_as_stdin(const io_error& e);
+template <class Read>
+auto read_stdin_with(Read&& read) {
+  try {
+    return read(stdin_path());
+  } catch (const io_error& e) {
+    rethrow_as_stdin(e);
+  }
+}
+
 Signal read_npy(const std::string& path);
-Signal read_text(const std::string& path);
+// Text, or a column of a text table (read_signal).
+Signal read_text(const std::string& path, const Column& column = {});
 Signal read_sound(const std::string& path, std::optional<int> channel);
 // io_error naming `path` for a WAV header libsndfile would misread: an encoding it cannot decode
 // itself (MPEG), no channels, a zero sample rate, or a data chunk cut short.
