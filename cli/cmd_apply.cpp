@@ -87,6 +87,7 @@ int run_apply(const ApplyCli& o) {
   } else {
     io::write_array(o.out, yhat);
   }
+  note("wrote %s", o.out == "-" ? "standard output" : o.out.c_str());
   if (!o.quiet)
     std::printf("apply: %zu samples through %zu taps (m = %lld..%lld) -> %s\n", yhat.size(), taps.K(),
                 static_cast<long long>(taps.lo), static_cast<long long>(taps.hi), o.out.c_str());
