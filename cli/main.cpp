@@ -83,6 +83,7 @@ int dispatch(int argc, char** argv) {
   try {
     for (auto& [sub, run] : commands)
       if (sub->parsed()) {
+        require_one_verbosity();
         check_standard_streams(*sub);
         const auto start = std::chrono::steady_clock::now();
         const int code = run();

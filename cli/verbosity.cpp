@@ -2,6 +2,8 @@
 // is one value for the run, set while the command line is parsed.
 #include "verbosity.hpp"
 
+#include "commands.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,7 +14,7 @@ namespace convgrad::cli {
 namespace {
 
 struct Level {
-  bool quiet = false, verbose = false;
+  bool quiet = false, verbose = false, quiet_for_data = false;
   bool* bound_quiet = nullptr;  // the subcommand's own flag, kept in step
 };
 
@@ -29,12 +31,13 @@ void set_quiet() {
 }  // namespace
 
 void add_verbosity_options(CLI::App& cmd, bool* quiet_flag) {
-  CLI::Option* q = cmd.add_flag_callback(
+  // (the two exclude each other: require_one_verbosity, not CLI11's excludes, whose
+  // "Excludes:" would crowd every subcommand's help)
+  cmd.add_flag_callback(
       "--quiet", [] { set_quiet(); }, "no report on standard output (only data asked for)");
-  CLI::Option* v = cmd.add_flag_callback(
+  cmd.add_flag_callback(
       "--verbose", [] { level().verbose = true; },
       "also tell, on standard error: each input read, file written, time taken");
-  q->excludes(v);
   // Once this subcommand is the one parsed, its own flag follows the level (an output to
   // standard output sets it after parsing, through stdout_carries_data).
   if (quiet_flag)
@@ -44,12 +47,20 @@ void add_verbosity_options(CLI::App& cmd, bool* quiet_flag) {
     });
 }
 
+void require_one_verbosity() {
+  if (level().verbose && level().quiet && !level().quiet_for_data)
+    throw usage_error("--quiet and --verbose exclude each other; give one of them");
+}
+
 void reset_verbosity() { level() = Level{}; }
 
 bool quiet() { return level().quiet; }
 bool verbose() { return level().verbose; }
 
-void stdout_carries_data() { set_quiet(); }
+void stdout_carries_data() {
+  level().quiet_for_data = true;
+  set_quiet();
+}
 
 namespace {
 

@@ -23,6 +23,9 @@ void add_verbosity_options(CLI::App& cmd, bool* quiet = nullptr);
 // one process).
 void reset_verbosity();
 
+// usage_error when both --quiet and --verbose were given.
+void require_one_verbosity();
+
 // No report on standard output: --quiet, or an output names '-'.
 bool quiet();
 bool verbose();

@@ -130,7 +130,7 @@ def test_every_subcommand_lists_quiet_verbose_version_and_the_exit_status(cli):
         assert "Exit status: 0 success; 1 " in text and "; 2 a usage error" in text, sub
     assert "Exit status: 0 success" in cli("--help").out
     r = cli("check", "--quiet", "--verbose")
-    assert r.returncode == 2 and "--quiet excludes --verbose" in r.err
+    assert r.returncode == 2 and "--quiet and --verbose exclude each other" in r.err
 
 
 def test_placeholders_are_one_word_per_meaning(cli):
