@@ -46,8 +46,11 @@ class Source {
       rate_ = sound_->sample_rate();
       length_ = sound_->frames();
     } else {
-      if (channel) throw usage_error("--channel applies only to sound files (WAV); " + path + " is not one");
-      samples_ = read_input(path, role).samples;
+      if (channel && !channel_for(path, channel))
+        throw usage_error("--channel applies only to sound files (WAV); " + path + " is not one");
+      io::Signal s = read_input(path, role, channel_for(path, channel));
+      samples_ = std::move(s.samples);
+      if (s.sample_rate) rate_ = static_cast<int>(*s.sample_rate);
       length_ = samples_.size();
     }
   }
@@ -166,9 +169,7 @@ int run_adapt(const AdaptCli& o) {
 
   const std::optional<int> channel = channel_option(o.channel);
   Source x(o.x_path, "x", channel), y(o.y_path, "y", channel);
-  if (x.length() != y.length())
-    throw io_error("y (" + o.y_path + ") has " + std::to_string(y.length()) + " samples but x (" + o.x_path +
-                   ") has " + std::to_string(x.length()));
+  require_same_length(o.x_path, x.length(), o.y_path, y.length());
   if (x.rate() && y.rate() && *x.rate() != *y.rate())
     throw io_error("y (" + o.y_path + ") is sampled at " + std::to_string(*y.rate()) + " Hz but x (" +
                    o.x_path + ") at " + std::to_string(*x.rate()) + " Hz");
@@ -338,7 +339,7 @@ Run add_adapt(CLI::App& app) {
   c->add_option("--summary", o->summary, "JSON: ERLE per window, misalignment, taps, divergence");
   c->add_option("--true-h", o->true_h, "the true filter (.json/.npy/text) for the misalignment curve");
   c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
-  c->add_flag("--quiet", o->quiet, "print nothing on success");
+  add_verbosity_options(*c, &o->quiet);
   return [o] { return with_dtype(parse_dtype(o->dtype), [&]<class T>(T) { return run_adapt<T>(*o); }); };
 }
 

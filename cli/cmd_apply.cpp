@@ -78,9 +78,9 @@ int run_apply(const ApplyCli& o) {
   const std::uint64_t rows = chunk_rows_option(o.chunk_rows);
   const Kernel k = read_kernel(o.h_path, "--h", o.taps);
   const Taps taps = k.taps;
-  if (channel && !io::is_sound_file(o.x_path))
+  if (channel && !channel_for(o.x_path, channel))
     throw usage_error("--channel applies only to sound files (WAV)");
-  const auto x = io::open_signal_reader(o.x_path, channel);
+  const auto x = open_input(o.x_path, "x", channel_for(o.x_path, channel));
   require_same_rate(k, x->sample_rate(), o);
   warn_if_more_taps_than_samples(taps.K(), x->length());
 
@@ -118,6 +118,7 @@ int run_apply(const ApplyCli& o) {
   }();
   progress.finish();
   staged.commit();
+  note("wrote %s", o.out == "-" ? "standard output" : o.out.c_str());
   const std::uint64_t n = x->length();
   if (!o.quiet)
     std::printf("apply: %llu samples through %zu taps (m = %lld..%lld) -> %s\n",
@@ -149,7 +150,7 @@ Run add_apply(CLI::App& app) {
                 "samples filtered per chunk read (default 1048576): memory is about 24 bytes a row");
   c->add_flag("--progress", o->progress,
               "show bytes read, rate and time left on stderr (default: on a terminal)");
-  c->add_flag("--quiet", o->quiet, "print nothing on success");
+  add_verbosity_options(*c, &o->quiet);
   return [o] { return run_apply(*o); };
 }
 

@@ -165,7 +165,7 @@ int run_demo() {
 Run add_demo(CLI::App& app) {
   app.add_subcommand("demo",
                      "learn a 15-tap filter from a built-in example by gradient descent (no files needed)");
-  return [] { return run_demo(); };
+  return [] { return run_report(run_demo); };
 }
 
 }  // namespace convgrad::cli

@@ -226,7 +226,7 @@ Run add_explain(CLI::App& app) {
   return [o] {
     require_option_range("--n", o->n, 1, kMaxExplainN, "explain prints N x N matrices");
     require_option_range("--half-width", o->taps_m, 0, kMaxExplainM, "explain prints N x (2M+1) matrices");
-    return run_explain(*o);
+    return run_report([&] { return run_explain(*o); });
   };
 }
 

@@ -125,17 +125,18 @@ struct DataSet {
   }
 };
 
-// Opens (x, y) pairs; WAV files need --channel when multi-channel, and every sample rate in the
-// data set must agree.
+// Opens (x, y) pairs; WAV files (and standard input) take --channel, the columns are
+// --column's, every pair must have the same length, and every sample rate in the data set must
+// agree.
 std::unique_ptr<io::FilePairs> open_pairs(const std::vector<std::string>& xs,
                                           const std::vector<std::string>& ys, std::optional<int> channel,
                                           DataSet& set) {
-  for (const auto& [paths, role] : {std::pair{&xs, "x"}, {&ys, "y"}})
-    for (const std::string& path : *paths)
-      if (path.empty()) throw usage_error(std::string(role) + ": the file name is empty");
-  auto files = std::make_unique<io::FilePairs>(xs, ys, channel);
-  for (std::size_t p = 0; p < files->pairs(); ++p)
-    for (const io::SignalReader* r : {&files->x(p), &files->y(p)}) {
+  std::vector<std::unique_ptr<io::SignalReader>> x, y;
+  for (std::size_t p = 0; p < xs.size(); ++p) {
+    x.push_back(open_input(xs[p], "x", channel_for(xs[p], channel)));
+    y.push_back(open_input(ys[p], "y", channel_for(ys[p], channel)));
+    require_same_length(xs[p], x.back()->length(), ys[p], y.back()->length());
+    for (const io::SignalReader* r : {x.back().get(), y.back().get()}) {
       if (!r->sample_rate()) continue;
       if (set.sample_rate && *set.sample_rate != *r->sample_rate())
         throw io_error(r->path() + " is sampled at " + format_number(*r->sample_rate(), 10) + " Hz but " +
@@ -144,7 +145,8 @@ std::unique_ptr<io::FilePairs> open_pairs(const std::vector<std::string>& xs,
       set.sample_rate = r->sample_rate();
       set.rate_source = r->path();
     }
-  return files;
+  }
+  return std::make_unique<io::FilePairs>(std::move(x), std::move(y));
 }
 
 // A value of float32 data beyond its range is named with the option that avoids it.
@@ -790,7 +792,7 @@ Run add_fit(CLI::App& app) {
   c->add_flag(
       "--progress", o->progress,
       "show the progress on stderr: bytes read (exact), iterations (iterative); default on a terminal");
-  c->add_flag("--quiet", o->quiet, "print nothing on success");
+  add_verbosity_options(*c, &o->quiet);
   return [o] {
     tune_option(o->tune, parse_method_option(o->method));
     const int code = wants_mimo(*o) ? run_fit_mimo(*o) : run_fit(*o);

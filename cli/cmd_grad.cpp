@@ -90,6 +90,10 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
     warn_about_tune_cache();
     return 0;
   }
+  if (quiet()) {  // the outputs were written; no report
+    warn_about_tune_cache();
+    return 0;
+  }
   std::printf("N = %zu samples, K = %zu taps (m = %lld..%lld), %s, method %s%s\n", N, K,
               static_cast<long long>(k.taps.lo), static_cast<long long>(k.taps.hi),
               std::string(to_string(dtype)).c_str(), std::string(to_string(used)).c_str(),

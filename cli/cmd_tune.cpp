@@ -38,6 +38,10 @@ int print_record(const TuneRecord& r, Dtype dtype, bool json) {
     warn_about_tune_cache();
     return 0;
   }
+  if (quiet()) {  // the record is saved; no report
+    warn_about_tune_cache();
+    return 0;
+  }
   std::printf(
       "tune: N = %zu samples, K = %zu taps (m = %lld..%lld), %s, %d threads, %s (%u hardware threads)\n", r.n,
       r.taps.K(), static_cast<long long>(r.taps.lo), static_cast<long long>(r.taps.hi),

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "convgrad/file_source.hpp"
 #include "convgrad/io.hpp"
 #include "convgrad/taps_file.hpp"
 #include "options.hpp"
@@ -23,8 +25,29 @@ namespace convgrad::cli {
 
 // Reads one signal; `role` ("x", "y", "h", "input") prefixes errors that are not about the
 // file's contents, e.g. "y (b.csv) has 4 samples but x (a.csv) has 5". Every error names the file.
+// "-" reads standard input (io::read_signal recognises its format). A text table's column is
+// the one --column chose for this role (add_column_option).
 io::Signal read_input(const std::string& path, std::string_view role,
                       std::optional<int> channel = std::nullopt);
+
+// The same signal opened for reading a window at a time (convgrad/file_source.hpp): what
+// `fit` and `apply` stream through. Same column, same note under --verbose.
+std::unique_ptr<io::SignalReader> open_input(const std::string& path, std::string_view role,
+                                             std::optional<int> channel = std::nullopt);
+
+// --column [ROLE=]NAME|INDEX, repeatable: the column of the text table inputs, by header name
+// or 0-based index; "x=time" or "y=out" for the input of that role only (x and y from one
+// table). Added by build_command to every subcommand that reads --x.
+void add_column_option(CLI::App& cmd);
+
+// The channel option for `path`: sound files and standard input (which may hold one) take it;
+// other files hold one signal and are given none.
+std::optional<int> channel_for(const std::string& path, std::optional<int> channel);
+
+// io_error unless x and y have the same length: says by how much and what to do (a
+// full-mode convolution output is N + K - 1 long; the model's yhat has N samples).
+void require_same_length(const std::string& x_path, std::size_t nx, const std::string& y_path,
+                         std::size_t ny);
 
 // x and y from two files, which must hold the same number of samples (io_error otherwise).
 struct SignalPair {

@@ -13,8 +13,9 @@
 namespace convgrad::cli {
 namespace {
 
-// FitOptions' field names (what the library's messages say) and the options that set them.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kOptionOf = {{
+// FitOptions' field names (what the library's messages say) and the options that set them;
+// "column", the io readers' word for the column of a text table.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kOptionOf = {{
     {"ridge", "--ridge"},
     {"solver", "--solver"},
     {"max_iter", "--max-iter"},
@@ -26,6 +27,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kOptionO
     {"beta2", "--beta2"},
     {"eps", "--adam-eps"},
     {"batch", "--batch"},
+    {"column", "--column"},
 }};
 
 // Replaces every "(field = " and ", field = " with "(--option " and ", --option ": advice

@@ -1,12 +1,14 @@
-// `convgrad`: parse the command line, call the library, print. Exit codes: 0 success,
-// 1 bad data or I/O (and `check` disagreements), 2 usage errors. Every error is one line
-// `convgrad: error: ...`; nothing is ever left half-written (the io layer writes atomically).
+// `convgrad`: parse the command line, call the library, print. Exit codes (app.hpp,
+// kExitStatus): 0 success, 1 bad data or I/O (and `check` disagreements), 2 usage errors.
+// Every error is one line `convgrad: error: ...`; nothing is ever left half-written (the io
+// layer writes atomically).
 // Under mpirun (`mpirun -np P convgrad fit`, distributed.hpp) every rank runs the command and
 // rank 0 alone prints.
 #include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -15,10 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "app.hpp"
 #include "commands.hpp"
 #include "convgrad/io.hpp"
 #include "distributed.hpp"
 #include "library_errors.hpp"
+#include "verbosity.hpp"
 #include "world.hpp"
 
 namespace {
@@ -77,22 +81,13 @@ namespace {
 
 int dispatch(int argc, char** argv) {
   using namespace convgrad::cli;
-  CLI::App app{"convgrad: learnable 1-D filters, their loss and every form of its gradient"};
-  app.require_subcommand(1);
-  std::vector<std::pair<CLI::App*, Run>> commands;
-  auto add = [&](Run (*adder)(CLI::App&)) {
-    const std::size_t before = app.get_subcommands({}).size();
-    Run run = adder(app);
-    commands.emplace_back(app.get_subcommands({})[before], std::move(run));
-  };
-  add(add_demo);
-  add(add_grad);
-  add(add_check);
-  add(add_explain);
-  add(add_fit);
-  add(add_apply);
-  add(add_tune);
-  add(add_adapt);
+  CLI::App app{"convgrad: learnable 1-D filters, their loss and every form of its gradient", "convgrad"};
+  std::vector<Subcommand> commands = build_command(app);
+  // The subcommand is the first word (the command itself takes only --help and --version):
+  // a word that is none is named, with the list, before CLI11 would call it "not expected".
+  if (argc < 2) return fail(2, "no subcommand given; see 'convgrad help' (or convgrad --help) for the list");
+  if (argv[1][0] != '-')
+    if (const auto unknown = unknown_subcommand(app, argv[1])) return fail(2, unknown->c_str());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {  // help is printed once, by rank 0 under mpirun
@@ -112,9 +107,15 @@ int dispatch(int argc, char** argv) {
           return fail(2, ("only `convgrad fit` runs across MPI ranks; run `convgrad " + sub->get_name() +
                           "` as one process")
                              .c_str());
-        return run();
+        require_one_verbosity();
+        check_standard_streams(*sub);
+        const auto start = std::chrono::steady_clock::now();
+        const int code = run();
+        note("%s finished in %.3f s (exit status %d)", sub->get_name().c_str(),
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), code);
+        return code;
       }
-    return fail(2, "no command given; try --help");
+    return fail(2, "no subcommand given; see 'convgrad help'");
   } catch (const agreed_failure& e) {  // every rank is here with the same error
     return fail(e.status.code, e.status.message.c_str());
   } catch (const usage_error& e) {  // from the options alone, so the same on every rank

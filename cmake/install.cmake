@@ -1,8 +1,10 @@
 # What `cmake --install <build> --prefix P` puts into P (lib is CMAKE_INSTALL_LIBDIR):
-#   include/convgrad/*.hpp        the public headers
+#   include/convgrad/*.hpp        the public headers (version.hpp generated from project(VERSION))
 #   lib/libconvgrad.a             the static library
 #   lib/libconvgrad.so*           the shared library (CONVGRAD_SHARED)
 #   bin/convgrad                  the command
+#   share/man/man1/convgrad.1     its man page, and its bash and zsh completions:
+#   share/bash-completion/completions/convgrad, share/zsh/site-functions/_convgrad
 #   lib/cmake/convgrad/           the CMake package: find_package(convgrad) -> convgrad::convgrad
 #   lib/pkgconfig/convgrad.pc     pkg-config --cflags --libs convgrad
 # examples/cpp_consumer/ and tests/install/ show and check each way in.
@@ -10,6 +12,7 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/convgrad DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp")
+install(FILES ${PROJECT_BINARY_DIR}/include/convgrad/version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/convgrad)
 
 set(CONVGRAD_INSTALL_LIBRARIES convgrad)
 if(CONVGRAD_SHARED)
@@ -20,6 +23,15 @@ install(TARGETS ${CONVGRAD_INSTALL_LIBRARIES} EXPORT convgradTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 if(TARGET convgrad_cli)
   install(TARGETS convgrad_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  # The man page and the completions the build generated from the command's parser
+  # (cli/CMakeLists.txt), where man, bash-completion and zsh look for them.
+  list(GET CONVGRAD_CLI_DOCS 0 CONVGRAD_MAN_PAGE)
+  list(GET CONVGRAD_CLI_DOCS 1 CONVGRAD_BASH_COMPLETION)
+  list(GET CONVGRAD_CLI_DOCS 2 CONVGRAD_ZSH_COMPLETION)
+  install(FILES ${CONVGRAD_MAN_PAGE} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+  install(FILES ${CONVGRAD_BASH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+    RENAME convgrad)
+  install(FILES ${CONVGRAD_ZSH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/site-functions)
 endif()
 
 # The CMake package, relocatable (every path in it is relative to its own directory).

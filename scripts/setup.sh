@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev libomp-dev
   libopenmpi-dev openmpi-bin python3-dask python3-distributed
   libmatio-dev librsvg2-bin
+  man-db zsh
 )
 missing=()
 for p in "${packages[@]}"; do

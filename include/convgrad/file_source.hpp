@@ -16,8 +16,11 @@
 //   offset before it. Memory: N / kTextStride offsets, and one line at a time while indexing
 //   (a file holding all its values on one line is held whole while it is indexed).
 //
-// - a pipe or a device (not a regular file): read whole once, as read_signal reads it, since
-//   it can be read neither twice nor at an offset.
+// - a pipe or a device (not a regular file), and standard input ("-"): read whole once, as
+//   read_signal reads it, since it can be read neither twice nor at an offset.
+// - a column of a text table (read_signal's `column`), or a text file the line scanner does not
+//   take as a signal (a table, a header line): read whole by read_signal, whose samples or
+//   error it then is.
 //
 // The samples each reader gives equal read_signal's, bit for bit. Errors are read_signal's:
 // io_error naming the file, and a NaN or infinity names its 0-based sample index, whichever
@@ -53,6 +56,7 @@ class SignalReader {
   const std::string& path() const { return path_; }
   std::uint64_t length() const { return n_; }                         // N, from the header
   const std::optional<double>& sample_rate() const { return rate_; }  // sound files
+  const std::string& format() const { return format_; }               // as Signal::format
   // Bytes taken from the file so far (headers included), for a progress line.
   std::uint64_t bytes_read() const { return bytes_read_; }
   // The file's size in bytes, and the bytes one pass over its samples reads.
@@ -68,16 +72,18 @@ class SignalReader {
   // Reads x[first, first + out.size()), all inside [0, N).
   virtual void read_inside(std::uint64_t first, std::span<double> out) = 0;
 
-  std::string path_;
+  std::string path_, format_;
   std::uint64_t n_ = 0, file_bytes_ = 0;
   std::atomic<std::uint64_t> bytes_read_{0};
   std::optional<double> rate_;
 };
 
-// Opens `path` by extension as read_signal reads it (.npy, a sound file, else text), with the
-// same checks (`channel`: as read_signal's; a multi-channel sound file needs one).
+// Opens `path` by extension as read_signal reads it (.npy, a sound file, else text; "-" for
+// standard input, recognised by its first bytes), with the same checks (`channel`, `column`:
+// as read_signal's; a multi-channel sound file needs a channel, a text table a column).
 std::unique_ptr<SignalReader> open_signal_reader(const std::string& path,
-                                                 std::optional<int> channel = std::nullopt);
+                                                 std::optional<int> channel = std::nullopt,
+                                                 const Column& column = {});
 
 // (x, y) pairs of files: the data set of a streamed fit. Opening checks every file's header
 // and that each y holds as many samples as its x (io_error naming both files otherwise).
@@ -86,6 +92,8 @@ class FilePairs {
  public:
   FilePairs(const std::vector<std::string>& x_paths, const std::vector<std::string>& y_paths,
             std::optional<int> channel = std::nullopt);
+  // From readers already opened (open_signal_reader), x[p] paired with y[p]; the same checks.
+  FilePairs(std::vector<std::unique_ptr<SignalReader>> x, std::vector<std::unique_ptr<SignalReader>> y);
 
   std::size_t pairs() const { return x_.size(); }
   std::uint64_t length(std::size_t p) const { return x_[p]->length(); }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace convgrad::io {
@@ -30,7 +31,31 @@ struct Signal {
 // several lines is a table, not a signal, and is refused (say which column you mean).
 // .npy: C order; a 2-D (N,1) array saved in Fortran order is refused as the spec asks.
 // WAV: integer PCM is scaled to [-1, 1) by libsndfile; float WAV is read as stored.
-Signal read_signal(const std::string& path, std::optional<int> channel = std::nullopt);
+//
+// Standard input: the path "-" reads it (whole, once; a second "-" reads the same bytes). It
+// has no extension, so its format is recognised from its first bytes: .npy by its magic
+// string, WAV (RIFF/RF64), FLAC and AIFF by their headers, anything else as text. Errors name
+// it "standard input".
+//
+// Tables: a text file with several values per line on several lines, or whose first line is
+// a header (a line of names: any token not a number), is a table. `column` chooses one of its
+// columns: a header name, or else a 0-based index. A table of one column is read without
+// one; for a wider table without `column`, and for a column that does not exist, the error
+// lists the columns (index and name). Rows must all have the table's number of values.
+// `column` is refused for .npy and sound files (a sound file has channels), and for a text
+// that is one signal, unless it is `tables_only` (then such inputs ignore it).
+struct Column {
+  std::string spec;          // a header name, or else a 0-based index; empty: none
+  bool tables_only = false;  // for every input of a run: only the tables take it
+};
+Signal read_signal(const std::string& path, std::optional<int> channel = std::nullopt,
+                   const Column& column = {});
+
+// "-" as a file name: standard input (read_signal, read_taps) or standard output (the writers).
+inline constexpr std::string_view kStandardInput = "standard input";
+bool is_standard_input(const std::string& path);
+// The path as messages name it: "standard input" for "-", else the path itself.
+std::string display_name(const std::string& path);
 
 // True when read_signal reads `path` through libsndfile (.wav, .wave, .flac, .aiff, .aif,
 // any case): the files for which a channel means something.

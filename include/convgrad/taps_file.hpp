@@ -34,6 +34,8 @@ struct TapsFile {
 // Reads taps by extension (above); also .wav and the other sound files read_signal takes (an
 // impulse response: no range, its sample rate). Throws io_error naming the file for anything
 // that is not a non-empty list of finite taps with a sane recorded range and rate.
+// "-" reads standard input: JSON when it starts with '{' or '[', else as read_signal
+// recognises it (.npy, sound, or text with its optional "# convgrad taps" header line).
 TapsFile read_taps(const std::string& path);
 
 // The tap range the file means: its recorded range, else the centred convention (an even

@@ -1,6 +1,6 @@
 """convgrad: a learnable 1-D filter, its loss and its gradients, computed by a C++ core.
 
-The model (DESIGN.md section 2), with 0-based indices and taps ``m = lo..hi``::
+The model (docs/derivation.md), with 0-based indices and taps ``m = lo..hi``::
 
     yhat[n] = sum_{m=lo..hi} h[m] x[n-m]      n = 0..N-1, x = 0 outside [0, N)
     r       = yhat - y                        (prediction minus target)
@@ -34,7 +34,9 @@ range (``conv(x, h, lo)``, ``loss_and_grad(x, y, h, lo)``).
 Arrays: 1-D float32 or float64 NumPy arrays (or anything ``numpy.asarray`` turns into one),
 any strides; a copy is made only when the layout needs one (non-contiguous, misaligned or
 byte-swapped). All array arguments of one call must share a dtype; results have that dtype.
-Nothing is cast silently.
+Nothing is cast silently: an integer array is refused. Python lists (and tuples) of ints and
+floats are taken as NumPy's own functions take them, ``conv([1, 2, 3], [1, 0.5])``: as arrays
+of the dtype of the arrays given with them, else float64.
 
 Errors:
 
@@ -69,7 +71,9 @@ from ._fit import MimoFitResult  # fit()'s result for several channels
 __all__ = ["conv", "loss_and_grad", "grad_kernel", "grad_input", "jacobians", "check", "fit",
            "FitResult", "NormalEquations", "chunk_plan", "window", "set_tuning", "tuning_enabled", "tune", "read_taps", "write_taps", "adaptive"]
 
-__version__ = "0.1.0"
+# The version's one home is project(convgrad VERSION ...) in CMakeLists.txt: the compiled core
+# carries it (convgrad/version.hpp), as the library and the `convgrad --version` command do.
+from ._core import __version__  # noqa: E402
 
 # Many channels: the multi-channel filter, and fit()'s result for several channels.
 __all__ += ["MimoFitResult", "conv_channels", "grad_channels", "train_step_channels"]

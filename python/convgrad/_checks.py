@@ -29,9 +29,28 @@ def as_signal(name, a):
     return np.require(arr, dtype=native, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
+def is_number_list(a):
+    """True for a Python list or tuple (not an array) of ints and floats, which NumPy's own
+    functions take as readily as an array."""
+    return isinstance(a, (list, tuple)) and np.asarray(a).dtype.kind in "iuf"
+
+
+def as_list_signal(name, a, dtype):
+    """A list of numbers as a 1-D array of `dtype` (the value a Python float or int denotes;
+    ints beyond 2**53 round as float64 does)."""
+    return as_signal(name, np.asarray(a, dtype=dtype))
+
+
 def signals(**named):
-    """Check several arrays at once: each as in as_signal, and all of one dtype."""
-    out = {name: as_signal(name, a) for name, a in named.items()}
+    """Check several arrays at once: each as in as_signal, and all of one dtype.
+
+    Python lists of ints and floats are taken as NumPy would: as arrays of the dtype of the
+    arrays given with them (float32 beside a float32 array), else float64."""
+    arrays = {name: as_signal(name, a) for name, a in named.items() if not is_number_list(a)}
+    dtypes = {arr.dtype for arr in arrays.values()}
+    list_dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+    out = {name: arrays[name] if name in arrays else as_list_signal(name, a, list_dtype)
+           for name, a in named.items()}
     dtypes = {name: arr.dtype for name, arr in out.items()}
     first_name, first = next(iter(dtypes.items()))
     for name, dtype in dtypes.items():

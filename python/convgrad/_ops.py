@@ -1,5 +1,5 @@
 """The operations of the model: the filter, its loss and gradients, the Jacobians and the
-agreement check (the math in the package docstring and DESIGN.md section 2)."""
+agreement check (the math in the package docstring and docs/derivation.md)."""
 
 from . import _checks, _core
 from ._tuning import after_auto

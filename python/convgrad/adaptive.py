@@ -35,7 +35,7 @@ in ``.sample``.
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 
 __all__ = ["LMS", "NLMS", "SignLMS", "RLS", "FDAF", "DivergedError"]
 
@@ -52,8 +52,9 @@ def _dtype_of(dtype):
 
 
 def _block(a, name, dtype):
-    """A 1-D C-contiguous array of the filter's dtype (nothing is cast silently)."""
-    a = np.asarray(a)
+    """A 1-D C-contiguous array of the filter's dtype (nothing is cast silently; a Python list
+    of ints and floats takes the filter's dtype, as NumPy would take it)."""
+    a = np.asarray(a, dtype=dtype) if _checks.is_number_list(a) else np.asarray(a)
     if a.dtype != dtype:
         raise TypeError(f"{name}: dtype {a.dtype} does not match the filter's {dtype}")
     if a.ndim != 1:

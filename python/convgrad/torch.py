@@ -14,6 +14,18 @@ grad_input -- are each bilinear, and the derivative of each is again one of the 
 functions and is itself differentiable: double backward, Hessian-vector products and
 ``torch.autograd.gradgradcheck`` work, all computed by convgrad.
 
+PyTorch's own ``F.conv1d`` computes a cross-correlation, ``out[n] = sum_j w[j] xpad[n + j]``,
+so it is the same filter with the taps flipped and the input padded by ``hi`` zeros on the
+left and ``-lo`` on the right (for ``lo <= 0 <= hi``)::
+
+    # x of shape (B, N), h of shape (K,), hi = lo + K - 1
+    conv_same(x, h, lo) == F.conv1d(F.pad(x, (hi, -lo))[:, None], h.flip(0)[None, None])[:, 0]
+
+``padding='same'`` pads ``(K-1)//2`` on the left and the rest on the right, which is
+``lo = -(K//2)``: the centred filter for an odd ``K`` (``lo = -(K-1)/2``, the default) and,
+for an even ``K``, one more tap before the centre than after (``K = 4``: ``lo = -2``, taps
+``m = -2..1``). So ``F.conv1d(x, w, padding='same') == conv_same(x, w.flip(0), lo=-(K//2))``.
+
 Many channels: ``Conv1d`` is a drop-in ``torch.nn.Conv1d`` (its weight layout, names,
 initialisation and cross-correlation, mapped onto convgrad's convolution by flipping the
 weight), ``conv1d`` its functional form as ``torch.nn.functional.conv1d``, and

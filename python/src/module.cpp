@@ -37,6 +37,7 @@
 #include "convgrad/taps.hpp"
 #include "convgrad/taps_file.hpp"
 #include "convgrad/tune.hpp"
+#include "convgrad/version.hpp"
 #include "compute.hpp"
 
 namespace py = pybind11;
@@ -376,6 +377,7 @@ void bind_chunks(py::module_& m);    // chunks.cpp
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "convgrad's compiled core; use the `convgrad` package, which checks arguments first.";
+  m.attr("__version__") = convgrad::version;  // from project(VERSION), as the library and the command
   translate_errors();
   py::class_<FitArgs>(m, "FitOptions")
       .def(py::init([](std::string solver, std::string method, double ridge, std::optional<double> grad_tol,

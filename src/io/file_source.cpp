@@ -98,6 +98,7 @@ class NpyReader final : public SignalReader {
     bytes_read_ = head.size();
     layout_ = detail::npy_layout(head, file_bytes_, path);
     n_ = layout_.n;
+    format_ = layout_.width == 4 ? "npy-float32" : "npy-float64";
   }
 
  private:
@@ -156,6 +157,7 @@ class TextReader final : public SignalReader {
   // keeps where every kTextStride-th value starts.
   explicit TextReader(const std::string& path) : SignalReader(path) {
     file_bytes_ = Fd(path).size(path);
+    format_ = "text";
     n_ = detail::scan_text(path, [&](double, std::uint64_t i, std::uint64_t offset) {
       if (i % kTextStride == 0) starts_.push_back(offset);
     });
@@ -202,15 +204,18 @@ class TextReader final : public SignalReader {
 
 // ---- a pipe --------------------------------------------------------------------------------
 
-// A pipe or a device (--x <(...), /dev/stdin) cannot be read twice, nor at an offset: it is
-// read whole, as read_signal reads it, and windows are served from memory.
+// A pipe or a device (--x <(...), /dev/stdin, "-") cannot be read twice, nor at an offset: it
+// is read whole, as read_signal reads it, and windows are served from memory. So is a column
+// of a text table (the line scanner reads signals only).
 class WholeReader final : public SignalReader {
  public:
-  WholeReader(const std::string& path, std::optional<int> channel) : SignalReader(path) {
-    Signal s = read_signal(path, channel);
+  WholeReader(const std::string& path, std::optional<int> channel, const Column& column)
+      : SignalReader(display_name(path)) {
+    Signal s = read_signal(path, channel, column);
     samples_ = std::move(s.samples);
     n_ = samples_.size();
     rate_ = s.sample_rate;
+    format_ = s.format;
     file_bytes_ = bytes_read_ = n_ * sizeof(double);
   }
 
@@ -229,32 +234,56 @@ bool is_pipe_or_device(const std::string& path) {
 
 }  // namespace
 
-std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::optional<int> channel) {
-  if (is_pipe_or_device(path)) return std::make_unique<WholeReader>(path, channel);
+std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::optional<int> channel,
+                                                 const Column& column) {
+  // A column asked of this very file: a table's, read whole; read_signal refuses it for the
+  // formats that hold one signal (.npy, sound files).
+  const bool own_column = !column.spec.empty() && !column.tables_only;
+  if (is_standard_input(path) || is_pipe_or_device(path) || own_column)
+    return std::make_unique<WholeReader>(path, channel, column);
   if (is_sound_file(path)) return detail::open_sound_reader(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
                    " asked for, but the file holds a single signal (channel 0)");
   if (detail::extension(path) == ".npy") return std::make_unique<NpyReader>(path);
-  return std::make_unique<TextReader>(path);
+  try {
+    return std::make_unique<TextReader>(path);
+  } catch (const detail::maybe_table&) {
+    // Not a plain signal to the line scanner: a table (a header line, several columns), which
+    // read_signal reads with `column`, or refuses with the columns it has.
+    return std::make_unique<WholeReader>(path, channel, column);
+  }
 }
 
 // ---- pairs ---------------------------------------------------------------------------------
 
+namespace {
+
+std::vector<std::unique_ptr<SignalReader>> open_all(const std::vector<std::string>& paths,
+                                                    std::optional<int> channel) {
+  std::vector<std::unique_ptr<SignalReader>> readers;
+  for (const std::string& path : paths)
+    readers.push_back(open_signal_reader(path, is_sound_file(path) ? channel : std::nullopt));
+  return readers;
+}
+
+}  // namespace
+
 FilePairs::FilePairs(const std::vector<std::string>& x_paths, const std::vector<std::string>& y_paths,
-                     std::optional<int> channel) {
-  if (x_paths.size() != y_paths.size())
-    throw invalid_argument("FilePairs: " + std::to_string(x_paths.size()) + " x files but " +
-                           std::to_string(y_paths.size()) + " y files");
-  for (std::size_t p = 0; p < x_paths.size(); ++p) {
-    const auto chan = [&](const std::string& path) { return is_sound_file(path) ? channel : std::nullopt; };
-    x_.push_back(open_signal_reader(x_paths[p], chan(x_paths[p])));
-    y_.push_back(open_signal_reader(y_paths[p], chan(y_paths[p])));
-    if (x_.back()->length() != y_.back()->length())
-      throw io_error("y (" + y_paths[p] + ") has " + std::to_string(y_.back()->length()) +
-                     " samples but x (" + x_paths[p] + ") has " + std::to_string(x_.back()->length()) +
+                     std::optional<int> channel)
+    : FilePairs(open_all(x_paths, channel), open_all(y_paths, channel)) {}
+
+FilePairs::FilePairs(std::vector<std::unique_ptr<SignalReader>> x,
+                     std::vector<std::unique_ptr<SignalReader>> y)
+    : x_(std::move(x)), y_(std::move(y)) {
+  if (x_.size() != y_.size())
+    throw invalid_argument("FilePairs: " + std::to_string(x_.size()) + " x files but " +
+                           std::to_string(y_.size()) + " y files");
+  for (std::size_t p = 0; p < x_.size(); ++p)
+    if (x_[p]->length() != y_[p]->length())
+      throw io_error("y (" + y_[p]->path() + ") has " + std::to_string(y_[p]->length()) + " samples but x (" +
+                     x_[p]->path() + ") has " + std::to_string(x_[p]->length()) +
                      "; each pair must have the same length");
-  }
 }
 
 std::uint64_t FilePairs::bytes_read() const {

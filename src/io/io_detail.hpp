@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convgrad/errors.hpp"
 #include "convgrad/file_source.hpp"
 #include "convgrad/io.hpp"
 #include "core/quote.hpp"
@@ -52,8 +53,27 @@ void require_finite_window(std::span<const double> v, std::uint64_t first, const
 // A sound file opened for reading windows of one channel (file_source.hpp), in wav.cpp.
 std::unique_ptr<SignalReader> open_sound_reader(const std::string& path, std::optional<int> channel);
 
+// Standard input ('-', stdin.cpp), buffered whole on first use. Its format, from its first
+// bytes: .npy by the magic "\x93NUMPY", a sound file by its RIFF/RF64 WAVE, FLAC or AIFF
+// header, JSON (taps) by a leading '{' or '[', text otherwise.
+enum class StdinFormat { npy, sound, json, text };
+StdinFormat stdin_format();
+// A path every reader can open that holds standard input's bytes.
+std::string stdin_path();
+// Reads standard input with `read(path)`; its errors name "standard input", not the path.
+[[noreturn]] void rethrow_as_stdin(const io_error& e);
+template <class Read>
+auto read_stdin_with(Read&& read) {
+  try {
+    return read(stdin_path());
+  } catch (const io_error& e) {
+    rethrow_as_stdin(e);
+  }
+}
+
 Signal read_npy(const std::string& path);
-Signal read_text(const std::string& path);
+// Text, or a column of a text table (read_signal).
+Signal read_text(const std::string& path, const Column& column = {});
 
 // Where a .npy file's samples are: n values of `width` bytes (4: float32, 8: float64) from
 // byte data_at. npy_layout checks the first bytes of the file (`head`: the magic string, the
@@ -67,9 +87,14 @@ NpyLayout npy_layout(std::string_view head, std::uint64_t file_size, const std::
 // out[i] = the i-th little-endian value of `width` bytes at p (float32 widened exactly).
 void decode_npy(const unsigned char* p, std::size_t width, std::span<double> out);
 
-// Reads a text signal with read_text's rules, a block of the file at a time, calling
+// Reads a text signal (not a table) with read_text's rules, a block of the file at a time, calling
 // on_value(v, i, offset) for the i-th value (0-based), which starts at byte `offset` of the
 // file; returns how many values there were (io_error for none). Memory: one line at a time.
+// A file that may be a table (a first line that is not all numbers: a header; values on several
+// lines, several on a line) throws maybe_table, for read_text to read or refuse whole.
+struct maybe_table : io_error {
+  using io_error::io_error;
+};
 std::uint64_t scan_text(const std::string& path,
                         const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value);
 // One number, the whole token, as the text reader reads it (io_error naming PATH:LINE).

@@ -19,13 +19,36 @@ bool is_sound_file(const std::string& path) {
   return ext == ".wav" || ext == ".wave" || ext == ".flac" || ext == ".aiff" || ext == ".aif";
 }
 
-Signal read_signal(const std::string& path, std::optional<int> channel) {
-  const std::string ext = detail::extension(path);
-  if (is_sound_file(path)) return detail::read_sound(path, channel);
+namespace {
+
+enum class Format { npy, sound, text };
+
+Format format_by_extension(const std::string& path) {
+  if (is_sound_file(path)) return Format::sound;
+  return detail::extension(path) == ".npy" ? Format::npy : Format::text;
+}
+
+Signal read_as(Format format, const std::string& path, std::optional<int> channel, const Column& column) {
+  if (format != Format::text && !column.spec.empty() && !column.tables_only)
+    throw io_error(path + ": column '" + column.spec + "' asked for, but " +
+                   (format == Format::sound ? "a sound file has channels, not columns"
+                                            : "a .npy file holds a single signal"));
+  if (format == Format::sound) return detail::read_sound(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
                    " asked for, but the file holds a single signal (channel 0)");
-  return ext == ".npy" ? detail::read_npy(path) : detail::read_text(path);
+  return format == Format::npy ? detail::read_npy(path) : detail::read_text(path, column);
+}
+
+}  // namespace
+
+Signal read_signal(const std::string& path, std::optional<int> channel, const Column& column) {
+  if (!is_standard_input(path)) return read_as(format_by_extension(path), path, channel, column);
+  const detail::StdinFormat f = detail::stdin_format();
+  const Format format = f == detail::StdinFormat::npy     ? Format::npy
+                        : f == detail::StdinFormat::sound ? Format::sound
+                                                          : Format::text;
+  return detail::read_stdin_with([&](const std::string& p) { return read_as(format, p, channel, column); });
 }
 
 namespace detail {

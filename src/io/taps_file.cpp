@@ -118,6 +118,21 @@ std::string number(double v) {
 }  // namespace
 
 TapsFile read_taps(const std::string& path) {
+  if (is_standard_input(path)) {  // no extension: JSON by its first character, else as a signal
+    if (detail::stdin_format() == detail::StdinFormat::json)
+      return detail::read_stdin_with([](const std::string& p) { return read_json_taps(p); });
+    const bool text = detail::stdin_format() == detail::StdinFormat::text;
+    TapsFile t;
+    Signal s = read_signal(path);
+    t.h = std::move(s.samples);
+    t.sample_rate = s.sample_rate;
+    if (text)
+      detail::read_stdin_with([&](const std::string& p) {
+        read_text_header(p, t);
+        return 0;
+      });
+    return t;
+  }
   const std::string ext = detail::extension(path);
   if (ext == ".json") return read_json_taps(path);
   Signal s = read_signal(path);

@@ -1,5 +1,8 @@
 // Text and CSV signals: one value per line, or all values on one line separated by commas,
-// spaces or tabs. '#' starts a comment. Every error names PATH:LINE and the offending token.
+// spaces or tabs; or one column of a table (a header line of names, several values per line).
+// '#' starts a comment. Every error names PATH:LINE and the offending token.
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -43,6 +46,53 @@ double parse_number(std::string_view token, const std::string& path, std::size_t
   return v;
 }
 
+// Splits one line (without its '\n') into its value tokens, calling on_token(token, start) for
+// each, `start` being its byte offset in the line; returns how many (0: a blank or comment-only
+// line). '#' starts a comment; tokens are separated by a run of blanks, or by one comma with
+// optional blanks around it (not both kinds on one line).
+template <class OnToken>
+std::size_t split_line(std::string_view line, const std::string& path, std::size_t line_no,
+                       OnToken&& on_token) {
+  if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+  std::size_t i = 0, count = 0;
+  bool comma_sep = false, blank_sep = false;
+  while (i < line.size() && is_space(line[i])) ++i;
+  if (i == line.size()) return 0;
+  for (;;) {
+    const std::size_t start = i;
+    while (i < line.size() && line[i] != ',' && !is_space(line[i])) ++i;
+    const std::string_view token = line.substr(start, i - start);
+    if (token.empty())
+      throw io_error(where(path, line_no) + "empty value " +
+                     (start == 0 || count == 0 ? std::string("before the first comma")
+                                               : "after value " + std::to_string(count)));
+    on_token(token, start);
+    ++count;
+    // The separator: blanks, then at most one comma, then blanks.
+    while (i < line.size() && is_space(line[i])) ++i;
+    bool comma = false;
+    if (i < line.size() && line[i] == ',') {
+      comma = true;
+      ++i;
+      while (i < line.size() && is_space(line[i])) ++i;
+    }
+    if (i == line.size()) {
+      if (comma)
+        throw io_error(where(path, line_no) + "trailing comma after value " + std::to_string(count) +
+                       " (an empty value)");
+      return count;
+    }
+    (comma ? comma_sep : blank_sep) = true;
+    if (comma_sep && blank_sep)
+      throw io_error(where(path, line_no) +
+                     "mixes commas and blanks as separators (decimal commas?); use one or the other");
+  }
+}
+
+}  // namespace
+
+namespace {
+
 // The rules of a text signal applied one line at a time (see io.hpp): what is a value, what a
 // separator, and that values on several lines each hold one.
 class TextLines {
@@ -54,62 +104,40 @@ class TextLines {
   // One line without its '\n', starting at byte `offset` of the file.
   void line(std::string_view line, std::uint64_t offset) {
     ++line_no_;
-    if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-
-    // Tokens are separated by a run of blanks, or by one comma with optional blanks around it.
-    std::size_t count = 0, i = 0;
-    bool comma_sep = false, blank_sep = false;
-    while (i < line.size() && is_space(line[i])) ++i;
-    if (i == line.size()) return;  // blank or comment-only line
-    for (;;) {
-      const std::size_t start = i;
-      while (i < line.size() && line[i] != ',' && !is_space(line[i])) ++i;
-      const std::string_view token = line.substr(start, i - start);
-      if (token.empty())
-        throw io_error(where(path_, line_no_) + "empty value " +
-                       (start == 0 || count == 0 ? std::string("before the first comma")
-                                                 : "after value " + std::to_string(count)));
-      const double v = parse_number(token, path_, line_no_);
-      if (!std::isfinite(v))
-        throw io_error(where(path_, line_no_) + "'" + quote_token(token) + "' is not finite (sample index " +
-                       std::to_string(values_) + ", 0-based); signals must be finite");
-      on_value_(v, values_++, offset + start);
-      ++count;
-      // The separator: blanks, then at most one comma, then blanks.
-      const std::size_t sep = i;
-      while (i < line.size() && is_space(line[i])) ++i;
-      bool comma = false;
-      if (i < line.size() && line[i] == ',') {
-        comma = true;
-        ++i;
-        while (i < line.size() && is_space(line[i])) ++i;
-      }
-      if (i == line.size()) {
-        if (comma)
-          throw io_error(where(path_, line_no_) + "trailing comma after value " + std::to_string(count) +
-                         " (an empty value)");
-        break;
-      }
-      if (i == sep) break;  // unreachable: a token ends at a separator
-      (comma ? comma_sep : blank_sep) = true;
-      if (comma_sep && blank_sep)
-        throw io_error(where(path_, line_no_) +
-                       "mixes commas and blanks as separators (decimal commas?); use one or the other");
-    }
+    const std::size_t count =
+        split_line(line, path_, line_no_, [&](std::string_view token, std::size_t start) {
+          const double v =
+              value_lines_ == 0 ? first_line_number(token) : parse_number(token, path_, line_no_);
+          if (!std::isfinite(v))
+            throw io_error(where(path_, line_no_) + "'" + quote_token(token) +
+                           "' is not finite (sample index " + std::to_string(values_) +
+                           ", 0-based); signals must be finite");
+          on_value_(v, values_++, offset + start);
+        });
+    if (count == 0) return;  // blank or comment-only line
     ++value_lines_;
     if (count > 1 && first_multi_line_ == 0) {
       first_multi_line_ = line_no_;
       first_multi_count_ = count;
     }
     if (first_multi_line_ != 0 && value_lines_ > 1)
-      throw io_error(where(path_, first_multi_line_) + std::to_string(first_multi_count_) +
-                     " values on one line, but values are on several lines: a table, not a signal; "
-                     "give one value per line or all values on one line");
+      throw maybe_table(where(path_, first_multi_line_) + std::to_string(first_multi_count_) +
+                        " values on one line, but values are on several lines: a table, not a signal; "
+                        "give one value per line or all values on one line");
   }
 
   std::uint64_t values() const { return values_; }
 
  private:
+  // A token of the first line that is no number may be a header's name.
+  double first_line_number(std::string_view token) const {
+    try {
+      return parse_number(token, path_, line_no_);
+    } catch (const io_error& e) {
+      throw maybe_table(e.what());
+    }
+  }
+
   const std::string& path_;
   const std::function<void(double, std::uint64_t, std::uint64_t)>& on_value_;
   std::size_t line_no_ = 0, value_lines_ = 0;
@@ -166,10 +194,159 @@ std::uint64_t scan_text(
   return lines.values();
 }
 
-Signal read_text(const std::string& path) {
+namespace {
+
+// The value lines of a text file, split into tokens: one flat list, and where each line's
+// tokens start (flat, so that a 10^6-line signal costs no vector per line).
+struct Lines {
+  std::vector<std::string_view> tokens;
+  std::vector<std::size_t> first;   // line i's tokens are tokens[first[i] .. first[i+1])
+  std::vector<std::size_t> number;  // its 1-based line number in the file
+  std::size_t size() const { return number.size(); }
+  std::size_t count(std::size_t i) const {
+    return (i + 1 < first.size() ? first[i + 1] : tokens.size()) - first[i];
+  }
+  std::string_view token(std::size_t i, std::size_t j) const { return tokens[first[i] + j]; }
+};
+
+// Splits every line that holds values (split_line).
+Lines split_lines(std::string_view text, const std::string& path) {
+  Lines out;
+  // One value per line is the common case: room for that many up front, not grown by doubling.
+  const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  out.tokens.reserve(lines);
+  out.first.reserve(lines);
+  out.number.reserve(lines);
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    const std::size_t eol = text.find('\n');
+    const std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    const std::size_t first = out.tokens.size();
+    if (split_line(line, path, line_no,
+                   [&](std::string_view token, std::size_t) { out.tokens.push_back(token); }) == 0)
+      continue;  // blank or comment-only line
+    out.first.push_back(first);
+    out.number.push_back(line_no);
+  }
+  return out;
+}
+
+bool is_number(std::string_view token) {
+  if (token.size() > 1 && token[0] == '+' && token[1] != '-' && token[1] != '+') token.remove_prefix(1);
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+  return ec != std::errc::invalid_argument && ptr == token.data() + token.size();
+}
+
+// A header name: it starts with a letter, '_' or a double quote.
+bool is_name(std::string_view token) {
+  const unsigned char c = static_cast<unsigned char>(token[0]);
+  return std::isalpha(c) || c == '_' || c == '"';
+}
+
+// A header name as written, without the double quotes a spreadsheet may put around it.
+std::string_view unquoted(std::string_view name) {
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') return name.substr(1, name.size() - 2);
+  return name;
+}
+
+// "0 'time', 1 'x', 2 'y'" (with a header), or "0..2 (no header line)"; at most 12 named.
+std::string column_list(const std::vector<std::string_view>& names, std::size_t columns) {
+  if (names.empty()) return "0.." + std::to_string(columns - 1) + " (no header line)";
+  std::string out;
+  for (std::size_t j = 0; j < names.size() && j < 12; ++j)
+    out += (j ? ", " : "") + std::to_string(j) + " '" + quote_token(names[j]) + "'";
+  if (names.size() > 12) out += ", ... (" + std::to_string(names.size()) + " columns)";
+  return out;
+}
+
+// The 0-based index `column` names: a header name first, else an index.
+std::size_t column_index(const std::string& column, const std::vector<std::string_view>& names,
+                         std::size_t columns, const std::string& path) {
+  for (std::size_t j = 0; j < names.size(); ++j)
+    if (names[j] == column) return j;
+  if (!column.empty() && column.find_first_not_of("0123456789") == std::string::npos && column.size() < 10) {
+    const std::size_t j = std::stoul(column);
+    if (j < columns) return j;
+  }
+  throw io_error(path + ": no column '" + quote_token(column) + "'; the columns are " +
+                 column_list(names, columns) + " (by header name, or 0-based index)");
+}
+
+// Sample `index` of the signal, from `token` on `line`: a finite number.
+double sample(std::string_view token, std::size_t index, const std::string& path, std::size_t line) {
+  const double v = parse_number(token, path, line);
+  if (!std::isfinite(v))
+    throw io_error(where(path, line) + "'" + quote_token(token) + "' is not finite (sample index " +
+                   std::to_string(index) + ", 0-based); signals must be finite");
+  return v;
+}
+
+// One number per line or all on one line: a signal (the common case, unchanged).
+Signal signal_of(const Lines& lines, const std::string& path) {
   Signal s;
   s.format = "text";
-  scan_text(path, [&](double v, std::uint64_t, std::uint64_t) { s.samples.push_back(v); });
+  s.samples.reserve(lines.tokens.size());
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    for (std::size_t j = 0; j < lines.count(i); ++j) {
+      s.samples.push_back(sample(lines.token(i, j), s.samples.size(), path, lines.number[i]));
+    }
+  return s;
+}
+
+}  // namespace
+
+Signal read_text(const std::string& path, const Column& choice) {
+  const std::string& column = choice.spec;
+  std::string bytes = read_file(path);
+  std::string_view text(bytes);
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte-order mark
+  if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF"))
+    throw io_error(path + ": looks like UTF-16 text; save it as UTF-8 or ASCII");
+  const Lines lines = split_lines(text, path);
+  if (lines.size() == 0)
+    throw io_error(path + ": no values (the file is empty or holds only comments and blank lines)");
+
+  // A first line that is not all numbers is a header, when numbers follow it and its tokens
+  // are names (a token that starts like a number, "1O", is a typo in the data, not a name).
+  std::vector<std::string_view> names;
+  std::size_t row0 = 0;
+  for (std::size_t j = 0; j < lines.count(0); ++j)
+    if (!is_number(lines.token(0, j))) {
+      bool all_names = lines.size() > 1;
+      for (std::size_t k = 0; k < lines.count(0); ++k) all_names &= is_name(lines.token(0, k));
+      if (!all_names) (void)parse_number(lines.token(0, j), path, lines.number[0]);  // says why
+      for (std::size_t k = 0; k < lines.count(0); ++k) names.push_back(unquoted(lines.token(0, k)));
+      row0 = 1;
+      break;
+    }
+  bool wide = false;  // several values on a line, with several lines of values
+  for (std::size_t i = row0; i < lines.size(); ++i) wide |= lines.count(i) > 1;
+  wide &= lines.size() - row0 > 1;
+  if (names.empty() && !wide && (column.empty() || choice.tables_only)) return signal_of(lines, path);
+
+  // A table: rows of equal length, one column chosen.
+  const std::size_t columns = lines.count(0);
+  for (std::size_t i = 1; i < lines.size(); ++i)
+    if (lines.count(i) != columns)
+      throw io_error(where(path, lines.number[i]) + std::to_string(lines.count(i)) +
+                     " values on one line but " + std::to_string(columns) + " on line " +
+                     std::to_string(lines.number[0]) + (names.empty() ? "" : " (the header)") +
+                     ": every row of a table has the same number of values");
+  if (column.empty() && columns > 1)
+    throw io_error(where(path, lines.number[0]) + "a table of " + std::to_string(columns) + " columns (" +
+                   column_list(names, columns) +
+                   "), not one signal: choose a column (column = NAME or INDEX, 0-based)");
+  const std::size_t c = column.empty() ? 0 : column_index(column, names, columns, path);
+  Signal s;
+  s.format = "text";
+  s.samples.reserve(lines.size() - row0);
+  for (std::size_t i = row0; i < lines.size(); ++i) {
+    s.samples.push_back(sample(lines.token(i, c), s.samples.size(), path, lines.number[i]));
+  }
+  if (s.samples.empty()) throw io_error(path + ": a header line but no values under it");
   return s;
 }
 

@@ -198,6 +198,7 @@ class SoundWindowReader final : public SignalReader {
     detail::open_sound(path, channel, info_, pick_);
     n_ = static_cast<std::uint64_t>(info_.frames);
     rate_ = static_cast<double>(info_.samplerate);
+    format_ = "wav";
     std::error_code ec;
     file_bytes_ = std::filesystem::file_size(path, ec);
     // For the progress line: the bytes a frame takes in the file, headers spread over them.

@@ -75,8 +75,8 @@ std::string npy_float32(const std::vector<double>& v) {
 // Windows at odd places: across the start, the end, both, wholly outside, of odd lengths,
 // and consecutive chunks with a halo, as a streamed fit reads them.
 void expect_windows_equal_whole(const std::string& file, const std::vector<double>& whole,
-                                std::optional<int> channel = std::nullopt) {
-  const auto reader = io::open_signal_reader(file, channel);
+                                std::optional<int> channel = std::nullopt, const io::Column& column = {}) {
+  const auto reader = io::open_signal_reader(file, channel, column);
   const auto n = static_cast<std::int64_t>(whole.size());
   ASSERT_EQ(reader->length(), whole.size());
   const auto expect_window = [&](std::int64_t first, std::size_t size) {
@@ -112,6 +112,40 @@ TEST_F(FileSourceTest, NpyWindowsEqualTheWholeRead) {
   write_bytes("x32.npy", npy_float32(v32));
   EXPECT_EQ(io::read_signal(path("x32.npy")).samples, v32);
   expect_windows_equal_whole(path("x32.npy"), v32);
+}
+
+// A table's column (named, or the only one under a header line) is read_signal's, window by
+// window; a table read without a column, or with one it lacks, gives read_signal's error.
+TEST_F(FileSourceTest, TableColumnsEqualTheWholeRead) {
+  const auto a = random_signal(2 * io::kTextStride + 77, false, 11), b = random_signal(a.size(), false, 12);
+  std::string table = "time,a,b\n", one = "b\n";
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%zu,%.17g,%.17g\n", i, a[i], b[i]);
+    table += buf;
+    std::snprintf(buf, sizeof buf, "%.17g\n", b[i]);
+    one += buf;
+  }
+  write_bytes("t.csv", table);
+  write_bytes("one.csv", one);
+  expect_windows_equal_whole(path("t.csv"), a, std::nullopt, io::Column{"a", false});
+  expect_windows_equal_whole(path("t.csv"), b, std::nullopt, io::Column{"2", true});
+  expect_windows_equal_whole(path("one.csv"), b);  // a header line over one column needs none
+  for (const io::Column& c : {io::Column{}, io::Column{"speed", false}}) {
+    std::string whole_error, window_error;
+    try {
+      (void)io::read_signal(path("t.csv"), std::nullopt, c);
+    } catch (const convgrad::io_error& e) {
+      whole_error = e.what();
+    }
+    try {
+      (void)io::open_signal_reader(path("t.csv"), std::nullopt, c);
+    } catch (const convgrad::io_error& e) {
+      window_error = e.what();
+    }
+    EXPECT_NE(whole_error.find("0 'time', 1 'a', 2 'b'"), std::string::npos) << whole_error;
+    EXPECT_EQ(window_error, whole_error);
+  }
 }
 
 TEST_F(FileSourceTest, TextWindowsEqualTheWholeRead) {

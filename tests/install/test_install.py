@@ -10,6 +10,9 @@ One install into a temporary prefix; then, using only that prefix:
     header reaches for one that is not installed).
 """
 
+import os
+import pathlib
+
 import pytest
 
 from conftest import ROOT, project_version, run
@@ -34,7 +37,8 @@ def libdir(prefix):
 
 def test_install_puts_every_part_into_the_prefix(prefix):
     lib = libdir(prefix)
-    headers = sorted(p.name for p in (ROOT / "include" / "convgrad").glob("*.hpp"))
+    # every header of include/convgrad, and version.hpp, generated from project(VERSION)
+    headers = sorted([p.name for p in (ROOT / "include" / "convgrad").glob("*.hpp")] + ["version.hpp"])
     installed = sorted(p.name for p in (prefix / "include" / "convgrad").glob("*.hpp"))
     assert installed == headers
     for part in ["libconvgrad.a", "libconvgrad.so", "cmake/convgrad/convgradConfigVersion.cmake",
@@ -43,6 +47,27 @@ def test_install_puts_every_part_into_the_prefix(prefix):
     # The installed command runs (its help lists the subcommands).
     out = run(prefix / "bin" / "convgrad", "--help")
     assert "grad" in out and "fit" in out
+    assert run(prefix / "bin" / "convgrad", "--version").strip() == f"convgrad {project_version()}"
+    assert f'#define CONVGRAD_VERSION "{project_version()}"' in (prefix / "include/convgrad/version.hpp").read_text()
+
+
+def test_install_puts_the_man_page_and_the_completions_where_they_are_found(prefix):
+    """Generated from the command's parser by the build (cli/CMakeLists.txt): the man page
+    renders, and the completions are the build's (tests/python/test_cli_conventions.py checks
+    that they list every subcommand and option)."""
+    share = prefix / "share"
+    page = share / "man" / "man1" / "convgrad.1"
+    bash = share / "bash-completion" / "completions" / "convgrad"
+    zsh = share / "zsh" / "site-functions" / "_convgrad"
+    for f in [page, bash, zsh]:
+        assert f.is_file(), f"{f} not installed"
+    rendered = run("man", "-l", page, env={**os.environ, "MANPAGER": "cat", "MANWIDTH": "80"})
+    assert "EXIT STATUS" in rendered and f"convgrad {project_version()}" in rendered
+    assert "complete -o filenames -o bashdefault -F _convgrad convgrad" in bash.read_text()
+    assert zsh.read_text().startswith("#compdef convgrad")
+    # man finds the page through the prefix's share/man, as it would under /usr/local.
+    found = run("man", "-w", "convgrad", env={**os.environ, "MANPATH": str(share / "man")})
+    assert pathlib.Path(found.strip()) == page
 
 
 @pytest.mark.parametrize("static", [False, True], ids=["shared", "static"])

@@ -51,6 +51,9 @@ def test_the_package_imports_from_the_venv(venv, tmp_path, compile_env):
     assert pathlib.Path(where).parent == pathlib.Path(site) / "convgrad"
     version = venv_python(venv, "import importlib.metadata as m; print(m.version('convgrad'))", tmp_path, compile_env)
     assert version == project_version()
+    # The package and the command report that version too (issue 14: one version everywhere).
+    assert venv_python(venv, "import convgrad; print(convgrad.__version__)", tmp_path, compile_env) == version
+    assert run(venv / "bin" / "convgrad", "--version").strip() == f"convgrad {version}"
     # A small computation through the installed extension: DESIGN.md's worked example.
     out = venv_python(venv, "import numpy as np, convgrad\n"
                       "x, y, h = np.arange(1., 6.), np.array([0., 1, 0, -1, 2]), np.array([1., 2, 3])\n"

@@ -26,7 +26,8 @@ BAD_X = {
     "empty.txt": ("", ["empty.txt", "no values"]),
     "comments_only.csv": ("# nothing\n\n", ["comments_only.csv", "no values"]),
     "words.txt": ("1\n2\nthree\n4\n5\n", ["words.txt:3", "'three'", "not a number"]),
-    "header.csv": ("x\n1\n2\n3\n4\n", ["header.csv:1", "'x'"]),
+    # (a header line of names is read since issue 14: tests/python/test_cli_conventions.py)
+    "typo_header.csv": ("1O\n1\n2\n3\n4\n", ["typo_header.csv:1", "'1O'"]),
     "nan.txt": ("1\n2\n3\nnan\n5\n", ["nan.txt:4", "sample index 3", "finite"]),
     "inf.csv": ("1,2,inf,4,5\n", ["inf.csv:1", "sample index 2", "finite"]),
     "huge.txt": ("1\n2\n1e999\n4\n5\n", ["huge.txt:3", "'1e999'", "range"]),
