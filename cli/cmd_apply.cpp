@@ -8,13 +8,14 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "convgrad/errors.hpp"
+#include "convgrad/report.hpp"
 #include <strings.h>
 
 namespace convgrad::cli {
 namespace {
 
 struct ApplyCli {
-  std::string h_path, x_path, out, method = "auto", wav_format = "float32";
+  std::string h_path, x_path, out, plot, method = "auto", wav_format = "float";
   TapOptions taps;
   std::optional<std::int64_t> channel, sample_rate;
   bool quiet = false, tune = false, ignore_rate = false;
@@ -34,27 +35,31 @@ void require_same_rate(const Kernel& k, const io::Signal& x, const ApplyCli& o) 
                  " Hz; resample the input (or give --ignore-rate to apply the taps anyway)");
 }
 
+// --plot: the taps in samples (and seconds), their magnitude and phase response, and the
+// signal before and after.
+std::vector<report::Figure> apply_figures(const Kernel& k, const io::Signal& x,
+                                          const std::vector<double>& yhat) {
+  const std::optional<double> rate = x.sample_rate ? x.sample_rate : k.sample_rate;
+  const report::FilterView f{k.taps, k.h, std::nullopt, rate, "Taps"};
+  return {report::taps_figure(f), report::magnitude_figure(f), report::phase_figure(f),
+          report::signal_figure(x.samples, "Input", "x[n]", rate),
+          report::signal_figure(yhat, "Output", "yhat[n] = (h * x)[n]", rate, "#2ca02c")};
+}
+
 int run_apply(const ApplyCli& o) {
   if (o.h_path.empty()) throw usage_error("--h: the taps file is required");
   if (o.x_path.empty()) throw usage_error("--x: the signal to filter is required");
   if (o.out.empty()) throw usage_error("--out: the output file is required");
   const Method method = parse_method_option(o.method);
   tune_option(o.tune, method);
-  require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
-  if (io::is_sound_file(o.out) &&
-      !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
-    throw usage_error("--out " + o.out +
-                      ": apply writes WAV (.wav) sound files; for another format convert the WAV");
+  require_outputs_not_inputs({{"--out", o.out}, {"--plot", o.plot}}, {{"--h", o.h_path}, {"--x", o.x_path}});
+  require_output_format("--out", o.out, OutputKind::sound);
+  require_output_format("--plot", o.plot, OutputKind::picture);
+  require_distinct_outputs({{"--out", o.out}, {"--plot", o.plot}});
   const std::optional<int> channel = channel_option(o.channel);
   check_tap_options_for_file(o.taps);  // usage errors first, before any file is read
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
-  io::WavFormat format;
-  if (o.wav_format == "float32")
-    format = io::WavFormat::float32;
-  else if (o.wav_format == "pcm24")
-    format = io::WavFormat::pcm24;
-  else
-    throw usage_error("--wav-format: '" + o.wav_format + "' is not one of float32, pcm24");
+  const io::WavFormat format = wav_format_option(o.wav_format);
   {
     const std::filesystem::path p(o.out);
     const auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
@@ -73,6 +78,7 @@ int run_apply(const ApplyCli& o) {
   const std::vector<double> yhat = conv<double>(x.samples, k.h, taps, method);
   require_finite_result(yhat, "the filtered signal", Dtype::float64);  // apply computes in double
 
+  std::vector<io::StagedFile> staged;
   if (is_wav(o.out)) {
     // The output's rate: --sample-rate, else the input's, else the one the taps were learned at.
     std::optional<double> rate = x.sample_rate ? x.sample_rate : k.sample_rate;
@@ -83,10 +89,15 @@ int run_apply(const ApplyCli& o) {
     const auto hz = static_cast<int>(*rate);
     if (static_cast<double>(hz) != *rate)
       throw io_error(o.x_path + ": sample rate " + std::to_string(*rate) + " Hz is not a whole number");
-    io::write_wav(o.out, yhat, hz, format);
+    io::WavClipping clipped;
+    staged.push_back(io::stage_wav(o.out, yhat, hz, format, &clipped));
+    warn_if_clipped(o.out, clipped, format);
   } else {
-    io::write_array(o.out, yhat);
+    staged.push_back(io::stage_array(o.out, yhat, "y"));
   }
+  if (!o.plot.empty())
+    staged.push_back(io::stage_picture(o.plot, report::svg_document(apply_figures(k, x, yhat))));
+  commit_all(staged);
   if (!o.quiet)
     std::printf("apply: %zu samples through %zu taps (m = %lld..%lld) -> %s\n", yhat.size(), taps.K(),
                 static_cast<long long>(taps.lo), static_cast<long long>(taps.hi), o.out.c_str());
@@ -102,11 +113,15 @@ Run add_apply(CLI::App& app) {
       "apply", "filter a signal with learned taps (WAV in, WAV out keeps the sample rate)");
   c->add_option("--h", o->h_path, "taps: .json or .csv from fit (range and rate recorded), .npy or text");
   c->add_option("--x", o->x_path, "the signal to filter (text/CSV, .npy or WAV)");
-  c->add_option("--out", o->out, "the filtered signal: .wav, .npy or text by extension");
+  c->add_option("--out", o->out, "the filtered signal: .wav, .npy, .mat, .json or .csv/.txt, by extension");
   add_tap_options(*c, o->taps);
   c->add_option("--channel", o->channel, "0-based channel of a multi-channel WAV input");
   c->add_option("--sample-rate", o->sample_rate, "sample rate in Hz for a WAV output from a non-WAV input");
-  c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
+  c->add_option(
+      "--wav-format", o->wav_format,
+      "WAV samples: float (32-bit, default), pcm16 or pcm24 (values beyond [-1, 1] clipped, reported)");
+  c->add_option("--plot", o->plot, "taps, frequency response, input and output as one .svg or .png file");
+  add_var_option(*c);
   c->add_option("--method", o->method, "auto | direct | fft | reference | jacobian");
   c->add_flag("--tune", o->tune,
               "with --method auto: time direct and fft once for this length, use the faster");

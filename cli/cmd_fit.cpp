@@ -31,7 +31,7 @@ struct FitCli {
   TapOptions taps;
   std::optional<std::int64_t> channel, batch, max_iter;
   std::string solver = "exact", dtype = "float64", method = "auto";
-  std::string out, summary, history, report, true_h, h0;
+  std::string out, summary, history, report, plot, true_h, h0;
   std::optional<double> ridge, tol, loss_tol, time_limit, lr, beta1, beta2, adam_eps;
   std::int64_t seed = 1;
   bool quiet = false, tune = false;
@@ -216,13 +216,20 @@ Plan check_usage(const FitCli& o) {
   } catch (const convgrad::invalid_argument& e) {
     throw usage_error(std::string("--out ") + e.what());
   }
-  const std::vector<std::pair<std::string, std::string>> outputs = {
-      {"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}};
+  const std::vector<std::pair<std::string, std::string>> outputs = {{"--out", o.out},
+                                                                    {"--summary", o.summary},
+                                                                    {"--history", o.history},
+                                                                    {"--report", o.report},
+                                                                    {"--plot", o.plot}};
   std::vector<std::pair<std::string, std::string>> inputs = {{"--true-h", o.true_h}, {"--h0", o.h0}};
   for (const auto& p : o.x_paths) inputs.emplace_back("--x", p);
   for (const auto& p : o.y_paths) inputs.emplace_back("--y", p);
   for (const auto& p : o.validate) inputs.emplace_back("--validate", p);
   require_outputs_not_inputs(outputs, inputs);
+  require_output_format("--summary", o.summary, OutputKind::json);
+  require_output_format("--history", o.history, OutputKind::table);
+  require_output_format("--report", o.report, OutputKind::html);
+  require_output_format("--plot", o.plot, OutputKind::picture);
   require_distinct_outputs(outputs);
   require_output_directories(outputs);
   return plan;
@@ -368,8 +375,9 @@ std::string history_csv(const Outcome& res) {
   return csv;
 }
 
-// Step 6: the HTML report (--report): facts, taps, loss history and the first pair's residual.
-std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res) {
+// Step 6: the HTML report (--report) and the pictures (--plot): facts, taps, loss history, the
+// first pair's residual, the frequency response.
+report::FitPage report_page(const Plan& plan, const DataSet& set, const Outcome& res) {
   const FitOptions& fo = plan.fo;
   const Taps taps = plan.taps;
   report::FitPage page;
@@ -398,7 +406,7 @@ std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res
   page.residual.resize(yhat.size());
   for (std::size_t n = 0; n < yhat.size(); ++n) page.residual[n] = yhat[n] - set.pairs[0].y[n];
   page.sample_rate = set.sample_rate;
-  return report::fit_page(page);
+  return page;
 }
 
 // Step 7: every output staged, then committed together (all or none).
@@ -408,7 +416,12 @@ void write_fit_outputs(const FitCli& o, const Plan& plan, const DataSet& set, co
   if (!o.summary.empty())
     staged.push_back(io::stage_file(o.summary, summary(o, plan, set, res).dump(1) + "\n"));
   if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(res)));
-  if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report_html(plan, set, res)));
+  if (!o.report.empty() || !o.plot.empty()) {
+    const report::FitPage page = report_page(plan, set, res);
+    if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report::fit_page(page)));
+    if (!o.plot.empty())
+      staged.push_back(io::stage_picture(o.plot, report::svg_document(report::fit_figures(page))));
+  }
   commit_all(staged);
 }
 
@@ -431,7 +444,7 @@ void print_outcome(const FitCli& o, const Plan& plan, const DataSet& set, const 
     std::printf("  note: %s cannot record the sample rate (%s Hz); .json and .csv do\n", o.out.c_str(),
                 format_number(*set.sample_rate, 10).c_str());
   std::printf("  wrote %s", o.out.c_str());
-  for (const auto* p : {&o.summary, &o.history, &o.report})
+  for (const auto* p : {&o.summary, &o.history, &o.report, &o.plot})
     if (!p->empty()) std::printf(", %s", p->c_str());
   std::printf("\n");
 }
@@ -477,17 +490,21 @@ Run add_fit(CLI::App& app) {
   auto o = std::make_shared<FitCli>();
   CLI::App* c = app.add_subcommand(
       "fit", "learn a filter h from (x, y) recording pairs: exact least squares or gradient descent");
-  c->add_option("--x", o->x_paths, "input signal (text/CSV, .npy or WAV); repeat with --y for several pairs");
+  c->add_option("--x", o->x_paths,
+                "input signal (text/CSV, .npy, .mat or WAV); repeat with --y for several pairs");
   c->add_option("--y", o->y_paths, "target signal, same length as its --x");
   add_tap_options(*c, o->taps);
   c->add_option("--solver", o->solver, "exact | gd | nesterov | adam (default exact)");
   c->add_option("--ridge", o->ridge,
                 "ridge penalty lambda >= 0: minimise sum L + lambda/2 ||h||^2 (default 0)");
-  c->add_option("--out", o->out,
-                "learned taps: .json or .csv (range and sample rate recorded), or .npy (centred taps only)");
+  c->add_option(
+      "--out", o->out,
+      "learned taps: .json, .mat or .csv (range and sample rate recorded), or .npy (centred taps only)");
   c->add_option("--summary", o->summary, "JSON summary: solver, iterations, time, losses, condition number");
   c->add_option("--history", o->history, "loss history as CSV (iterative solvers)");
   c->add_option("--report", o->report, "self-contained HTML report with plots");
+  c->add_option("--plot", o->plot, "the report's pictures as one .svg or .png file");
+  add_var_option(*c);
   c->add_option("--validate", o->validate, "held-out pair X Y: report its loss")->expected(2);
   c->add_option("--true-h", o->true_h, "the true taps, for comparison in the summary and report");
   c->add_option("--h0", o->h0, "warm start: initial taps (iterative solvers)");

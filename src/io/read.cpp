@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "convgrad/errors.hpp"
 #include "io_detail.hpp"
 
@@ -25,10 +27,30 @@ Signal read_signal(const std::string& path, std::optional<int> channel) {
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
                    " asked for, but the file holds a single signal (channel 0)");
+  if (ext == ".mat") return read_mat(path);
+  if (ext == ".json") return detail::read_json_array(path);
   return ext == ".npy" ? detail::read_npy(path) : detail::read_text(path);
 }
 
 namespace detail {
+
+Signal read_json_array(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception&) {
+    throw io_error(path + ": not valid JSON (or a number beyond the float64 range)");
+  }
+  if (!j.is_array() || j.empty()) throw io_error(path + ": a JSON signal is a non-empty array of numbers");
+  Signal s;
+  s.format = "json";
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_number()) throw io_error(path + ": entry " + std::to_string(i) + " is not a number");
+    s.samples.push_back(j[i].get<double>());
+  }
+  require_finite_samples(s.samples, path);
+  return s;
+}
 
 void require_readable_file(const std::string& path) {
   if (path.empty()) throw io_error("cannot read a file with an empty name");

@@ -122,13 +122,36 @@ TEST_F(IoTest, NpyRoundTripIsExact) {
 }
 
 TEST_F(IoTest, TextRoundTripIsExactForEveryExtension) {
-  for (const std::string name : {"v.csv", "v.txt", "v.dat", "v"}) {
+  for (const std::string name : {"v.csv", "v.txt", "v"}) {
     const std::string p = path(name);
     io::write_array(p, kAwkward);
     const io::Signal s = io::read_signal(p);
     EXPECT_EQ(s.format, "text");
     EXPECT_EQ(s.samples, kAwkward) << name;
   }
+}
+
+// A file holds what its name says: an extension that names another format (or none we write)
+// is refused before anything is written, with the list of those we do.
+TEST_F(IoTest, WriteArrayRefusesExtensionsItDoesNotWrite) {
+  for (const std::string name : {"v.dat", "v.wav", "v.h5", "v.xlsx"}) {
+    try {
+      io::write_array(path(name), kAwkward);
+      ADD_FAILURE() << name << " was written";
+    } catch (const convgrad::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(".npy, .mat, .json, .csv, .txt"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(IoTest, JsonAndMatArraysRoundTripExactly) {
+  io::write_array(path("v.json"), kAwkward);
+  EXPECT_EQ(io::read_signal(path("v.json")).samples, kAwkward);  // a JSON array is a text list
+  io::write_array(path("v.mat"), kAwkward, "dh");
+  const io::Signal s = io::read_mat(path("v.mat"), "dh");
+  EXPECT_EQ(s.format, "mat");
+  EXPECT_EQ(s.samples, kAwkward);
 }
 
 TEST_F(IoTest, NpyFloat32IsWidenedExactly) {
