@@ -47,12 +47,14 @@ struct Range {
     if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   }
   bool empty() const { return !(lo <= hi); }
-  // Pads a degenerate range so the axis has some extent.
+  // Pads a degenerate range so the axis has some extent. A range of rounding noise (|H| = 1
+  // computed as 1 +- 1e-16, i.e. +-1e-15 dB) counts as degenerate: spread over the whole axis,
+  // the noise would look like a signal.
   void settle() {
     if (empty()) lo = 0, hi = 1;
-    if (lo == hi) {
-      const double d = lo == 0 ? 1 : std::abs(lo) * 0.1;
-      lo -= d, hi += d;
+    if (hi - lo <= 1e-9 * std::max({1.0, std::abs(lo), std::abs(hi)})) {
+      const double mid = 0.5 * (lo + hi), d = std::abs(mid) < 1e-9 ? 1 : std::abs(mid) * 0.1;
+      lo = mid - d, hi = mid + d;
     }
   }
 };
