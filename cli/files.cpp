@@ -56,11 +56,15 @@ io::Signal read_input(const std::string& path, std::string_view role, std::optio
       // Among several vectors, the one named like the option (x for --x) is meant.
       std::size_t vectors = 0;
       bool named = false;
-      for (const io::MatVariable& v : io::list_mat_variables(path)) {
+      const std::vector<io::MatVariable> vars = io::list_mat_variables(path);
+      for (const io::MatVariable& v : vars) {
         vectors += v.is_signal ? 1 : 0;
         named = named || (v.is_signal && v.name == role);
       }
       if (vectors > 1 && named) var = std::string(role);
+      if (vectors != 1 && !named)
+        throw io_error(path + ": " + (vectors == 0 ? "holds no numeric vector" : "holds several vectors") +
+                       "; choose one with --var NAME: " + io::describe_mat_variables(vars));
     }
     return io::read_mat(path, var);
   }

@@ -56,6 +56,9 @@ std::vector<MatVariable> list_mat_variables(const std::string& path);
 // for a variable that is not a real vector (a matrix, complex, text, a struct), with its shape.
 Signal read_mat(const std::string& path, const std::optional<std::string>& name = std::nullopt);
 
+// "x (1000 x 1 double), fs (1 x 1 double)": the variables for a message.
+std::string describe_mat_variables(const std::vector<MatVariable>& vars);
+
 // True when read_signal reads `path` through libsndfile (.wav, .wave, .flac, .aiff, .aif,
 // any case): the files for which a channel means something.
 bool is_sound_file(const std::string& path);

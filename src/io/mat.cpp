@@ -166,12 +166,17 @@ std::string shape_text(const MatVariable& v) {
   return s + " " + v.kind;
 }
 
+}  // namespace
+
 // "x (1000 x 1 double), y (1000 x 1 double), fs (1 x 1 double)"
-std::string listing(const std::vector<MatVariable>& vars) {
+std::string describe_mat_variables(const std::vector<MatVariable>& vars) {
   std::string s;
   for (const MatVariable& v : vars) s += (s.empty() ? "" : ", ") + v.name + " (" + shape_text(v) + ")";
   return s.empty() ? "no variables" : s;
 }
+
+namespace {
+std::string listing(const std::vector<MatVariable>& vars) { return describe_mat_variables(vars); }
 
 // A temporary file that is removed when this goes out of scope (matio writes to a name).
 struct ScratchFile {
@@ -224,7 +229,7 @@ Signal read_mat(const std::string& path, const std::optional<std::string>& name)
       if (v.is_signal) signals.push_back(&v);
     if (signals.size() != 1)
       throw io_error(path + ": " + (signals.empty() ? "holds no numeric vector" : "holds several vectors") +
-                     "; choose one with --var NAME: " + listing(vars));
+                     "; name the one to read: " + listing(vars));
     chosen = signals[0];
   }
   const std::string where = path + ": variable " + chosen->name;

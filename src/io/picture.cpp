@@ -41,7 +41,7 @@ struct MemFile {
   }
 };
 
-// Runs `rsvg-convert --format png` with stdin = the SVG, stdout = `out`, stderr captured.
+// Runs `rsvg-convert -f png` with stdin = the SVG, stdout = `out`, stderr captured.
 void rasterise(const std::string& svg, int out, const std::string& path) {
   const MemFile in(svg, path), err("", path);
   posix_spawn_file_actions_t actions;
@@ -49,7 +49,7 @@ void rasterise(const std::string& svg, int out, const std::string& path) {
   posix_spawn_file_actions_adddup2(&actions, in.fd, STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err.fd, STDERR_FILENO);
-  char name[] = "rsvg-convert", format[] = "--format", png[] = "png";
+  char name[] = "rsvg-convert", format[] = "-f", png[] = "png";  // -f: rsvg-convert's output format
   char* argv[] = {name, format, png, nullptr};
   pid_t pid = -1;
   const int spawned = ::posix_spawnp(&pid, name, &actions, nullptr, argv, environ);
