@@ -50,7 +50,8 @@ bool is_mat_file(const std::string& path);
 // The variables of a MAT-file, in file order (io_error when it is not one).
 std::vector<MatVariable> list_mat_variables(const std::string& path);
 
-// Reads variable `name` as a signal (any numeric class, widened to double); without a name,
+// Reads variable `name` as a signal (any numeric class, widened to double), with a sample rate
+// when the file holds a positive scalar fs, Fs, sample_rate or srate beside it; without a name,
 // the file's only real numeric vector. io_error naming the file and listing its variables
 // when the name is missing, or several vectors (or none) leave the choice open; io_error too
 // for a variable that is not a real vector (a matrix, complex, text, a struct), with its shape.

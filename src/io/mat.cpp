@@ -203,6 +203,22 @@ void write_vector(mat_t* m, const std::string& name, std::span<const double> val
     throw io_error("cannot write '" + path + "': matio could not write variable " + name);
 }
 
+// MATLAB users save the rate beside the signal: a scalar named fs, Fs, sample_rate or srate
+// (the first found, in that order) is the signal's sample rate, when positive and finite.
+std::optional<double> recorded_rate(mat_t* m, const std::vector<MatVariable>& vars, const std::string& signal,
+                                    const std::string& path) {
+  for (const char* name : {"fs", "Fs", "sample_rate", "srate"})
+    for (const MatVariable& v : vars)
+      if (v.name == name && v.name != signal && v.is_signal && v.dims.size() == 2 &&
+          v.dims[0] * v.dims[1] == 1) {
+        VarPtr r(Mat_VarRead(m, name));
+        if (!r) continue;
+        const double hz = values_of(*r, 1, path + ": variable " + v.name)[0];
+        if (std::isfinite(hz) && hz > 0) return hz;
+      }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool is_mat_file(const std::string& path) { return detail::extension(path) == ".mat"; }
@@ -247,6 +263,7 @@ Signal read_mat(const std::string& path, const std::optional<std::string>& name)
   s.format = "mat";
   s.samples = values_of(*v, n, where);
   detail::require_finite_samples(s.samples, path + " (" + chosen->name + ")");
+  s.sample_rate = recorded_rate(m.get(), vars, chosen->name, path);
   return s;
 }
 

@@ -241,3 +241,14 @@ def test_adapt_streams_pcm16_error_without_warnings(run_cli, data):
     p = run_cli("adapt", "--x", d / "far.wav", "--y", d / "mic.wav", "--causal", 3, "--out-error", d / "f.wav",
                 "--wav-format", "mp3")
     assert p.returncode == 2 and "float, pcm16, pcm24" in p.stderr
+
+
+def test_mat_sample_rate_saved_beside_the_signal(run_cli, data):
+    """MATLAB users save fs with the signal: a WAV output from a .mat input keeps that rate."""
+    d, x, _ = data
+    np.savetxt(d / "h.txt", [0.1, 0.2, 0.1])
+    p = run_cli("apply", "--h", d / "h.txt", "--x", d / "d.mat", "--out", d / "o.wav")
+    assert p.returncode == 0, p.stderr
+    assert scipy.io.wavfile.read(d / "o.wav")[0] == RATE  # d.mat holds fs = 8000
+    p = run_cli("apply", "--h", d / "h.txt", "--x", d / "one.mat", "--out", d / "o2.wav")
+    assert p.returncode == 2 and "--sample-rate" in p.stderr and not (d / "o2.wav").exists()
