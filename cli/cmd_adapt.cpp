@@ -22,6 +22,7 @@
 #include "common.hpp"
 #include "convgrad/adaptive.hpp"
 #include "convgrad/errors.hpp"
+#include "convgrad/report.hpp"
 #include "convgrad/sound_stream.hpp"
 #include "convgrad/taps_file.hpp"
 
@@ -30,7 +31,7 @@ namespace {
 
 struct AdaptCli {
   std::string x_path, y_path, algo = "nlms", dtype = "float64", out_error, out_h, summary, true_h;
-  std::string wav_format = "float32";
+  std::string report, plot, wav_format = "float";
   std::optional<std::int64_t> causal, lo, channel, block, partitions, sample_rate, window;
   std::optional<double> mu, delta, lambda;
   std::int64_t frames = 4096;
@@ -136,6 +137,37 @@ struct Curves {
   std::uint64_t filled = 0;
 };
 
+// What --report and --plot show (report::AdaptPage): the run's facts, its curves, the taps.
+template <std::floating_point T>
+report::AdaptPage adapt_report_page(const AdaptCli& o, adaptive::Algorithm algorithm,
+                                    const adaptive::Filter<T>& filter, const Curves& curves,
+                                    const std::optional<std::vector<double>>& h_true, std::optional<int> rate,
+                                    std::optional<std::uint64_t> diverged_at) {
+  const Taps taps = filter.taps();
+  report::AdaptPage page;
+  page.title = "convgrad adapt: " + std::string(adaptive::to_string(algorithm)) + ", " +
+               std::to_string(taps.K()) + " taps";
+  page.facts = {{"algorithm", std::string(adaptive::to_string(algorithm))},
+                {"data", o.x_path + ", " + o.y_path + ": " + std::to_string(filter.samples()) + " samples" +
+                             (rate ? " at " + std::to_string(*rate) + " Hz" : "")},
+                {"taps", "m = " + std::to_string(taps.lo) + ".." + std::to_string(taps.hi) +
+                             " (K = " + std::to_string(taps.K()) + ")"},
+                {"ERLE window", std::to_string(curves.window) + " samples"}};
+  if (!curves.erle_db.empty())
+    page.facts.push_back({"ERLE in the last window", format_number(curves.erle_db.back(), 4) + " dB"});
+  if (!curves.misalignment.empty())
+    page.facts.push_back({"final misalignment", format_number(curves.misalignment.back(), 4)});
+  if (diverged_at) page.facts.push_back({"diverged", "at sample " + std::to_string(*diverged_at)});
+  page.window = curves.window;
+  page.erle_db = curves.erle_db;
+  page.misalignment = curves.misalignment;
+  page.diverged_at = diverged_at;
+  const auto h = filter.h();
+  page.filter = {taps, widen<T>(h), h_true, rate ? std::optional<double>(*rate) : std::nullopt,
+                 "Taps learned"};
+  return page;
+}
+
 template <std::floating_point T>
 int run_adapt(const AdaptCli& o) {
   if (o.x_path.empty()) throw usage_error("--x: the reference (far-end) signal is required");
@@ -152,14 +184,23 @@ int run_adapt(const AdaptCli& o) {
   } catch (const invalid_argument& e) {
     throw usage_error(std::string("--algo: ") + e.what());
   }
-  io::WavFormat format = io::WavFormat::float32;
-  if (o.wav_format == "pcm24")
-    format = io::WavFormat::pcm24;
-  else if (o.wav_format != "float32")
-    throw usage_error("--wav-format: '" + o.wav_format + "' is not one of float32, pcm24");
-  require_outputs_not_inputs({{"--out-error", o.out_error}, {"--out-h", o.out_h}, {"--summary", o.summary}},
-                             {{"--x", o.x_path}, {"--y", o.y_path}, {"--true-h", o.true_h}});
-  require_distinct_outputs({{"--out-error", o.out_error}, {"--out-h", o.out_h}, {"--summary", o.summary}});
+  const io::WavFormat format = wav_format_option(o.wav_format);
+  const std::vector<std::pair<std::string, std::string>> outputs = {{"--out-error", o.out_error},
+                                                                    {"--out-h", o.out_h},
+                                                                    {"--summary", o.summary},
+                                                                    {"--report", o.report},
+                                                                    {"--plot", o.plot}};
+  require_outputs_not_inputs(outputs, {{"--x", o.x_path}, {"--y", o.y_path}, {"--true-h", o.true_h}});
+  require_output_format("--out-error", o.out_error, OutputKind::sound);
+  require_output_format("--summary", o.summary, OutputKind::json);
+  require_output_format("--report", o.report, OutputKind::html);
+  require_output_format("--plot", o.plot, OutputKind::picture);
+  if (!o.out_h.empty()) try {
+      io::require_taps_format(o.out_h, taps);
+    } catch (const invalid_argument& e) {
+      throw usage_error(std::string("--out-h ") + e.what());
+    }
+  require_distinct_outputs(outputs);
   std::unique_ptr<adaptive::Filter<T>> filter;
   try {
     filter = adaptive::make_filter<T>(algorithm, taps, options_from(o));
@@ -279,18 +320,32 @@ int run_adapt(const AdaptCli& o) {
     s["h"] = json_array<T>(h);
     return s;
   };
+  // The report and the pictures: ERLE and misalignment per window, the taps learned.
+  auto stage_pictures = [&](std::vector<io::StagedFile>& into, std::optional<std::uint64_t> diverged_at) {
+    if (o.report.empty() && o.plot.empty()) return;
+    const report::AdaptPage page =
+        adapt_report_page(o, algorithm, *filter, curves, h_true, rate, diverged_at);
+    if (!o.report.empty()) into.push_back(io::stage_file(o.report, report::adapt_page(page)));
+    if (!o.plot.empty())
+      into.push_back(io::stage_picture(o.plot, report::svg_document(report::adapt_figures(page))));
+  };
+  io::WavClipping clipped;
   try {
     if (wav_out)
-      staged.push_back(
-          io::stage_wav_stream(o.out_error, *rate, format, [&](io::SoundSink& s) { produce(&s); }));
+      staged.push_back(io::stage_wav_stream(
+          o.out_error, *rate, format, [&](io::SoundSink& s) { produce(&s); }, &clipped));
     else
       produce(o.out_error.empty() ? nullptr : &collected);
-  } catch (const adaptive::diverged&) {
+  } catch (const adaptive::diverged& d) {
     progress.finish();
-    // The summary says where; the other outputs of a diverged run are not written.
-    if (!o.summary.empty()) io::write_file_atomic(o.summary, summary_json().dump(2) + "\n");
+    // The summary, the report and the pictures say where; the other outputs are not written.
+    std::vector<io::StagedFile> diagnosis;
+    if (!o.summary.empty()) diagnosis.push_back(io::stage_file(o.summary, summary_json().dump(2) + "\n"));
+    stage_pictures(diagnosis, d.sample);
+    commit_all(diagnosis);
     throw;
   }
+  if (wav_out) warn_if_clipped(o.out_error, clipped, format);
   progress.finish();
   if (!o.out_error.empty() && !wav_out) staged.push_back(io::stage_array(o.out_error, collected.values));
   const auto h = filter->h();
@@ -299,6 +354,7 @@ int run_adapt(const AdaptCli& o) {
     staged.push_back(io::stage_taps(o.out_h, hd, taps, rate ? std::optional<double>(*rate) : std::nullopt));
   }
   if (!o.summary.empty()) staged.push_back(io::stage_file(o.summary, summary_json().dump(2) + "\n"));
+  stage_pictures(staged, std::nullopt);
   commit_all(staged);
 
   if (!o.quiet) {
@@ -338,7 +394,12 @@ Run add_adapt(CLI::App& app) {
   c->add_option("--out-h", o->out_h, "the learned taps: .json (range recorded), .npy or text");
   c->add_option("--summary", o->summary, "JSON: ERLE per window, misalignment, taps, divergence");
   c->add_option("--true-h", o->true_h, "the true filter (.json/.npy/text) for the misalignment curve");
-  c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
+  c->add_option(
+      "--wav-format", o->wav_format,
+      "WAV samples: float (32-bit, default), pcm16 or pcm24 (values beyond [-1, 1] clipped, reported)");
+  c->add_option("--report", o->report, "HTML: ERLE and misalignment over time, the taps and their response");
+  c->add_option("--plot", o->plot, "the report's pictures as one .svg or .png file");
+  add_var_option(*c);
   add_verbosity_options(*c, &o->quiet);
   return [o] { return with_dtype(parse_dtype(o->dtype), [&]<class T>(T) { return run_adapt<T>(*o); }); };
 }

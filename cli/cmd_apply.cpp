@@ -1,5 +1,6 @@
 // `convgrad apply`: filter a signal with learned taps, yhat[n] = sum_{m=lo..hi} h[m] x[n-m]
-// ('same' length). WAV in, WAV out keeps the sample rate; .npy or text out by extension.
+// ('same' length). WAV in, WAV out keeps the sample rate; .npy, .mat, .json or text out by
+// extension; --plot draws the taps, their response, the input and the output.
 //
 // The signal streams through in chunks of rows [a, b): each reads the window of x those rows
 // need (convgrad/file_source.hpp, zeros outside the signal) and writes its rows of yhat to the
@@ -19,6 +20,7 @@
 #include "common.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/file_source.hpp"
+#include "convgrad/report.hpp"
 #include "convgrad/sound_stream.hpp"
 #include "streaming.hpp"
 
@@ -26,7 +28,7 @@ namespace convgrad::cli {
 namespace {
 
 struct ApplyCli {
-  std::string h_path, x_path, out, method = "auto", wav_format = "float32";
+  std::string h_path, x_path, out, plot, method = "auto", wav_format = "float";
   TapOptions taps;
   std::optional<std::int64_t> channel, sample_rate, chunk_rows;
   bool quiet = false, tune = false, ignore_rate = false, progress = false;
@@ -46,27 +48,31 @@ void require_same_rate(const Kernel& k, const std::optional<double>& x_rate, con
                  " Hz; resample the input (or give --ignore-rate to apply the taps anyway)");
 }
 
+// --plot: the taps in samples (and seconds), their magnitude and phase response, and the
+// signal before and after (kept in fixed memory as it streams by: KeptForPlot).
+std::vector<report::Figure> apply_figures(const Kernel& k, const std::optional<double>& x_rate,
+                                          const std::vector<double>& x, const std::vector<double>& yhat) {
+  const std::optional<double> rate = x_rate ? x_rate : k.sample_rate;
+  const report::FilterView f{k.taps, k.h, std::nullopt, rate, "Taps"};
+  return {report::taps_figure(f), report::magnitude_figure(f), report::phase_figure(f),
+          report::signal_figure(x, "Input", "x[n]", rate),
+          report::signal_figure(yhat, "Output", "yhat[n] = (h * x)[n]", rate, "#2ca02c")};
+}
+
 int run_apply(const ApplyCli& o) {
   if (o.h_path.empty()) throw usage_error("--h: the taps file is required");
   if (o.x_path.empty()) throw usage_error("--x: the signal to filter is required");
   if (o.out.empty()) throw usage_error("--out: the output file is required");
   const Method method = parse_method_option(o.method);
   tune_option(o.tune, method);
-  require_outputs_not_inputs({{"--out", o.out}}, {{"--h", o.h_path}, {"--x", o.x_path}});
-  if (io::is_sound_file(o.out) &&
-      !is_wav(o.out))  // would be text under a sound file's name, unreadable as one
-    throw usage_error("--out " + o.out +
-                      ": apply writes WAV (.wav) sound files; for another format convert the WAV");
+  require_outputs_not_inputs({{"--out", o.out}, {"--plot", o.plot}}, {{"--h", o.h_path}, {"--x", o.x_path}});
+  require_output_format("--out", o.out, OutputKind::sound);
+  require_output_format("--plot", o.plot, OutputKind::picture);
+  require_distinct_outputs({{"--out", o.out}, {"--plot", o.plot}});
   const std::optional<int> channel = channel_option(o.channel);
   check_tap_options_for_file(o.taps);  // usage errors first, before any file is read
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
-  io::WavFormat format;
-  if (o.wav_format == "float32")
-    format = io::WavFormat::float32;
-  else if (o.wav_format == "pcm24")
-    format = io::WavFormat::pcm24;
-  else
-    throw usage_error("--wav-format: '" + o.wav_format + "' is not one of float32, pcm24");
+  const io::WavFormat format = wav_format_option(o.wav_format);
   {
     const std::filesystem::path p(o.out);
     const auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
@@ -85,8 +91,11 @@ int run_apply(const ApplyCli& o) {
   warn_if_more_taps_than_samples(taps.K(), x->length());
 
   ByteProgress progress(o.quiet, o.progress);
+  const bool plot = !o.plot.empty();
+  KeptForPlot x_kept(plot ? x->length() : 0), yhat_kept(plot ? x->length() : 0);
+  std::vector<double> x_rows;
   // Each chunk's rows of yhat, checked (finite: else the index of the first that overflows)
-  // and passed to the output.
+  // and passed to the output (and, for --plot, kept with the same rows of x).
   const auto produce = [&](const std::function<void(std::span<const double>)>& write) {
     filter_chunks(*x, k.h, taps, method, rows, [&](std::uint64_t first, std::span<const double> yhat) {
       for (std::size_t i = 0; i < yhat.size(); ++i)
@@ -95,14 +104,22 @@ int run_apply(const ApplyCli& o) {
                                            std::to_string(first + i) +
                                            ": the inputs are too large for float64 (scale them down)");
       write(yhat);
+      if (plot) {
+        x_rows.resize(yhat.size());
+        x->read(static_cast<std::int64_t>(first), x_rows);
+        x_kept.add(first, x_rows);
+        yhat_kept.add(first, yhat);
+      }
       progress(x->bytes_read(), x->file_bytes());
     });
   };
-  io::StagedFile staged = [&] {
+  io::WavClipping clipped;
+  std::vector<io::StagedFile> staged;
+  staged.push_back([&] {
     if (!is_wav(o.out))
-      return io::stage_array_stream(o.out, x->length(), [&](io::ArraySink& sink) {
-        produce([&](std::span<const double> v) { sink.write(v); });
-      });
+      return io::stage_array_stream(
+          o.out, x->length(),
+          [&](io::ArraySink& sink) { produce([&](std::span<const double> v) { sink.write(v); }); }, "y");
     // The output's rate: --sample-rate, else the input's, else the one the taps were learned at.
     std::optional<double> rate = x->sample_rate() ? x->sample_rate() : k.sample_rate;
     if (o.sample_rate) rate = static_cast<double>(*o.sample_rate);
@@ -112,13 +129,17 @@ int run_apply(const ApplyCli& o) {
     const auto hz = static_cast<int>(*rate);
     if (static_cast<double>(hz) != *rate)
       throw io_error(o.x_path + ": sample rate " + std::to_string(*rate) + " Hz is not a whole number");
-    return io::stage_wav_stream(o.out, hz, format, [&](io::SoundSink& sink) {
-      produce([&](std::span<const double> v) { sink.write(v); });
-    });
-  }();
+    return io::stage_wav_stream(
+        o.out, hz, format,
+        [&](io::SoundSink& sink) { produce([&](std::span<const double> v) { sink.write(v); }); }, &clipped);
+  }());
   progress.finish();
-  staged.commit();
-  note("wrote %s", o.out == "-" ? "standard output" : o.out.c_str());
+  warn_if_clipped(o.out, clipped, format);
+  if (plot)
+    staged.push_back(io::stage_picture(
+        o.plot,
+        report::svg_document(apply_figures(k, x->sample_rate(), x_kept.values(), yhat_kept.values()))));
+  commit_all(staged);
   const std::uint64_t n = x->length();
   if (!o.quiet)
     std::printf("apply: %llu samples through %zu taps (m = %lld..%lld) -> %s\n",
@@ -135,12 +156,16 @@ Run add_apply(CLI::App& app) {
   CLI::App* c = app.add_subcommand(
       "apply", "filter a signal with learned taps (WAV in, WAV out keeps the sample rate)");
   c->add_option("--h", o->h_path, "taps: .json or .csv from fit (range and rate recorded), .npy or text");
-  c->add_option("--x", o->x_path, "the signal to filter (text/CSV, .npy or WAV)");
-  c->add_option("--out", o->out, "the filtered signal: .wav, .npy or text by extension");
+  c->add_option("--x", o->x_path, "the signal to filter (text/CSV, .npy, .mat, .json or WAV)");
+  c->add_option("--out", o->out, "the filtered signal: .wav, .npy, .mat, .json or .csv/.txt, by extension");
   add_tap_options(*c, o->taps);
   c->add_option("--channel", o->channel, "0-based channel of a multi-channel WAV input");
   c->add_option("--sample-rate", o->sample_rate, "sample rate in Hz for a WAV output from a non-WAV input");
-  c->add_option("--wav-format", o->wav_format, "float32 (default) or pcm24");
+  c->add_option(
+      "--wav-format", o->wav_format,
+      "WAV samples: float (32-bit, default), pcm16 or pcm24 (values beyond [-1, 1] clipped, reported)");
+  c->add_option("--plot", o->plot, "taps, frequency response, input and output as one .svg or .png file");
+  add_var_option(*c);
   c->add_option("--method", o->method, "auto | direct | fft | reference | jacobian");
   c->add_flag("--tune", o->tune,
               "with --method auto: time direct and fft once for this length, use the faster");

@@ -45,7 +45,7 @@ struct FitCli {
   TapOptions taps;
   std::optional<std::int64_t> channel, batch, max_iter, chunk_rows;
   std::string solver = "exact", dtype = "float64", method = "auto";
-  std::string out, summary, history, report, true_h, h0;
+  std::string out, summary, history, report, plot, true_h, h0;
   std::optional<double> ridge, tol, loss_tol, time_limit, lr, beta1, beta2, adam_eps;
   std::int64_t seed = 1;
   bool quiet = false, tune = false, progress = false;
@@ -238,13 +238,20 @@ Plan check_usage(const FitCli& o) {
 
 // Every output names a new file in an existing directory, none names an input or another output.
 void require_output_paths(const FitCli& o) {
-  const std::vector<std::pair<std::string, std::string>> outputs = {
-      {"--out", o.out}, {"--summary", o.summary}, {"--history", o.history}, {"--report", o.report}};
+  const std::vector<std::pair<std::string, std::string>> outputs = {{"--out", o.out},
+                                                                    {"--summary", o.summary},
+                                                                    {"--history", o.history},
+                                                                    {"--report", o.report},
+                                                                    {"--plot", o.plot}};
   std::vector<std::pair<std::string, std::string>> inputs = {{"--true-h", o.true_h}, {"--h0", o.h0}};
   for (const auto& p : o.x_paths) inputs.emplace_back("--x", p);
   for (const auto& p : o.y_paths) inputs.emplace_back("--y", p);
   for (const auto& p : o.validate) inputs.emplace_back("--validate", p);
   require_outputs_not_inputs(outputs, inputs);
+  require_output_format("--summary", o.summary, OutputKind::json);
+  require_output_format("--history", o.history, OutputKind::table);
+  require_output_format("--report", o.report, OutputKind::html);
+  require_output_format("--plot", o.plot, OutputKind::picture);
   require_distinct_outputs(outputs);
   require_output_directories(outputs);
 }
@@ -423,38 +430,25 @@ std::string history_csv(const Outcome& res) {
   return csv;
 }
 
-// The first pair's residual r = yhat - y for the report, chunk by chunk. A long one is kept as
-// the minimum and maximum of each of kResidualStretches stretches (in that order), which the
-// report draws as the envelope it would draw from every sample: its memory stays fixed.
-constexpr std::uint64_t kResidualStretches = std::uint64_t{1} << 15;
-
+// The first pair's residual r = yhat - y for the report, chunk by chunk, kept in fixed memory
+// (KeptForPlot).
 std::vector<double> first_residual(const DataSet& set, std::span<const double> h, const Plan& plan) {
-  const std::uint64_t N = set.pairs->length(0);
-  const bool whole = N <= 2 * kResidualStretches;
-  std::vector<double> kept(whole ? N : 2 * kResidualStretches), y;
-  if (!whole)
-    for (std::size_t s = 0; s < kResidualStretches; ++s)
-      kept[2 * s] = std::numeric_limits<double>::infinity(), kept[2 * s + 1] = -kept[2 * s];
+  KeptForPlot kept(set.pairs->length(0));
+  std::vector<double> y, r;
   filter_chunks(set.pairs->x(0), h, plan.taps, plan.fo.method, plan.fo.chunk_rows,
                 [&](std::uint64_t first, std::span<const double> yhat) {
                   y.resize(yhat.size());
+                  r.resize(yhat.size());
                   set.pairs->read_y(0, static_cast<std::int64_t>(first), y);
-                  for (std::size_t i = 0; i < yhat.size(); ++i) {
-                    const double r = yhat[i] - y[i];
-                    if (whole) {
-                      kept[first + i] = r;
-                    } else {
-                      const std::uint64_t s = (first + i) * kResidualStretches / N;
-                      kept[2 * s] = std::min(kept[2 * s], r);
-                      kept[2 * s + 1] = std::max(kept[2 * s + 1], r);
-                    }
-                  }
+                  for (std::size_t i = 0; i < yhat.size(); ++i) r[i] = yhat[i] - y[i];
+                  kept.add(first, r);
                 });
-  return kept;
+  return kept.values();
 }
 
-// Step 6: the HTML report (--report): facts, taps, loss history and the first pair's residual.
-std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res) {
+// Step 6: the HTML report (--report) and the pictures (--plot): facts, taps, loss history, the
+// first pair's residual, the frequency response.
+report::FitPage report_page(const Plan& plan, const DataSet& set, const Outcome& res) {
   const FitOptions& fo = plan.fo;
   const Taps taps = plan.taps;
   report::FitPage page;
@@ -481,7 +475,7 @@ std::string report_html(const Plan& plan, const DataSet& set, const Outcome& res
   for (const auto& p : res.history) page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
   page.residual = first_residual(set, res.h, plan);
   page.sample_rate = set.sample_rate;
-  return report::fit_page(page);
+  return page;
 }
 
 // Step 7: every output staged, then committed together (all or none).
@@ -491,7 +485,12 @@ void write_fit_outputs(const FitCli& o, const Plan& plan, const DataSet& set, co
   if (!o.summary.empty())
     staged.push_back(io::stage_file(o.summary, summary(o, plan, set, res).dump(1) + "\n"));
   if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(res)));
-  if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report_html(plan, set, res)));
+  if (!o.report.empty() || !o.plot.empty()) {
+    const report::FitPage page = report_page(plan, set, res);
+    if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report::fit_page(page)));
+    if (!o.plot.empty())
+      staged.push_back(io::stage_picture(o.plot, report::svg_document(report::fit_figures(page))));
+  }
   commit_all(staged);
 }
 
@@ -514,7 +513,7 @@ void print_outcome(const FitCli& o, const Plan& plan, const DataSet& set, const 
     std::printf("  note: %s cannot record the sample rate (%s Hz); .json and .csv do\n", o.out.c_str(),
                 format_number(*set.sample_rate, 10).c_str());
   std::printf("  wrote %s", o.out.c_str());
-  for (const auto* p : {&o.summary, &o.history, &o.report})
+  for (const auto* p : {&o.summary, &o.history, &o.report, &o.plot})
     if (!p->empty()) std::printf(", %s", p->c_str());
   std::printf("\n");
 }
@@ -751,10 +750,10 @@ Run add_fit(CLI::App& app) {
   auto o = std::make_shared<FitCli>();
   CLI::App* c = app.add_subcommand(
       "fit", "learn a filter h from (x, y) recording pairs: exact least squares or gradient descent");
-  c->add_option(
-      "--x", o->x_paths,
-      "input signal (text/CSV, .npy or WAV); repeat with --y for several pairs, or repeat for one --y "
-      "(or give a multi-channel WAV) for the multi-input fit");
+  c->add_option("--x", o->x_paths,
+                "input signal (text/CSV, .npy, .mat, .json or WAV); repeat with --y for several pairs, or "
+                "repeat for one --y "
+                "(or give a multi-channel WAV) for the multi-input fit");
   c->add_option("--y", o->y_paths,
                 "target signal, same length as its --x; every channel of a multi-channel --y is an output of "
                 "the multi-input fit");
@@ -762,11 +761,14 @@ Run add_fit(CLI::App& app) {
   c->add_option("--solver", o->solver, "exact | gd | nesterov | adam (default exact)");
   c->add_option("--ridge", o->ridge,
                 "ridge penalty lambda >= 0: minimise sum L + lambda/2 ||h||^2 (default 0)");
-  c->add_option("--out", o->out,
-                "learned taps: .json or .csv (range and sample rate recorded), or .npy (centred taps only)");
+  c->add_option(
+      "--out", o->out,
+      "learned taps: .json, .mat or .csv (range and sample rate recorded), or .npy (centred taps only)");
   c->add_option("--summary", o->summary, "JSON summary: solver, iterations, time, losses, condition number");
   c->add_option("--history", o->history, "loss history as CSV (iterative solvers)");
   c->add_option("--report", o->report, "self-contained HTML report with plots");
+  c->add_option("--plot", o->plot, "the report's pictures as one .svg or .png file");
+  add_var_option(*c);
   c->add_option("--validate", o->validate, "held-out pair X Y: report its loss")->expected(2);
   c->add_option("--true-h", o->true_h, "the true taps, for comparison in the summary and report");
   c->add_option("--h0", o->h0, "warm start: initial taps (iterative solvers)");

@@ -17,12 +17,13 @@
 #include "common.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/method.hpp"
+#include "convgrad/report.hpp"
 
 namespace convgrad::cli {
 namespace {
 
 struct GradOptions {
-  std::string x_path, y_path, h_path, out_dh, out_dx;
+  std::string x_path, y_path, h_path, out_dh, out_dx, plot;
   TapOptions taps;
   std::optional<std::int64_t> channel;
   std::string method = "auto", dtype = "float64";
@@ -40,6 +41,19 @@ GradKernel kernel_from_options(const GradOptions& o) {
   if (!o.h_path.empty()) return {read_kernel(o.h_path, "--h", o.taps), o.h_path};
   const Taps taps = require_taps(o.taps);
   return {{std::vector<double>(taps.K(), 0.0), taps, std::nullopt}, "zeros"};
+}
+
+// --plot: the taps and the gradient dh over the same m, the residual, and the taps' magnitude
+// and phase response.
+std::vector<report::Figure> grad_figures(const Kernel& k, const std::vector<double>& dh,
+                                         const std::vector<double>& r) {
+  const report::FilterView f{k.taps, k.h, std::nullopt, k.sample_rate, "Taps h"};
+  report::Figure gradient = report::taps_figure({k.taps, dh, std::nullopt, k.sample_rate, "Gradient dL/dh"});
+  gradient.plot.y_label = "dL/dh[m]";
+  gradient.plot.series[0].label = "dh";
+  return {report::taps_figure(f), std::move(gradient),
+          report::signal_figure(r, "Residual", "r[n] = yhat[n] - y[n]", k.sample_rate),
+          report::magnitude_figure(f), report::phase_figure(f)};
 }
 
 template <std::floating_point T>
@@ -68,7 +82,12 @@ int run_grad(const GradOptions& o, Method method, Dtype dtype) {
     const double overflowed = std::numeric_limits<double>::infinity();
     require_finite_result(std::span<const double>(&overflowed, 1), "the result", dtype);
   }
-  write_outputs({{"--out-dh", o.out_dh, dh}, {"--out-dx", o.out_dx, dx}});
+  std::vector<io::StagedFile> staged;
+  if (!o.plot.empty()) {
+    const std::vector<double> r = widen<T>(s.r);
+    staged.push_back(io::stage_picture(o.plot, report::svg_document(grad_figures(k, dh, r))));
+  }
+  write_outputs({{"--out-dh", o.out_dh, dh, "dh"}, {"--out-dx", o.out_dx, dx, "dx"}}, staged);
 
   if (o.json) {
     nlohmann::json j;
@@ -119,8 +138,9 @@ Run add_grad(CLI::App& app) {
       "The taps file lists taps m = lo..hi: its recorded range, else --lo, else centred (an even K needs "
       "--lo).\n"
       "Without --h, the tap options give a kernel of zeros: the gradient at the start\n"
-      "of learning from h = 0. Signals: .npy (float32/float64), .wav, or text/CSV. Outputs (.npy or text\n"
-      "by extension) are written atomically: all of them or none.");
+      "of learning from h = 0. Signals: .npy (float32/float64), .wav, .mat (--var) or text/CSV.\n"
+      "Outputs (.npy, .mat, .json or .csv/.txt text, by extension) are written atomically: all of them\n"
+      "or none.");
   cmd->add_option("--x", o->x_path, "input signal x (N samples)")->type_name("FILE")->required();
   cmd->add_option("--y", o->y_path, "target signal y (N samples)")->type_name("FILE")->required();
   CLI::Option* h = cmd->add_option("--h", o->h_path, "taps file: h[m] for m = lo..hi (.json, .csv, .npy)");
@@ -132,8 +152,13 @@ Run add_grad(CLI::App& app) {
                 "with --method auto: time direct and fft once for this size, use the faster");
   cmd->add_option("--channel", o->channel, "0-based channel of multi-channel WAV inputs")->type_name("C");
   cmd->add_option("--dtype", o->dtype, "float32|float64 (default float64)")->type_name("NAME");
-  cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy or text)")->type_name("FILE");
-  cmd->add_option("--out-dx", o->out_dx, "write dx (N values) to FILE (.npy or text)")->type_name("FILE");
+  cmd->add_option("--out-dh", o->out_dh, "write dh (K values) to FILE (.npy, .mat, .json, .csv, .txt)")
+      ->type_name("FILE");
+  cmd->add_option("--out-dx", o->out_dx, "write dx (N values) to FILE (.npy, .mat, .json, .csv, .txt)")
+      ->type_name("FILE");
+  cmd->add_option("--plot", o->plot, "taps, gradient, residual and frequency response as .svg or .png")
+      ->type_name("FILE");
+  add_var_option(*cmd);
   cmd->add_flag("--json", o->json,
                 "print one JSON object: loss, dh, dx, yhat, r, method, N, K, lo, hi, dtype");
   return [o] {
@@ -149,8 +174,11 @@ Run add_grad(CLI::App& app) {
       (void)require_taps(o->taps);
     else
       check_tap_options_for_file(o->taps);
-    require_distinct_outputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}});
-    require_outputs_not_inputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}},
+    require_output_format("--out-dh", o->out_dh, OutputKind::values);
+    require_output_format("--out-dx", o->out_dx, OutputKind::values);
+    require_output_format("--plot", o->plot, OutputKind::picture);
+    require_distinct_outputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}, {"--plot", o->plot}});
+    require_outputs_not_inputs({{"--out-dh", o->out_dh}, {"--out-dx", o->out_dx}, {"--plot", o->plot}},
                                {{"--x", o->x_path}, {"--y", o->y_path}, {"--h", o->h_path}});
     return with_dtype(dtype, [&]<class T>(T) { return run_grad<T>(*o, method, dtype); });
   };

@@ -1,6 +1,10 @@
 // Input and output files of the commands (see files.hpp).
 #include "files.hpp"
 
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "convgrad/errors.hpp"
@@ -11,6 +15,13 @@ namespace convgrad::cli {
 namespace {
 
 std::string str(std::string_view s) { return std::string(s); }
+
+// The --var values given on the command line: one command runs per process, so the option
+// stores them here as it is parsed, and every .mat input reads them (see add_var_option).
+std::vector<std::string>& var_specs() {
+  static std::vector<std::string> specs;
+  return specs;
+}
 
 }  // namespace
 
@@ -37,9 +48,11 @@ io::Column column_for(std::string_view role) {
   return own.spec.empty() ? plain : own;
 }
 
-// Files whose extension names a format without columns (.npy, sound files) are given none.
+// Files whose extension names a format without columns (.npy, .mat, .json, sound files) are
+// given none.
 bool may_be_table(const std::string& path) {
-  return io::is_standard_input(path) || !(io::is_sound_file(path) || path.ends_with(".npy"));
+  return io::is_standard_input(path) || !(io::is_sound_file(path) || io::is_mat_file(path) ||
+                                          path.ends_with(".npy") || path.ends_with(".json"));
 }
 
 }  // namespace
@@ -54,17 +67,63 @@ std::optional<int> channel_for(const std::string& path, std::optional<int> chann
   return io::is_sound_file(path) || io::is_standard_input(path) ? channel : std::nullopt;
 }
 
+void add_var_option(CLI::App& cmd) {
+  cmd.add_option_function<std::vector<std::string>>(
+         "--var", [](const std::vector<std::string>& v) { var_specs() = v; },
+         "variable of a .mat input: NAME for all, or x=NAME, y=NAME (default: the only vector, or the one "
+         "named like the option)")
+      ->type_name("NAME");
+}
+
+std::optional<std::string> mat_variable(std::string_view role) {
+  std::optional<std::string> all, mine;
+  for (const std::string& spec : var_specs()) {
+    const std::size_t eq = spec.find('=');
+    if (eq == std::string::npos) {
+      if (spec.empty()) throw usage_error("--var: the variable name is empty");
+      all = spec;
+    } else if (eq == 0 || eq + 1 == spec.size()) {
+      throw usage_error("--var '" + spec + "': give NAME or ROLE=NAME (e.g. x=signal)");
+    } else if (spec.compare(0, eq, role) == 0) {
+      mine = spec.substr(eq + 1);
+    }
+  }
+  return mine ? mine : all;
+}
+
 io::Signal read_input(const std::string& path, std::string_view role, std::optional<int> channel) {
   if (path.empty()) throw usage_error(str(role) + ": the file name is empty");
-  io::Signal s = io::read_signal(path, channel, may_be_table(path) ? column_for(role) : io::Column{});
-  note("read %s from %s: %s, %zu samples%s", std::string(role).c_str(), io::display_name(path).c_str(),
-       s.format.c_str(), s.samples.size(),
-       s.sample_rate ? (" at " + format_number(*s.sample_rate) + " Hz").c_str() : "");
-  return s;
+  const auto noted = [&](io::Signal s) {
+    note("read %s from %s: %s, %zu samples%s", std::string(role).c_str(), io::display_name(path).c_str(),
+         s.format.c_str(), s.samples.size(),
+         s.sample_rate ? (" at " + format_number(*s.sample_rate) + " Hz").c_str() : "");
+    return s;
+  };
+  if (io::is_mat_file(path)) {
+    std::optional<std::string> var = mat_variable(role);
+    if (!var) {
+      // Among several vectors, the one named like the option (x for --x) is meant.
+      std::size_t vectors = 0;
+      bool named = false;
+      const std::vector<io::MatVariable> vars = io::list_mat_variables(path);
+      for (const io::MatVariable& v : vars) {
+        vectors += v.is_signal ? 1 : 0;
+        named = named || (v.is_signal && v.name == role);
+      }
+      if (vectors > 1 && named) var = std::string(role);
+      if (vectors != 1 && !named)
+        throw io_error(path + ": " + (vectors == 0 ? "holds no numeric vector" : "holds several vectors") +
+                       "; choose one with --var NAME: " + io::describe_mat_variables(vars));
+    }
+    return noted(io::read_mat(path, var));
+  }
+  return noted(io::read_signal(path, channel, may_be_table(path) ? column_for(role) : io::Column{}));
 }
 
 std::unique_ptr<io::SignalReader> open_input(const std::string& path, std::string_view role,
                                              std::optional<int> channel) {
+  // A .mat file's variable is chosen by --var and read whole (libmatio reads no windows).
+  if (io::is_mat_file(path)) return io::signal_reader_of(path, read_input(path, role, channel));
   if (path.empty()) throw usage_error(str(role) + ": the file name is empty");
   auto reader = io::open_signal_reader(path, channel, may_be_table(path) ? column_for(role) : io::Column{});
   const auto& rate = reader->sample_rate();
@@ -94,6 +153,99 @@ void require_same_length(const std::string& x_path, std::size_t nx, const std::s
       "mode)");
 }
 
+std::vector<double> read_values(const std::string& value, std::string_view option) {
+  const bool list = !value.empty() && value.find_first_not_of("0123456789+-.eE, \t") == std::string::npos &&
+                    value.find_first_of("0123456789") != std::string::npos;
+  if (!list) return read_input(value, option.substr(option.find_first_not_of('-'))).samples;
+  std::string commas;  // the list without blanks: an empty entry shows as ",," or an end comma
+  for (const char c : value)
+    if (c != ' ' && c != '\t') commas += c;
+  if (commas.front() == ',' || commas.back() == ',' || commas.find(",,") != std::string::npos)
+    throw usage_error(str(option) + ": an empty entry in the list '" + value + "'");
+  std::vector<double> v;
+  for (std::size_t at = 0; at < value.size();) {
+    const std::size_t end = std::min(value.find_first_of(", \t", at), value.size());
+    const std::string token = value.substr(at, end - at);
+    at = end + 1;
+    if (token.empty()) continue;
+    const std::size_t sign = token.size() > 1 && token[0] == '+' ? 1 : 0;  // from_chars takes no '+'
+    double d = 0;
+    const auto [ptr, ec] = std::from_chars(token.data() + sign, token.data() + token.size(), d);
+    if (ec != std::errc() || ptr != token.data() + token.size() || !std::isfinite(d))
+      throw usage_error(str(option) + ": '" + token + "' (entry " + std::to_string(v.size()) +
+                        ", 0-based) is not a finite number");
+    v.push_back(d);
+  }
+  return v;
+}
+
+namespace {
+
+std::string extension_of(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+}  // namespace
+
+void require_output_format(const std::string& option, const std::string& path, OutputKind kind) {
+  const std::string ext = extension_of(path);
+  if (path.empty() || ext.empty() || io::is_stream_target(path)) return;
+  auto refuse = [&](const std::string& formats) {
+    throw usage_error(option + " " + path + ": '" + ext + "' is not a format " + option +
+                      " writes; give one of " + formats);
+  };
+  switch (kind) {
+    case OutputKind::values:
+    case OutputKind::sound:
+      if (kind == OutputKind::sound && io::is_sound_file(path)) {
+        if (ext != ".wav" && ext != ".wave")
+          refuse(io::array_formats() + ", .wav (convert the WAV afterwards)");
+        return;
+      }
+      try {
+        io::require_array_format(path);
+      } catch (const convgrad::invalid_argument&) {
+        refuse(io::array_formats() + (kind == OutputKind::sound ? ", .wav" : ""));
+      }
+      return;
+    case OutputKind::taps:
+      return;  // io::require_taps_format checks taps, with the range they must record
+    case OutputKind::json:
+      if (ext != ".json") refuse(".json");
+      return;
+    case OutputKind::table:
+      if (ext != ".csv" && ext != ".txt") refuse(".csv, .txt");
+      return;
+    case OutputKind::html:
+      if (ext != ".html" && ext != ".htm") refuse(".html, .htm");
+      return;
+    case OutputKind::picture:
+      if (ext != ".svg" && ext != ".png") refuse(".svg, .png");
+      return;
+  }
+}
+
+io::WavFormat wav_format_option(const std::string& name) {
+  try {
+    return io::parse_wav_format(name);
+  } catch (const convgrad::invalid_argument& e) {
+    throw usage_error(std::string("--wav-format: ") + e.what());
+  }
+}
+
+void warn_if_clipped(const std::string& path, const io::WavClipping& clipped, io::WavFormat format) {
+  if (clipped.count == 0) return;
+  std::fprintf(
+      stderr,
+      "convgrad: warning: %s: %llu sample(s) outside [-1, 1] clipped to full scale in %s-bit PCM (the "
+      "first at sample %llu, the largest |value| %s); --wav-format float keeps them\n",
+      path.c_str(), static_cast<unsigned long long>(clipped.count),
+      format == io::WavFormat::pcm16 ? "16" : "24", static_cast<unsigned long long>(clipped.first),
+      format_number(clipped.peak, 6).c_str());
+}
+
 SignalPair read_xy(const std::string& x_path, const std::string& y_path, std::optional<int> channel) {
   SignalPair p;
   p.x = read_input(x_path, "x", channel_for(x_path, channel)).samples;
@@ -104,7 +256,11 @@ SignalPair read_xy(const std::string& x_path, const std::string& y_path, std::op
 
 Kernel read_kernel(const std::string& path, std::string_view option, const TapOptions& o) {
   if (path.empty()) throw usage_error(str(option) + ": the file name is empty");
-  io::TapsFile file = io::read_taps(path);
+  // --var h=NAME (or NAME) picks the taps among a .mat file's variables; they record no range.
+  const std::string role = str(option.substr(option.find_first_not_of('-')));
+  const std::optional<std::string> var = io::is_mat_file(path) ? mat_variable(role) : std::nullopt;
+  io::TapsFile file =
+      var ? io::TapsFile{io::read_mat(path, var).samples, std::nullopt, std::nullopt} : io::read_taps(path);
   Kernel k;
   k.taps = taps_for_file(file, o, io::display_name(path));
   note("read %s from %s: %zu taps m = %lld..%lld", std::string(option).c_str(),
@@ -161,12 +317,17 @@ void commit_all(std::vector<io::StagedFile>& staged) {
 }
 
 void write_outputs(const std::vector<Output>& outputs) {
+  std::vector<io::StagedFile> none;
+  write_outputs(outputs, none);
+}
+
+void write_outputs(const std::vector<Output>& outputs, std::vector<io::StagedFile>& staged) {
   std::vector<std::pair<std::string, std::string>> paths;
   for (const Output& o : outputs) paths.emplace_back(o.option, o.path);
   require_distinct_outputs(paths);
-  std::vector<io::StagedFile> staged;  // destroyed (temporaries removed) if any stage throws
+  // `staged` is destroyed (temporaries removed) by the caller if any stage throws.
   for (const Output& o : outputs)
-    if (!o.path.empty()) staged.push_back(io::stage_array(o.path, o.values));
+    if (!o.path.empty()) staged.push_back(io::stage_array(o.path, o.values, o.name));
   commit_all(staged);
 }
 

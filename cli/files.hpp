@@ -25,7 +25,8 @@ namespace convgrad::cli {
 
 // Reads one signal; `role` ("x", "y", "h", "input") prefixes errors that are not about the
 // file's contents, e.g. "y (b.csv) has 4 samples but x (a.csv) has 5". Every error names the file.
-// "-" reads standard input (io::read_signal recognises its format). A text table's column is
+// "-" reads standard input (io::read_signal recognises its format); a .mat input is read
+// through the --var option (below). A text table's column is
 // the one --column chose for this role (add_column_option).
 io::Signal read_input(const std::string& path, std::string_view role,
                       std::optional<int> channel = std::nullopt);
@@ -49,6 +50,20 @@ std::optional<int> channel_for(const std::string& path, std::optional<int> chann
 void require_same_length(const std::string& x_path, std::size_t nx, const std::string& y_path,
                          std::size_t ny);
 
+// --var NAME, or --var ROLE=NAME (repeatable): which variable of a .mat input to read. NAME
+// applies to every .mat input, x=NAME to --x only (the roles are the options' names: x, y,
+// h, true-h...). Without one, a file's only vector is read, or, among several, the one named
+// like the option (x for --x); otherwise the error lists the file's variables.
+void add_var_option(CLI::App& cmd);
+
+// The variable --var names for `role`, if any (usage_error for a malformed --var).
+std::optional<std::string> mat_variable(std::string_view role);
+
+// Numbers given on the command line: an inline list ("1,2,3", "0.5 -1", "4") when `value` holds
+// only numbers separated by commas or blanks, else the file `value` names (read_input).
+// usage_error for a list with a bad entry, naming `option` and the entry.
+std::vector<double> read_values(const std::string& value, std::string_view option);
+
 // x and y from two files, which must hold the same number of samples (io_error otherwise).
 struct SignalPair {
   std::vector<double> x, y;
@@ -68,21 +83,46 @@ Kernel read_kernel(const std::string& path, std::string_view option, const TapOp
 
 // ---- writing --------------------------------------------------------------------------------
 
-// One output file and its values (.npy or text by extension, see io::write_array).
+// One output file and its values (.npy, .mat, .json or text by extension, see io::write_array).
 struct Output {
   std::string option;  // e.g. "--out-dh", for the error message when two outputs collide
   std::string path;
   std::vector<double> values;
+  std::string name = "signal";  // the variable's name in a .mat file (dh, dx, ...)
 };
+
+// What an output option writes, which decides the extensions it takes.
+enum class OutputKind {
+  values,   // numbers: .npy, .mat, .json, .csv, .txt
+  sound,    // a signal that may also be a WAV file: those and .wav
+  taps,     // learned taps: .json, .mat, .csv, .txt, .npy (io::require_taps_format)
+  json,     // a JSON document (--summary): .json
+  table,    // CSV rows (--history): .csv, .txt
+  html,     // a web page (--report): .html, .htm
+  picture,  // --plot: .svg, .png
+};
+
+// usage_error naming the option, the extension and the ones it takes, unless `path`'s
+// extension is one `kind` writes. A name without extension ("-", a device, "out") is taken:
+// it gets the kind's plain format (text, JSON, CSV, HTML, SVG). Empty paths are skipped.
+void require_output_format(const std::string& option, const std::string& path, OutputKind kind);
 
 // Writes every output, or none: each is staged to a temporary file beside its target first,
 // and only when all staged successfully are they renamed into place. Two outputs naming the
 // same path are a usage_error (checked before anything is written). Empty paths are skipped.
+// `staged` are files the caller staged already (a picture, say), committed with the rest.
+void write_outputs(const std::vector<Output>& outputs, std::vector<io::StagedFile>& staged);
 void write_outputs(const std::vector<Output>& outputs);
 
 // Renames every staged file into place (the same all-or-nothing rule, for callers that stage
 // their own formats, e.g. io::stage_wav).
 void commit_all(std::vector<io::StagedFile>& staged);
+
+// --wav-format NAME: float (or float32), pcm16, pcm24; anything else is a usage_error.
+io::WavFormat wav_format_option(const std::string& name);
+
+// One warning line on stderr when writing PCM clipped samples: how many, the first, the peak.
+void warn_if_clipped(const std::string& path, const io::WavClipping& clipped, io::WavFormat format);
 
 // Throws usage_error if two non-empty paths among `paths` (option name, path) are the same file.
 void require_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& paths);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstdio>
 #include <vector>
 
@@ -57,6 +58,25 @@ void ByteProgress::operator()(std::uint64_t done, std::uint64_t total) {
 void ByteProgress::finish() {
   if (shown_) std::fprintf(stderr, "\r%80s\r", "");
   shown_ = false;
+}
+
+KeptForPlot::KeptForPlot(std::uint64_t n) : n_(n), whole_(n <= 2 * kStretches) {
+  kept_.resize(whole_ ? n : 2 * kStretches);
+  if (!whole_)
+    for (std::size_t s = 0; s < kStretches; ++s)
+      kept_[2 * s] = std::numeric_limits<double>::infinity(), kept_[2 * s + 1] = -kept_[2 * s];
+}
+
+void KeptForPlot::add(std::uint64_t first, std::span<const double> v) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (whole_) {
+      kept_[first + i] = v[i];
+    } else {
+      const std::uint64_t s = (first + i) * kStretches / n_;
+      kept_[2 * s] = std::min(kept_[2 * s], v[i]);
+      kept_[2 * s + 1] = std::max(kept_[2 * s + 1], v[i]);
+    }
+  }
 }
 
 }  // namespace convgrad::cli

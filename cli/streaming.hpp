@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "convgrad/file_source.hpp"
 #include "convgrad/method.hpp"
@@ -27,6 +28,24 @@ inline constexpr std::int64_t kStreamRows = std::int64_t{1} << 20;
 void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method,
                    std::uint64_t rows,
                    const std::function<void(std::uint64_t first, std::span<const double> yhat)>& emit);
+
+// A signal of n samples met chunk by chunk, kept for a picture in fixed memory: whole when it
+// has at most 2 * kStretches samples, else the minimum and maximum of each of kStretches equal
+// stretches (in that order), from which a plot draws the envelope it would draw from every
+// sample (report::signal_figure draws long signals as their envelope).
+class KeptForPlot {
+ public:
+  static constexpr std::uint64_t kStretches = std::uint64_t{1} << 15;
+  explicit KeptForPlot(std::uint64_t n);
+  // v[i] is sample first + i.
+  void add(std::uint64_t first, std::span<const double> v);
+  const std::vector<double>& values() const { return kept_; }
+
+ private:
+  std::uint64_t n_;
+  bool whole_;
+  std::vector<double> kept_;
+};
 
 // --chunk-rows, checked (usage_error out of range), or kStreamRows.
 std::uint64_t chunk_rows_option(const std::optional<std::int64_t>& rows);

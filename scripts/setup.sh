@@ -10,7 +10,7 @@ packages=(
   espeak-ng libspeexdsp-dev
   clang libclang-rt-14-dev libomp-dev
   libopenmpi-dev openmpi-bin python3-dask python3-distributed
-  libmatio-dev librsvg2-bin
+  libmatio-dev librsvg2-bin python3-pil
   man-db zsh
 )
 missing=()

@@ -17,7 +17,8 @@
 //   (a file holding all its values on one line is held whole while it is indexed).
 //
 // - a pipe or a device (not a regular file), and standard input ("-"): read whole once, as
-//   read_signal reads it, since it can be read neither twice nor at an offset.
+//   read_signal reads it, since it can be read neither twice nor at an offset; .mat and .json
+//   files too (their libraries read whole variables and documents).
 // - a column of a text table (read_signal's `column`), or a text file the line scanner does not
 //   take as a signal (a table, a header line): read whole by read_signal, whose samples or
 //   error it then is.
@@ -85,6 +86,10 @@ std::unique_ptr<SignalReader> open_signal_reader(const std::string& path,
                                                  std::optional<int> channel = std::nullopt,
                                                  const Column& column = {});
 
+// A signal already read whole (e.g. a .mat file's variable) served window by window under the
+// name `path`.
+std::unique_ptr<SignalReader> signal_reader_of(const std::string& path, Signal signal);
+
 // (x, y) pairs of files: the data set of a streamed fit. Opening checks every file's header
 // and that each y holds as many samples as its x (io_error naming both files otherwise).
 // A sound file takes `channel`; the other formats hold one signal and ignore it.
@@ -140,11 +145,13 @@ class ArraySink {
   virtual void write(std::span<const double> values) = 0;
 };
 
-// Stages `n` values as write_array writes them (.npy float64, or text by extension), produced
-// block by block by `produce`, so memory stays one block whatever n is. If `produce` throws,
-// or writes other than n values (invalid_argument), nothing is left on disk. Commit as for
-// stage_array (io.hpp).
+// Stages `n` values as write_array writes them (by extension: .npy float64 and text written
+// block by block as `produce` gives them, so memory stays one block whatever n is; .mat and
+// .json, which their encoders write whole, gathered first), `mat_name` naming a .mat file's
+// variable. If `produce` throws, or writes other than n values (invalid_argument), nothing is
+// left on disk. Commit as for stage_array (io.hpp).
 StagedFile stage_array_stream(const std::string& path, std::uint64_t n,
-                              const std::function<void(ArraySink&)>& produce);
+                              const std::function<void(ArraySink&)>& produce,
+                              const std::string& mat_name = "signal");
 
 }  // namespace convgrad::io

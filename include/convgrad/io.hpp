@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,13 +19,14 @@ inline constexpr int kMaxChannels = 65535;
 
 struct Signal {
   std::vector<double> samples;        // float32 data is widened exactly
-  std::string format;                 // "text", "npy-float32", "npy-float64", "wav"
+  std::string format;                 // "text", "npy-float32", "npy-float64", "wav", "mat", "json"
   std::optional<double> sample_rate;  // known for WAV
 };
 
 // Reads a 1-D signal by extension: .npy (float32/float64, little-endian, shape (N,) or (N,1)),
-// .wav (through libsndfile; a multi-channel file needs `channel`, 0-based), anything else as
-// text/CSV (one value per line, or separated by commas, spaces or tabs; '#' starts a comment).
+// .wav (through libsndfile; a multi-channel file needs `channel`, 0-based), .mat (its only
+// numeric vector; read_mat chooses among several), .json (an array of numbers), anything else
+// as text/CSV (one value per line, or separated by commas, spaces or tabs; '#' starts a comment).
 // Rejects empty files, non-numeric text, NaN/Inf (with the index of the first), bad headers.
 //
 // Text: either one value per line or all values on one line; a file with several values on
@@ -57,26 +59,81 @@ bool is_standard_input(const std::string& path);
 // The path as messages name it: "standard input" for "-", else the path itself.
 std::string display_name(const std::string& path);
 
+// ---- MATLAB .mat files (v4, v5 and v7.3, through libmatio) ----------------------------------
+
+// One variable of a MAT-file, as its header describes it.
+struct MatVariable {
+  std::string name;
+  std::vector<std::size_t> dims;  // MATLAB's sizes, e.g. {1000, 1}
+  std::string kind;               // "double", "single", "int16", "logical", "char", "struct", ...
+  bool is_signal = false;         // a real numeric vector (N x 1, 1 x N or a scalar)
+};
+
+// True for a .mat extension (any case).
+bool is_mat_file(const std::string& path);
+
+// The variables of a MAT-file, in file order (io_error when it is not one).
+std::vector<MatVariable> list_mat_variables(const std::string& path);
+
+// Reads variable `name` as a signal (any numeric class, widened to double), with a sample rate
+// when the file holds a positive scalar fs, Fs, sample_rate or srate beside it; without a name,
+// the file's only real numeric vector. io_error naming the file and listing its variables
+// when the name is missing, or several vectors (or none) leave the choice open; io_error too
+// for a variable that is not a real vector (a matrix, complex, text, a struct), with its shape.
+Signal read_mat(const std::string& path, const std::optional<std::string>& name = std::nullopt);
+
+// "x (1000 x 1 double), fs (1 x 1 double)": the variables for a message.
+std::string describe_mat_variables(const std::vector<MatVariable>& vars);
+
 // True when read_signal reads `path` through libsndfile (.wav, .wave, .flac, .aiff, .aif,
 // any case): the files for which a channel means something.
 bool is_sound_file(const std::string& path);
 
-// Writes values as .npy (float64) or text (one value per line, 17 significant digits; .csv,
-// .txt or anything else) by extension.
-void write_array(const std::string& path, std::span<const double> values);
+// Writes values in the format `path`'s extension names: .npy (float64), .mat (MATLAB v5, one
+// N x 1 double variable called `mat_name`), .json (an array of numbers), or text (one value
+// per line, 17 significant digits) for .csv, .txt and a name without extension ("-" and
+// devices). Any other extension is refused (invalid_argument listing these), before anything
+// is written: a file must hold what its name says.
+void write_array(const std::string& path, std::span<const double> values,
+                 const std::string& mat_name = "signal");
+
+// The check write_array makes of the extension (invalid_argument naming the supported ones).
+// A stream target (below) takes the plain format whatever its name.
+void require_array_format(const std::string& path);
+
+// True when `path` is "-" or names an existing device, FIFO or socket (after symbolic links):
+// written as a stream, so its name chooses no format.
+bool is_stream_target(const std::string& path);
+
+// ".npy, .mat, .json, .csv, .txt": the extensions write_array writes, for messages.
+std::string array_formats();
 
 // Writes any bytes atomically (JSON summaries, HTML reports).
 void write_file_atomic(const std::string& path, const std::string& contents);
 
 // The sample formats write_wav offers: 32-bit float keeps every value as computed (above 1 in
-// magnitude too); 24-bit PCM is the common studio format and needs every |value| <= 1.
-enum class WavFormat { float32, pcm24 };
+// magnitude too); 16-bit PCM (CD, most players) and 24-bit PCM (the studio format) hold
+// values in [-1, 1] only. The file is plain RIFF/WAVE: 'fmt ', ('fact' for float) and 'data'
+// chunks, nothing that readers such as scipy.io.wavfile do not know.
+enum class WavFormat { float32, pcm16, pcm24 };
+
+// "float" (or "float32"), "pcm16", "pcm24"; invalid_argument naming the choices otherwise.
+WavFormat parse_wav_format(const std::string& name);
+
+// What writing PCM clipped: samples outside [-1, 1] are written as full scale, counted here.
+struct WavClipping {
+  std::uint64_t count = 0;  // samples clipped
+  std::uint64_t first = 0;  // the index of the first
+  double peak = 0;          // the largest |value| among them
+};
 
 // Writes a mono WAV file at `sample_rate` Hz. Throws convgrad::invalid_argument for a
-// non-positive sample rate, an empty or non-finite signal, or (pcm24) the index of the first
-// sample outside [-1, 1] (PCM would clip it silently); io_error if the file cannot be written.
+// non-positive sample rate, an empty or non-finite signal, or (PCM) the index of the first
+// sample outside [-1, 1] when `clipped` is null (PCM would clip it silently); with `clipped`,
+// such samples are written at full scale and counted there. io_error if the file cannot be
+// written.
 void write_wav(const std::string& path, std::span<const double> values, int sample_rate,
-               WavFormat format = WavFormat::float32);
+               WavFormat format = WavFormat::float32, WavClipping* clipped = nullptr);
 
 // A file written completely to a temporary name beside its target and not yet renamed into
 // place: several outputs can be staged first and committed together, so that a failure in
@@ -125,10 +182,18 @@ class StagedFile {
 // write to the same target removes those whose process no longer exists.
 void remove_temporaries_on_signals();
 
+// A picture from an SVG document, by `path`'s extension: .svg (or no extension) as it is,
+// .png rasterised by rsvg-convert (Debian's librsvg2-bin), run as a separate program with
+// the SVG on its standard input and the temporary file as its standard output. Staged like
+// every output. io_error when rsvg-convert is missing or fails (its message quoted);
+// invalid_argument for any other extension.
+StagedFile stage_picture(const std::string& path, const std::string& svg);
+
 // The staging halves of write_array, write_file_atomic and write_wav (same formats, same errors).
-StagedFile stage_array(const std::string& path, std::span<const double> values);
+StagedFile stage_array(const std::string& path, std::span<const double> values,
+                       const std::string& mat_name = "signal");
 StagedFile stage_file(const std::string& path, const std::string& contents);
 StagedFile stage_wav(const std::string& path, std::span<const double> values, int sample_rate,
-                     WavFormat format = WavFormat::float32);
+                     WavFormat format = WavFormat::float32, WavClipping* clipped = nullptr);
 
 }  // namespace convgrad::io

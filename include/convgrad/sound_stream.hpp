@@ -47,8 +47,9 @@ class SoundSink {
 
 // Stages a mono WAV file whose samples `produce` writes to the sink block by block (its
 // memory stays constant). If `produce` throws, nothing is left on disk. Commit as for
-// stage_wav; an empty stream is an error (invalid_argument), as for write_wav.
+// stage_wav; an empty stream is an error (invalid_argument), as for write_wav, and so is a PCM
+// sample outside [-1, 1] unless `clipped` counts the clipping (see write_wav).
 StagedFile stage_wav_stream(const std::string& path, int sample_rate, WavFormat format,
-                            const std::function<void(SoundSink&)>& produce);
+                            const std::function<void(SoundSink&)>& produce, WavClipping* clipped = nullptr);
 
 }  // namespace convgrad::io

@@ -4,8 +4,10 @@
 //
 //   .json  {"lo": L, "hi": H, "K": K, "h": [...], "sample_rate": R}   the range recorded exactly
 //          (a bare array [..] or an object without "lo" is read too; "sample_rate" is optional)
+//   .mat   MATLAB v5: variables h (K x 1), lo, hi and sample_rate (if known); a .mat file
+//          without h holds the taps as its only vector (v4, v5 and v7.3 are read)
 //   .npy   a float64 array of K values: no room for the range or the rate
-//   other  text, one value per line, after the comment line
+//   .csv, .txt (or no extension): text, one value per line, after the comment line
 //          "# convgrad taps m = L..H (lo = L)" or "... (lo = L) (sample_rate = R)"
 //
 // A file that records no range (a .npy, or text without that header) means the centred
@@ -46,7 +48,8 @@ Taps recorded_range(const TapsFile& file, const std::string& path);
 bool records_range(const std::string& path);
 
 // Throws invalid_argument, before any work, if `path` cannot hold `taps`: a range that is not
-// centred in a format that cannot record it (.npy), or a sound-file name (taps are not sound).
+// centred in a format that cannot record it (.npy), or an extension that names none of the
+// formats above (a sound file, say: taps are not sound).
 void require_taps_format(const std::string& path, Taps taps);
 
 // Stages the taps (see io.hpp's StagedFile) in the format `path`'s extension chooses, with

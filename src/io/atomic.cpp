@@ -340,9 +340,32 @@ StagedFile stage_file(const std::string& path, const std::string& contents) {
   return Stager::stage(path, [&](int fd) { detail::write_all(fd, contents.data(), contents.size(), path); });
 }
 
-StagedFile stage_array(const std::string& path, std::span<const double> values) {
-  const std::string bytes =
-      detail::extension(path) == ".npy" ? detail::encode_npy(values) : detail::encode_text(values);
+std::string array_formats() { return ".npy, .mat, .json, .csv, .txt"; }
+
+bool is_stream_target(const std::string& path) {
+  if (path == "-") return true;
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+void require_array_format(const std::string& path) {
+  const std::string ext = detail::extension(path);
+  if (ext.empty() || is_stream_target(path) || ext == ".npy" || ext == ".mat" || ext == ".json" ||
+      ext == ".csv" || ext == ".txt")
+    return;
+  throw invalid_argument(path + ": '" + detail::quote_token(ext) +
+                         "' is not a format values are written in; " + "give one of " + array_formats() +
+                         " (text)");
+}
+
+StagedFile stage_array(const std::string& path, std::span<const double> values, const std::string& mat_name) {
+  require_array_format(path);
+  const std::string ext = is_stream_target(path) ? "" : detail::extension(path);
+  if (ext == ".mat")
+    return Stager::stage(path, [&](int fd) { detail::write_mat_vectors(fd, path, {{mat_name, values}}); });
+  const std::string bytes = ext == ".npy"    ? detail::encode_npy(values)
+                            : ext == ".json" ? detail::encode_json(values)
+                                             : detail::encode_text(values);
   return stage_file(path, bytes);
 }
 
@@ -350,8 +373,8 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   stage_file(path, contents).commit();
 }
 
-void write_array(const std::string& path, std::span<const double> values) {
-  stage_array(path, values).commit();
+void write_array(const std::string& path, std::span<const double> values, const std::string& mat_name) {
+  stage_array(path, values, mat_name).commit();
 }
 
 namespace detail {

@@ -210,8 +210,8 @@ class TextReader final : public SignalReader {
 class WholeReader final : public SignalReader {
  public:
   WholeReader(const std::string& path, std::optional<int> channel, const Column& column)
-      : SignalReader(display_name(path)) {
-    Signal s = read_signal(path, channel, column);
+      : WholeReader(path, read_signal(path, channel, column)) {}
+  WholeReader(const std::string& path, Signal s) : SignalReader(display_name(path)) {
     samples_ = std::move(s.samples);
     n_ = samples_.size();
     rate_ = s.sample_rate;
@@ -239,13 +239,15 @@ std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::o
   // A column asked of this very file: a table's, read whole; read_signal refuses it for the
   // formats that hold one signal (.npy, sound files).
   const bool own_column = !column.spec.empty() && !column.tables_only;
-  if (is_standard_input(path) || is_pipe_or_device(path) || own_column)
+  // .mat (libmatio) and .json are read whole, as read_signal reads them.
+  const std::string ext = detail::extension(path);
+  if (is_standard_input(path) || is_pipe_or_device(path) || own_column || ext == ".mat" || ext == ".json")
     return std::make_unique<WholeReader>(path, channel, column);
   if (is_sound_file(path)) return detail::open_sound_reader(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
                    " asked for, but the file holds a single signal (channel 0)");
-  if (detail::extension(path) == ".npy") return std::make_unique<NpyReader>(path);
+  if (ext == ".npy") return std::make_unique<NpyReader>(path);
   try {
     return std::make_unique<TextReader>(path);
   } catch (const detail::maybe_table&) {
@@ -253,6 +255,10 @@ std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::o
     // read_signal reads with `column`, or refuses with the columns it has.
     return std::make_unique<WholeReader>(path, channel, column);
   }
+}
+
+std::unique_ptr<SignalReader> signal_reader_of(const std::string& path, Signal signal) {
+  return std::make_unique<WholeReader>(path, std::move(signal));
 }
 
 // ---- pairs ---------------------------------------------------------------------------------
@@ -327,6 +333,23 @@ template class FileSource<double>;
 namespace {
 
 // Encodes each block as write_array would and writes it to the staged file at once.
+// Gathers the values of a format written whole (.mat, .json).
+class GatheringSink final : public ArraySink {
+ public:
+  GatheringSink(const std::string& path, std::uint64_t n) : path_(path), n_(n) {}
+  void write(std::span<const double> v) override {
+    if (values.size() + v.size() > n_)
+      throw invalid_argument("stage_array_stream: more than the " + std::to_string(n_) +
+                             " values announced for '" + path_ + "'");
+    values.insert(values.end(), v.begin(), v.end());
+  }
+  std::vector<double> values;
+
+ private:
+  const std::string& path_;
+  std::uint64_t n_;
+};
+
 class FileArraySink final : public ArraySink {
  public:
   FileArraySink(int fd, const std::string& path, std::uint64_t n, bool npy)
@@ -356,8 +379,21 @@ class FileArraySink final : public ArraySink {
 }  // namespace
 
 StagedFile stage_array_stream(const std::string& path, std::uint64_t n,
-                              const std::function<void(ArraySink&)>& produce) {
-  const bool npy = detail::extension(path) == ".npy";
+                              const std::function<void(ArraySink&)>& produce, const std::string& mat_name) {
+  require_array_format(path);
+  const std::string ext = is_stream_target(path) ? "" : detail::extension(path);
+  const auto check_count = [&](std::uint64_t written) {
+    if (written != n)
+      throw invalid_argument("stage_array_stream: " + std::to_string(written) + " values written to '" +
+                             path + "', " + std::to_string(n) + " announced");
+  };
+  if (ext == ".mat" || ext == ".json") {
+    GatheringSink sink(path, n);
+    produce(sink);
+    check_count(sink.values.size());
+    return stage_array(path, sink.values, mat_name);
+  }
+  const bool npy = ext == ".npy";
   return Stager::stage(path, [&](int fd) {
     if (npy) {
       const std::string header = detail::npy_header(n);
@@ -365,9 +401,7 @@ StagedFile stage_array_stream(const std::string& path, std::uint64_t n,
     }
     FileArraySink sink(fd, path, n, npy);
     produce(sink);
-    if (sink.written() != n)
-      throw invalid_argument("stage_array_stream: " + std::to_string(sink.written()) +
-                             " values written to '" + path + "', " + std::to_string(n) + " announced");
+    check_count(sink.written());
   });
 }
 

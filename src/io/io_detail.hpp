@@ -74,6 +74,7 @@ auto read_stdin_with(Read&& read) {
 Signal read_npy(const std::string& path);
 // Text, or a column of a text table (read_signal).
 Signal read_text(const std::string& path, const Column& column = {});
+Signal read_json_array(const std::string& path);  // [v0, v1, ...], as write_array writes .json
 
 // Where a .npy file's samples are: n values of `width` bytes (4: float32, 8: float64) from
 // byte data_at. npy_layout checks the first bytes of the file (`head`: the magic string, the
@@ -103,15 +104,26 @@ Signal read_sound(const std::string& path, std::optional<int> channel);
 // io_error naming `path` for a WAV header libsndfile would misread: an encoding it cannot decode
 // itself (MPEG), no channels, a zero sample rate, or a data chunk cut short.
 void require_supported_wav(const std::string& path);
-// write_wav's check of sample i: finite, and in range for the format (invalid_argument).
-void require_wav_sample(double v, std::size_t i, const std::string& path, WavFormat format);
+// write_wav's check of sample i: finite, and in range for the format (invalid_argument) unless
+// `clipped` is given, which then counts a PCM sample outside [-1, 1] (written at full scale).
+void require_wav_sample(double v, std::size_t i, const std::string& path, WavFormat format,
+                        WavClipping* clipped = nullptr);
 
-// The .npy and text encodings of values (the bytes of the file).
+// A named column vector of a MAT-file.
+struct MatVector {
+  std::string name;
+  std::span<const double> values;
+};
+// Writes a MATLAB v5 MAT-file holding `vectors` (N x 1 doubles) to fd.
+void write_mat_vectors(int fd, const std::string& path, const std::vector<MatVector>& vectors);
+
+// The .npy, text and JSON-array encodings of values (the bytes of the file).
 std::string encode_npy(std::span<const double> values);
 // The pieces of encode_npy: the header of n float64 values, and the values' bytes appended.
 std::string npy_header(std::uint64_t n);
 void append_npy_values(std::string& out, std::span<const double> values);
 std::string encode_text(std::span<const double> values);
+std::string encode_json(std::span<const double> values);
 
 }  // namespace detail
 }  // namespace convgrad::io

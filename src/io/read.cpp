@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "convgrad/errors.hpp"
 #include "io_detail.hpp"
 
@@ -21,23 +23,48 @@ bool is_sound_file(const std::string& path) {
 
 namespace {
 
-enum class Format { npy, sound, text };
+enum class Format { npy, sound, mat, json, text };
 
 Format format_by_extension(const std::string& path) {
   if (is_sound_file(path)) return Format::sound;
-  return detail::extension(path) == ".npy" ? Format::npy : Format::text;
+  const std::string ext = detail::extension(path);
+  return ext == ".npy"    ? Format::npy
+         : ext == ".mat"  ? Format::mat
+         : ext == ".json" ? Format::json
+                          : Format::text;
+}
+
+// What a file of `format` holds instead of columns, for the error refusing one.
+const char* why_no_column(Format format) {
+  switch (format) {
+    case Format::sound:
+      return "a sound file has channels, not columns";
+    case Format::mat:
+      return "a .mat file has variables, not columns";
+    case Format::json:
+      return "a .json file holds a single signal";
+    default:
+      return "a .npy file holds a single signal";
+  }
 }
 
 Signal read_as(Format format, const std::string& path, std::optional<int> channel, const Column& column) {
   if (format != Format::text && !column.spec.empty() && !column.tables_only)
-    throw io_error(path + ": column '" + column.spec + "' asked for, but " +
-                   (format == Format::sound ? "a sound file has channels, not columns"
-                                            : "a .npy file holds a single signal"));
+    throw io_error(path + ": column '" + column.spec + "' asked for, but " + why_no_column(format));
   if (format == Format::sound) return detail::read_sound(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
                    " asked for, but the file holds a single signal (channel 0)");
-  return format == Format::npy ? detail::read_npy(path) : detail::read_text(path, column);
+  switch (format) {
+    case Format::npy:
+      return detail::read_npy(path);
+    case Format::mat:
+      return read_mat(path);
+    case Format::json:
+      return detail::read_json_array(path);
+    default:
+      return detail::read_text(path, column);
+  }
 }
 
 }  // namespace
@@ -47,11 +74,30 @@ Signal read_signal(const std::string& path, std::optional<int> channel, const Co
   const detail::StdinFormat f = detail::stdin_format();
   const Format format = f == detail::StdinFormat::npy     ? Format::npy
                         : f == detail::StdinFormat::sound ? Format::sound
+                        : f == detail::StdinFormat::json  ? Format::json
                                                           : Format::text;
   return detail::read_stdin_with([&](const std::string& p) { return read_as(format, p, channel, column); });
 }
 
 namespace detail {
+
+Signal read_json_array(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception&) {
+    throw io_error(path + ": not valid JSON (or a number beyond the float64 range)");
+  }
+  if (!j.is_array() || j.empty()) throw io_error(path + ": a JSON signal is a non-empty array of numbers");
+  Signal s;
+  s.format = "json";
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_number()) throw io_error(path + ": entry " + std::to_string(i) + " is not a number");
+    s.samples.push_back(j[i].get<double>());
+  }
+  require_finite_samples(s.samples, path);
+  return s;
+}
 
 void require_readable_file(const std::string& path) {
   if (path.empty()) throw io_error("cannot read a file with an empty name");

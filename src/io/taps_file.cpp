@@ -2,6 +2,7 @@
 // (see convgrad/taps_file.hpp for the formats).
 #include "convgrad/taps_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -115,6 +116,36 @@ std::string number(double v) {
   return buf;
 }
 
+// A scalar variable of a MAT-file (lo, sample_rate), if present.
+std::optional<double> mat_scalar(const std::string& path, const std::vector<MatVariable>& vars,
+                                 const std::string& name) {
+  for (const MatVariable& v : vars)
+    if (v.name == name) {
+      const Signal s = read_mat(path, name);
+      if (s.samples.size() != 1) throw io_error(path + ": variable " + name + " must be a scalar");
+      return s.samples[0];
+    }
+  return std::nullopt;
+}
+
+// A .mat taps file as stage_taps writes it: h (K x 1), lo and hi, and sample_rate when known.
+// A file without h holds one vector: the taps, without a range.
+TapsFile read_mat_taps(const std::string& path) {
+  const std::vector<MatVariable> vars = list_mat_variables(path);
+  TapsFile t;
+  const bool has_h =
+      std::any_of(vars.begin(), vars.end(), [](const MatVariable& v) { return v.name == "h"; });
+  t.h = read_mat(path, has_h ? std::optional<std::string>("h") : std::nullopt).samples;
+  if (!has_h) return t;
+  if (const auto lo = mat_scalar(path, vars, "lo")) {
+    if (*lo != std::floor(*lo)) throw io_error(path + ": the recorded first tap lo is not an integer");
+    t.lo = require_recorded_lo(*lo, path);
+  }
+  if (const auto rate = mat_scalar(path, vars, "sample_rate"))
+    t.sample_rate = require_recorded_rate(*rate, path);
+  return t;
+}
+
 }  // namespace
 
 TapsFile read_taps(const std::string& path) {
@@ -135,6 +166,7 @@ TapsFile read_taps(const std::string& path) {
   }
   const std::string ext = detail::extension(path);
   if (ext == ".json") return read_json_taps(path);
+  if (ext == ".mat") return read_mat_taps(path);
   Signal s = read_signal(path);
   TapsFile t;
   t.h = std::move(s.samples);
@@ -167,9 +199,15 @@ bool records_range(const std::string& path) {
 }
 
 void require_taps_format(const std::string& path, Taps taps) {
+  if (is_stream_target(path)) return;  // written as text, which records the range
+  const std::string ext = detail::extension(path);
   if (is_sound_file(path))
     throw invalid_argument(path +
-                           ": taps are written as .json, .csv (or other text) or .npy, not as a sound file");
+                           ": taps are written as .json, .mat, .csv, .txt or .npy, not as a sound file");
+  if (!(ext.empty() || ext == ".json" || ext == ".csv" || ext == ".txt" || ext == ".npy" || ext == ".mat"))
+    throw invalid_argument(path + ": '" + detail::quote_token(ext) +
+                           "' is not a format taps are written in; give one of .json, .mat, .csv, .txt "
+                           "(which record the tap range) or .npy (centred taps only)");
   const auto K = static_cast<std::int64_t>(taps.K());
   if (!records_range(path) && !(K % 2 == 1 && taps == Taps::centred_for(K)))
     throw invalid_argument(path + ": a .npy file cannot record the tap range m = " + std::to_string(taps.lo) +
@@ -188,8 +226,14 @@ StagedFile stage_taps(const std::string& path, std::span<const double> h, Taps t
     if (!std::isfinite(h[i])) throw invalid_argument("h[" + std::to_string(i) + "] is not finite");
   if (sample_rate && !(std::isfinite(*sample_rate) && *sample_rate > 0))
     throw invalid_argument("sample_rate must be a positive number of Hz");
-  const std::string ext = detail::extension(path);
+  const std::string ext = is_stream_target(path) ? "" : detail::extension(path);
   if (ext == ".npy") return stage_array(path, h);
+  if (ext == ".mat") {
+    const double lo = static_cast<double>(taps.lo), hi = static_cast<double>(taps.hi);
+    std::vector<detail::MatVector> vars = {{"h", h}, {"lo", {&lo, 1}}, {"hi", {&hi, 1}}};
+    if (sample_rate) vars.push_back({"sample_rate", {&*sample_rate, 1}});
+    return Stager::stage(path, [&](int fd) { detail::write_mat_vectors(fd, path, vars); });
+  }
   if (ext == ".json") {
     nlohmann::json j = {{"lo", taps.lo}, {"hi", taps.hi}, {"K", taps.K()}, {"h", h}};
     if (sample_rate) j["sample_rate"] = *sample_rate;

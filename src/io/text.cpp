@@ -362,4 +362,15 @@ std::string encode_text(std::span<const double> values) {
   return out;
 }
 
+std::string encode_json(std::span<const double> values) {
+  // The numbers as encode_text writes them (17 digits: read back, the same doubles).
+  std::string out = "[";
+  char buf[40];
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const int n = std::snprintf(buf, sizeof buf, i == 0 ? "%.17g" : ", %.17g", values[i]);
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out + "]\n";
+}
+
 }  // namespace convgrad::io::detail

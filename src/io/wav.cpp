@@ -1,8 +1,11 @@
-// Sound files through libsndfile: WAV (and whatever else libsndfile reads by extension:
-// FLAC, AIFF). Reading picks one channel; writing is mono, 32-bit float or 24-bit PCM.
+// Sound files: read through libsndfile (WAV, and whatever else it reads by extension: FLAC,
+// AIFF), picking one channel; written as mono WAV by our own few lines (32-bit float, 16- or
+// 24-bit PCM), which add no chunk that other readers do not know.
 #include <sndfile.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
@@ -106,14 +109,21 @@ void require_supported_wav(const std::string& path) {
   }
 }
 
-void require_wav_sample(double v, std::size_t i, const std::string& path, WavFormat format) {
+void require_wav_sample(double v, std::size_t i, const std::string& path, WavFormat format,
+                        WavClipping* clipped) {
   if (!std::isfinite(v))
     throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path + "' is not finite");
-  if (format == WavFormat::pcm24 && std::abs(v) > 1.0)
+  if (format != WavFormat::float32 && std::abs(v) > 1.0) {
+    if (clipped) {
+      if (clipped->count++ == 0) clipped->first = i;
+      clipped->peak = std::max(clipped->peak, std::abs(v));
+      return;
+    }
     throw invalid_argument("write_wav: sample " + std::to_string(i) + " = " + std::to_string(v) + " for '" +
-                           path +
-                           "' is outside [-1, 1], which 24-bit PCM would clip; "
-                           "write 32-bit float or scale the signal");
+                           path + "' is outside [-1, 1], which " +
+                           (format == WavFormat::pcm16 ? "16" : "24") +
+                           "-bit PCM would clip; write 32-bit float or scale the signal");
+  }
   if (format == WavFormat::float32 && std::abs(v) > std::numeric_limits<float>::max())
     throw invalid_argument("write_wav: sample " + std::to_string(i) + " for '" + path +
                            "' is beyond the float32 range");
@@ -172,18 +182,29 @@ Signal read_sound(const std::string& path, std::optional<int> channel) {
 
 }  // namespace detail
 
+WavFormat parse_wav_format(const std::string& name) {
+  if (name == "float" || name == "float32") return WavFormat::float32;
+  if (name == "pcm16") return WavFormat::pcm16;
+  if (name == "pcm24") return WavFormat::pcm24;
+  throw invalid_argument("'" + detail::quote_token(name) + "' is not one of float, pcm16, pcm24");
+}
+
 StagedFile stage_wav(const std::string& path, std::span<const double> values, int sample_rate,
-                     WavFormat format) {
+                     WavFormat format, WavClipping* clipped) {
   if (sample_rate <= 0)
     throw invalid_argument("write_wav: sample_rate = " + std::to_string(sample_rate) + " must be positive");
   if (values.empty()) throw invalid_argument("write_wav: the signal for '" + path + "' is empty");
-  // Every sample is checked before a temporary file is made.
-  for (std::size_t i = 0; i < values.size(); ++i) detail::require_wav_sample(values[i], i, path, format);
-  return stage_wav_stream(path, sample_rate, format, [&](SoundSink& sink) { sink.write(values); });
+  // Every sample is checked before a temporary file is made (clipping is counted while writing).
+  WavClipping scratch;
+  for (std::size_t i = 0; i < values.size(); ++i)
+    detail::require_wav_sample(values[i], i, path, format, clipped ? &scratch : nullptr);
+  return stage_wav_stream(
+      path, sample_rate, format, [&](SoundSink& sink) { sink.write(values); }, clipped);
 }
 
-void write_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format) {
-  stage_wav(path, values, sample_rate, format).commit();
+void write_wav(const std::string& path, std::span<const double> values, int sample_rate, WavFormat format,
+               WavClipping* clipped) {
+  stage_wav(path, values, sample_rate, format, clipped).commit();
 }
 
 namespace {
@@ -287,47 +308,107 @@ std::size_t SoundReader::read(std::span<double> out) {
 
 namespace {
 
-// Writes each block to the open file as it comes, checked as write_wav checks.
-class WavSink final : public SoundSink {
+// A mono WAV file written by hand, as the RIFF/WAVE layout (Microsoft's, as every reader
+// takes it) gives it, with nothing beyond what readers know:
+//   "RIFF" size "WAVE"
+//   "fmt " 16 bytes (PCM: tag 1) or 18 bytes (float: tag 3, cbSize 0)
+//   "fact" 4 bytes, the sample count (float only, which the spec asks of non-PCM data)
+//   "data" size, the little-endian samples
+// libsndfile, which reads our inputs, writes a 'PEAK' chunk into float files, and a 'PAD '
+// chunk where a 'PEAK' chunk planned at open is later dropped; scipy.io.wavfile warns about
+// both ("Chunk (non-data) not understood"). The sizes are filled in once the stream ends.
+class WavWriter final : public SoundSink {
  public:
-  WavSink(SNDFILE* f, const std::string& path, WavFormat format) : f_(f), path_(path), format_(format) {}
-  void write(std::span<const double> samples) override {
-    for (std::size_t i = 0; i < samples.size(); ++i)
-      detail::require_wav_sample(samples[i], written_ + i, path_, format_);
-    const auto n = static_cast<sf_count_t>(samples.size());
-    if (sf_writef_double(f_, samples.data(), n) != n)
-      throw io_error("cannot write '" + path_ + "': " + sf_strerror(f_));
-    written_ += samples.size();
+  WavWriter(int fd, const std::string& path, int rate, WavFormat format, WavClipping* clipped)
+      : fd_(fd), path_(path), format_(format), clipped_(clipped) {
+    const std::uint16_t tag = format == WavFormat::float32 ? 3 : 1;
+    const std::uint32_t fmt_size = format == WavFormat::float32 ? 18 : 16;
+    put("RIFF"), put32(0), put("WAVE");
+    put("fmt "), put32(fmt_size), put16(tag), put16(1), put32(static_cast<std::uint32_t>(rate));
+    put32(static_cast<std::uint32_t>(rate) * bytes()), put16(static_cast<std::uint16_t>(bytes()));
+    put16(static_cast<std::uint16_t>(8 * bytes()));
+    if (format == WavFormat::float32) put16(0), put("fact"), put32(4), fact_at_ = buf_.size(), put32(0);
+    put("data"), data_at_ = buf_.size(), put32(0);
+    flush();
   }
-  std::uint64_t written() const { return written_; }
+
+  void write(std::span<const double> samples) override {
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      detail::require_wav_sample(samples[i], written_ + i, path_, format_, clipped_);
+      encode(samples[i]);
+    }
+    written_ += samples.size();
+    // The RIFF sizes are 32 bits: a longer stream does not fit in a WAV file.
+    if (written_ * bytes() > 0xFFFFFFFFull - 64)
+      throw io_error("cannot write '" + path_ + "': more than 4 GiB of samples, the limit of a WAV file");
+    flush();
+  }
+
+  // Writes the sizes into the header, now that the length is known.
+  void finish() {
+    if (written_ == 0) throw invalid_argument("write_wav: the signal for '" + path_ + "' is empty");
+    const auto data = static_cast<std::uint32_t>(written_ * bytes());
+    patch(4, static_cast<std::uint32_t>(data_at_ + 4 - 8 + data));
+    patch(data_at_, data);
+    if (fact_at_ != 0) patch(fact_at_, static_cast<std::uint32_t>(written_));
+  }
 
  private:
-  SNDFILE* f_;
+  std::uint32_t bytes() const {
+    return format_ == WavFormat::pcm16 ? 2 : format_ == WavFormat::pcm24 ? 3 : 4;
+  }
+  void put(const char* four) { buf_.append(four, 4); }
+  void put16(std::uint16_t v) { buf_ += static_cast<char>(v & 0xFF), buf_ += static_cast<char>(v >> 8); }
+  void put32(std::uint32_t v) {
+    for (int b = 0; b < 4; ++b) buf_ += static_cast<char>((v >> (8 * b)) & 0xFF);
+  }
+  // PCM: v in [-1, 1] scaled by 2^(bits-1), as readers (libsndfile, scipy) scale back, and
+  // rounded to the nearest code, the top code being 2^(bits-1) - 1 (so 1 itself lands one step
+  // short); values beyond [-1, 1] were counted by require_wav_sample and are clipped here.
+  void encode(double v) {
+    if (format_ == WavFormat::float32) {
+      std::uint32_t u;
+      const float f = static_cast<float>(v);
+      std::memcpy(&u, &f, 4);
+      put32(u);
+      return;
+    }
+    const double scale = format_ == WavFormat::pcm16 ? 32768.0 : 8388608.0;
+    const auto code = static_cast<std::int32_t>(std::clamp(std::round(v * scale), -scale, scale - 1));
+    const auto u = static_cast<std::uint32_t>(code);
+    buf_ += static_cast<char>(u & 0xFF), buf_ += static_cast<char>((u >> 8) & 0xFF);
+    if (format_ == WavFormat::pcm24) buf_ += static_cast<char>((u >> 16) & 0xFF);
+  }
+  void flush() {
+    detail::write_all(fd_, buf_.data(), buf_.size(), path_);
+    buf_.clear();
+  }
+  void patch(std::size_t at, std::uint32_t v) {
+    const unsigned char le[4] = {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
+                                 static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 24)};
+    if (::pwrite(fd_, le, 4, static_cast<off_t>(at)) != 4)
+      throw io_error("cannot write '" + path_ + "': " + std::strerror(errno));
+  }
+
+  int fd_;
   const std::string& path_;
   WavFormat format_;
+  WavClipping* clipped_;
+  std::string buf_;
+  std::size_t fact_at_ = 0, data_at_ = 0;
   std::uint64_t written_ = 0;
 };
 
 }  // namespace
 
 StagedFile stage_wav_stream(const std::string& path, int sample_rate, WavFormat format,
-                            const std::function<void(SoundSink&)>& produce) {
+                            const std::function<void(SoundSink&)>& produce, WavClipping* clipped) {
   if (sample_rate <= 0)
     throw invalid_argument("write_wav: sample_rate = " + std::to_string(sample_rate) + " must be positive");
   return Stager::stage(path, [&](int fd) {
-    SF_INFO info{};
-    info.samplerate = sample_rate;
-    info.channels = 1;
-    info.format = SF_FORMAT_WAV | (format == WavFormat::pcm24 ? SF_FORMAT_PCM_24 : SF_FORMAT_FLOAT);
-    SndfilePtr f(sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE));  // we close fd ourselves
-    if (!f) throw io_error("cannot write '" + path + "': " + sf_strerror(nullptr));
-    sf_command(f.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
-    WavSink sink(f.get(), path, format);
+    WavWriter sink(fd, path, sample_rate, format, clipped);
     produce(sink);
-    if (sink.written() == 0) throw invalid_argument("write_wav: the signal for '" + path + "' is empty");
-    sf_write_sync(f.get());
-    const int err = sf_error(f.get());
-    if (err != SF_ERR_NO_ERROR) throw io_error("cannot write '" + path + "': " + sf_error_number(err));
+    sink.finish();
   });
 }
 

@@ -1,6 +1,7 @@
 // The io layer: round trips are exact, every malformed .npy / text / WAV file is refused with
 // a message naming the file, the position and the problem, and failed writes leave nothing.
 #include <gtest/gtest.h>
+#include <matio.h>
 #include <sndfile.h>
 #include <unistd.h>
 
@@ -122,12 +123,67 @@ TEST_F(IoTest, NpyRoundTripIsExact) {
 }
 
 TEST_F(IoTest, TextRoundTripIsExactForEveryExtension) {
-  for (const std::string name : {"v.csv", "v.txt", "v.dat", "v"}) {
+  for (const std::string name : {"v.csv", "v.txt", "v"}) {
     const std::string p = path(name);
     io::write_array(p, kAwkward);
     const io::Signal s = io::read_signal(p);
     EXPECT_EQ(s.format, "text");
     EXPECT_EQ(s.samples, kAwkward) << name;
+  }
+}
+
+// A file holds what its name says: an extension that names another format (or none we write)
+// is refused before anything is written, with the list of those we do.
+TEST_F(IoTest, WriteArrayRefusesExtensionsItDoesNotWrite) {
+  for (const std::string name : {"v.dat", "v.wav", "v.h5", "v.xlsx"}) {
+    try {
+      io::write_array(path(name), kAwkward);
+      ADD_FAILURE() << name << " was written";
+    } catch (const convgrad::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(".npy, .mat, .json, .csv, .txt"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(IoTest, JsonAndMatArraysRoundTripExactly) {
+  io::write_array(path("v.json"), kAwkward);
+  EXPECT_EQ(io::read_signal(path("v.json")).samples, kAwkward);  // a JSON array is a text list
+  io::write_array(path("v.mat"), kAwkward, "dh");
+  const io::Signal s = io::read_mat(path("v.mat"), "dh");
+  EXPECT_EQ(s.format, "mat");
+  EXPECT_EQ(s.samples, kAwkward);
+}
+
+// MATLAB v7.3 files are HDF5 inside: written here by libmatio itself (as MATLAB's
+// save -v7.3 would), read through the same io::read_mat as v5, the variables listed by name.
+TEST_F(IoTest, MatV73IsReadLikeV5) {
+  const std::string p = path("v73.mat");
+  {
+    mat_t* m = Mat_CreateVer(p.c_str(), nullptr, MAT_FT_MAT73);
+    ASSERT_NE(m, nullptr) << "libmatio built without HDF5 (v7.3) support";
+    const std::vector<double> x = {0.5, -1.25, 3.0};
+    const std::vector<float> y = {1.0f, 2.0f};
+    std::size_t dx[2] = {1, 3}, dy[2] = {2, 1};
+    matvar_t* vx = Mat_VarCreate("x", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, dx, const_cast<double*>(x.data()), 0);
+    matvar_t* vy = Mat_VarCreate("y", MAT_C_SINGLE, MAT_T_SINGLE, 2, dy, const_cast<float*>(y.data()), 0);
+    ASSERT_EQ(Mat_VarWrite(m, vx, MAT_COMPRESSION_NONE), 0);
+    ASSERT_EQ(Mat_VarWrite(m, vy, MAT_COMPRESSION_NONE), 0);
+    Mat_VarFree(vx);
+    Mat_VarFree(vy);
+    Mat_Close(m);
+  }
+  EXPECT_EQ(io::read_mat(p, "x").samples, (std::vector<double>{0.5, -1.25, 3.0}));
+  EXPECT_EQ(io::read_mat(p, "y").samples, (std::vector<double>{1.0, 2.0}));
+  const auto vars = io::list_mat_variables(p);
+  ASSERT_EQ(vars.size(), 2u);
+  EXPECT_EQ(vars[1].kind, "single");
+  try {
+    (void)io::read_signal(p);  // two vectors: which one is meant?
+    ADD_FAILURE() << "no error for an ambiguous file";
+  } catch (const convgrad::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("x (1 x 3 double), y (2 x 1 single)"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -128,7 +128,7 @@ def test_summary_and_validation_are_those_of_the_data(run_cli, tmp_path):
     assert abs(s["validation"]["loss"] - want) <= 3000 * 8 * EPS64 * want
     energy = 0.5 * np.sum(yv ** 2)
     assert abs(s["validation"]["relative_loss"] - want / energy) <= 3000 * 8 * EPS64 * want / energy
-    assert "residual" in (tmp_path / "r.html").read_text()
+    assert "Residual of the first pair" in (tmp_path / "r.html").read_text()
 
 
 def corrupt_npy(tmp_path, name, n=5000):

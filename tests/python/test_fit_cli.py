@@ -211,7 +211,7 @@ def test_report_is_self_contained(run_cli, tmp_path):
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page and not re.search(r"(src|href)\s*=", page) and "@import" not in page
     svgs = re.findall(r"<svg.*?</svg>", page, re.S)
-    assert len(svgs) == 4  # loss, taps, residual, frequency response
+    assert len(svgs) == 5  # loss, taps, residual, magnitude and phase response
     for svg in svgs:
         ET.fromstring(svg)  # well-formed
     assert "frequency (Hz)" in page and "1e" in svgs[0]  # Hz from the WAV rate; log-scale loss ticks
