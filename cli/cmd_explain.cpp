@@ -361,8 +361,6 @@ Run add_explain(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "random case: its seed (default 1)");
   add_var_option(*cmd);
   return [o] {
-    require_option_range("--n", o->n, 1, kMaxExplainN, "explain prints N x N matrices");
-    require_option_range("--half-width", o->taps_m, 0, kMaxExplainM, "explain prints N x (2M+1) matrices");
     const bool yours = !o->x.empty() || !o->y.empty() || !o->h.empty();
     if (!yours && o->lo) throw usage_error("--lo goes with your numbers (--x, --y, --h)");
     return run_report([&] { return run_explain(yours ? user_case(*o) : random_case(*o)); });

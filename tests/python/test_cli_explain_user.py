@@ -137,3 +137,14 @@ def test_bad_numbers_get_one_clear_error(run_cli, args, needle):
     p = run_cli("explain", *args)
     assert p.returncode in (1, 2) and needle in p.stderr, p.stderr
     assert p.stdout == ""
+
+
+def test_your_numbers_take_any_half_width_the_random_case_stays_small(run_cli):
+    """--half-width with your own x and y (h = 0, the start of learning) is not held to the
+    random case's small limits; the random case still is."""
+    x = ",".join(str(v) for v in range(1, 17))
+    p = run_cli("explain", "--x", x, "--y", x, "--half-width", 6)
+    assert p.returncode == 0, p.stderr
+    assert "N = 16 samples, K = 13 taps m = -6..6." in p.stdout
+    p = run_cli("explain", "--half-width", 6)
+    assert p.returncode == 2 and "--half-width: 6 is out of range [0, 5]" in p.stderr
