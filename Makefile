@@ -18,7 +18,7 @@ LAUNCHER := $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE))
 TEST_INSTALL = CONVGRAD_BUILD=$(CURDIR)/$(BUILD) CONVGRAD_WHEELHOUSE=$(CURDIR)/$(VENV)/wheelhouse \
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/install
 
-.PHONY: demo test test-install setup venv build build-asan install install-python fuzz clean
+.PHONY: demo test test-install setup venv bench-venv build build-asan install install-python fuzz clean
 
 demo: build
 	./$(BUILD)/cli/convgrad demo
@@ -40,6 +40,10 @@ setup:
 # .venv: Debian's Python with its packages visible, plus the pinned build backend.
 venv: setup
 	VENV=$(VENV) bash scripts/venv.sh
+
+# .venv-bench: a newer PyTorch for the benchmarks (scripts/requirements-bench.txt), not for tests.
+bench-venv: setup
+	bash scripts/bench_venv.sh
 
 build: setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$(PYTHON) $(LAUNCHER) > /dev/null
