@@ -27,38 +27,121 @@ namespace convgrad::detail::adaptive {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// The window one sample later from two consecutive vectors of this one: lanes k+1..k+L of
+// w_q are lanes k..k+L-1 of w_{q+1}. With AVX-512 one lane rotation (valign) replaces an
+// unaligned load, which straddles two cache lines whenever the window is not aligned (nearly
+// always: windows start at every offset). kShifts says whether this target has it.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr bool kShifts = true;
+template <class D, class V>
+HWY_INLINE V shifted_by_one(D d, V hi, V lo) {
+  const hn::RebindToSigned<D> di;
+  const auto h = hn::BitCast(di, hi).raw, l = hn::BitCast(di, lo).raw;
+  if constexpr (sizeof(hn::TFromD<D>) == 4)
+    return hn::BitCast(d, hn::VFromD<decltype(di)>{_mm512_alignr_epi32(h, l, 1)});
+  else
+    return hn::BitCast(d, hn::VFromD<decltype(di)>{_mm512_alignr_epi64(h, l, 1)});
+}
+#else
+constexpr bool kShifts = false;
+template <class D, class V>
+HWY_INLINE V shifted_by_one(D, V, V lo) {
+  return lo;  // never called: kShifts is false
+}
+#endif
+
 // kUpdate: g[k] += s * wu[k].  kDot: returns sum_k g[k] wd[k] with the (updated) taps.
-// Four accumulators over consecutive vectors hide the multiply-add latency; the last
-// K mod L taps go one at a time with std::fma (the same fused rounding as MulAdd).
+// When both (the fused pass), wd must be wu + 1 (the next sample's window).
+//
+// The order of the dot product, the same in every variant (so a chunk boundary, which turns
+// one fused pass into an update-only and a dot-only pass, changes no bits): the taps in
+// blocks of 8 vectors, vector u of a block into accumulator a_u (8 chains hide the FMA
+// latency: the dot is on the critical path from one sample's residual to the next), the last
+// whole vectors (fewer than 8) into a_0, a_1, ..., the last K mod L taps one at a time with
+// std::fma (the same fused rounding as MulAdd); then ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)),
+// its lanes summed, plus the scalar tail. The update is element by element: the same bits in
+// any grouping.
+//
+// The bound (AVX-512, two 512-bit loads and one store per cycle): per vector of taps the fused
+// pass loads g and one window vector (the other comes from the rotation) and stores g, for
+// two FMAs; the window load straddles two lines, so 3 load slots per 2 FMAs: 67% of the FMA
+// peak at best, before the per-sample reduction and scalar step.
 template <bool kUpdate, bool kDot, typename T>
 HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t K) {
   const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
   const std::size_t L = hn::Lanes(d);
+  constexpr bool kFused = kUpdate && kDot && kShifts;
   const auto vs = hn::Set(d, s);
-  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
-  auto one = [&](std::size_t k, auto& acc) HWY_ATTR {
+  V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  // Tap vector k with the window vectors xu (update) and xd (dot).
+  auto one = [&](std::size_t k, V xu, V xd, V& acc) HWY_ATTR {
     auto gv = hn::LoadU(d, g + k);
     if constexpr (kUpdate) {
-      gv = hn::MulAdd(vs, hn::LoadU(d, wu + k), gv);
+      gv = hn::MulAdd(vs, xu, gv);
       hn::StoreU(gv, d, g + k);
     }
-    if constexpr (kDot) acc = hn::MulAdd(gv, hn::LoadU(d, wd + k), acc);
+    if constexpr (kDot) acc = hn::MulAdd(gv, xd, acc);
+  };
+  auto plain = [&](std::size_t k, V& acc) HWY_ATTR {
+    V xu = hn::Zero(d), xd = hn::Zero(d);
+    if constexpr (kUpdate) xu = hn::LoadU(d, wu + k);
+    if constexpr (kDot) xd = hn::LoadU(d, wd + k);
+    one(k, xu, xd, acc);
   };
   std::size_t k = 0;
-  for (; k + 4 * L <= K; k += 4 * L) {
-    one(k, a0);
-    one(k + L, a1);
-    one(k + 2 * L, a2);
-    one(k + 3 * L, a3);
+  if constexpr (kFused) {
+    // wu's vectors u0..u8 of a block; the dot's are their rotations. u8 is the next block's
+    // u0; when it would run past w_{q+1}'s last element the block's last dot vector is loaded.
+    V u0 = K >= L ? hn::LoadU(d, wu) : hn::Zero(d);
+    for (; k + 8 * L <= K; k += 8 * L) {
+      const V u1 = hn::LoadU(d, wu + k + L), u2 = hn::LoadU(d, wu + k + 2 * L);
+      const V u3 = hn::LoadU(d, wu + k + 3 * L), u4 = hn::LoadU(d, wu + k + 4 * L);
+      const V u5 = hn::LoadU(d, wu + k + 5 * L), u6 = hn::LoadU(d, wu + k + 6 * L);
+      const V u7 = hn::LoadU(d, wu + k + 7 * L);
+      const bool more = k + 9 * L <= K + 1;  // wu[k+8L .. k+9L) lies within w_{q+1}
+      const V u8 = more ? hn::LoadU(d, wu + k + 8 * L) : u7;
+      const V d7 = more ? shifted_by_one(d, u8, u7) : hn::LoadU(d, wd + k + 7 * L);
+      one(k, u0, shifted_by_one(d, u1, u0), a0);
+      one(k + L, u1, shifted_by_one(d, u2, u1), a1);
+      one(k + 2 * L, u2, shifted_by_one(d, u3, u2), a2);
+      one(k + 3 * L, u3, shifted_by_one(d, u4, u3), a3);
+      one(k + 4 * L, u4, shifted_by_one(d, u5, u4), a4);
+      one(k + 5 * L, u5, shifted_by_one(d, u6, u5), a5);
+      one(k + 6 * L, u6, shifted_by_one(d, u7, u6), a6);
+      one(k + 7 * L, u7, d7, a7);
+      u0 = u8;
+    }
+  } else {
+    for (; k + 8 * L <= K; k += 8 * L) {
+      plain(k, a0);
+      plain(k + L, a1);
+      plain(k + 2 * L, a2);
+      plain(k + 3 * L, a3);
+      plain(k + 4 * L, a4);
+      plain(k + 5 * L, a5);
+      plain(k + 6 * L, a6);
+      plain(k + 7 * L, a7);
+    }
   }
-  for (; k + L <= K; k += L) one(k, a0);
+  // The last whole vectors (at most 7) into a0, a1, ... in order.
+  auto rest = [&](V& acc) HWY_ATTR {
+    if (k + L > K) return;
+    plain(k, acc);
+    k += L;
+  };
+  rest(a0), rest(a1), rest(a2), rest(a3), rest(a4), rest(a5), rest(a6);
   T tail = 0;
   for (; k < K; ++k) {
     T gk = g[k];
     if constexpr (kUpdate) g[k] = gk = std::fma(s, wu[k], gk);
     if constexpr (kDot) tail = std::fma(gk, wd[k], tail);
   }
-  if constexpr (kDot) return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)))) + tail;
+  if constexpr (kDot) {
+    const V sum =
+        hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)));
+    return hn::GetLane(hn::SumOfLanes(d, sum)) + tail;
+  }
   return T(0);
 }
 
