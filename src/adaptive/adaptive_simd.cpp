@@ -193,59 +193,88 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
 // One pass over the upper triangle of P, row by row, doing either or both of
 //   kUpdate:  P[i][j] = (P[i][j] - kv[i] pi[j]) * scale        (the Riccati update; scale 1
 //             skips the product)
-//   kMatvec:  pi_next = P w   with the (updated) P: row i gives pi_next[i] += sum_{j>=i}
-//             P[i][j] w[j] and, by symmetry, pi_next[j] += P[i][j] w[i] for j > i
+//   kMatvec:  pi_next = P w   with the (updated) P: row i gives sum_{j>=i} P[i][j] w[j] (into
+//             row_sums[i]) and, by symmetry, pi_next[j] += P[i][j] w[i] for j > i
 // One load of P[i][j] feeds the update and both products, so RLS reads P once per sample: the
 // update of sample n and the product P w_{n+1} of the next run together. The update is
 // element by element (the same bits in any grouping) and the product's order of operations is
 // the same in every variant, so a chunk boundary changes nothing.
+//
+// Layout (see RlsChunk): rows of `stride` elements on cache-line boundaries; kv, pi, w,
+// pi_next and row_sums hold `stride` elements with zeros past K, so every access is a whole
+// aligned vector: row i starts at the vector holding column i, whose lanes left of i (the
+// lower triangle, never used) are masked off, and runs to the padded end (zeros times zeros).
+// A row's own sum is kept apart and added at the end: written into pi_next[i] at once it
+// would be reread by the next row's first vector, a narrow store feeding a wide load, which
+// the CPU cannot forward.
+//
+// The bound (float64, K = 256: the triangle is 263 KB, in L2): per vector of a row, 4 loads
+// (P, pi, w, pi_next), 2 stores (P, pi_next) and 3 FMAs (4 flops x 8 lanes x 1.5 = 48 flops at
+// the count of 4 K^2 flops per sample for K^2 / 2 elements); with two 512-bit loads
+// and one store per cycle the stores set the pace at 2 cycles per vector, the FMAs need 1.5:
+// about 75% of the FMA peak at the count before the per-row and per-sample work.
 template <bool kUpdate, bool kMatvec, typename T>
-HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, const T* kv, const T* pi, T scale,
-                               const T* w, T* pi_next) {
+HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t stride, const T* kv, const T* pi,
+                               T scale, const T* w, T* pi_next, T* row_sums) {
   const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
   const std::size_t L = hn::Lanes(d);
   const bool scaled = scale != T(1);
   const auto vscale = hn::Set(d, scale);
-  if constexpr (kMatvec) std::fill(pi_next, pi_next + K, T(0));
+  if constexpr (kMatvec) std::fill(pi_next, pi_next + stride, T(0));
   for (std::size_t i = 0; i < K; ++i) {
-    T* row = P + i * K;
-    if constexpr (kUpdate) {
-      row[i] = std::fma(-kv[i], pi[i], row[i]);
-      if (scaled) row[i] *= scale;
-    }
+    T* row = P + i * stride;
     const auto ki = hn::Set(d, kUpdate ? kv[i] : T(0));
     const auto wi = hn::Set(d, kMatvec ? w[i] : T(0));
-    auto a0 = hn::Zero(d), a1 = hn::Zero(d);
-    auto one = [&](std::size_t j, auto& acc) HWY_ATTR {
-      auto p = hn::LoadU(d, row + j);
+    auto updated = [&](V p, std::size_t j) HWY_ATTR {
+      p = hn::NegMulAdd(ki, hn::Load(d, pi + j), p);
+      return scaled ? hn::Mul(p, vscale) : p;
+    };
+    // The vector holding column i: lanes j >= i take part, j > i in the symmetric product.
+    const std::size_t j0 = i - i % L;
+    const auto from_i = hn::Not(hn::FirstN(d, i - j0)), past_i = hn::Not(hn::FirstN(d, i - j0 + 1));
+    V p = hn::Load(d, row + j0);
+    if constexpr (kUpdate) {
+      p = hn::IfThenElse(from_i, updated(p, j0), p);
+      hn::Store(p, d, row + j0);
+    }
+    V a0 = hn::Zero(d), a1 = hn::Zero(d);
+    if constexpr (kMatvec) {
+      a0 = hn::Mul(hn::IfThenElseZero(from_i, p), hn::Load(d, w + j0));
+      hn::Store(hn::MulAdd(hn::IfThenElseZero(past_i, p), wi, hn::Load(d, pi_next + j0)), d, pi_next + j0);
+    }
+    auto one = [&](std::size_t j, V& acc) HWY_ATTR {
+      V pj = hn::Load(d, row + j);
       if constexpr (kUpdate) {
-        p = hn::NegMulAdd(ki, hn::LoadU(d, pi + j), p);
-        if (scaled) p = hn::Mul(p, vscale);
-        hn::StoreU(p, d, row + j);
+        pj = updated(pj, j);
+        hn::Store(pj, d, row + j);
       }
       if constexpr (kMatvec) {
-        acc = hn::MulAdd(p, hn::LoadU(d, w + j), acc);
-        hn::StoreU(hn::MulAdd(p, wi, hn::LoadU(d, pi_next + j)), d, pi_next + j);
+        acc = hn::MulAdd(pj, hn::Load(d, w + j), acc);
+        hn::Store(hn::MulAdd(pj, wi, hn::Load(d, pi_next + j)), d, pi_next + j);
       }
     };
-    std::size_t j = i + 1;
-    for (; j + 2 * L <= K; j += 2 * L) {
-      one(j, a0);
-      one(j + L, a1);
+    std::size_t j = j0 + L;
+    for (; j + 2 * L <= stride; j += 2 * L) {
+      one(j, a1);
+      one(j + L, a0);
     }
-    T tail = kMatvec ? row[i] * w[i] : T(0);
-    for (; j < K; ++j) {
-      if constexpr (kUpdate) {
-        row[j] = std::fma(-kv[i], pi[j], row[j]);
-        if (scaled) row[j] *= scale;
-      }
-      if constexpr (kMatvec) {
-        tail = std::fma(row[j], w[j], tail);
-        pi_next[j] = std::fma(row[j], w[i], pi_next[j]);
-      }
-    }
-    if constexpr (kMatvec) pi_next[i] += hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1))) + tail;
+    if (j < stride) one(j, a1);  // stride is a multiple of L
+    if constexpr (kMatvec) row_sums[i] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
   }
+  if constexpr (kMatvec)
+    for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
+}
+
+// trace(P - kv pi^T), exactly as the update will leave it (before the division by lambda),
+// summed in double in four interleaved partial sums (the sum is a chain of additions; it
+// decides only whether P may grow, see RlsChunk::trace_cap).
+template <typename T>
+double trace_after_update(const RlsChunk<T>& c, const T* pi) {
+  double part[4] = {0, 0, 0, 0};
+  for (std::size_t j = 0; j < c.K; ++j)
+    part[j % 4] += static_cast<double>(std::fma(-c.kv[j], pi[j], c.P[j * c.stride + j]));
+  return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
 // One sample of RLS (a priori residual r = yhat - y):
@@ -255,8 +284,13 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, const T* kv, co
 // that updates P for the sample before it.
 template <typename T>
 std::size_t rls_chunk_impl(RlsChunk<T>& c) {
-  const std::size_t K = c.K, lo = c.lo;
+  const std::size_t K = c.K, lo = c.lo, stride = c.stride;
   auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
+  // The window copied to aligned scratch (zeros past K) for symmetric_pass.
+  auto aligned_window = [&](std::size_t q) {
+    std::copy(window(q), window(q) + K, c.w);
+    return static_cast<const T*>(c.w);
+  };
   const T* none = nullptr;
   T* pi = c.pi;
   T* pi_next = c.pi_next;
@@ -268,25 +302,22 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
     c.yhat[i] = yhat;
     c.r[i] = r;
     if (!std::isfinite(r)) return i;
-    if (i == 0) symmetric_pass<false, true>(c.P, K, none, none, T(1), w, pi);
+    if (i == 0)
+      symmetric_pass<false, true>(c.P, K, stride, none, none, T(1), aligned_window(q), pi, c.row_sums);
     const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
     if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
     const T inv_alpha = T(1) / alpha;
-    double trace = 0;  // trace(P - kv pi^T), exactly as the update will leave it
-    for (std::size_t j = 0; j < K; ++j) {
-      c.kv[j] = pi[j] * inv_alpha;
-      trace += static_cast<double>(std::fma(-c.kv[j], pi[j], c.P[j * K + j]));
-    }
-    const bool grow = c.lambda < 1 && trace / c.lambda <= c.trace_cap;
+    for (std::size_t j = 0; j < K; ++j) c.kv[j] = pi[j] * inv_alpha;
+    const bool grow = c.lambda < 1 && trace_after_update(c, pi) / c.lambda <= c.trace_cap;
     const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
     step<true, false>(c.g, c.kv, -r, none, K);
     if (i + 1 < c.n) {
-      const T* w_next = window(q + 1);
-      yhat = step<false, true>(c.g, none, T(0), w_next, K);
-      symmetric_pass<true, true>(c.P, K, c.kv, pi, scale, w_next, pi_next);
+      yhat = step<false, true>(c.g, none, T(0), window(q + 1), K);
+      symmetric_pass<true, true>(c.P, K, stride, c.kv, pi, scale, aligned_window(q + 1), pi_next, c.row_sums);
       std::swap(pi, pi_next);
     } else {
-      symmetric_pass<true, false>(c.P, K, c.kv, pi, scale, none, static_cast<T*>(nullptr));
+      symmetric_pass<true, false>(c.P, K, stride, c.kv, pi, scale, none, static_cast<T*>(nullptr),
+                                  c.row_sums);
     }
   }
   return c.n;

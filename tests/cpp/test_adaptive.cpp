@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convgrad/adaptive.hpp"
@@ -78,9 +79,9 @@ TYPED_TEST_SUITE(AdaptiveTyped, Types);
 // With lambda = 1 and P = I / delta, RLS after n samples minimises
 // 1/2 sum_{i<n} r[i]^2 + delta/2 ||h||^2 over the pre-windowed model: the library's exact fit
 // of the first n samples with taps lo..lo+K-1 and ridge = delta (fit.hpp's scaling).
+// K = 45 gives P rows that start at every lane of a vector and a padded row stride (48).
 TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
-  for (const std::int64_t lo : {0, 3}) {
-    const std::size_t K = 12;
+  for (const auto& [lo, K] : {std::pair<std::int64_t, std::size_t>{0, 12}, {3, 12}, {2, 45}}) {
     const Taps taps = Taps::from_lo(lo, K);
     const double delta = 0.5;
     const auto x = gaussian<double>(400, 11);
@@ -94,7 +95,8 @@ TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
       NormalEquations ne(taps);
       ne.add<double>(std::span(x).first(n), std::span(y).first(n));
       const auto exact = ne.solve(delta);
-      EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit) << "lo = " << lo << ", n = " << n;
+      EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit)
+          << "lo = " << lo << ", K = " << K << ", n = " << n;
     }
   }
 }
