@@ -11,8 +11,10 @@
 // This file is compiled once per instruction set (hwy/foreach_target.h re-includes it);
 // HWY_DYNAMIC_DISPATCH calls the best one this CPU supports, once per chunk.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "adaptive/adaptive_simd.hpp"
@@ -27,26 +29,27 @@ namespace convgrad::detail::adaptive {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The window one sample later from two consecutive vectors of this one: lanes k+1..k+L of
-// w_q are lanes k..k+L-1 of w_{q+1}. With AVX-512 one lane rotation (valign) replaces an
-// unaligned load, which straddles two cache lines whenever the window is not aligned (nearly
-// always: windows start at every offset). kShifts says whether this target has it.
+// Lanes M..M+L-1 of the two vectors lo:hi (M = 0..L; a compile-time count): a window that
+// starts M lanes into an aligned vector, from two aligned loads. With AVX-512 this is one
+// lane rotation (valign); kRotates says whether this target has it.
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-constexpr bool kShifts = true;
-template <class D, class V>
-HWY_INLINE V shifted_by_one(D d, V hi, V lo) {
+constexpr bool kRotates = true;
+template <int M, class D, class V>
+HWY_INLINE V rotated(D d, V hi, V lo) {
+  if constexpr (M == 0) return lo;
+  if constexpr (M * sizeof(hn::TFromD<D>) == 64) return hi;
   const hn::RebindToSigned<D> di;
   const auto h = hn::BitCast(di, hi).raw, l = hn::BitCast(di, lo).raw;
   if constexpr (sizeof(hn::TFromD<D>) == 4)
-    return hn::BitCast(d, hn::VFromD<decltype(di)>{_mm512_alignr_epi32(h, l, 1)});
+    return hn::BitCast(d, hn::VFromD<decltype(di)>{_mm512_alignr_epi32(h, l, M % 16)});
   else
-    return hn::BitCast(d, hn::VFromD<decltype(di)>{_mm512_alignr_epi64(h, l, 1)});
+    return hn::BitCast(d, hn::VFromD<decltype(di)>{_mm512_alignr_epi64(h, l, M % 8)});
 }
 #else
-constexpr bool kShifts = false;
-template <class D, class V>
-HWY_INLINE V shifted_by_one(D, V, V lo) {
-  return lo;  // never called: kShifts is false
+constexpr bool kRotates = false;
+template <int M, class D, class V>
+HWY_INLINE V rotated(D, V, V lo) {
+  return lo;  // never called: kRotates is false
 }
 #endif
 
@@ -55,25 +58,31 @@ HWY_INLINE V shifted_by_one(D, V, V lo) {
 //
 // The order of the dot product, the same in every variant (so a chunk boundary, which turns
 // one fused pass into an update-only and a dot-only pass, changes no bits): the taps in
-// blocks of 8 vectors, vector u of a block into accumulator a_u (8 chains hide the FMA
-// latency: the dot is on the critical path from one sample's residual to the next), the last
-// whole vectors (fewer than 8) into a_0, a_1, ..., the last K mod L taps one at a time with
-// std::fma (the same fused rounding as MulAdd); then ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)),
-// its lanes summed, plus the scalar tail. The update is element by element: the same bits in
-// any grouping.
+// blocks of 8 vectors, vector u of a block into accumulator a_(u mod 4), the last whole
+// vectors (fewer than 8) likewise from a_0, the last K mod L taps one at a time with std::fma
+// (the same fused rounding as MulAdd); then (a0+a1)+(a2+a3), its lanes summed, plus the
+// scalar tail. The update is element by element: the same bits in any grouping. (Four chains
+// measured faster than eight here, K = 1024: 152 against 169 cycles per sample in float32:
+// the dot is on the critical path from one sample's residual to the next, but four chains
+// already cover the FMA latency at the pass's throughput.)
 //
-// The bound (AVX-512, two 512-bit loads and one store per cycle): per vector of taps the fused
-// pass loads g and one window vector (the other comes from the rotation) and stores g, for
-// two FMAs; the window load straddles two lines, so 3 load slots per 2 FMAs: 67% of the FMA
-// peak at best, before the per-sample reduction and scalar step.
-template <bool kUpdate, bool kDot, typename T>
+// The fused pass with AVX-512 (kM >= 0: w_q starts kM lanes into an aligned vector): both
+// windows' vectors come from one aligned load per vector of taps and two rotations, so per
+// vector of taps: 2 aligned loads (g, the input), 1 store (g), 2 rotations, 2 FMAs. With two
+// 512-bit loads and one store per cycle that would be one cycle for two FMAs, the FMA peak,
+// before the per-sample work (the dot's reduction and the scalar step, a dependency chain).
+// Measured on the Zen 5 of bench/ADAPTIVE_RESULTS.md: about 2 cycles per vector (K = 1024 to
+// 4096), and a bare loop of these instructions on aligned data takes 1.8-2.1; so this pass
+// runs at about half the FMA peak, and the unaligned loads it replaces (every window vector
+// straddles two cache lines: the windows start at every offset) took 2.5-2.7. The aligned loads read up to L
+// - 1 elements past w_{q+1} within its last cache line (CacheAligned allocates whole lines).
+template <bool kUpdate, bool kDot, int kM = -1, typename T>
 HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t K) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t L = hn::Lanes(d);
-  constexpr bool kFused = kUpdate && kDot && kShifts;
   const auto vs = hn::Set(d, s);
-  V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
   // Tap vector k with the window vectors xu (update) and xd (dot).
   auto one = [&](std::size_t k, V xu, V xd, V& acc) HWY_ATTR {
     auto gv = hn::LoadU(d, g + k);
@@ -90,27 +99,24 @@ HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t 
     one(k, xu, xd, acc);
   };
   std::size_t k = 0;
-  if constexpr (kFused) {
-    // wu's vectors u0..u8 of a block; the dot's are their rotations. u8 is the next block's
-    // u0; when it would run past w_{q+1}'s last element the block's last dot vector is loaded.
-    V u0 = K >= L ? hn::LoadU(d, wu) : hn::Zero(d);
+  if constexpr (kM >= 0) {
+    static_assert(kUpdate && kDot && kRotates);
+    const T* a = wu - kM;  // aligned; wd = wu + 1 starts kM + 1 lanes into it
+    auto rot = [&](std::size_t k, V& lo, V& acc) HWY_ATTR {
+      const V hi = hn::Load(d, a + k + L);
+      one(k, rotated<kM>(d, hi, lo), rotated<kM + 1>(d, hi, lo), acc);
+      lo = hi;
+    };
+    V lo = K >= 8 * L ? hn::Load(d, a) : hn::Zero(d);
     for (; k + 8 * L <= K; k += 8 * L) {
-      const V u1 = hn::LoadU(d, wu + k + L), u2 = hn::LoadU(d, wu + k + 2 * L);
-      const V u3 = hn::LoadU(d, wu + k + 3 * L), u4 = hn::LoadU(d, wu + k + 4 * L);
-      const V u5 = hn::LoadU(d, wu + k + 5 * L), u6 = hn::LoadU(d, wu + k + 6 * L);
-      const V u7 = hn::LoadU(d, wu + k + 7 * L);
-      const bool more = k + 9 * L <= K + 1;  // wu[k+8L .. k+9L) lies within w_{q+1}
-      const V u8 = more ? hn::LoadU(d, wu + k + 8 * L) : u7;
-      const V d7 = more ? shifted_by_one(d, u8, u7) : hn::LoadU(d, wd + k + 7 * L);
-      one(k, u0, shifted_by_one(d, u1, u0), a0);
-      one(k + L, u1, shifted_by_one(d, u2, u1), a1);
-      one(k + 2 * L, u2, shifted_by_one(d, u3, u2), a2);
-      one(k + 3 * L, u3, shifted_by_one(d, u4, u3), a3);
-      one(k + 4 * L, u4, shifted_by_one(d, u5, u4), a4);
-      one(k + 5 * L, u5, shifted_by_one(d, u6, u5), a5);
-      one(k + 6 * L, u6, shifted_by_one(d, u7, u6), a6);
-      one(k + 7 * L, u7, d7, a7);
-      u0 = u8;
+      rot(k, lo, a0);
+      rot(k + L, lo, a1);
+      rot(k + 2 * L, lo, a2);
+      rot(k + 3 * L, lo, a3);
+      rot(k + 4 * L, lo, a0);
+      rot(k + 5 * L, lo, a1);
+      rot(k + 6 * L, lo, a2);
+      rot(k + 7 * L, lo, a3);
     }
   } else {
     for (; k + 8 * L <= K; k += 8 * L) {
@@ -118,10 +124,10 @@ HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t 
       plain(k + L, a1);
       plain(k + 2 * L, a2);
       plain(k + 3 * L, a3);
-      plain(k + 4 * L, a4);
-      plain(k + 5 * L, a5);
-      plain(k + 6 * L, a6);
-      plain(k + 7 * L, a7);
+      plain(k + 4 * L, a0);
+      plain(k + 5 * L, a1);
+      plain(k + 6 * L, a2);
+      plain(k + 7 * L, a3);
     }
   }
   // The last whole vectors (at most 7) into a0, a1, ... in order.
@@ -130,7 +136,7 @@ HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t 
     plain(k, acc);
     k += L;
   };
-  rest(a0), rest(a1), rest(a2), rest(a3), rest(a4), rest(a5), rest(a6);
+  rest(a0), rest(a1), rest(a2), rest(a3), rest(a0), rest(a1), rest(a2);
   T tail = 0;
   for (; k < K; ++k) {
     T gk = g[k];
@@ -138,8 +144,7 @@ HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t 
     if constexpr (kDot) tail = std::fma(gk, wd[k], tail);
   }
   if constexpr (kDot) {
-    const V sum =
-        hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)));
+    const V sum = hn::Add(hn::Add(a0, a1), hn::Add(a2, a3));
     return hn::GetLane(hn::SumOfLanes(d, sum)) + tail;
   }
   return T(0);
@@ -162,6 +167,29 @@ inline double step_size(Rule rule, double mu, double delta, double r, double ene
   return 0.0;
 }
 
+// The fused pass for a window w that starts M lanes into an aligned vector.
+template <int M, typename T>
+HWY_NOINLINE T fused_at(T* HWY_RESTRICT g, const T* w, T s, std::size_t K) {
+  return step<true, true, M>(g, w, s, w + 1, K);
+}
+
+template <typename T, std::size_t... M>
+constexpr auto fused_table(std::index_sequence<M...>) {
+  return std::array<T (*)(T*, const T*, T, std::size_t), sizeof...(M)>{&fused_at<static_cast<int>(M), T>...};
+}
+
+// g += s w_q, then returns g . w_{q+1} (w = w_q; w_{q+1} = w + 1).
+template <typename T>
+HWY_INLINE T update_then_predict(T* HWY_RESTRICT g, const T* w, T s, std::size_t K) {
+  if constexpr (kRotates) {
+    constexpr std::size_t kLanes = 64 / sizeof(T);  // a 512-bit vector
+    static constexpr auto table = fused_table<T>(std::make_index_sequence<kLanes>());
+    return table[(reinterpret_cast<std::uintptr_t>(w) % 64) / sizeof(T)](g, w, s, K);
+  } else {
+    return step<true, true>(g, w, s, w + 1, K);
+  }
+}
+
 template <typename T>
 std::size_t lms_chunk_impl(LmsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo;
@@ -182,7 +210,7 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
     }
     e = e_q;
     if (i + 1 < c.n)
-      yhat = step<true, true>(c.g, window(q), s, window(q + 1), K);
+      yhat = update_then_predict(c.g, window(q), s, K);
     else
       step<true, false>(c.g, window(q), s, static_cast<const T*>(nullptr), K);
   }
