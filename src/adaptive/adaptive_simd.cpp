@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "adaptive/adaptive_simd.hpp"
@@ -236,11 +237,15 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
 // would be reread by the next row's first vector, a narrow store feeding a wide load, which
 // the CPU cannot forward.
 //
-// The bound (float64, K = 256: the triangle is 263 KB, in L2): per vector of a row, 4 loads
-// (P, pi, w, pi_next), 2 stores (P, pi_next) and 3 FMAs (4 flops x 8 lanes x 1.5 = 48 flops at
-// the count of 4 K^2 flops per sample for K^2 / 2 elements); with two 512-bit loads
-// and one store per cycle the stores set the pace at 2 cycles per vector, the FMAs need 1.5:
-// about 75% of the FMA peak at the count before the per-row and per-sample work.
+// The bound (float64, K = 256: the triangle is 263 KB, in L2, and is read and written once
+// per sample). Rows go in pairs (below): per vector of a pair, 5 loads (two rows of P, pi, w,
+// pi_next), 3 stores (two rows of P, pi_next) and 6 FMAs, i.e. per vector of one row 2.5
+// loads, 1.5 stores and 3 FMAs = 1.5 cycles at two 512-bit FMAs per cycle. Those 3 FMAs carry
+// 4 flops x L lanes x 1.5 of the count (4 K^2 flops per sample over K^2 / 2
+// elements), so the FMA-bound pass would run at 133% of the peak by that count; the stores
+// (one per cycle) allow the same. Measured (bench/ADAPTIVE_RESULTS.md): about 3 cycles per
+// vector of a row, i.e. 60% of the peak in float64 (the NLMS pass, which has the same
+// load-FMA-store shape, also runs at about half its paper bound on this core).
 template <bool kUpdate, bool kMatvec, typename T>
 HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t stride, const T* kv, const T* pi,
                                T scale, const T* w, T* pi_next, T* row_sums) {
@@ -250,46 +255,82 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t str
   const bool scaled = scale != T(1);
   const auto vscale = hn::Set(d, scale);
   if constexpr (kMatvec) std::fill(pi_next, pi_next + stride, T(0));
-  for (std::size_t i = 0; i < K; ++i) {
-    T* row = P + i * stride;
-    const auto ki = hn::Set(d, kUpdate ? kv[i] : T(0));
-    const auto wi = hn::Set(d, kMatvec ? w[i] : T(0));
-    auto updated = [&](V p, std::size_t j) HWY_ATTR {
-      p = hn::NegMulAdd(ki, hn::Load(d, pi + j), p);
-      return scaled ? hn::Mul(p, vscale) : p;
-    };
+  // Row i's part of the pass: its element j's update, and its terms of the two products.
+  struct Row {
+    T* p;
+    V ki, wi, head;  // head: the row's product terms from its first vector
+  };
+  auto row_at = [&](std::size_t i) HWY_ATTR {
+    const V zero = hn::Zero(d);
+    return Row{P + i * stride, hn::Set(d, kUpdate ? kv[i] : T(0)), hn::Set(d, kMatvec ? w[i] : T(0)), zero};
+  };
+  auto updated = [&](const Row& row, V p, V piv) HWY_ATTR {
+    p = hn::NegMulAdd(row.ki, piv, p);
+    return scaled ? hn::Mul(p, vscale) : p;
+  };
+  // Rows i and, when kPair, i + 1 (i even, so both start in the vector holding column i: L is
+  // even). A pair shares the loads of pi, w and pi_next and stores pi_next once; every element
+  // sees the same operations in the same order as row by row (pi_next[j] takes row i's term,
+  // then row i+1's), so pairing changes no bits.
+  auto rows = [&](auto pair, std::size_t i) HWY_ATTR {
+    constexpr bool kPair = decltype(pair)::value;
+    Row A = row_at(i), B = row_at(kPair ? i + 1 : i);
     // The vector holding column i: lanes j >= i take part, j > i in the symmetric product.
     const std::size_t j0 = i - i % L;
-    const auto from_i = hn::Not(hn::FirstN(d, i - j0)), past_i = hn::Not(hn::FirstN(d, i - j0 + 1));
-    V p = hn::Load(d, row + j0);
-    if constexpr (kUpdate) {
-      p = hn::IfThenElse(from_i, updated(p, j0), p);
-      hn::Store(p, d, row + j0);
-    }
-    V a0 = hn::Zero(d), a1 = hn::Zero(d);
-    if constexpr (kMatvec) {
-      a0 = hn::Mul(hn::IfThenElseZero(from_i, p), hn::Load(d, w + j0));
-      hn::Store(hn::MulAdd(hn::IfThenElseZero(past_i, p), wi, hn::Load(d, pi_next + j0)), d, pi_next + j0);
-    }
-    auto one = [&](std::size_t j, V& acc) HWY_ATTR {
-      V pj = hn::Load(d, row + j);
+    auto head = [&](Row& row, std::size_t c, V piv, V wv, V& pn) HWY_ATTR {
+      const auto from = hn::Not(hn::FirstN(d, c - j0)), past = hn::Not(hn::FirstN(d, c - j0 + 1));
+      V p = hn::Load(d, row.p + j0);
       if constexpr (kUpdate) {
-        pj = updated(pj, j);
-        hn::Store(pj, d, row + j);
+        p = hn::IfThenElse(from, updated(row, p, piv), p);
+        hn::Store(p, d, row.p + j0);
       }
       if constexpr (kMatvec) {
-        acc = hn::MulAdd(pj, hn::Load(d, w + j), acc);
-        hn::Store(hn::MulAdd(pj, wi, hn::Load(d, pi_next + j)), d, pi_next + j);
+        row.head = hn::Mul(hn::IfThenElseZero(from, p), wv);
+        pn = hn::MulAdd(hn::IfThenElseZero(past, p), row.wi, pn);
       }
     };
+    auto body = [&](Row& row, std::size_t j, V piv, V wv, V& pn, V& acc) HWY_ATTR {
+      V p = hn::Load(d, row.p + j);
+      if constexpr (kUpdate) {
+        p = updated(row, p, piv);
+        hn::Store(p, d, row.p + j);
+      }
+      if constexpr (kMatvec) {
+        acc = hn::MulAdd(p, wv, acc);
+        pn = hn::MulAdd(p, row.wi, pn);
+      }
+    };
+    // Vector j of the row(s): the head vector (j = j0), or one into accumulators accA, accB.
+    auto at = [&](std::size_t j, auto is_head, V& accA, V& accB) HWY_ATTR {
+      const V piv = kUpdate ? hn::Load(d, pi + j) : hn::Zero(d);
+      const V wv = kMatvec ? hn::Load(d, w + j) : hn::Zero(d);
+      V pn = kMatvec ? hn::Load(d, pi_next + j) : hn::Zero(d);
+      if constexpr (decltype(is_head)::value) {
+        head(A, i, piv, wv, pn);
+        if constexpr (kPair) head(B, i + 1, piv, wv, pn);
+      } else {
+        body(A, j, piv, wv, pn, accA);
+        if constexpr (kPair) body(B, j, piv, wv, pn, accB);
+      }
+      if constexpr (kMatvec) hn::Store(pn, d, pi_next + j);
+    };
+    V a0 = hn::Zero(d), a1 = a0, b0 = a0, b1 = a0;
+    at(j0, std::true_type{}, a0, b0);
+    a0 = A.head, b0 = B.head;
     std::size_t j = j0 + L;
     for (; j + 2 * L <= stride; j += 2 * L) {
-      one(j, a1);
-      one(j + L, a0);
+      at(j, std::false_type{}, a1, b1);
+      at(j + L, std::false_type{}, a0, b0);
     }
-    if (j < stride) one(j, a1);  // stride is a multiple of L
-    if constexpr (kMatvec) row_sums[i] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
-  }
+    if (j < stride) at(j, std::false_type{}, a1, b1);  // stride is a multiple of L
+    if constexpr (kMatvec) {
+      row_sums[i] = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
+      if constexpr (kPair) row_sums[i + 1] = hn::GetLane(hn::SumOfLanes(d, hn::Add(b0, b1)));
+    }
+  };
+  std::size_t i = 0;
+  for (; i + 2 <= K; i += 2) rows(std::true_type{}, i);
+  if (i < K) rows(std::false_type{}, i);
   if constexpr (kMatvec)
     for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
 }
