@@ -73,7 +73,7 @@ HWY_INLINE V rotated(D, V, V lo) {
 // 512-bit loads and one store per cycle that would be one cycle for two FMAs, the FMA peak,
 // before the per-sample work (the dot's reduction and the scalar step, a dependency chain).
 // Measured on the Zen 5 of bench/ADAPTIVE_RESULTS.md: about 2 cycles per vector (K = 1024 to
-// 4096), and a bare loop of these instructions on aligned data takes 1.8-2.1; so this pass
+// 4096), and a bare loop of these instructions on aligned data takes 1.7-2.1; so this pass
 // runs at about half the FMA peak, and the unaligned loads it replaces (every window vector
 // straddles two cache lines: the windows start at every offset) took 2.5-2.7. The aligned loads read up to L
 // - 1 elements past w_{q+1} within its last cache line (CacheAligned allocates whole lines).
