@@ -329,8 +329,9 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t str
     }
   };
   std::size_t i = 0;
-  for (; i + 2 <= K; i += 2) rows(std::true_type{}, i);
-  if (i < K) rows(std::false_type{}, i);
+  if (L % 2 == 0)  // pairs need rows i and i+1 in one vector (not so with one lane: HWY_SCALAR)
+    for (; i + 2 <= K; i += 2) rows(std::true_type{}, i);
+  for (; i < K; ++i) rows(std::false_type{}, i);
   if constexpr (kMatvec)
     for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
 }

@@ -17,6 +17,7 @@
 #include "convgrad/check.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/ops.hpp"
+#include "core/simd.hpp"
 #include "test_util.hpp"
 
 namespace convgrad::test {
@@ -25,6 +26,7 @@ namespace {
 using adaptive::Algorithm;
 using adaptive::Filter;
 using adaptive::Options;
+namespace simd = ::convgrad::detail::simd;
 
 constexpr Algorithm kAll[] = {Algorithm::lms, Algorithm::nlms, Algorithm::sign_lms, Algorithm::rls,
                               Algorithm::fdaf};
@@ -79,26 +81,31 @@ TYPED_TEST_SUITE(AdaptiveTyped, Types);
 // With lambda = 1 and P = I / delta, RLS after n samples minimises
 // 1/2 sum_{i<n} r[i]^2 + delta/2 ||h||^2 over the pre-windowed model: the library's exact fit
 // of the first n samples with taps lo..lo+K-1 and ridge = delta (fit.hpp's scaling).
+// RLS (lambda = 1) against the library's exact ridge fit after n = 1, 2, 5, ... 400 samples.
+void rls_equals_the_exact_fit(std::int64_t lo, std::size_t K) {
+  const Taps taps = Taps::from_lo(lo, K);
+  const double delta = 0.5;
+  const auto x = gaussian<double>(400, 11);
+  const auto y = gaussian<double>(400, 12);  // a target no filter explains: a real fit
+  auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.delta = delta});
+  std::size_t done = 0;
+  for (const std::size_t n : {1, 2, 5, 13, 40, 150, 400}) {
+    std::vector<double> yhat(n - done), r(n - done);
+    f->process(std::span(x).subspan(done, n - done), std::span(y).subspan(done, n - done), yhat, r);
+    done = n;
+    NormalEquations ne(taps);
+    ne.add<double>(std::span(x).first(n), std::span(y).first(n));
+    const auto exact = ne.solve(delta);
+    EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit)
+        << "lo = " << lo << ", K = " << K << ", n = " << n;
+  }
+}
+
 // K = 45 gives P rows that start at every lane of a vector and a padded row stride (48).
 TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
-  for (const auto& [lo, K] : {std::pair<std::int64_t, std::size_t>{0, 12}, {3, 12}, {2, 45}}) {
-    const Taps taps = Taps::from_lo(lo, K);
-    const double delta = 0.5;
-    const auto x = gaussian<double>(400, 11);
-    const auto y = gaussian<double>(400, 12);  // a target no filter explains: a real fit
-    auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.delta = delta});
-    std::size_t done = 0;
-    for (const std::size_t n : {1, 2, 5, 13, 40, 150, 400}) {
-      std::vector<double> yhat(n - done), r(n - done);
-      f->process(std::span(x).subspan(done, n - done), std::span(y).subspan(done, n - done), yhat, r);
-      done = n;
-      NormalEquations ne(taps);
-      ne.add<double>(std::span(x).first(n), std::span(y).first(n));
-      const auto exact = ne.solve(delta);
-      EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit)
-          << "lo = " << lo << ", K = " << K << ", n = " << n;
-    }
-  }
+  rls_equals_the_exact_fit(0, 12);
+  rls_equals_the_exact_fit(3, 12);
+  rls_equals_the_exact_fit(2, 45);
 }
 
 // FDAF without normalisation is block LMS: over one block it moves h by -mu dh, with dh the
@@ -440,6 +447,24 @@ TEST(AdaptiveRls, TracksOverTenMillionSamples) {
   }
   EXPECT_EQ(f->samples(), (N + B - 1) / B * B);
   EXPECT_LE(adaptive::misalignment<double>(f->h(), h_true), kConvergedMisalignment);
+}
+
+// ---- every instruction set ---------------------------------------------------------------------
+
+// The kernels are compiled for several instruction sets (Highway dispatches to the CPU's best;
+// their vectors hold 1 to 16 lanes, and the NLMS pass has a variant of its own for AVX-512).
+// On every one this CPU runs, RLS equals the exact fit and cutting the stream changes no bits.
+TEST(AdaptiveTargets, EveryCompiledInstructionSetKeepsThePromises) {
+  struct Restore {
+    ~Restore() { simd::force_target(""); }  // even when an assertion fails mid-loop
+  } restore;
+  for (const std::string& target : simd::available_targets()) {
+    SCOPED_TRACE("target " + target);
+    simd::force_target(target);
+    rls_equals_the_exact_fit(2, 45);
+    results_do_not_depend_on_the_cuts<float>(Taps::causal(143));
+    results_do_not_depend_on_the_cuts<double>(Taps::from_lo(1, 300));
+  }
 }
 
 }  // namespace
