@@ -463,7 +463,7 @@ TEST(AdaptiveTargets, EveryCompiledInstructionSetKeepsThePromises) {
     simd::force_target(target);
     rls_equals_the_exact_fit(2, 45);
     results_do_not_depend_on_the_cuts<float>(Taps::causal(143));
-    results_do_not_depend_on_the_cuts<double>(Taps::from_lo(1, 300));
+    results_do_not_depend_on_the_cuts<double>(Taps::causal(71));  // 71, 143: see the cut test
   }
 }
 
