@@ -59,7 +59,9 @@ std::vector<V> get_vector(std::string_view& in, std::size_t expected) {
 }
 
 // Storage on cache-line boundaries: the taps are loaded and stored once per sample, and
-// vectors that straddle two lines cost two accesses.
+// vectors that straddle two lines cost two accesses. Allocations are whole lines, so an
+// aligned vector load that starts inside the storage stays inside it (the NLMS kernel reads
+// the input's last line whole).
 template <class V>
 struct CacheAligned {
   using value_type = V;
@@ -67,8 +69,9 @@ struct CacheAligned {
   CacheAligned() = default;
   template <class U>
   CacheAligned(const CacheAligned<U>&) {}
-  V* allocate(std::size_t n) { return static_cast<V*>(::operator new(n * sizeof(V), kAlign)); }
-  void deallocate(V* p, std::size_t) { ::operator delete(p, kAlign); }
+  static std::size_t bytes(std::size_t n) { return (n * sizeof(V) + 63) / 64 * 64; }
+  V* allocate(std::size_t n) { return static_cast<V*>(::operator new(bytes(n), kAlign)); }
+  void deallocate(V* p, std::size_t n) { ::operator delete(p, bytes(n), kAlign); }
   template <class U>
   bool operator==(const CacheAligned<U>&) const {
     return true;

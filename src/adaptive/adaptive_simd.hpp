@@ -35,9 +35,11 @@ struct LmsChunk {
 std::size_t lms_chunk(LmsChunk<float>& c);
 std::size_t lms_chunk(LmsChunk<double>& c);
 
-// One chunk of exponentially weighted RLS. P is K x K row-major, only its upper triangle
-// (j >= i) is stored and used, so it stays exactly symmetric. pi, pi_next and kv are scratch
-// of K.
+// One chunk of exponentially weighted RLS. P is K x K, row-major with rows `stride` apart
+// (stride = rls_stride(K), rows on 64-byte boundaries); only its upper triangle
+// (j >= i) is read and written, so it stays exactly symmetric; columns K..stride-1 are zero.
+// pi, pi_next, kv, w and row_sums are scratch of `stride` elements on 64-byte boundaries, zero
+// past K (pi's and kv's padding stays zero because P's does).
 // P's growth is capped: the division by lambda is skipped when it would lift trace(P) above
 // trace_cap (its starting value K / delta), so silence cannot blow P up.
 template <typename T>
@@ -47,7 +49,9 @@ struct RlsChunk {
   T* pi;
   T* pi_next;
   T* kv;
-  std::size_t K, lo;
+  T* w;
+  T* row_sums;
+  std::size_t K, stride, lo;
   const T* buf;
   std::size_t q0, n;
   const T* y;
@@ -55,6 +59,13 @@ struct RlsChunk {
   T* r;
   double lambda, trace_cap;
 };
+// The row stride of P for K taps: K rounded up to a whole cache line (64 bytes), which is a
+// whole number of vectors on every target.
+template <typename T>
+constexpr std::size_t rls_stride(std::size_t K) {
+  constexpr std::size_t kLine = 64 / sizeof(T);
+  return (K + kLine - 1) / kLine * kLine;
+}
 std::size_t rls_chunk(RlsChunk<float>& c);
 std::size_t rls_chunk(RlsChunk<double>& c);
 

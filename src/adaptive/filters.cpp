@@ -424,17 +424,16 @@ class Rls final : public Filter<T> {
       : Filter<T>(Algorithm::rls, taps, options),
         g_(taps.K(), T(0)),
         history_(static_cast<std::size_t>(taps.lo) + taps.K() + 1),
-        pi_(taps.K()),
-        pi_next_(taps.K()),
-        kv_(taps.K()) {
+        stride_(kernels::rls_stride<T>(taps.K())) {
     const std::size_t K = taps.K();
     if (K > kMaxRlsTaps)
       throw resource_limit("rls: K = " + std::to_string(K) + " taps would need a " + std::to_string(K) +
                            " x " + std::to_string(K) + " matrix P; RLS takes at most " +
                            std::to_string(kMaxRlsTaps) + " taps (nlms or fdaf learn long filters)");
-    P_.assign(K * K, T(0));
+    P_.assign(K * stride_, T(0));
+    for (auto* v : {&pi_, &pi_next_, &kv_, &w_, &row_sums_}) v->assign(stride_, T(0));
     const T p0 = static_cast<T>(1 / *this->options().delta);
-    for (std::size_t i = 0; i < K; ++i) P_[i * K + i] = p0;
+    for (std::size_t i = 0; i < K; ++i) P_[i * stride_ + i] = p0;
   }
 
   std::vector<T> h() const override { return reversed<T>(g_); }
@@ -448,31 +447,57 @@ class Rls final : public Filter<T> {
     return history_.run_chunks(
         x, n, [] {},
         [&](std::size_t i, std::size_t c) {
-          kernels::RlsChunk<T> chunk{
-              g_.data(), P_.data(), pi_.data(),      pi_next_.data(),        kv_.data(),
-              K,         lo,        history_.data(), history_.end(),         c,
-              y + i,     yhat + i,  r + i,           this->options().lambda, trace_cap};
+          kernels::RlsChunk<T> chunk{g_.data(),
+                                     P_.data(),
+                                     pi_.data(),
+                                     pi_next_.data(),
+                                     kv_.data(),
+                                     w_.data(),
+                                     row_sums_.data(),
+                                     K,
+                                     stride_,
+                                     lo,
+                                     history_.data(),
+                                     history_.end(),
+                                     c,
+                                     y + i,
+                                     yhat + i,
+                                     r + i,
+                                     this->options().lambda,
+                                     trace_cap};
           return kernels::rls_chunk(chunk);
         });
   }
 
   void assign_h(std::span<const T> h) override { g_.assign(h.rbegin(), h.rend()); }
+  // P is saved as K x K (its padding columns are zero and not saved).
   void write_state(std::string& out) const override {
+    const std::size_t K = this->K();
+    std::vector<T> P(K * K);
+    for (std::size_t i = 0; i < K; ++i)
+      std::copy_n(P_.begin() + static_cast<std::ptrdiff_t>(i * stride_), K,
+                  P.begin() + static_cast<std::ptrdiff_t>(i * K));
     put_vector(out, g_);
-    put_vector(out, P_);
+    put_vector(out, P);
     history_.write(out);
   }
   void read_state(std::string_view& in) override {
+    const std::size_t K = this->K();
     g_ = to_aligned(get_vector<T>(in, g_.size()));
-    P_ = to_aligned(get_vector<T>(in, P_.size()));
+    const auto P = get_vector<T>(in, K * K);
+    for (std::size_t i = 0; i < K; ++i)
+      std::copy_n(P.begin() + static_cast<std::ptrdiff_t>(i * K), K,
+                  P_.begin() + static_cast<std::ptrdiff_t>(i * stride_));
     history_.read(in);
   }
 
  private:
   detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
-  detail::aligned_vector<T> P_;       // upper triangle used (in the reversed tap order)
-  std::vector<T> pi_, pi_next_, kv_;  // scratch
+  std::size_t stride_;           // P's row stride: K rounded up to a cache line
+  detail::aligned_vector<T> P_;  // upper triangle used (in the reversed tap order), zero padding
+  // scratch of stride_ elements, zero past K (adaptive_simd.hpp)
+  detail::aligned_vector<T> pi_, pi_next_, kv_, w_, row_sums_;
 };
 
 }  // namespace

@@ -10,12 +10,14 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convgrad/adaptive.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/ops.hpp"
+#include "core/simd.hpp"
 #include "test_util.hpp"
 
 namespace convgrad::test {
@@ -24,6 +26,7 @@ namespace {
 using adaptive::Algorithm;
 using adaptive::Filter;
 using adaptive::Options;
+namespace simd = ::convgrad::detail::simd;
 
 constexpr Algorithm kAll[] = {Algorithm::lms, Algorithm::nlms, Algorithm::sign_lms, Algorithm::rls,
                               Algorithm::fdaf};
@@ -78,25 +81,31 @@ TYPED_TEST_SUITE(AdaptiveTyped, Types);
 // With lambda = 1 and P = I / delta, RLS after n samples minimises
 // 1/2 sum_{i<n} r[i]^2 + delta/2 ||h||^2 over the pre-windowed model: the library's exact fit
 // of the first n samples with taps lo..lo+K-1 and ridge = delta (fit.hpp's scaling).
-TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
-  for (const std::int64_t lo : {0, 3}) {
-    const std::size_t K = 12;
-    const Taps taps = Taps::from_lo(lo, K);
-    const double delta = 0.5;
-    const auto x = gaussian<double>(400, 11);
-    const auto y = gaussian<double>(400, 12);  // a target no filter explains: a real fit
-    auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.delta = delta});
-    std::size_t done = 0;
-    for (const std::size_t n : {1, 2, 5, 13, 40, 150, 400}) {
-      std::vector<double> yhat(n - done), r(n - done);
-      f->process(std::span(x).subspan(done, n - done), std::span(y).subspan(done, n - done), yhat, r);
-      done = n;
-      NormalEquations ne(taps);
-      ne.add<double>(std::span(x).first(n), std::span(y).first(n));
-      const auto exact = ne.solve(delta);
-      EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit) << "lo = " << lo << ", n = " << n;
-    }
+// RLS (lambda = 1) against the library's exact ridge fit after n = 1, 2, 5, ... 400 samples.
+void rls_equals_the_exact_fit(std::int64_t lo, std::size_t K) {
+  const Taps taps = Taps::from_lo(lo, K);
+  const double delta = 0.5;
+  const auto x = gaussian<double>(400, 11);
+  const auto y = gaussian<double>(400, 12);  // a target no filter explains: a real fit
+  auto f = adaptive::make_filter<double>(Algorithm::rls, taps, {.delta = delta});
+  std::size_t done = 0;
+  for (const std::size_t n : {1, 2, 5, 13, 40, 150, 400}) {
+    std::vector<double> yhat(n - done), r(n - done);
+    f->process(std::span(x).subspan(done, n - done), std::span(y).subspan(done, n - done), yhat, r);
+    done = n;
+    NormalEquations ne(taps);
+    ne.add<double>(std::span(x).first(n), std::span(y).first(n));
+    const auto exact = ne.solve(delta);
+    EXPECT_LE(relative_norm_diff(f->h(), exact.h), kRlsMatchesExactFit)
+        << "lo = " << lo << ", K = " << K << ", n = " << n;
   }
+}
+
+// K = 45 gives P rows that start at every lane of a vector and a padded row stride (48).
+TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
+  rls_equals_the_exact_fit(0, 12);
+  rls_equals_the_exact_fit(3, 12);
+  rls_equals_the_exact_fit(2, 45);
 }
 
 // FDAF without normalisation is block LMS: over one block it moves h by -mu dh, with dh the
@@ -195,36 +204,39 @@ TEST(AdaptiveConvergence, Float32ReachesItsRounding) {
 }
 
 // A delay lo: taps m = lo..lo+K-1 predict yhat[n] = sum_m h[m] x[n-m], the library's model.
+// With 300 taps the prediction runs through every path of the kernels' dot product (blocks of
+// 8 vectors, leftover vectors, leftover taps; adaptive_simd.cpp), whose order of operations
+// is the one the fused passes use (ResultsDoNotDependOnTheCuts holds them to the same bits).
 TEST(AdaptiveTaps, DelayedTapsPredictWithTheLibrarysModel) {
-  const Taps taps = Taps::from_lo(5, 7);
-  const auto x = gaussian<double>(50, 51);
-  const auto y = gaussian<double>(50, 52);
-  for (const Algorithm a : kAll) {
-    auto f = adaptive::make_filter<double>(a, taps, {.block = a == Algorithm::fdaf ? 1 : 0});
-    f->set_h(gaussian<double>(7, 53));
-    for (std::size_t n = 0; n < x.size(); ++n) {
-      const auto h = f->h();
-      const std::vector<double> head(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n + 1));
-      const double want = conv<double>(head, h, taps, Method::reference)[n];
-      double yhat = 0, r = 0;
-      f->process(std::span(x).subspan(n, 1), std::span(y).subspan(n, 1), std::span(&yhat, 1),
-                 std::span(&r, 1));
-      EXPECT_NEAR(yhat, want, agreement_tolerance<double>(7, 16, norm2(head), norm2(h)))
-          << adaptive::to_string(a) << " n = " << n;
-      EXPECT_EQ(r, yhat - y[n]);
+  for (const Taps taps : {Taps::from_lo(5, 7), Taps::from_lo(3, 300)}) {
+    const std::size_t K = taps.K(), N = K + 50;
+    const auto x = gaussian<double>(N, 51);
+    const auto y = gaussian<double>(N, 52);
+    for (const Algorithm a : kAll) {
+      auto f = adaptive::make_filter<double>(a, taps, {.block = a == Algorithm::fdaf ? 1 : 0});
+      f->set_h(gaussian<double>(K, 53));
+      for (std::size_t n = 0; n < x.size(); ++n) {
+        const auto h = f->h();
+        const std::vector<double> head(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n + 1));
+        const double want = conv<double>(head, h, taps, Method::reference)[n];
+        double yhat = 0, r = 0;
+        f->process(std::span(x).subspan(n, 1), std::span(y).subspan(n, 1), std::span(&yhat, 1),
+                   std::span(&r, 1));
+        EXPECT_NEAR(yhat, want, agreement_tolerance<double>(K, 16, norm2(head), norm2(h)))
+            << adaptive::to_string(a) << " K = " << K << " n = " << n;
+        EXPECT_EQ(r, yhat - y[n]);
+      }
     }
   }
 }
 
 // ---- streaming: cuts, save/restore --------------------------------------------------------------
 
-// The sample-by-sample algorithms give the same bits however the stream is cut; the FDAF does
-// for cuts at multiples of its block, and for any cut its taps do (its yhat within rounding).
-TYPED_TEST(AdaptiveTyped, ResultsDoNotDependOnTheCuts) {
-  using T = TypeParam;
-  const Taps taps = Taps::from_lo(2, 24);
+template <std::floating_point T>
+void results_do_not_depend_on_the_cuts(Taps taps) {
   const auto x = gaussian<T>(3000, 61);
   const auto y = gaussian<T>(3000, 62);
+  SCOPED_TRACE("K = " + std::to_string(taps.K()));
   for (const Algorithm a : kAll) {
     Options o{.block = 8};
     if (a == Algorithm::lms) o.mu = 0.002;
@@ -237,13 +249,28 @@ TYPED_TEST(AdaptiveTyped, ResultsDoNotDependOnTheCuts) {
       EXPECT_TRUE(bitwise_equal(got.yhat, want.yhat)) << adaptive::to_string(a);
       EXPECT_TRUE(bitwise_equal(got.r, want.r)) << adaptive::to_string(a);
     } else {
-      EXPECT_TRUE(within(got.yhat, want.yhat, agreement_tolerance<T>(24, 16, norm2(x), norm2(whole->h()))));
+      EXPECT_TRUE(
+          within(got.yhat, want.yhat, agreement_tolerance<T>(taps.K(), 16, norm2(x), norm2(whole->h()))));
       auto blocks = adaptive::make_filter<T>(a, taps, o);
       const Run by_blocks = feed(*blocks, x, y, {8, 24, 800, 16});
       EXPECT_TRUE(bitwise_equal(by_blocks.yhat, want.yhat));
       EXPECT_TRUE(bitwise_equal(by_blocks.r, want.r));
     }
   }
+}
+
+// The sample-by-sample algorithms give the same bits however the stream is cut; the FDAF does
+// for cuts at multiples of its block, and for any cut its taps do (its yhat within rounding).
+//
+// The tap counts reach every path of the kernels (adaptive_simd.cpp) for float32 (16 lanes
+// with AVX-512) and float64 (8): fewer taps than one block of 8 vectors (24); a block whose
+// last window vector is exactly the last one the rotation may read (143 = 9 * 16 - 1,
+// 71 = 9 * 8 - 1); blocks, leftover whole vectors and leftover taps (300); RLS's rows of P
+// start at every lane of their first vector.
+TYPED_TEST(AdaptiveTyped, ResultsDoNotDependOnTheCuts) {
+  using T = TypeParam;
+  for (const Taps taps : {Taps::from_lo(2, 24), Taps::causal(71), Taps::causal(143), Taps::from_lo(1, 300)})
+    results_do_not_depend_on_the_cuts<T>(taps);
 }
 
 // Saving mid-stream (mid-block for the FDAF), restoring and continuing gives the bits of the
@@ -420,6 +447,24 @@ TEST(AdaptiveRls, TracksOverTenMillionSamples) {
   }
   EXPECT_EQ(f->samples(), (N + B - 1) / B * B);
   EXPECT_LE(adaptive::misalignment<double>(f->h(), h_true), kConvergedMisalignment);
+}
+
+// ---- every instruction set ---------------------------------------------------------------------
+
+// The kernels are compiled for several instruction sets (Highway dispatches to the CPU's best;
+// their vectors hold 1 to 16 lanes, and the NLMS pass has a variant of its own for AVX-512).
+// On every one this CPU runs, RLS equals the exact fit and cutting the stream changes no bits.
+TEST(AdaptiveTargets, EveryCompiledInstructionSetKeepsThePromises) {
+  struct Restore {
+    ~Restore() { simd::force_target(""); }  // even when an assertion fails mid-loop
+  } restore;
+  for (const std::string& target : simd::available_targets()) {
+    SCOPED_TRACE("target " + target);
+    simd::force_target(target);
+    rls_equals_the_exact_fit(2, 45);
+    results_do_not_depend_on_the_cuts<float>(Taps::causal(143));
+    results_do_not_depend_on_the_cuts<double>(Taps::causal(71));  // 71, 143: see the cut test
+  }
 }
 
 }  // namespace
