@@ -4,7 +4,9 @@
 For each K, one pair of float32 .npy files of N samples each (x coloured noise, y = x through a
 random K-tap causal filter plus noise) is fitted three ways:
   in-memory  convgrad.fit(x, y) in Python on arrays already in memory (np.load before timing):
-             the library's fit over memory, no file reading timed;
+             the library's fit over memory, no file reading timed; this process's allocator is
+             given the settings the command gives its own (keep_freed_chunks in cli/main.cpp:
+             freed chunk buffers stay in the heap), so that both fits reuse their pages;
   warm       `convgrad fit --x x.npy --y y.npy` streaming the files from the page cache (read
              once before, untimed);
   cold       the same with the files dropped from the page cache first: posix_fadvise
@@ -20,6 +22,7 @@ Usage: bench/scale.py [--bin build/cli/convgrad] [--n 33554432] [--ks 63,255,102
                       [--dir /tmp] [--json out.json]
 """
 import argparse
+import ctypes
 import json
 import os
 import pathlib
@@ -44,6 +47,16 @@ def make_pair(directory, N, K, seed=1):
     xf, yf = directory / f"x{K}.npy", directory / f"y{K}.npy"
     np.save(xf, x), np.save(yf, y)
     return xf, yf
+
+
+def keep_freed_chunks():
+    """cli/main.cpp's mallopt for this process (glibc): freed blocks up to 32 MiB stay in the heap,
+    so the in-memory fit, like the command, does not fault in fresh pages for every chunk."""
+    libc = ctypes.CDLL(None)
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    if not (hasattr(libc, "mallopt") and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+            and libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)):
+        print("note: mallopt unavailable; the in-memory fit keeps the allocator's defaults")
 
 
 def drop_from_page_cache(path):
@@ -75,6 +88,7 @@ def main():
     ap.add_argument("--dir", default=tempfile.gettempdir())
     ap.add_argument("--json")
     a = ap.parse_args()
+    keep_freed_chunks()
     rows = []
     with tempfile.TemporaryDirectory(dir=a.dir, prefix="convgrad_scale_") as tmp:
         tmp = pathlib.Path(tmp)

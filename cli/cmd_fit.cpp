@@ -479,17 +479,24 @@ report::FitPage report_page(const Plan& plan, const DataSet& set, const Outcome&
 }
 
 // Step 7: every output staged, then committed together (all or none).
-void write_fit_outputs(const FitCli& o, const Plan& plan, const DataSet& set, const Outcome& res) {
+// The summary is staged last: its command_seconds, the command's own wall time on this process
+// from `started` (before the first file is opened; after MPI's start-up under mpirun), then
+// covers the reading, the fit, the exchanges and the writing of every other output.
+void write_fit_outputs(const FitCli& o, const Plan& plan, const DataSet& set, const Outcome& res,
+                       std::chrono::steady_clock::time_point started) {
   std::vector<io::StagedFile> staged;
   staged.push_back(io::stage_taps(o.out, res.h, plan.taps, set.sample_rate));
-  if (!o.summary.empty())
-    staged.push_back(io::stage_file(o.summary, summary(o, plan, set, res).dump(1) + "\n"));
   if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(res)));
   if (!o.report.empty() || !o.plot.empty()) {
     const report::FitPage page = report_page(plan, set, res);
     if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report::fit_page(page)));
     if (!o.plot.empty())
       staged.push_back(io::stage_picture(o.plot, report::svg_document(report::fit_figures(page))));
+  }
+  if (!o.summary.empty()) {
+    nlohmann::json js = summary(o, plan, set, res);
+    js["command_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    staged.push_back(io::stage_file(o.summary, js.dump(1) + "\n"));
   }
   commit_all(staged);
 }
@@ -722,6 +729,7 @@ int run_fit_mimo(const FitCli& o) {
 // Under mpirun every step runs on every rank and ends on all of them if it fails on one
 // (collectively, distributed.hpp); rank 0 alone writes and prints.
 int run_fit(const FitCli& o) {
+  const auto started = std::chrono::steady_clock::now();
   const bool root = dist::world().is_root();
   dist::TreeReducer reducer(dist::world());
   Reducer* ranks = dist::launched_by_mpi() ? &reducer : nullptr;
@@ -738,7 +746,7 @@ int run_fit(const FitCli& o) {
   if (ranks) res.ranks = ranks_summary(reducer, set.pairs->bytes_read() - bytes_opening);
   collectively([&] {
     require_finite_result(res.h, "the learned taps", plan.dtype);
-    if (root) write_fit_outputs(o, plan, set, res);
+    if (root) write_fit_outputs(o, plan, set, res, started);
   });
   if (root) print_outcome(o, plan, set, res);
   return 0;

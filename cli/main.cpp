@@ -6,6 +6,9 @@
 // rank 0 alone prints.
 #include <poll.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cerrno>
 #include <chrono>
@@ -55,6 +58,21 @@ int finish_stdout(int code) {
 
 int dispatch(int argc, char** argv);
 
+// The streaming commands allocate and free a chunk's buffers (megabytes each) for every chunk.
+// glibc's defaults hand such blocks back to the kernel when freed (mmap, or a trimmed heap
+// top) and take fresh zeroed pages for the next chunk: a page fault every 4 KiB, a quarter of
+// a streamed fit's time at N = 10^8 (bench/SCALE_RESULTS.md). Kept in the heap instead, the
+// next chunk reuses the same pages; the peak resident size is what it was (the largest set of
+// buffers in flight), the memory merely stays with the process until it ends.
+void keep_freed_chunks() {
+#if defined(__GLIBC__)
+  constexpr int kMmapAbove = 32 << 20;    // the largest threshold glibc accepts (64-bit)
+  constexpr int kTrimAbove = 256 << 20;   // a heap top freed beyond this goes back to the kernel
+  mallopt(M_MMAP_THRESHOLD, kMmapAbove);  // fixing both also turns off glibc's dynamic threshold
+  mallopt(M_TRIM_THRESHOLD, kTrimAbove);
+#endif
+}
+
 // A build without MPI started by mpirun with P > 1 ranks would run P independent copies that
 // all write the same outputs: refused (once, by the launcher's rank 0).
 int refuse_without_mpi() {
@@ -69,6 +87,7 @@ int refuse_without_mpi() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_chunks();
   // An interrupted run (Ctrl-C, `timeout`, a closed terminal) leaves no temporary file behind.
   convgrad::io::remove_temporaries_on_signals();
   // MPI starts only when a launcher started this process; a plain run never touches it.

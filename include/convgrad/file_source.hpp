@@ -67,11 +67,18 @@ class SignalReader {
   // file (and the sample, for a NaN or infinity; a file cut short since it was opened).
   // Several threads may read windows of one reader at once.
   void read(std::int64_t first, std::span<double> out);
+  // The same window in float32, when the file stores float32 samples that this reader gives as
+  // they are (a float32 .npy): the floats read() gives in double, without the detour; true.
+  // False, reading nothing, for any other file (read() it in double, then round).
+  bool read_float32(std::int64_t first, std::span<float> out);
 
  protected:
   SignalReader(std::string path) : path_(std::move(path)) {}
   // Reads x[first, first + out.size()), all inside [0, N).
   virtual void read_inside(std::uint64_t first, std::span<double> out) = 0;
+  // For a reader whose stores_float32() is true: read_inside's values, as float.
+  virtual bool stores_float32() const { return false; }
+  virtual void read_inside_float32(std::uint64_t, std::span<float>) {}
 
   std::string path_, format_;
   std::uint64_t n_ = 0, file_bytes_ = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -14,28 +15,64 @@
 #include <type_traits>
 
 #include "convgrad/errors.hpp"
+#include "core/simd.hpp"
 #include "io_detail.hpp"
 
 namespace convgrad::io {
 
+namespace {
+
+// The part of the window [first, first + out.size()) inside [0, N) (lo, hi), its values zero
+// around it.
+template <class V>
+std::pair<std::int64_t, std::int64_t> zero_outside(std::uint64_t N, std::int64_t first, std::span<V> out) {
+  const auto n = static_cast<std::int64_t>(N), L = static_cast<std::int64_t>(out.size());
+  const std::int64_t lo = std::clamp<std::int64_t>(first, 0, n),
+                     hi = std::clamp<std::int64_t>(first + L, 0, n);
+  // [lo, hi) is out[a, b): zeros before and after it.
+  const std::int64_t a = std::clamp<std::int64_t>(lo - first, 0, L),
+                     b = std::clamp<std::int64_t>(hi - first, a, L);
+  std::fill(out.begin(), out.begin() + a, V{0});
+  std::fill(out.begin() + b, out.end(), V{0});
+  return {lo, hi};
+}
+
+}  // namespace
+
 void SignalReader::read(std::int64_t first, std::span<double> out) {
-  // The part of [first, first + size) inside [0, N); zeros around it.
-  const auto n = static_cast<std::int64_t>(n_);
-  const std::int64_t last = first + static_cast<std::int64_t>(out.size());
-  const std::int64_t lo = std::clamp<std::int64_t>(first, 0, n), hi = std::clamp<std::int64_t>(last, 0, n);
-  std::fill(out.begin(), out.end(), 0.0);
+  const auto [lo, hi] = zero_outside(n_, first, out);
   if (lo >= hi) return;
   read_inside(static_cast<std::uint64_t>(lo),
               out.subspan(static_cast<std::size_t>(lo - first), static_cast<std::size_t>(hi - lo)));
 }
 
+bool SignalReader::read_float32(std::int64_t first, std::span<float> out) {
+  if (!stores_float32()) return false;
+  const auto [lo, hi] = zero_outside(n_, first, out);
+  if (lo < hi)
+    read_inside_float32(static_cast<std::uint64_t>(lo),
+                        out.subspan(static_cast<std::size_t>(lo - first), static_cast<std::size_t>(hi - lo)));
+  return true;
+}
+
 namespace detail {
 
-void require_finite_window(std::span<const double> v, std::uint64_t first, const std::string& path) {
+namespace {
+template <std::floating_point V>
+void require_finite_window_of(std::span<const V> v, std::uint64_t first, const std::string& path) {
+  if (convgrad::detail::simd::all_finite(v.data(), v.size())) return;  // the common case, scanned with SIMD
   for (std::size_t i = 0; i < v.size(); ++i)
     if (!std::isfinite(v[i]))
       throw io_error(path + ": sample " + std::to_string(first + i) + " (0-based) is " +
                      (std::isnan(v[i]) ? "NaN" : "infinite") + "; signals must be finite");
+}
+}  // namespace
+
+void require_finite_window(std::span<const double> v, std::uint64_t first, const std::string& path) {
+  require_finite_window_of(v, first, path);
+}
+void require_finite_window(std::span<const float> v, std::uint64_t first, const std::string& path) {
+  require_finite_window_of(v, first, path);
 }
 
 }  // namespace detail
@@ -111,12 +148,28 @@ class NpyReader final : public SignalReader {
     auto* raw = reinterpret_cast<unsigned char*>(out.data()) + (out.size() * sizeof(double) - size);
     const std::size_t got = Fd(path_).pread_all(raw, size, layout_.data_at + first * layout_.width, path_);
     bytes_read_ += got;
-    if (got != size)
-      throw io_error(path_ + ": truncated: the file ended at sample " +
-                     std::to_string(first + got / layout_.width) + " of " + std::to_string(n_) +
-                     " (was it cut short while being read?)");
+    if (got != size) throw_truncated(first + got / layout_.width);
     detail::decode_npy(raw, layout_.width, out);
     detail::require_finite_window(out, first, path_);
+  }
+
+  // A float32 file on a little-endian host holds the floats as they are in memory: read into
+  // `out` as they are, with no pass through double (which gives the same floats: widening is
+  // exact and rounding back restores them).
+  bool stores_float32() const override {
+    return layout_.width == 4 && std::endian::native == std::endian::little;
+  }
+  void read_inside_float32(std::uint64_t first, std::span<float> out) override {
+    const std::size_t size = out.size() * sizeof(float);
+    const std::size_t got = Fd(path_).pread_all(out.data(), size, layout_.data_at + first * 4, path_);
+    bytes_read_ += got;
+    if (got != size) throw_truncated(first + got / 4);
+    detail::require_finite_window(std::span<const float>(out), first, path_);
+  }
+
+  [[noreturn]] void throw_truncated(std::uint64_t at) const {
+    throw io_error(path_ + ": truncated: the file ended at sample " + std::to_string(at) + " of " +
+                   std::to_string(n_) + " (was it cut short while being read?)");
   }
 
   detail::NpyLayout layout_;
@@ -310,7 +363,7 @@ template <std::floating_point T>
 void FileSource<T>::read(SignalReader& file, std::int64_t first, std::span<T> out) {
   if constexpr (std::is_same_v<T, double>) {
     file.read(first, out);
-  } else {
+  } else if (!file.read_float32(first, out)) {
     thread_local std::vector<double> wide;  // one window in double, per reading thread
     wide.resize(out.size());
     file.read(first, wide);

@@ -47,8 +47,10 @@ using convgrad::detail::quote_token;
 
 // Throws io_error "PATH: <where> is NaN/Inf (sample index i)" for the first non-finite value.
 void require_finite_samples(std::span<const double> v, const std::string& path);
-// The same for a window whose first value is sample `first` of the file.
+// The same for a window whose first value is sample `first` of the file (float: a float32
+// .npy window read as stored).
 void require_finite_window(std::span<const double> v, std::uint64_t first, const std::string& path);
+void require_finite_window(std::span<const float> v, std::uint64_t first, const std::string& path);
 
 // A sound file opened for reading windows of one channel (file_source.hpp), in wav.cpp.
 std::unique_ptr<SignalReader> open_sound_reader(const std::string& path, std::optional<int> channel);

@@ -276,6 +276,49 @@ TEST_F(FileSourceTest, NonFiniteSampleIsNamedInTheWindowThatMeetsIt) {
   }
 }
 
+// A float32 .npy is read as float without the detour through double (FileSource<float>): the
+// same values as read() gives, at every window, zero outside; a NaN named by its sample; and
+// any other file declines, reading nothing (the caller reads double and rounds).
+TEST_F(FileSourceTest, Float32NpyWindowsAreReadAsStored) {
+  const auto v32 = random_signal(9001, true, 2);
+  write_bytes("x32.npy", npy_float32(v32));
+  const auto reader = io::open_signal_reader(path("x32.npy"));
+  const auto n = static_cast<std::int64_t>(v32.size());
+  for (const auto [first, size] : std::vector<std::pair<std::int64_t, std::size_t>>{
+           {-5, 17}, {n - 9, 31}, {-3, v32.size() + 11}, {n + 2, 4}, {-40, 8}, {1, 0}, {4090, 4097}}) {
+    std::vector<float> got(size, -7.0f);
+    std::vector<double> want(size, -7.0);
+    ASSERT_TRUE(reader->read_float32(first, got));
+    reader->read(first, want);
+    for (std::size_t i = 0; i < size; ++i)
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]),
+                std::bit_cast<std::uint32_t>(static_cast<float>(want[i])))
+          << "window at " << first << " size " << size << ", sample " << first + static_cast<std::int64_t>(i);
+  }
+
+  auto bad = v32;
+  bad[5555] = NAN;
+  write_bytes("nan32.npy", npy_float32(bad));
+  std::vector<float> w(1000);
+  const auto r = io::open_signal_reader(path("nan32.npy"));
+  EXPECT_TRUE(r->read_float32(0, w));  // before the bad sample: fine
+  try {
+    r->read_float32(5000, w);
+    FAIL() << "no error";
+  } catch (const convgrad::io_error& e) {
+    EXPECT_NE(std::string(e.what()).find("nan32.npy: sample 5555 (0-based) is NaN"), std::string::npos)
+        << e.what();
+  }
+
+  io::write_array(path("x64.npy"), v32);
+  io::write_array(path("x.txt"), v32);
+  for (const std::string name : {"x64.npy", "x.txt"}) {
+    std::vector<float> untouched(10, -7.0f);
+    EXPECT_FALSE(io::open_signal_reader(path(name))->read_float32(0, untouched)) << name;
+    EXPECT_EQ(untouched, std::vector<float>(10, -7.0f)) << name;
+  }
+}
+
 TEST_F(FileSourceTest, PairsOfDifferentLengthsAreRefusedNamingBoth) {
   io::write_array(path("x.npy"), random_signal(50, false, 7));
   io::write_array(path("y.txt"), random_signal(49, false, 8));

@@ -274,19 +274,27 @@ def test_progress_line_on_a_terminal(convgrad_bin, tmp_path):
 
 # ---- memory ---------------------------------------------------------------------------------
 
-# Runs the command given on its command line and prints its peak resident size in KiB: the
-# child's own figure (RUSAGE_CHILDREN of a process with that one child), not pytest's.
-PEAK_RSS = ("import resource, subprocess, sys\n"
-            "r = subprocess.run(sys.argv[1:])\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n")
+# Runs the command given on its command line and prints one field of its resource usage (the
+# child's own figure: RUSAGE_CHILDREN of a process with that one child, not pytest's).
+CHILD_USAGE = ("import resource, subprocess, sys\n"
+               "r = subprocess.run(sys.argv[2:])\n"
+               "print(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), sys.argv[1]), r.returncode)\n")
+
+
+def child_usage(field, *cmd, env=None):
+    out = subprocess.run([sys.executable, "-c", CHILD_USAGE, field, *map(str, cmd)], capture_output=True,
+                         text=True, timeout=600, env=env)
+    value, code = out.stdout.split()
+    assert int(code) == 0, out.stderr
+    return int(value)
 
 
 def peak_rss_mib(*cmd, env=None):
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS, *map(str, cmd)], capture_output=True, text=True,
-                         timeout=600, env=env)
-    kib, code = out.stdout.split()
-    assert int(code) == 0, out.stderr
-    return int(kib) / 1024
+    return child_usage("ru_maxrss", *cmd, env=env) / 1024  # KiB on Linux
+
+
+def page_faults(*cmd, env=None):
+    return child_usage("ru_minflt", *cmd, env=env)
 
 
 def test_memory_is_set_by_the_chunk_not_by_the_data(convgrad_bin, tmp_path):
@@ -314,6 +322,30 @@ def test_memory_is_set_by_the_chunk_not_by_the_data(convgrad_bin, tmp_path):
     assert many <= one + 8 and many < data_mib / 2
     h = taps_of(tmp_path / "h.json")
     assert abs(h[31] - 0.5) < 1e-5 and abs(h[32] - 0.25) < 1e-5
+
+
+def test_each_chunk_reuses_the_memory_of_the_last(convgrad_bin, tmp_path):
+    # Each chunk's buffers (megabytes) are freed and allocated again for the next chunk. Kept by
+    # the process (cli/main.cpp), the next chunk finds them already mapped; given back to the
+    # kernel, every chunk faults in fresh zeroed pages, about 3000 faults a chunk here, a quarter
+    # of a streamed fit's time. So the fit of 8 chunks must fault in no more pages than the fit of
+    # 2, up to one chunk's rows in double (what a longer reduction tree or a chunk's losses could
+    # add). One thread: the threads' arenas would otherwise depend on the scheduling.
+    rows = 1 << 18
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(8 * rows)
+    y = 0.5 * x + 0.25 * np.roll(x, 1)
+    np.save(tmp_path / "in_x.npy", x), np.save(tmp_path / "in_y.npy", y)
+    np.save(tmp_path / "in_xs.npy", x[: 2 * rows]), np.save(tmp_path / "in_ys.npy", y[: 2 * rows])
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    args = ["--half-width", 31, "--chunk-rows", rows, "--quiet"]
+    two = page_faults(convgrad_bin, "fit", "--x", tmp_path / "in_xs.npy", "--y", tmp_path / "in_ys.npy", *args,
+                      "--out", tmp_path / "hs.json", env=env)
+    eight = page_faults(convgrad_bin, "fit", "--x", tmp_path / "in_x.npy", "--y", tmp_path / "in_y.npy", *args,
+                        "--out", tmp_path / "h.json", env=env)
+    one_chunk_pages = rows * 8 // os.sysconf("SC_PAGE_SIZE")
+    print(f"page faults: {two} for 2 chunks, {eight} for 8")
+    assert eight <= two + one_chunk_pages
 
 
 def test_a_pipe_is_read_whole_as_before(convgrad_bin, tmp_path):

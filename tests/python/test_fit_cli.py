@@ -11,6 +11,7 @@
 """
 import json
 import re
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -186,6 +187,16 @@ def test_summary_validation_true_h_warm_start(run_cli, tmp_path):
     (tmp_path / "h0.json").write_text(json.dumps(out))
     _, s2 = fit(run_cli, tmp_path, args + ["--solver", "gd", "--h0", tmp_path / "h0.json"], name="h2.json")
     assert s2["iterations"] == 0 and s2["stop_reason"] == "gradient tolerance"
+
+
+def test_summary_times_the_command_around_the_fit(run_cli, tmp_path):
+    # command_seconds: the command's own wall time, from before the files are opened to the
+    # outputs written; it holds the fit's own clock (seconds) and lies within the process's life.
+    _, _, args, _ = well_conditioned(tmp_path)
+    start = time.perf_counter()
+    _, s = fit(run_cli, tmp_path, args)
+    wall = time.perf_counter() - start
+    assert 0 < s["seconds"] <= s["command_seconds"] <= wall
 
 
 def test_minibatches_on_consistent_data(run_cli, tmp_path):

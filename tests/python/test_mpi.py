@@ -134,6 +134,7 @@ def test_the_answer_is_the_same_to_the_last_bit_for_every_number_of_ranks(mpi_bu
         assert (out / "h.npy").read_bytes() == taps, f"-np {ranks}"
         s = json.loads((out / "s.json").read_text())
         assert numbers_of(s) == numbers_of(summary), f"-np {ranks}"
+        assert 0 < s["seconds"] <= s["command_seconds"]  # rank 0's clock, around its fit
         # Every rank computed its own contiguous range of the 24 chunks, in rank order.
         d = s["distributed"]
         assert d["ranks"] == ranks and [p["rank"] for p in d["per_rank"]] == list(range(ranks))
