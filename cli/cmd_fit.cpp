@@ -375,6 +375,19 @@ struct Outcome {
   nlohmann::json ranks;  // under mpirun: the ranks' chunks, traffic and reduction times
 };
 
+// The summary's facts of an iterative solver: gd and nesterov's step from lambda_max, adam's
+// parameters (the single-input and the multi-input fit alike).
+void add_solver_facts(nlohmann::json& js, const FitOptions& fo, double lambda_max, double step,
+                      std::size_t step_halvings) {
+  if (fo.solver == Solver::gd || fo.solver == Solver::nesterov) {
+    js["lambda_max"] = lambda_max;
+    js["step"] = step;
+    js["step_halvings"] = step_halvings;
+  }
+  if (fo.solver == Solver::adam)
+    js["adam"] = {{"lr", fo.lr}, {"beta1", fo.beta1}, {"beta2", fo.beta2}, {"eps", fo.eps}};
+}
+
 // Step 4: the summary (--summary): solver, options, losses, condition number, the taps.
 nlohmann::json summary(const FitCli& o, const Plan& plan, const DataSet& set, const Outcome& res) {
   const FitOptions& fo = plan.fo;
@@ -390,13 +403,7 @@ nlohmann::json summary(const FitCli& o, const Plan& plan, const DataSet& set, co
   js["grad_norm"] = res.grad_norm;
   js["condition_number"] = res.condition ? nlohmann::json(*res.condition) : nlohmann::json(nullptr);
   if (res.condition) js["condition_number_estimated"] = res.condition_estimated;
-  if (fo.solver == Solver::gd || fo.solver == Solver::nesterov) {
-    js["lambda_max"] = res.lambda_max;
-    js["step"] = res.step;
-    js["step_halvings"] = res.step_halvings;
-  }
-  if (fo.solver == Solver::adam)
-    js["adam"] = {{"lr", fo.lr}, {"beta1", fo.beta1}, {"beta2", fo.beta2}, {"eps", fo.eps}};
+  add_solver_facts(js, fo, res.lambda_max, res.step, res.step_halvings);
   if (fo.batch) js["batch"] = *fo.batch;
   js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
   js["pairs"] = nlohmann::json::array();
@@ -420,10 +427,10 @@ nlohmann::json summary(const FitCli& o, const Plan& plan, const DataSet& set, co
 }
 
 // Step 5: the loss history (--history) as CSV.
-std::string history_csv(const Outcome& res) {
+std::string history_csv(const std::vector<Progress>& history) {
   std::string csv = "iteration,loss,grad_norm,seconds\n";
   char buf[128];
-  for (const auto& p : res.history) {
+  for (const auto& p : history) {
     std::snprintf(buf, sizeof buf, "%zu,%.17g,%.17g,%.6f\n", p.iteration, p.loss, p.grad_norm, p.seconds);
     csv += buf;
   }
@@ -486,7 +493,7 @@ void write_fit_outputs(const FitCli& o, const Plan& plan, const DataSet& set, co
                        std::chrono::steady_clock::time_point started) {
   std::vector<io::StagedFile> staged;
   staged.push_back(io::stage_taps(o.out, res.h, plan.taps, set.sample_rate));
-  if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(res)));
+  if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(res.history)));
   if (!o.report.empty() || !o.plot.empty()) {
     const report::FitPage page = report_page(plan, set, res);
     if (!o.report.empty()) staged.push_back(io::stage_file(o.report, report::fit_page(page)));
@@ -549,7 +556,8 @@ Outcome outcome(FitResult<T>&& r, std::optional<Validation> validation) {
 //
 // Asked for by several --x for one --y, or by a multi-channel sound file as --x or --y without
 // --channel: every channel of every --x is an input, every channel of --y an output (with
-// --channel, that one channel of each file). Exact solver only. --out is a .json file
+// --channel, that one channel of each file). Every solver, with the single-input fit's stopping
+// options and --history (not --batch or --h0: one recording, and no taps file holds H). --out is a .json file
 // {"lo", "hi", "K", "inputs", "outputs", "h": [C_out][C_in][K], "sample_rate"}.
 
 // How many channels a file holds: a sound file's count, 1 for text and .npy.
@@ -566,16 +574,14 @@ bool wants_mimo(const FitCli& o) {
 Plan check_mimo_usage(const FitCli& o) {
   Plan plan;
   plan.taps = require_taps(o.taps);
-  plan.fo = options_from(o, 1);
-  if (plan.fo.solver != Solver::exact)
-    throw usage_error("--solver " + o.solver +
-                      ": the multi-input fit (several --x for one --y, or multi-channel sound files) has the "
-                      "exact solver only");
   for (const auto& [given, name] : {std::pair{!o.validate.empty(), "--validate"},
                                     {!o.true_h.empty(), "--true-h"},
-                                    {!o.report.empty(), "--report"}})
+                                    {!o.report.empty(), "--report"},
+                                    {o.batch.has_value(), "--batch"},
+                                    {!o.h0.empty(), "--h0"}})
     if (given)
       throw usage_error(std::string(name) + " applies only to the single-input fit (one --x per --y)");
+  plan.fo = options_from(o, 1);
   plan.channel = channel_option(o.channel);
   plan.dtype = parse_dtype(o.dtype);
   if (o.out.empty()) throw usage_error("--out: a .json file for the learned filters is required");
@@ -639,13 +645,26 @@ MimoData read_mimo(const FitCli& o, const Plan& plan) {
   return set;
 }
 
+// The fit in T, with the iterative solvers' progress line as the single-input fit shows it.
 template <std::floating_point T>
-MimoSolution solve_mimo(const Plan& plan, const MimoData& set) {
+MimoSolution solve_mimo(const FitCli& o, Plan& plan, const MimoData& set) {
   std::vector<std::vector<T>> xs, ys;
   for (const auto& c : set.x) xs.push_back(to_dtype<T>(c.samples, "x (" + c.path + ")"));
   for (const auto& c : set.y) ys.push_back(to_dtype<T>(c.samples, "y (" + c.path + ")"));
   const std::vector<std::span<const T>> x(xs.begin(), xs.end()), y(ys.begin(), ys.end());
-  return fit_mimo<T>(x, y, plan.taps, plan.fo.ridge);
+  const bool iterative = plan.fo.solver != Solver::exact;
+  ProgressLine line(iterative && !o.quiet && (o.progress || (isatty(STDOUT_FILENO) && isatty(STDERR_FILENO))),
+                    plan.fo);
+  plan.fo.progress = [&line](const Progress& p) { return line(p); };
+  try {
+    MimoSolution r = fit_mimo<T>(x, y, plan.taps, plan.fo);
+    line.finish();
+    plan.fo.progress = nullptr;
+    return r;
+  } catch (...) {
+    line.finish();
+    throw;
+  }
 }
 
 // h_{o,c} as nested arrays [C_out][C_in][K].
@@ -675,16 +694,24 @@ nlohmann::json mimo_taps_file(const MimoSolution& r, const MimoData& set) {
 
 nlohmann::json mimo_summary(const Plan& plan, const MimoData& set, const MimoSolution& r) {
   nlohmann::json js;
-  js["solver"] = "exact";
+  js["solver"] = std::string(to_string(r.solver));
   js["dtype"] = std::string(to_string(plan.dtype));
   js["taps"] = {{"lo", r.taps.lo}, {"hi", r.taps.hi}, {"K", r.taps.K()}};
   js["ridge"] = r.ridge;
+  js["iterations"] = r.iterations;
+  js["stop_reason"] = r.stop_reason;
   js["seconds"] = r.seconds;
   js["loss"] = r.loss;
-  js["condition_number"] = r.condition;
-  js["condition_number_estimated"] = r.condition_estimated;
-  js["lambda_min"] = r.lambda_min;
-  js["lambda_max"] = r.lambda_max;
+  js["grad_norm"] = r.grad_norm;
+  if (r.solver == Solver::exact) {
+    js["condition_number"] = r.condition;
+    js["condition_number_estimated"] = r.condition_estimated;
+    js["lambda_min"] = r.lambda_min;
+    js["lambda_max"] = r.lambda_max;
+  } else {
+    js["condition_number"] = nullptr;  // not computed by the iterative solvers
+    add_solver_facts(js, plan.fo, r.lambda_max, r.step, r.step_halvings);
+  }
   const std::string advice = mimo_advice(r);
   js["advice"] = advice.empty() ? nlohmann::json(nullptr) : nlohmann::json(in_command_words(advice));
   js["sample_rate"] = set.sample_rate ? nlohmann::json(*set.sample_rate) : nlohmann::json(nullptr);
@@ -702,25 +729,31 @@ nlohmann::json mimo_summary(const Plan& plan, const MimoData& set, const MimoSol
 }
 
 int run_fit_mimo(const FitCli& o) {
-  const Plan plan = check_mimo_usage(o);
+  Plan plan = check_mimo_usage(o);
   const MimoData set = read_mimo(o, plan);
-  const MimoSolution r = with_dtype(plan.dtype, [&]<class T>(T) { return solve_mimo<T>(plan, set); });
+  const MimoSolution r = with_dtype(plan.dtype, [&]<class T>(T) { return solve_mimo<T>(o, plan, set); });
   require_finite_result(r.h, "the learned taps", plan.dtype);
   std::vector<io::StagedFile> staged;
   staged.push_back(io::stage_file(o.out, mimo_taps_file(r, set).dump(1) + "\n"));
   if (!o.summary.empty())
     staged.push_back(io::stage_file(o.summary, mimo_summary(plan, set, r).dump(1) + "\n"));
+  if (!o.history.empty()) staged.push_back(io::stage_file(o.history, history_csv(r.history)));
   commit_all(staged);
   const std::string advice = mimo_advice(r);
   if (!advice.empty()) std::fprintf(stderr, "convgrad: warning: %s\n", in_command_words(advice).c_str());
   if (o.quiet) return 0;
-  std::printf("fit: exact, %zu taps (m = %lld..%lld), %zu input(s) -> %zu output(s), %zu samples\n",
-              r.taps.K(), static_cast<long long>(r.taps.lo), static_cast<long long>(r.taps.hi), r.inputs,
-              r.outputs, set.x.front().samples.size());
-  std::printf("  solved in %.3f s; loss %.10g, condition number %.3g%s\n", r.seconds, r.loss, r.condition,
-              r.condition_estimated ? " (estimated)" : "");
+  std::printf("fit: %s, %zu taps (m = %lld..%lld), %zu input(s) -> %zu output(s), %zu samples\n",
+              std::string(to_string(r.solver)).c_str(), r.taps.K(), static_cast<long long>(r.taps.lo),
+              static_cast<long long>(r.taps.hi), r.inputs, r.outputs, set.x.front().samples.size());
+  if (r.solver == Solver::exact)
+    std::printf("  solved in %.3f s; loss %.10g, condition number %.3g%s\n", r.seconds, r.loss, r.condition,
+                r.condition_estimated ? " (estimated)" : "");
+  else
+    std::printf("  %zu iteration(s) (%s) in %.3f s; loss %.10g, gradient norm %.3g\n", r.iterations,
+                r.stop_reason.c_str(), r.seconds, r.loss, r.grad_norm);
   std::printf("  wrote %s", o.out.c_str());
-  if (!o.summary.empty()) std::printf(", %s", o.summary.c_str());
+  for (const auto* p : {&o.summary, &o.history})
+    if (!p->empty()) std::printf(", %s", p->c_str());
   std::printf("\n");
   return 0;
 }

@@ -286,6 +286,12 @@ double loss_rounding(std::span<const Pair<T>> data, std::span<const T> h, std::s
 // of x_c and x_d plus edge corrections, the rest by sliding down the diagonals; never from X.
 // One Cholesky factor serves every output. Correlated inputs make G nearly singular (two equal
 // inputs make it singular): the condition number says so, and ridge is the remedy.
+//
+// The iterative solvers (gd, nesterov, adam) minimise the same objective with the same loops,
+// options and stopping rules as fit(), over all the filters H at once: its gradient
+//   dF/dh_{o,c}[m] = sum_n x_c[n-m] r_o[n] + ridge h_{o,c}[m],   r_o = yhat_o - y_o,
+// is the multi-channel kernels' dW for one batch element (channels.hpp: conv_channels for yhat,
+// grad_channels for dW), and the Hessian is G on every output, so gd's step is 1/lambda_max(G + ridge I).
 
 // Every block of G for the inputs xs (C_in spans of one length N >= 1, finite), in double:
 // row-major (C_in K) x (C_in K), entry [c K + i][d K + j] = G_{cd}[i][j].
@@ -307,6 +313,16 @@ struct MimoSolution {
   double condition = 0;                   // lambda_max / lambda_min
   bool condition_estimated = false;       // true above kExactEigenTaps unknowns: power/inverse iteration
   double seconds = 0;
+  // How it was found; for the iterative solvers as fit() reports them (FitResult), and there
+  // condition (with lambda_min) is 0: not computed, and lambda_max comes from power iteration
+  // (gd, nesterov; 0 for adam).
+  Solver solver = Solver::exact;
+  std::size_t iterations = 1;
+  std::string stop_reason = "solved";
+  double grad_norm = 0;  // ||dF/dH|| at h
+  double step = 0;       // gd/nesterov step 1/lambda_max (after any halving)
+  std::size_t step_halvings = 0;
+  std::vector<Progress> history;  // one row per iteration (iterative solvers, options.keep_history)
 };
 
 // The exact least-squares fit of every h_{o,c}: xs are the C_in inputs, ys the C_out targets,
@@ -318,6 +334,16 @@ struct MimoSolution {
 template <std::floating_point T>
 MimoSolution fit_mimo(std::span<const std::span<const T>> xs, std::span<const std::span<const T>> ys,
                       Taps taps, double ridge = 0, std::size_t gram_budget = kDefaultGramBudget);
+
+// The same fit with the solver of `options`: exact gives the function above (options.ridge);
+// gd, nesterov and adam run fit()'s solver loops from H0 (C_out x C_in x K as MimoSolution::h;
+// empty: zero), computing every product in T with options.method, bit for bit the same for any
+// number of threads. Throws as the function above for bad data, invalid_argument for invalid
+// options (validate(options, 1)), an H0 of the wrong size, or options.batch (the one recording is
+// taken whole each step: mini-batches are over pairs, and outputs are not pairs).
+template <std::floating_point T>
+MimoSolution fit_mimo(std::span<const std::span<const T>> xs, std::span<const std::span<const T>> ys,
+                      Taps taps, const FitOptions& options, std::span<const T> h0 = {});
 
 // Empty, or one sentence for a large condition number (above kIllConditioned): the inputs are
 // strongly correlated (or do not excite every tap) and a ridge penalty would steady the taps.

@@ -77,7 +77,7 @@ class FitResult:
 
 class MimoFitResult:
     """What :func:`fit` found for several input or output channels (x of shape (C_in, N), y of
-    shape (C_out, N)): every filter from input c to output o, by the exact solver.
+    shape (C_out, N)): every filter from input c to output o, by any solver.
 
     Attributes
     ----------
@@ -87,17 +87,30 @@ class MimoFitResult:
     lo, hi : int
         The tap range.
     solver : str
-        "exact" (the only solver of the multi-channel fit).
+        "exact", "gd", "nesterov" or "adam".
+    iterations : int
+        Iterations taken (1 for "exact").
+    stop_reason : str
+        Why the solver stopped ("solved", "gradient tolerance", "max iterations", ...).
     loss : float
         ``sum_o 1/2 ||yhat_o - y_o||^2 + ridge/2 ||h||^2``.
+    grad_norm : float
+        ``||dF/dh||`` at `h` (every filter's gradient together).
     output_loss : ndarray, shape (C_out,)
         ``1/2 ||yhat_o - y_o||^2`` for each output.
-    condition : float
-        Condition number of the block normal equations ``X^T X + ridge I`` (C_in K unknowns).
+    condition : float or None
+        Condition number of the block normal equations ``X^T X + ridge I`` (C_in K unknowns;
+        exact solver only).
     condition_estimated : bool
         True above 512 unknowns, where it comes from power and inverse iteration.
     lambda_min, lambda_max : float
-        Extreme eigenvalues of ``X^T X + ridge I``.
+        Extreme eigenvalues of ``X^T X + ridge I`` (lambda_min: exact solver only, else None;
+        lambda_max for gd and nesterov from power iteration, 0 for adam).
+    step, step_halvings : float, int
+        gd and nesterov's step ``1/lambda_max`` (after any halving) and its halvings.
+    history : dict of ndarray
+        One entry per iteration of the iterative solvers: "iteration", "loss", "grad_norm",
+        "seconds" (empty for "exact" or ``history=False``).
     advice : str
         Empty, or a sentence when the condition number is large (correlated inputs): it
         suggests a ridge value.
@@ -106,16 +119,19 @@ class MimoFitResult:
         The scalar facts above plus C_in, C_out and K, JSON-serialisable.
     """
 
-    _SUMMARY = ("solver", "lo", "hi", "seconds", "loss", "ridge", "condition", "condition_estimated",
-                "lambda_min", "lambda_max", "advice")
+    _SUMMARY = ("solver", "lo", "hi", "iterations", "stop_reason", "seconds", "loss", "grad_norm", "ridge",
+                "condition", "condition_estimated", "lambda_min", "lambda_max", "step", "step_halvings",
+                "advice")
 
     def __init__(self, raw, lo, hi, ridge):
         self.h = raw["h"]
         self.output_loss = raw["output_loss"]
-        self.lo, self.hi, self.ridge, self.solver = lo, hi, ridge, "exact"
-        for key in ("seconds", "loss", "condition", "condition_estimated", "lambda_min", "lambda_max",
-                    "advice"):
-            setattr(self, key, raw[key])
+        self.history = dict(raw["history"])
+        self.lo, self.hi, self.ridge = lo, hi, ridge
+        for key in self._SUMMARY[3:]:
+            if key != "ridge":
+                setattr(self, key, raw[key])
+        self.solver = raw["solver"]
 
     @property
     def summary(self):
@@ -126,7 +142,8 @@ class MimoFitResult:
 
     def __repr__(self):
         return (f"MimoFitResult(h.shape={self.h.shape}, lo={self.lo}, hi={self.hi}, "
-                f"loss={self.loss:.6g}, condition={self.condition:.3g})")
+                f"solver={self.solver!r}, iterations={self.iterations}, loss={self.loss:.6g}, "
+                f"stop_reason={self.stop_reason!r})")
 
 
 def _channels(name, a):
@@ -144,19 +161,23 @@ def _is_multichannel(x, y):
     return y is not None and not _checks.is_integer(y) and (np.ndim(x) == 2 or np.ndim(y) == 2)
 
 
-def _fit_mimo(x, y, kernel_size, lo, hi, half_width, solver, ridge):
-    """The multi-input, multi-output exact fit behind fit(x (C_in, N), y (C_out, N))."""
+def _fit_mimo(x, y, lo, hi, options, ridge, h0, progress):
+    """The multi-input, multi-output fit behind fit(x (C_in, N), y (C_out, N)), any solver."""
     x, y = _channels("x", x), _channels("y", y)
     if x.dtype != y.dtype:
         raise TypeError(f"y has dtype {y.dtype} but x has {x.dtype}; convgrad does not mix float32 "
                         f"and float64 in one call (convert one of them explicitly)")
-    lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
-    if solver != "exact":
-        raise ValueError(f"solver: the multi-channel fit (x of shape (C_in, N), y of shape (C_out, N)) "
-                         f"has the exact solver only, not {solver!r}; fit each channel separately "
-                         f"to use an iterative solver")
-    ridge = _checks.as_float("ridge", ridge)
-    return MimoFitResult(_core.fit_mimo(x, y, lo, hi, ridge), lo, hi, ridge)
+    if h0 is not None:
+        expected = (y.shape[0], x.shape[0], hi - lo + 1)
+        h0 = np.asarray(h0)
+        if h0.shape != expected:
+            raise ValueError(f"h0 has shape {h0.shape}, expected (C_out, C_in, K) = {expected}")
+        (flat,) = _checks.signals(h0=h0.reshape(-1))
+        if flat.dtype != x.dtype:
+            raise TypeError(f"h0 has dtype {flat.dtype} but the data have {x.dtype}; convgrad does "
+                            f"not mix float32 and float64 in one call")
+        h0 = flat
+    return MimoFitResult(_core.fit_mimo(x, y, lo, hi, options, h0, progress), lo, hi, ridge)
 
 
 def _pairs(pairs):
@@ -290,8 +311,10 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
     MimoFitResult
         When `x` or `y` is 2-D (channels x samples; a 1-D one counts as one channel): ``.h``
         of shape (C_out, C_in, K), the exact least squares of ``y[o] ~ sum_c h[o, c] * x[c]``
-        for every output at once (one Cholesky factor of the block Gram matrix), with
-        ``.condition`` and ``.advice`` (see :class:`MimoFitResult`). Only ``solver="exact"``.
+        for every output at once (the exact solver: one Cholesky factor of the block Gram
+        matrix, with ``.condition`` and ``.advice``; the iterative solvers: the same loops,
+        options and history as for one filter, `h0` of shape (C_out, C_in, K), no `batch`);
+        see :class:`MimoFitResult`.
 
     Raises
     ------
@@ -323,16 +346,7 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
                       stacklevel=2)
         y, kernel_size = None, y
     kernel_size = _checks.renamed("taps", "kernel_size", taps, kernel_size, stacklevel=3)
-    if _is_multichannel(x, y):
-        return _fit_mimo(x, y, kernel_size, lo, hi, half_width, solver, ridge)
-    xs, ys = _recordings(x, y)
-    dtype = xs[0].dtype
     lo, hi = _checks.tap_range(kernel_size, lo, hi, half_width)
-    if h0 is not None:
-        (h0,) = _checks.signals(h0=h0)
-        if h0.dtype != dtype:
-            raise TypeError(f"h0 has dtype {h0.dtype} but the data have {dtype}; convgrad does "
-                            f"not mix float32 and float64 in one call")
     if not isinstance(solver, str):
         raise TypeError(f"solver must be a string, one of {', '.join(SOLVERS)}; got {solver!r}")
     if progress is not None and not callable(progress):
@@ -347,14 +361,26 @@ def fit(x, y=None, kernel_size=None, *, lo=None, hi=None, solver="exact", ridge=
         if not (np.isfinite(grad_tol) and grad_tol >= 0):
             raise ValueError(f"grad_tol = {grad_tol} must be a finite number >= 0 (None: the default)")
     method = _checks.method_name(method)
+    ridge = _checks.as_float("ridge", ridge)
     options = _core.FitOptions(
-        solver=solver, method=method, ridge=_checks.as_float("ridge", ridge),
+        solver=solver, method=method, ridge=ridge,
         grad_tol=grad_tol,
         loss_tol=_checks.as_float("loss_tol", loss_tol),
         time_limit=_checks.as_float("time_limit", time_limit), lr=_checks.as_float("lr", lr),
         beta1=_checks.as_float("beta1", beta1), beta2=_checks.as_float("beta2", beta2),
         eps=_checks.as_float("eps", eps), max_iter=max_iter, batch=_batch(batch), seed=seed,
         keep_history=bool(history), chunk_rows=_chunk_rows(chunk_rows))
+    if _is_multichannel(x, y):
+        result = _fit_mimo(x, y, lo, hi, options, ridge, h0, progress)
+        after_auto(method)
+        return result
+    xs, ys = _recordings(x, y)
+    dtype = xs[0].dtype
+    if h0 is not None:
+        (h0,) = _checks.signals(h0=h0)
+        if h0.dtype != dtype:
+            raise TypeError(f"h0 has dtype {h0.dtype} but the data have {dtype}; convgrad does "
+                            f"not mix float32 and float64 in one call")
     result = FitResult(_core.fit(xs, ys, lo, hi, options, h0, progress))
     after_auto(method)
     return result

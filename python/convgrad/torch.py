@@ -40,6 +40,7 @@ inputs or in an upstream gradient).
 
 import math
 
+import numpy as np
 import torch
 
 from . import _checks, _core
@@ -266,62 +267,46 @@ class _Geometry:
         self.n_in, self.n_out, self.K = n_in, n_out, K
 
 
-def _no_bias(dtype):
-    return torch.empty(0, dtype=dtype).numpy()
+def _bilinear_map(doc, compute, grad_first, grad_second):
+    """The autograd Function of Y = compute(a, b, geo) (NumPy arrays in and out), linear in a and
+    in b: its backward is grad_first(a, b, g, geo) for a and grad_second(a, b, g, geo) for b, each
+    one of these Functions again, so that the backward is differentiable too."""
+
+    class _Map(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b, geo):
+            ctx.geo = geo
+            ctx.save_for_backward(a, b)
+            return torch.from_numpy(compute(_array(a), _array(b), geo))
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            da = grad_first(a, b, g, ctx.geo) if ctx.needs_input_grad[0] else None
+            db = grad_second(a, b, g, ctx.geo) if ctx.needs_input_grad[1] else None
+            return da, db, None
+
+    _Map.__doc__ = doc
+    return _Map
 
 
-class _ConvChannels(torch.autograd.Function):
-    """Y = W * X: X (B, C_in, N_in), W (C_out, C_in/groups, K) -> Y (B, C_out, N_out)."""
+_ConvChannels = _bilinear_map(
+    "Y = W * X: X (B, C_in, N_in), W (C_out, C_in/groups, K) -> Y (B, C_out, N_out).",
+    lambda x, W, geo: _core.conv_channels(x, W, np.empty(0, x.dtype), geo.lo, geo.dilation, geo.groups, geo.n_out, "auto"),
+    lambda x, W, g, geo: _GradInputChannels.apply(W, g, geo),
+    lambda x, W, g, geo: _GradWeightChannels.apply(x, g, geo))
 
-    @staticmethod
-    def forward(ctx, x, W, geo):
-        ctx.geo = geo
-        ctx.save_for_backward(x, W)
-        return torch.from_numpy(_core.conv_channels(_array(x), _array(W), _no_bias(x.dtype), geo.lo, geo.dilation,
-                                                    geo.groups, geo.n_out, "auto"))
+_GradWeightChannels = _bilinear_map(
+    "DW[o, c', j] = sum_b sum_n X[b, c, n - d (lo + j)] R[b, o, n]: shape (C_out, C_in/groups, K).",
+    lambda x, r, geo: _core.grad_weight_channels(x, r, geo.K, geo.lo, geo.dilation, geo.groups, "auto"),
+    lambda x, r, gdW, geo: _GradInputChannels.apply(gdW, r, geo),
+    lambda x, r, gdW, geo: _ConvChannels.apply(x, gdW, geo))
 
-    @staticmethod
-    def backward(ctx, g):
-        x, W = ctx.saved_tensors
-        dx = _GradInputChannels.apply(W, g, ctx.geo) if ctx.needs_input_grad[0] else None
-        dW = _GradWeightChannels.apply(x, g, ctx.geo) if ctx.needs_input_grad[1] else None
-        return dx, dW, None
-
-
-class _GradWeightChannels(torch.autograd.Function):
-    """DW[o, c', j] = sum_b sum_n X[b, c, n - d (lo + j)] R[b, o, n]: shape (C_out, C_in/groups, K)."""
-
-    @staticmethod
-    def forward(ctx, x, r, geo):
-        ctx.geo = geo
-        ctx.save_for_backward(x, r)
-        return torch.from_numpy(_core.grad_weight_channels(_array(x), _array(r), geo.K, geo.lo, geo.dilation,
-                                                           geo.groups, "auto"))
-
-    @staticmethod
-    def backward(ctx, gdW):
-        x, r = ctx.saved_tensors
-        dx = _GradInputChannels.apply(gdW, r, ctx.geo) if ctx.needs_input_grad[0] else None
-        dr = _ConvChannels.apply(x, gdW, ctx.geo) if ctx.needs_input_grad[1] else None
-        return dx, dr, None
-
-
-class _GradInputChannels(torch.autograd.Function):
-    """DX[b, c, k] = sum_{o in group(c)} sum_j W[o, c', j] R[b, o, k + d (lo + j)]: shape (B, C_in, N_in)."""
-
-    @staticmethod
-    def forward(ctx, W, r, geo):
-        ctx.geo = geo
-        ctx.save_for_backward(W, r)
-        return torch.from_numpy(_core.grad_input_channels(_array(W), _array(r), geo.n_in, geo.lo, geo.dilation,
-                                                          geo.groups, "auto"))
-
-    @staticmethod
-    def backward(ctx, gdx):
-        W, r = ctx.saved_tensors
-        dW = _GradWeightChannels.apply(gdx, r, ctx.geo) if ctx.needs_input_grad[0] else None
-        dr = _ConvChannels.apply(gdx, W, ctx.geo) if ctx.needs_input_grad[1] else None
-        return dW, dr, None
+_GradInputChannels = _bilinear_map(
+    "DX[b, c, k] = sum_{o in group(c)} sum_j W[o, c', j] R[b, o, k + d (lo + j)]: shape (B, C_in, N_in).",
+    lambda W, r, geo: _core.grad_input_channels(W, r, geo.n_in, geo.lo, geo.dilation, geo.groups, "auto"),
+    lambda W, r, gdx, geo: _GradWeightChannels.apply(gdx, r, geo),
+    lambda W, r, gdx, geo: _ConvChannels.apply(gdx, W, geo))
 
 
 def _positive_int(name, value):

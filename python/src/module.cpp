@@ -238,20 +238,10 @@ struct FitArgs {
   std::size_t chunk_rows = convgrad::kFitChunkRows;
 };
 
-// Minimises sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 over taps lo..hi. `progress`
-// (or None) is called after every iteration with (iteration, loss, grad_norm, seconds) and
-// stops the fit when it returns False. The GIL is released during the fit and re-taken for
-// each call back and for each Ctrl-C poll (compute): a pending signal stops every solver,
-// the exact one included, with KeyboardInterrupt.
-template <typename T>
-py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::int64_t lo, std::int64_t hi,
-             const FitArgs& a, std::optional<In<T>> h0, py::object progress) {
-  if (xs.size() != ys.size())
-    throw convgrad::invalid_argument("pairs: " + std::to_string(xs.size()) + " inputs but " +
-                                     std::to_string(ys.size()) + " targets");
-  const Taps taps = Taps::range(lo, hi);
-  std::vector<convgrad::Pair<T>> data;
-  for (std::size_t p = 0; p < xs.size(); ++p) data.push_back({span_of(xs[p]), span_of(ys[p])});
+// The library's options from the Python layer's, with `progress` (or None) called after every
+// iteration with (iteration, loss, grad_norm, seconds); the fit stops when it returns False.
+// The caller keeps `progress` alive while the options are used.
+convgrad::FitOptions fit_options(const FitArgs& a, const py::object& progress) {
   convgrad::FitOptions o;
   o.solver = convgrad::parse_solver(a.solver);
   o.method = convgrad::parse_method(a.method);
@@ -276,20 +266,43 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
       // (cast<bool> accepted only True/False and raised a bare RuntimeError for anything else).
       return keep.is_none() || static_cast<bool>(py::bool_(keep));
     };
+  return o;
+}
+
+// The iterative solvers' history as a dict of arrays: iteration, loss, grad_norm, seconds.
+py::dict history_dict(const std::vector<convgrad::Progress>& history) {
+  const std::size_t n_hist = history.size();
+  std::vector<double> it(n_hist), loss(n_hist), gnorm(n_hist), secs(n_hist);
+  for (std::size_t i = 0; i < n_hist; ++i) {
+    it[i] = static_cast<double>(history[i].iteration);
+    loss[i] = history[i].loss;
+    gnorm[i] = history[i].grad_norm;
+    secs[i] = history[i].seconds;
+  }
+  const auto n = static_cast<py::ssize_t>(n_hist);
+  return py::dict("iteration"_a = adopt(std::move(it), {n}), "loss"_a = adopt(std::move(loss), {n}),
+                  "grad_norm"_a = adopt(std::move(gnorm), {n}), "seconds"_a = adopt(std::move(secs), {n}));
+}
+
+// Minimises sum_p 1/2 ||X_p h - y_p||^2 + ridge/2 ||h||^2 over taps lo..hi. `progress`
+// (or None) is called after every iteration with (iteration, loss, grad_norm, seconds) and
+// stops the fit when it returns False. The GIL is released during the fit and re-taken for
+// each call back and for each Ctrl-C poll (compute): a pending signal stops every solver,
+// the exact one included, with KeyboardInterrupt.
+template <typename T>
+py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::int64_t lo, std::int64_t hi,
+             const FitArgs& a, std::optional<In<T>> h0, py::object progress) {
+  if (xs.size() != ys.size())
+    throw convgrad::invalid_argument("pairs: " + std::to_string(xs.size()) + " inputs but " +
+                                     std::to_string(ys.size()) + " targets");
+  const Taps taps = Taps::range(lo, hi);
+  std::vector<convgrad::Pair<T>> data;
+  for (std::size_t p = 0; p < xs.size(); ++p) data.push_back({span_of(xs[p]), span_of(ys[p])});
+  const convgrad::FitOptions o = fit_options(a, progress);
   const std::span<const T> h_start = h0 ? span_of(*h0) : std::span<const T>{};
   convgrad::FitResult<T> res;
   compute("fit", [&] { res = convgrad::fit<T>(data, taps, o, h_start); });
-  const std::size_t n_hist = res.history.size();
-  std::vector<double> it(n_hist), loss(n_hist), gnorm(n_hist), secs(n_hist);
-  for (std::size_t i = 0; i < n_hist; ++i) {
-    it[i] = static_cast<double>(res.history[i].iteration);
-    loss[i] = res.history[i].loss;
-    gnorm[i] = res.history[i].grad_norm;
-    secs[i] = res.history[i].seconds;
-  }
-  const auto n = static_cast<py::ssize_t>(n_hist);
-  py::dict history("iteration"_a = adopt(std::move(it), {n}), "loss"_a = adopt(std::move(loss), {n}),
-                   "grad_norm"_a = adopt(std::move(gnorm), {n}), "seconds"_a = adopt(std::move(secs), {n}));
+  py::dict history = history_dict(res.history);
   const auto K = static_cast<py::ssize_t>(res.h.size());
   const auto P = static_cast<py::ssize_t>(res.pair_loss.size());
   py::object condition = res.condition ? py::object(py::float_(*res.condition)) : py::none();
@@ -302,10 +315,12 @@ py::dict fit(const std::vector<In<T>>& xs, const std::vector<In<T>>& ys, std::in
                   "ridge"_a = a.ridge, "history"_a = history);
 }
 
-// Multi-input, multi-output exact fit (convgrad::fit_mimo): x is C_in x N, y is C_out x N
-// (2-D, C order); h comes back as C_out x C_in x K.
+// Multi-input, multi-output fit (convgrad::fit_mimo), by any solver: x is C_in x N, y is
+// C_out x N (2-D, C order); h (and h0, when given) is C_out x C_in x K. Options and progress as
+// for fit().
 template <typename T>
-py::dict fit_mimo(const In<T>& x, const In<T>& y, std::int64_t lo, std::int64_t hi, double ridge) {
+py::dict fit_mimo(const In<T>& x, const In<T>& y, std::int64_t lo, std::int64_t hi, const FitArgs& a,
+                  std::optional<In<T>> h0, py::object progress) {
   if (x.ndim() != 2 || y.ndim() != 2)
     throw convgrad::invalid_argument("x and y must be 2-D (channels x samples)");
   const Taps taps = Taps::range(lo, hi);
@@ -316,16 +331,23 @@ py::dict fit_mimo(const In<T>& x, const In<T>& y, std::int64_t lo, std::int64_t 
     return v;
   };
   const auto xs = rows(x), ys = rows(y);
+  const convgrad::FitOptions o = fit_options(a, progress);
+  const std::span<const T> h_start = h0 ? span_of(*h0) : std::span<const T>{};
   convgrad::MimoSolution r;
-  compute("fit", [&] { r = convgrad::fit_mimo<T>(xs, ys, taps, ridge); });
+  compute("fit", [&] { r = convgrad::fit_mimo<T>(xs, ys, taps, o, h_start); });
   std::vector<T> h(r.h.begin(), r.h.end());
   const std::string advice = convgrad::mimo_advice(r);
   const auto C_out = static_cast<py::ssize_t>(r.outputs), C_in = static_cast<py::ssize_t>(r.inputs);
+  const bool exact = r.solver == convgrad::Solver::exact;  // else no condition number
+  const auto or_none = [exact](double v) { return exact ? py::object(py::float_(v)) : py::none(); };
   return py::dict("h"_a = adopt(std::move(h), {C_out, C_in, static_cast<py::ssize_t>(taps.K())}),
                   "output_loss"_a = adopt(std::move(r.output_loss), {C_out}), "loss"_a = r.loss,
-                  "condition"_a = r.condition, "condition_estimated"_a = r.condition_estimated,
-                  "lambda_min"_a = r.lambda_min, "lambda_max"_a = r.lambda_max, "seconds"_a = r.seconds,
-                  "advice"_a = advice);
+                  "condition"_a = or_none(r.condition), "condition_estimated"_a = r.condition_estimated,
+                  "lambda_min"_a = or_none(r.lambda_min), "lambda_max"_a = r.lambda_max,
+                  "seconds"_a = r.seconds, "advice"_a = advice,
+                  "solver"_a = std::string(convgrad::to_string(r.solver)), "iterations"_a = r.iterations,
+                  "stop_reason"_a = r.stop_reason, "grad_norm"_a = r.grad_norm, "step"_a = r.step,
+                  "step_halvings"_a = r.step_halvings, "history"_a = history_dict(r.history));
 }
 
 template <typename T>
@@ -344,7 +366,8 @@ void bind_dtype(py::module_& m) {
   m.def("grad_input_rows", &grad_input_rows<T>, "h"_a.noconvert(), "r"_a.noconvert(), "lo"_a);
   m.def("fit", &fit<T>, "xs"_a.noconvert(), "ys"_a.noconvert(), "lo"_a, "hi"_a, "options"_a,
         "h0"_a.noconvert(), "progress"_a);
-  m.def("fit_mimo", &fit_mimo<T>, "x"_a.noconvert(), "y"_a.noconvert(), "lo"_a, "hi"_a, "ridge"_a);
+  m.def("fit_mimo", &fit_mimo<T>, "x"_a.noconvert(), "y"_a.noconvert(), "lo"_a, "hi"_a, "options"_a,
+        "h0"_a.noconvert(), "progress"_a);
 }
 
 void translate_errors() {

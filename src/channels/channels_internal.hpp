@@ -52,45 +52,36 @@ void fill_bias(std::span<const T> bias, std::span<T> y, const Dims& D) {
     }
 }
 
+// Every method's three entry points, declared alike in the method's namespace (channels.cpp
+// dispatches among them): the forward, the gradients and the fused training step of channels.hpp.
+#define CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS                                                     \
+  template <std::floating_point T>                                                               \
+  void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<T> y, \
+            const ChannelShape& s);                                                              \
+  template <std::floating_point T>                                                               \
+  void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std::span<T> dx,   \
+            std::span<T> dW, std::span<T> dbias, const ChannelShape& s);                         \
+  template <std::floating_point T>                                                               \
+  double train_step(std::span<const T> x, std::span<const T> W, std::span<const T> bias,         \
+                    std::span<const T> y, std::span<T> dW, std::span<T> dbias, const ChannelShape& s);
+
 // The literal loops of the formulas in channels.hpp: what every fast path is tested against.
 namespace reference {
-template <std::floating_point T>
-void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<T> y,
-          const ChannelShape& s);
-template <std::floating_point T>
-void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std::span<T> dx, std::span<T> dW,
-          std::span<T> dbias, const ChannelShape& s);
-template <std::floating_point T>
-double train_step(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<const T> y,
-                  std::span<T> dW, std::span<T> dbias, const ChannelShape& s);
+CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
 }  // namespace reference
 
 // O(B C_out C_in/g N K) sums for speed: blocks of the signal, the channel sum in registers
 // (simd.hpp), OpenMP over (batch, group, block) units, gradients summed per task in a fixed
 // order (chunks.hpp's rule). direct.cpp.
 namespace direct {
-template <std::floating_point T>
-void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<T> y,
-          const ChannelShape& s);
-template <std::floating_point T>
-void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std::span<T> dx, std::span<T> dW,
-          std::span<T> dbias, const ChannelShape& s);
-template <std::floating_point T>
-double train_step(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<const T> y,
-                  std::span<T> dW, std::span<T> dbias, const ChannelShape& s);
+CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
 }  // namespace direct
 
 // Overlap-save blocks through FFTW with the channel sums per frequency bin (fft.cpp).
 namespace fft {
-template <std::floating_point T>
-void conv(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<T> y,
-          const ChannelShape& s);
-template <std::floating_point T>
-void grad(std::span<const T> x, std::span<const T> W, std::span<const T> r, std::span<T> dx, std::span<T> dW,
-          std::span<T> dbias, const ChannelShape& s);
-template <std::floating_point T>
-double train_step(std::span<const T> x, std::span<const T> W, std::span<const T> bias, std::span<const T> y,
-                  std::span<T> dW, std::span<T> dbias, const ChannelShape& s);
+CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
 }  // namespace fft
+
+#undef CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
 
 }  // namespace convgrad::detail::channels

@@ -17,9 +17,7 @@
 // thread count), so results do not depend on the thread count. Spectra are kept split (real
 // parts, then imaginary parts) so that the per-bin loops vectorise.
 #include <algorithm>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,47 +32,13 @@
 namespace convgrad::detail::channels::fft {
 namespace {
 
-// An FFTW-aligned array (a plan executes on new arrays only with the planning alignment).
-template <class T>
-struct Aligned {
-  explicit Aligned(std::size_t count)
-      : ptr(static_cast<T*>(fftw_malloc(std::max<std::size_t>(count, 1) * sizeof(T)))) {
-    if (!ptr)
-      throw resource_limit("channels fft: cannot allocate " + std::to_string(count * sizeof(T)) + " bytes");
-  }
-  ~Aligned() { fftw_free(ptr); }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  T* ptr;
-};
-
-// Forward and inverse real plans of one length, made with the library's one planner lock and
-// flags (core/fftw.hpp), kept for the life of the process.
+// The library's one cache of plans (core/fftw.hpp), shared with the single-channel FFT method.
 template <std::floating_point T>
-struct Plans {
-  typename Fftw<T>::plan forward = nullptr, inverse = nullptr;
-  Plans() = default;
-  Plans(const Plans&) = delete;
-  Plans& operator=(const Plans&) = delete;
-  ~Plans() {
-    if (forward) Fftw<T>::destroy(forward);
-    if (inverse) Fftw<T>::destroy(inverse);
-  }
-};
+using Plans = FftwPlans<T>;
 
 template <std::floating_point T>
 const Plans<T>& plans_for(I L) {
-  static std::map<I, std::unique_ptr<Plans<T>>> cache;
-  std::lock_guard lock(fftw_planner_mutex());
-  if (auto it = cache.find(L); it != cache.end()) return *it->second;
-  Aligned<T> real{std::size_t(L)}, spec{std::size_t(2 * (L / 2 + 1))};
-  auto p = std::make_unique<Plans<T>>();
-  auto* z = reinterpret_cast<typename Fftw<T>::complex*>(spec.ptr);
-  p->forward = Fftw<T>::r2c(int(L), real.ptr, z, kFftwPlannerFlags);
-  p->inverse = Fftw<T>::c2r(int(L), z, real.ptr, kFftwPlannerFlags);
-  if (!p->forward || !p->inverse)
-    throw resource_limit("channels fft: FFTW could not plan a transform of length " + std::to_string(L));
-  return *cache.emplace(L, std::move(p)).first->second;
+  return fftw_plans<T>(std::size_t(L));
 }
 
 // Split spectra of `rows` signals: row k's real parts at data[2 k bins], imaginary parts after.
@@ -105,7 +69,7 @@ struct Geometry {
 // One thread's transform buffers.
 template <std::floating_point T>
 struct Buffers {
-  Aligned<T> real, z;
+  FftwBuffer<T> real, z;
   std::vector<T> r;  // the training step's residual of one block
   explicit Buffers(const Geometry& g) : real(std::size_t(g.L)), z(std::size_t(2 * g.bins)) {}
   typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(z.ptr); }

@@ -38,63 +38,12 @@
 namespace convgrad::detail::fft {
 namespace {
 
-// An FFTW-aligned array of `count` T (FFTW's new-array execute needs the alignment that
-// fftw_malloc gives, the same as the arrays the plan was made with).
 template <std::floating_point T>
-struct FftwBuffer {
-  explicit FftwBuffer(std::size_t count)
-      : ptr(static_cast<T*>(Fftw<T>::malloc(std::max<std::size_t>(count, 1) * sizeof(T)))) {
-    if (!ptr) throw resource_limit("fft: cannot allocate " + std::to_string(count * sizeof(T)) + " bytes");
-  }
-  ~FftwBuffer() { Fftw<T>::free(ptr); }
-  FftwBuffer(const FftwBuffer&) = delete;
-  FftwBuffer& operator=(const FftwBuffer&) = delete;
-  T* ptr;
-  typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(ptr); }
-};
-
-// Out-of-place forward (r2c) and inverse (c2r) plans for one length, made with FFTW_ESTIMATE
-// and nothing else. The plan fixes the order of every floating-point operation, so it is
-// part of the result: FFTW_MEASURE (and PATIENT, and wisdom made by them) times candidate
-// algorithms and keeps the fastest, which on a busy machine is a different algorithm in
-// different processes, and the same command gave different last bits. ESTIMATE picks from
-// the length, the precision, the CPU's SIMD sets and the arrays' alignment alone (every array
-// here comes from fftw_malloc, aligned alike), so a process plans what any other process on
-// this machine plans. It also plans in milliseconds where MEASURE took a second per length,
-// which was most of a one-shot exact fit.
-template <std::floating_point T>
-struct Plans {
-  typename Fftw<T>::plan forward = nullptr, inverse = nullptr;
-  Plans() = default;
-  Plans(const Plans&) = delete;
-  Plans& operator=(const Plans&) = delete;
-  // The cache is destroyed at exit; the plans go with it (LeakSanitizer checks this).
-  ~Plans() {
-    if (forward) Fftw<T>::destroy(forward);
-    if (inverse) Fftw<T>::destroy(inverse);
-  }
-};
-
-constexpr unsigned kPlannerFlags = kFftwPlannerFlags;
-
-template <std::floating_point T>
-std::map<std::size_t, std::unique_ptr<Plans<T>>>& plan_cache() {
-  static std::map<std::size_t, std::unique_ptr<Plans<T>>> cache;  // plans live until the process ends
-  return cache;
-}
+using Plans = FftwPlans<T>;
 
 template <std::floating_point T>
 const Plans<T>& plans_for(std::size_t L) {
-  std::lock_guard lock(fftw_planner_mutex());
-  auto& cache = plan_cache<T>();
-  if (auto it = cache.find(L); it != cache.end()) return *it->second;
-  FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
-  auto p = std::make_unique<Plans<T>>();
-  p->forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), kPlannerFlags);
-  p->inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, kPlannerFlags);
-  if (!p->forward || !p->inverse)
-    throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
-  return *cache.emplace(L, std::move(p)).first->second;
+  return fftw_plans<T>(L);
 }
 
 // The overlap-save geometry for N samples and K taps: transform length L, P outputs per
@@ -344,6 +293,36 @@ std::size_t good_size(std::size_t n) {
 }
 
 std::size_t block_transform_length(std::size_t n, std::size_t k) { return choose_length(n, k); }
+
+}  // namespace convgrad::detail::fft
+
+namespace convgrad::detail {
+
+template <std::floating_point T>
+std::map<std::size_t, std::unique_ptr<FftwPlans<T>>>& plan_cache() {
+  static std::map<std::size_t, std::unique_ptr<FftwPlans<T>>> cache;  // plans live until the process ends
+  return cache;
+}
+
+template <std::floating_point T>
+const FftwPlans<T>& fftw_plans(std::size_t L) {
+  std::lock_guard lock(fftw_planner_mutex());
+  auto& cache = plan_cache<T>();
+  if (auto it = cache.find(L); it != cache.end()) return *it->second;
+  FftwBuffer<T> real(L), spec(2 * (L / 2 + 1));
+  auto p = std::make_unique<FftwPlans<T>>();
+  p->forward = Fftw<T>::r2c(static_cast<int>(L), real.ptr, spec.complex(), kFftwPlannerFlags);
+  p->inverse = Fftw<T>::c2r(static_cast<int>(L), spec.complex(), real.ptr, kFftwPlannerFlags);
+  if (!p->forward || !p->inverse)
+    throw resource_limit("fft: FFTW could not plan a transform of length " + std::to_string(L));
+  return *cache.emplace(L, std::move(p)).first->second;
+}
+template const FftwPlans<float>& fftw_plans<float>(std::size_t);
+template const FftwPlans<double>& fftw_plans<double>(std::size_t);
+
+}  // namespace convgrad::detail
+
+namespace convgrad::detail::fft {
 
 std::size_t cached_plan_count() {
   std::lock_guard lock(fftw_planner_mutex());

@@ -1,15 +1,20 @@
-// FFTW's float and double APIs behind one name, and the one lock around its planner: every
-// room that transforms (the FFT method in src/core/fft.cpp, the frequency-domain adaptive
-// filter in src/adaptive/fdaf.cpp) plans through these, since FFTW's planner is one global,
+// FFTW's float and double APIs behind one name, the one lock around its planner, aligned
+// buffers and the one cache of plans: every room that transforms (the FFT method in
+// src/core/fft.cpp, the channel FFT method in src/channels/fft.cpp, the frequency-domain
+// adaptive filter in src/adaptive/fdaf.cpp) plans through these, since FFTW's planner is one global,
 // not thread-safe state (executing a plan on new arrays is thread-safe).
 #pragma once
 
 #include <fftw3.h>
 
+#include <algorithm>
 #include <complex>
 #include <concepts>
 #include <cstddef>
 #include <mutex>
+#include <string>
+
+#include "convgrad/errors.hpp"
 
 namespace convgrad::detail {
 
@@ -62,5 +67,48 @@ struct Fftw<float> {
   static void destroy(plan p) { fftwf_destroy_plan(p); }
   static complex* cast(std::complex<float>* z) { return reinterpret_cast<complex*>(z); }
 };
+
+// An FFTW-aligned array of `count` T (FFTW's new-array execute needs the alignment that
+// fftw_malloc gives, the same as the arrays the plan was made with).
+template <std::floating_point T>
+struct FftwBuffer {
+  explicit FftwBuffer(std::size_t count)
+      : ptr(static_cast<T*>(Fftw<T>::malloc(std::max<std::size_t>(count, 1) * sizeof(T)))) {
+    if (!ptr) throw resource_limit("fft: cannot allocate " + std::to_string(count * sizeof(T)) + " bytes");
+  }
+  ~FftwBuffer() { Fftw<T>::free(ptr); }
+  FftwBuffer(const FftwBuffer&) = delete;
+  FftwBuffer& operator=(const FftwBuffer&) = delete;
+  T* ptr;
+  typename Fftw<T>::complex* complex() { return reinterpret_cast<typename Fftw<T>::complex*>(ptr); }
+};
+
+// Out-of-place forward (r2c) and inverse (c2r) plans for one length, made with FFTW_ESTIMATE
+// and nothing else. The plan fixes the order of every floating-point operation, so it is
+// part of the result: FFTW_MEASURE (and PATIENT, and wisdom made by them) times candidate
+// algorithms and keeps the fastest, which on a busy machine is a different algorithm in
+// different processes, and the same command gave different last bits. ESTIMATE picks from
+// the length, the precision, the CPU's SIMD sets and the arrays' alignment alone (every array
+// here comes from fftw_malloc, aligned alike), so a process plans what any other process on
+// this machine plans. It also plans in milliseconds where MEASURE took a second per length,
+// which was most of a one-shot exact fit.
+template <std::floating_point T>
+struct FftwPlans {
+  typename Fftw<T>::plan forward = nullptr, inverse = nullptr;
+  FftwPlans() = default;
+  FftwPlans(const FftwPlans&) = delete;
+  FftwPlans& operator=(const FftwPlans&) = delete;
+  // The cache is destroyed at exit; the plans go with it (LeakSanitizer checks this).
+  ~FftwPlans() {
+    if (forward) Fftw<T>::destroy(forward);
+    if (inverse) Fftw<T>::destroy(inverse);
+  }
+};
+
+// The plans of length L for T, made once per (precision, length) under fftw_planner_mutex and
+// kept for the life of the process (src/core/fft.cpp): every room that transforms blocks of
+// one length (the FFT method, the channel FFT method) shares them.
+template <std::floating_point T>
+const FftwPlans<T>& fftw_plans(std::size_t L);
 
 }  // namespace convgrad::detail

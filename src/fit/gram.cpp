@@ -131,26 +131,6 @@ void require_gram_budget(std::size_t K, std::size_t budget) {
                          fmt(static_cast<double>(budget) / (1 << 20)) + " MiB; use an iterative solver");
 }
 
-// lambda_max of a symmetric positive semidefinite A by power iteration (dense products).
-double power_iteration(const Mat& A, int iterations) {
-  std::mt19937_64 rng(0x5eed);
-  std::normal_distribution<double> normal;
-  Eigen::VectorXd v(A.rows());
-  for (Eigen::Index i = 0; i < v.size(); ++i) v[i] = normal(rng);
-  double lambda = 0;
-  for (int it = 0; it < iterations; ++it) {
-    poll_interrupt("exact solver (largest eigenvalue)");
-    v.normalize();
-    const Eigen::VectorXd w = A * v;
-    const double next = v.dot(w);
-    const bool settled = std::abs(next - lambda) <= 1e-8 * std::abs(next);
-    lambda = next;
-    if (settled || w.norm() == 0) break;
-    v = w;
-  }
-  return lambda;
-}
-
 // A = L L^T for a symmetric positive definite A (lower triangle read), overwriting A's lower
 // triangle with L; false when A is not positive definite. Right-looking and blocked, like
 // Eigen's LLT, but a stop check is polled between row slabs (interrupt.hpp): Eigen's LLT is one
@@ -183,29 +163,9 @@ bool cholesky_in_panels(Mat& A) {
 }
 
 // A^{-1} v through the factor L of cholesky_in_panels: L z = v, then L^T u = z.
-Eigen::VectorXd cholesky_solve(const Mat& L, const Eigen::VectorXd& v) {
+Eigen::VectorXd cholesky_solve(const Eigen::Ref<const Mat>& L, const Eigen::VectorXd& v) {
   const Eigen::VectorXd z = L.triangularView<Eigen::Lower>().solve(v);
   return L.transpose().triangularView<Eigen::Upper>().solve(z);
-}
-
-// lambda_min of a symmetric positive definite A by inverse iteration through its Cholesky factor.
-double inverse_iteration(const Mat& L, Eigen::Index K, int iterations) {
-  std::mt19937_64 rng(0xfee1);
-  std::normal_distribution<double> normal;
-  Eigen::VectorXd v(K);
-  for (Eigen::Index i = 0; i < K; ++i) v[i] = normal(rng);
-  double mu = 0;  // estimate of 1 / lambda_min
-  for (int it = 0; it < iterations; ++it) {
-    poll_interrupt("exact solver (smallest eigenvalue)");
-    v.normalize();
-    const Eigen::VectorXd w = cholesky_solve(L, v);
-    const double next = v.dot(w);
-    const bool settled = std::abs(next - mu) <= 1e-8 * std::abs(next);
-    mu = next;
-    if (settled) break;
-    v = w;
-  }
-  return 1.0 / mu;
 }
 
 // Runs `work`, turning a failed allocation into resource_limit naming what was being allocated
@@ -614,7 +574,8 @@ ExactSolution NormalEquations::solve(double ridge) const {
     out.lambda_min = lambda[0];
     out.lambda_max = lambda[K - 1];
   } else {
-    out.lambda_max = power_iteration(A, 300);
+    out.lambda_max = detail::fit::largest_eigenvalue_dense({A.data(), static_cast<std::size_t>(A.size())},
+                                                           static_cast<std::size_t>(K), "exact solver");
   }
   const double limit = 1.0 / (static_cast<double>(K) * eps);
   if (full && !(out.lambda_min > out.lambda_max / limit))
@@ -625,7 +586,8 @@ ExactSolution NormalEquations::solve(double ridge) const {
   if (!cholesky_in_panels(L))
     throw_singular("the normal equations are not positive definite (Cholesky failed)", suggest);
   if (!full) {
-    out.lambda_min = inverse_iteration(L, K, 300);
+    out.lambda_min = detail::fit::smallest_eigenvalue_cholesky({L.data(), static_cast<std::size_t>(L.size())},
+                                                               static_cast<std::size_t>(K), "exact solver");
     out.condition_estimated = true;
     if (!(out.lambda_min > out.lambda_max / limit))
       throw_singular("the normal equations are singular (smallest eigenvalue about " + fmt(out.lambda_min) +
@@ -638,6 +600,35 @@ ExactSolution NormalEquations::solve(double ridge) const {
   out.h.assign(h.data(), h.data() + K);
   return out;
 }
+
+namespace detail::fit {
+
+// Power iteration with dense products A v.
+double largest_eigenvalue_dense(std::span<const double> A, std::size_t n, const char* what) {
+  const Eigen::Map<const Mat> M(A.data(), static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n));
+  auto rayleigh = [&](std::span<const double> v, std::span<double> w) {
+    Eigen::Map<Eigen::VectorXd>(w.data(), M.rows()) =
+        M * Eigen::Map<const Eigen::VectorXd>(v.data(), M.rows());
+    return rayleigh_quotient<double>(v, w);
+  };
+  return power_iteration(n, rayleigh, 1e-8, 300, kPowerSeed,
+                         (std::string(what) + " (largest eigenvalue)").c_str());
+}
+
+// Inverse iteration: power iteration on A^{-1} (products by two triangular solves), whose
+// dominant eigenvalue is 1 / lambda_min.
+double smallest_eigenvalue_cholesky(std::span<const double> L, std::size_t n, const char* what) {
+  const Eigen::Map<const Mat> factor(L.data(), static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n));
+  auto rayleigh = [&](std::span<const double> v, std::span<double> w) {
+    Eigen::Map<Eigen::VectorXd>(w.data(), factor.rows()) =
+        cholesky_solve(factor, Eigen::Map<const Eigen::VectorXd>(v.data(), factor.rows()));
+    return rayleigh_quotient<double>(v, w);
+  };
+  return 1.0 / power_iteration(n, rayleigh, 1e-8, 300, 0xfee1,
+                               (std::string(what) + " (smallest eigenvalue)").c_str());
+}
+
+}  // namespace detail::fit
 
 template void NormalEquations::add<float>(std::span<const float>, std::span<const float>, std::size_t);
 template void NormalEquations::add<double>(std::span<const double>, std::span<const double>, std::size_t);

@@ -21,14 +21,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <functional>
 #include <limits>
 #include <new>
-#include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "convgrad/channels.hpp"
 #include "convgrad/errors.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/interrupt.hpp"
@@ -162,28 +161,6 @@ void validate_mimo(std::span<const std::span<const T>> xs, std::span<const std::
   require_channels<T>(ys, "y", N);
 }
 
-// The dominant eigenvalue of a symmetric positive definite operator `apply` on R^n by power
-// iteration from a seeded random start (with apply = A^{-1}, its reciprocal is lambda_min).
-double dominant_eigenvalue(const std::function<Eigen::VectorXd(const Eigen::VectorXd&)>& apply,
-                           Eigen::Index n) {
-  std::mt19937_64 rng(0x5eed);
-  std::normal_distribution<double> normal;
-  Eigen::VectorXd v(n);
-  for (Eigen::Index i = 0; i < n; ++i) v[i] = normal(rng);
-  double lambda = 0;
-  for (int it = 0; it < 300; ++it) {
-    poll_interrupt("exact solver (condition number)");
-    v.normalize();
-    const Eigen::VectorXd w = apply(v);
-    const double next = v.dot(w);
-    const bool settled = std::abs(next - lambda) <= 1e-8 * std::abs(next);
-    lambda = next;
-    if (settled || w.norm() == 0) break;
-    v = w;
-  }
-  return lambda;
-}
-
 [[noreturn]] void throw_singular(const std::string& why, double suggested_ridge) {
   throw singular_system("exact solver: " + why +
                         "; the data do not determine every tap of every input (an input that is zero, or a "
@@ -203,9 +180,11 @@ void condition_of(const Mat& A, const Eigen::LLT<Mat>& llt, double suggest, Mimo
     out.lambda_min = lambda[0];
     out.lambda_max = lambda[n - 1];
   } else {
-    out.lambda_max = dominant_eigenvalue([&](const Eigen::VectorXd& v) { return Eigen::VectorXd(A * v); }, n);
-    out.lambda_min =
-        1.0 / dominant_eigenvalue([&](const Eigen::VectorXd& v) { return Eigen::VectorXd(llt.solve(v)); }, n);
+    const auto size = static_cast<std::size_t>(n);
+    out.lambda_max = detail::fit::largest_eigenvalue_dense({A.data(), size * size}, size, "exact solver");
+    // matrixLLT(): L in the lower triangle (the upper one is not read).
+    out.lambda_min = detail::fit::smallest_eigenvalue_cholesky({llt.matrixLLT().data(), size * size}, size,
+                                                               "exact solver");
     out.condition_estimated = true;
   }
   const double limit = 1.0 / (static_cast<double>(n) * std::numeric_limits<double>::epsilon());
@@ -235,6 +214,108 @@ std::vector<double> output_losses(const Signals& xs, const Signals& ys, const st
   }
   return loss;
 }
+
+// The objective of the iterative solvers (fit_internal.hpp's Objective) for one recording of
+// C_in inputs and C_out outputs, h = W (C_out x C_in x K) and one part per output o:
+//   F(W) = sum_o 1/2 ||r_o||^2 + ridge/2 ||W||^2,   r_o = sum_c W[o, c] * x_c - y_o,
+//   dF/dW[o, c, j] = sum_n x_c[n - m_j] r_o[n] + ridge W[o, c, j],
+// through the multi-channel kernels with a batch of one: conv_channels gives yhat, and
+// grad_channels the channel sums of dW.
+template <std::floating_point T>
+class MimoObjective final : public detail::fit::Objective<T> {
+ public:
+  MimoObjective(std::span<const std::span<const T>> xs, std::span<const std::span<const T>> ys, Taps taps,
+                Method method)
+      : shape_(same_shape(1, xs.size(), ys.size(), xs[0].size(), taps)),
+        gram_shape_(same_shape(1, xs.size(), 1, xs[0].size(), taps)),
+        method_(method),
+        x_(stacked(xs)),
+        y_(stacked(ys)),
+        yhat_(shape_.y_size()),
+        dW_(shape_.w_size()) {}
+
+  std::size_t unknowns() const override { return shape_.w_size(); }
+  std::size_t parts() const override { return shape_.out_channels; }
+
+  // Every output at once (mini-batches are refused by fit_mimo: `batch` is empty).
+  double pass(std::span<const T> h, std::span<const std::size_t> /*batch*/, double ridge, double scale,
+              std::span<double> grad, std::vector<double>* part_loss) override {
+    const std::size_t N = shape_.n_in;
+    conv_channels<T>(x_, h, {}, yhat_, shape_, method_);
+    std::vector<T>& r = yhat_;  // r = yhat - y, in place
+    double sum = 0;
+    if (part_loss) part_loss->assign(parts(), 0.0);
+    for (std::size_t o = 0; o < parts(); ++o) {
+      double rr = 0;
+      for (std::size_t n = o * N; n < (o + 1) * N; ++n) {
+        r[n] -= y_[n];
+        rr += static_cast<double>(r[n]) * r[n];
+      }
+      if (part_loss) (*part_loss)[o] = 0.5 * rr;
+      sum += 0.5 * rr;
+    }
+    double hh = 0;
+    for (const T v : h) hh += static_cast<double>(v) * v;
+    if (!grad.empty()) {
+      grad_channels<T>(x_, h, r, {}, dW_, {}, shape_, method_);
+      for (std::size_t i = 0; i < grad.size(); ++i)
+        grad[i] = scale * static_cast<double>(dW_[i]) + ridge * h[i];
+    }
+    return scale * sum + 0.5 * ridge * hh;
+  }
+
+  // Output o sees every input: ||x|| = sqrt(sum_c ||x_c||^2).
+  detail::fit::PairNorms norms() override {
+    const std::size_t N = shape_.n_in;
+    detail::fit::PairNorms out;
+    const double xx = norm_of(x_);
+    for (std::size_t o = 0; o < parts(); ++o) {
+      out.x.push_back(xx);
+      out.y.push_back(norm_of(std::span<const T>(y_).subspan(o * N, N)));
+      out.n.push_back(N);
+    }
+    return out;
+  }
+
+  // The Hessian is G = X^T X on every output: power iteration on G v = X^T (X v), v one
+  // output's filters (C_in x K), with the kernels for a single output.
+  double largest_eigenvalue(double rel_tol, std::size_t max_iter) override {
+    std::vector<T> vt(gram_shape_.w_size()), u(gram_shape_.y_size()), Gv(gram_shape_.w_size());
+    auto rayleigh = [&](std::span<const double> v, std::span<double> w) {
+      std::copy(v.begin(), v.end(), vt.begin());
+      conv_channels<T>(x_, vt, {}, u, gram_shape_, method_);  // X v
+      if (!std::all_of(u.begin(), u.end(), [](T a) { return std::isfinite(a); }))
+        throw invalid_argument(detail::fit::data_too_large<T>());
+      grad_channels<T>(x_, vt, u, {}, Gv, {}, gram_shape_, method_);  // X^T (X v)
+      std::copy(Gv.begin(), Gv.end(), w.begin());
+      const double q = detail::fit::rayleigh_quotient<T>(vt, w);
+      if (!std::isfinite(q)) throw invalid_argument(detail::fit::data_too_large<T>());
+      return q;
+    };
+    return detail::fit::power_iteration(vt.size(), rayleigh, rel_tol, max_iter, detail::fit::kPowerSeed,
+                                        "power iteration (largest eigenvalue)");
+  }
+
+ private:
+  // The channels one after another (C x N, row-major): the kernels' layout for a batch of one.
+  static std::vector<T> stacked(std::span<const std::span<const T>> vs) {
+    std::vector<T> out;
+    out.reserve(vs.size() * vs[0].size());
+    for (const auto v : vs) out.insert(out.end(), v.begin(), v.end());
+    return out;
+  }
+
+  // ||v||_2, summed in double.
+  static double norm_of(std::span<const T> v) {
+    double s = 0;
+    for (const T a : v) s += static_cast<double>(a) * a;
+    return std::sqrt(s);
+  }
+
+  ChannelShape shape_, gram_shape_;
+  Method method_;
+  std::vector<T> x_, y_, yhat_, dW_;
+};
 
 }  // namespace
 
@@ -306,6 +387,52 @@ MimoSolution fit_mimo(std::span<const std::span<const T>> xs, std::span<const st
   return out;
 }
 
+template <std::floating_point T>
+MimoSolution fit_mimo(std::span<const std::span<const T>> xs, std::span<const std::span<const T>> ys,
+                      Taps taps, const FitOptions& options, std::span<const T> h0) {
+  if (options.batch)
+    throw invalid_argument(
+        "batch: the multi-input fit takes its one recording whole at every step (mini-batches are over "
+        "pairs); leave it unset");
+  validate(options, 1);
+  if (options.solver == Solver::exact) return fit_mimo<T>(xs, ys, taps, options.ridge);
+  const auto start = std::chrono::steady_clock::now();
+  taps = Taps::range(taps.lo, taps.hi);
+  validate_mimo<T>(xs, ys);
+  MimoObjective<T> f(xs, ys, taps, options.method);
+  const std::size_t n = f.unknowns();
+  if (!h0.empty()) {
+    if (h0.size() != n)
+      throw invalid_argument("initial h has " + std::to_string(h0.size()) + " taps, expected " +
+                             std::to_string(n) + " (outputs x inputs x K = " + std::to_string(ys.size()) +
+                             " x " + std::to_string(xs.size()) + " x " + std::to_string(taps.K()) + ")");
+    require_finite<T>(h0, "initial h");
+  }
+  std::vector<T> h = h0.empty() ? std::vector<T>(n, T{0}) : std::vector<T>(h0.begin(), h0.end());
+  FitResult<T> run;
+  detail::fit::iterate<T>(f, options, h, run);
+
+  MimoSolution out;
+  out.inputs = xs.size();
+  out.outputs = ys.size();
+  out.taps = taps;
+  out.ridge = options.ridge;
+  out.solver = options.solver;
+  out.iterations = run.iterations;
+  out.stop_reason = std::move(run.stop_reason);
+  out.lambda_max = run.lambda_max;
+  out.step = run.step;
+  out.step_halvings = run.step_halvings;
+  out.history = std::move(run.history);
+  // The reported losses and gradient norm: one full pass at the result.
+  std::vector<double> g(n);
+  out.loss = f.pass(h, {}, options.ridge, 1.0, g, &out.output_loss);
+  out.grad_norm = norm2(g);
+  out.h.assign(h.begin(), h.end());
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
 std::string mimo_advice(const MimoSolution& solution) {
   if (!(solution.condition > kIllConditioned)) return {};
   // ridge = lambda_max / kIllConditioned caps the condition number near kIllConditioned.
@@ -322,5 +449,11 @@ template MimoSolution fit_mimo<float>(std::span<const std::span<const float>>,
                                       std::span<const std::span<const float>>, Taps, double, std::size_t);
 template MimoSolution fit_mimo<double>(std::span<const std::span<const double>>,
                                        std::span<const std::span<const double>>, Taps, double, std::size_t);
+template MimoSolution fit_mimo<float>(std::span<const std::span<const float>>,
+                                      std::span<const std::span<const float>>, Taps, const FitOptions&,
+                                      std::span<const float>);
+template MimoSolution fit_mimo<double>(std::span<const std::span<const double>>,
+                                       std::span<const std::span<const double>>, Taps, const FitOptions&,
+                                       std::span<const double>);
 
 }  // namespace convgrad

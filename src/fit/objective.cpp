@@ -54,6 +54,40 @@ double pass(std::span<const Pair<T>> data, std::span<const std::size_t> batch, s
   return scale * sum + 0.5 * ridge * hh;
 }
 
+double power_iteration(std::size_t n,
+                       const std::function<double(std::span<const double>, std::span<double>)>& rayleigh,
+                       double rel_tol, std::size_t max_iter, std::uint64_t seed, const char* what) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  std::vector<double> v(n), w(n);
+  for (auto& a : v) a = normal(rng);
+  double lambda = 0;
+  for (std::size_t it = 0; it < std::max<std::size_t>(max_iter, 1); ++it) {
+    poll_interrupt(what);
+    const double nv = norm2(v);
+    if (nv == 0) break;  // A v = 0 for every direction tried: A is zero
+    for (double& a : v) a /= nv;
+    const double next = rayleigh(v, w);
+    const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
+    lambda = next;
+    if (settled) break;
+    v.swap(w);
+  }
+  return lambda;
+}
+
+template <std::floating_point T>
+double rayleigh_quotient(std::span<const T> v, std::span<const double> w) {
+  double vw = 0, vv = 0;
+  for (std::size_t j = 0; j < v.size(); ++j) {
+    vw += static_cast<double>(v[j]) * w[j];
+    vv += static_cast<double>(v[j]) * v[j];
+  }
+  return vw / vv;
+}
+template double rayleigh_quotient<float>(std::span<const float>, std::span<const double>);
+template double rayleigh_quotient<double>(std::span<const double>, std::span<const double>);
+
 template <std::floating_point T>
 PairNorms pair_norms(std::span<const Pair<T>> data) {
   PairNorms out;
@@ -133,26 +167,16 @@ double objective(std::span<const Pair<T>> data, std::span<const T> h, Taps taps,
   return F;
 }
 
-// Power iteration: v <- G v / ||G v||, G v = sum_p X_p^T (X_p v). The Rayleigh quotient
-// v^T G v / v^T v of the iterates rises monotonically towards lambda_max for a symmetric
-// positive semidefinite G, from a random start that is almost surely not orthogonal to the
-// top eigenvector.
+// Power iteration on G = sum_p X_p^T X_p, each product G v = sum_p X_p^T (X_p v) without
+// forming X, v rounded to T first.
 template <std::floating_point T>
 double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_tol, std::size_t max_iter,
                           Method method) {
   validate_pairs(data);
   const std::size_t K = taps.K();
-  std::mt19937_64 rng(0x5eed);
-  std::normal_distribution<double> normal;
-  std::vector<double> v(K);
-  for (auto& a : v) a = normal(rng);
   std::vector<T> vt(K), yhat, dh(K);
-  std::vector<double> w(K);
-  double lambda = 0;
-  for (std::size_t it = 0; it < std::max<std::size_t>(max_iter, 1); ++it) {
-    const double nv = detail::fit::norm2(v);
-    if (nv == 0) return 0;  // G v = 0 for every direction tried: G is zero (x all zero)
-    for (std::size_t j = 0; j < K; ++j) vt[j] = static_cast<T>(v[j] / nv);
+  auto rayleigh = [&](std::span<const double> v, std::span<double> w) {
+    for (std::size_t j = 0; j < K; ++j) vt[j] = static_cast<T>(v[j]);
     std::fill(w.begin(), w.end(), 0.0);
     for (const auto& p : data) {
       poll_interrupt("power iteration (largest eigenvalue)");
@@ -164,20 +188,13 @@ double largest_eigenvalue(std::span<const Pair<T>> data, Taps taps, double rel_t
       grad_kernel<T>(p.x, yhat, taps, dh, method);  // X^T (X v)
       for (std::size_t j = 0; j < K; ++j) w[j] += dh[j];
     }
-    double vw = 0, vv = 0;
-    for (std::size_t j = 0; j < K; ++j) {
-      vw += static_cast<double>(vt[j]) * w[j];
-      vv += static_cast<double>(vt[j]) * vt[j];
-    }
-    const double next = vw / vv;
-    if (!std::isfinite(next))  // v is a unit vector: only x x products beyond T's range get here
+    const double q = detail::fit::rayleigh_quotient<T>(vt, w);
+    if (!std::isfinite(q))  // v is a unit vector: only x x products beyond T's range get here
       throw invalid_argument(detail::fit::data_too_large<T>());
-    const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
-    lambda = next;
-    if (settled) break;
-    v = w;
-  }
-  return lambda;
+    return q;
+  };
+  return detail::fit::power_iteration(K, rayleigh, rel_tol, max_iter, detail::fit::kPowerSeed,
+                                      "power iteration (largest eigenvalue)");
 }
 
 template <std::floating_point T>

@@ -60,7 +60,7 @@ namespace {
 // the canonical-node partials of its chunks, they are gathered, and the one tree of reduce.hpp
 // finishes them. Every pass reads the data once.
 template <std::floating_point T>
-struct Sums {
+struct Sums final : detail::fit::Objective<T> {
   Source<T>& source;
   ChunkPlan plan;
   Taps taps;
@@ -78,6 +78,8 @@ struct Sums {
     }
   }
   std::size_t P() const { return plan.pairs(); }
+  std::size_t unknowns() const override { return taps.K(); }
+  std::size_t parts() const override { return P(); }
 
   // Every process's partials: this one's from local(), the others' through the reducer. An
   // error met here reaches the other processes through all_gather, and is rethrown here.
@@ -126,7 +128,7 @@ struct Sums {
   //   g = scale * sum X^T r + ridge h (into `grad`, if non-empty), over all pairs when `batch`
   // is empty. `pair_loss` (unscaled, size P) when non-null.
   double pass(std::span<const T> h, std::span<const std::size_t> batch, double ridge, double scale,
-              std::span<double> grad, std::vector<double>* pair_loss) {
+              std::span<double> grad, std::vector<double>* pair_loss) override {
     const std::size_t K = taps.K();
     std::vector<bool> in_batch(batch.empty() ? 0 : P(), false);
     for (const std::size_t p : batch) in_batch[p] = true;
@@ -148,7 +150,7 @@ struct Sums {
   }
 
   // ||x_p|| and ||y_p|| of every pair (for loss_rounding's bound), one pass.
-  detail::fit::PairNorms norms() {
+  detail::fit::PairNorms norms() override {
     std::vector<double> local((b - a) * 2, 0.0);
     reduce::leaves_in_order(
         a, b, 2,
@@ -176,43 +178,27 @@ struct Sums {
 
   // The largest eigenvalue of G by power iteration (objective.cpp's largest_eigenvalue, with
   // G v summed over the chunks by the tree).
-  double largest_eigenvalue(double rel_tol, std::size_t max_iter) {
-    const std::size_t K = taps.K();
-    std::mt19937_64 rng(0x5eed);
-    std::normal_distribution<double> normal;
-    std::vector<double> v(K);
-    for (auto& u : v) u = normal(rng);
-    std::vector<T> vt(K);
-    double lambda = 0;
-    for (std::size_t it = 0; it < std::max<std::size_t>(max_iter, 1); ++it) {
-      poll_interrupt("power iteration (largest eigenvalue)");
-      const double nv = norm2(v);
-      if (nv == 0) return 0;  // G v = 0 for every direction tried: G is zero (x all zero)
-      for (std::size_t j = 0; j < K; ++j) vt[j] = static_cast<T>(v[j] / nv);
-      const std::vector<double> w =
+  double largest_eigenvalue(double rel_tol, std::size_t max_iter) override {
+    std::vector<T> vt(taps.K());
+    auto rayleigh = [&](std::span<const double> v, std::span<double> w) {
+      std::copy(v.begin(), v.end(), vt.begin());
+      const std::vector<double> Gv =
           root([&] { return gram_product_partials<T>(source, plan, taps, vt, a, b, method); });
-      double vw = 0, vv = 0;
-      for (std::size_t j = 0; j < K; ++j) {
-        vw += static_cast<double>(vt[j]) * w[j];
-        vv += static_cast<double>(vt[j]) * vt[j];
-      }
-      const double next = vw / vv;
-      if (!std::isfinite(next)) throw invalid_argument(detail::fit::data_too_large<T>());
-      const bool settled = it > 0 && std::abs(next - lambda) <= rel_tol * std::abs(next);
-      lambda = next;
-      if (settled) break;
-      v = w;
-    }
-    return lambda;
+      std::copy(Gv.begin(), Gv.end(), w.begin());
+      const double q = detail::fit::rayleigh_quotient<T>(vt, w);
+      if (!std::isfinite(q)) throw invalid_argument(detail::fit::data_too_large<T>());
+      return q;
+    };
+    return detail::fit::power_iteration(taps.K(), rayleigh, rel_tol, max_iter, detail::fit::kPowerSeed,
+                                        "power iteration (largest eigenvalue)");
   }
 };
 
-// The state every iterative solver shares: the data, a workspace, the clock, the stopping
-// rules and the history.
+// The state every iterative solver shares: the objective, the clock, the stopping rules and
+// the history.
 template <std::floating_point T>
 struct Run {
-  Sums<T>& sums;
-  Taps taps;
+  detail::fit::Objective<T>& f;
   const FitOptions& o;
   Clock::time_point start = Clock::now();
   std::size_t K;
@@ -225,20 +211,20 @@ struct Run {
   std::vector<std::size_t> batch;
   FitResult<T>& result;
 
-  Run(Sums<T>& s, Taps t, const FitOptions& opt, FitResult<T>& res)
-      : sums(s), taps(t), o(opt), K(t.K()), rng(opt.seed), result(res) {
+  Run(detail::fit::Objective<T>& objective, const FitOptions& opt, FitResult<T>& res)
+      : f(objective), o(opt), K(objective.unknowns()), rng(opt.seed), result(res) {
     grad_tol = o.grad_tol.value_or(std::is_same_v<T, float> ? 1e-5 : 1e-10);
-    order.resize(sums.P());
+    order.resize(f.parts());
     std::iota(order.begin(), order.end(), std::size_t{0});
   }
 
   static std::string dtype_name() { return std::is_same_v<T, float> ? "float32" : "float64"; }
   double seconds() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
-  bool minibatch() const { return o.batch && *o.batch < sums.P(); }
+  bool minibatch() const { return o.batch && *o.batch < f.parts(); }
 
   // F and dF/dh on the whole data set (full batch).
   double full(std::span<const T> h, std::span<double> g, std::vector<double>* pair_loss = nullptr) {
-    return sums.pass(h, {}, o.ridge, 1.0, g, pair_loss);
+    return f.pass(h, {}, o.ridge, 1.0, g, pair_loss);
   }
 
   // F and dF/dh for one step: the whole data set, or the next mini-batch scaled by P / B.
@@ -250,8 +236,8 @@ struct Run {
       batch.push_back(order[cursor]);
       cursor = (cursor + 1) % order.size();
     }
-    const double scale = static_cast<double>(sums.P()) / static_cast<double>(*o.batch);
-    return sums.pass(h, batch, o.ridge, scale, g, nullptr);
+    const double scale = static_cast<double>(f.parts()) / static_cast<double>(*o.batch);
+    return f.pass(h, batch, o.ridge, scale, g, nullptr);
   }
 
   // Sets grad_scale = ||b|| = ||dF/dh(0)||, reusing the gradient at h0 when h0 = 0.
@@ -308,10 +294,10 @@ template <std::floating_point T>
 void gd(Run<T>& run, std::vector<T>& h) {
   const std::size_t K = run.K;
   auto& res = run.result;
-  std::vector<double> g(K), g_new(K), pl(run.sums.P()), pl_new(run.sums.P());
+  std::vector<double> g(K), g_new(K), pl(run.f.parts()), pl_new(run.f.parts());
   std::vector<T> h_new(K);
   const bool checked = !run.minibatch();
-  const detail::fit::PairNorms norms = checked ? run.sums.norms() : detail::fit::PairNorms{};
+  const detail::fit::PairNorms norms = checked ? run.f.norms() : detail::fit::PairNorms{};
   double F = checked ? run.full(h, g, &pl) : run.step_eval(h, g);
   run.set_grad_scale(h, norm2(g), checked);
   double tol_F = checked ? detail::fit::loss_rounding_bound<T>(norms, h, pl) : 0;
@@ -445,8 +431,8 @@ bool reached_taps_suffice(Taps taps, Taps reached, const FitOptions& o, std::spa
 // X^T X came out zero: x is all zero, or so small that every product x[i] x[j] underflows to
 // zero in T (subnormal data), which is a different cause with a different remedy.
 template <std::floating_point T>
-[[noreturn]] void throw_zero_gram(Sums<T>& sums) {
-  const detail::fit::PairNorms norms = sums.norms();
+[[noreturn]] void throw_zero_gram(detail::fit::Objective<T>& f) {
+  const detail::fit::PairNorms norms = f.norms();
   const bool all_zero = std::all_of(norms.x.begin(), norms.x.end(), [](double v) { return v == 0; });
   if (all_zero)
     throw singular_system(
@@ -462,6 +448,30 @@ template <std::floating_point T>
 }  // namespace
 
 namespace detail::fit {
+template <std::floating_point T>
+void iterate(Objective<T>& f, const FitOptions& options, std::vector<T>& h, FitResult<T>& res) {
+  Run<T> run(f, options, res);
+  if (options.solver != Solver::adam) {
+    res.lambda_max = f.largest_eigenvalue(1e-4, 300) + options.ridge;
+    if (!(res.lambda_max > 0)) throw_zero_gram(f);
+    res.step = 1.0 / res.lambda_max;
+  }
+  switch (options.solver) {
+    case Solver::gd:
+      gd<T>(run, h);
+      break;
+    case Solver::nesterov:
+      nesterov<T>(run, h);
+      break;
+    default:
+      adam<T>(run, h);
+      break;
+  }
+}
+template void iterate<float>(Objective<float>&, const FitOptions&, std::vector<float>&, FitResult<float>&);
+template void iterate<double>(Objective<double>&, const FitOptions&, std::vector<double>&,
+                              FitResult<double>&);
+
 template <std::floating_point T>
 std::string data_too_large() {
   const bool f = std::is_same_v<T, float>;
@@ -579,23 +589,7 @@ FitResult<T> fit(Source<T>& source, Taps taps, const FitOptions& options, std::s
     res.iterations = 1;
     res.stop_reason = "solved";
   } else {
-    Run<T> run(sums, taps, options, res);
-    if (options.solver != Solver::adam) {
-      res.lambda_max = sums.largest_eigenvalue(1e-4, 300) + options.ridge;
-      if (!(res.lambda_max > 0)) throw_zero_gram(sums);
-      res.step = 1.0 / res.lambda_max;
-    }
-    switch (options.solver) {
-      case Solver::gd:
-        gd<T>(run, h);
-        break;
-      case Solver::nesterov:
-        nesterov<T>(run, h);
-        break;
-      default:
-        adam<T>(run, h);
-        break;
-    }
+    detail::fit::iterate<T>(sums, options, h, res);
   }
   // The reported loss, gradient norm and per-pair losses: one full pass at the result.
   std::vector<double> g(K);

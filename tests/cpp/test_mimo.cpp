@@ -1,7 +1,10 @@
 // Multi-input, multi-output system identification (fit_mimo, block_gram_matrix): the block
 // Gram matrix against the literal sums of its definition, the fit against Householder QR of
-// the explicit design matrix, known filters recovered, and correlated inputs reported.
+// the explicit design matrix, known filters recovered, and correlated inputs reported; the
+// iterative solvers reach the exact answer, with the same bits for any thread count.
 #include <gtest/gtest.h>
+
+#include <omp.h>
 
 #include <Eigen/Dense>
 #include <cmath>
@@ -235,6 +238,153 @@ TEST(FitMimo, ConditionEstimateAboveTheEigenSolverLimit) {
   }
   const Eigen::Map<const Eigen::VectorXd> h(r.h.data(), n);
   EXPECT_LE((A * h - b).norm(), 4 * cond * kEps * static_cast<double>(N + 2 * n) * b.norm());
+}
+
+// A noise-free system of known filters, y_o = sum_c h_{o,c} * x_c, white independent inputs.
+// The seeds are far apart: test_util's generator from seed s + 1 is the one from s a step
+// later, so neighbouring seeds give inputs that are nearly shifted copies (ill-conditioned).
+struct KnownSystem {
+  std::vector<std::vector<double>> xs, ys;
+  std::vector<double> h_true;
+  KnownSystem(std::size_t C_in, std::size_t C_out, std::size_t N, Taps taps) {
+    const std::size_t K = taps.K();
+    for (std::size_t c = 0; c < C_in; ++c) xs.push_back(gaussian<double>(N, 7 + 104729 * c));
+    h_true = gaussian<double>(C_out * C_in * K, 99);
+    ys.assign(C_out, std::vector<double>(N, 0.0));
+    for (std::size_t o = 0; o < C_out; ++o)
+      for (std::size_t c = 0; c < C_in; ++c) {
+        const auto part = conv<double>(xs[c], std::span(h_true).subspan((o * C_in + c) * K, K), taps);
+        for (std::size_t t = 0; t < N; ++t) ys[o][t] += part[t];
+      }
+  }
+};
+
+FitOptions solver_options(Solver s, double ridge = 0) {
+  FitOptions o;
+  o.solver = s;
+  o.ridge = ridge;
+  return o;
+}
+
+// gd and nesterov stop at ||dF/dH|| <= grad_tol ||X^T Y||; F is quadratic with Hessian
+// G + ridge I (eigenvalues >= lambda_min) on every output, so ||H - H*|| <= ||dF/dH|| / lambda_min,
+// plus the exact solve's own error (the bound of RecoversKnownFiltersFromNoiselessData).
+TEST(FitMimoIterative, GdAndNesterovReachTheExactSolution) {
+  const Taps taps = Taps::from_lo(-2, 9);
+  const std::size_t C_in = 3, C_out = 2, N = 2000, K = taps.K();
+  const KnownSystem sys(C_in, C_out, N, taps);
+  for (const double ridge : {0.0, 50.0}) {
+    const MimoSolution exact = fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, ridge);
+    const double exact_error = 4 * exact.condition * kEps * static_cast<double>(N + 2 * C_in * K);
+    for (const Solver s : {Solver::gd, Solver::nesterov}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " ridge " + std::to_string(ridge));
+      const MimoSolution r = fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, solver_options(s, ridge));
+      EXPECT_EQ(r.solver, s);
+      EXPECT_EQ(r.stop_reason, "gradient tolerance");
+      ASSERT_EQ(r.h.size(), C_out * C_in * K);
+      ASSERT_EQ(r.history.size(), r.iterations + 1);
+      // The stopping rule held at the reported point: ||g|| <= grad_tol ||g(0)||, g(0) = -X^T Y.
+      EXPECT_LE(r.grad_norm, r.history.back().grad_target);
+      EXPECT_EQ(r.history.back().grad_target, 1e-10 * r.history.front().grad_norm);
+      const double tol = r.grad_norm / exact.lambda_min / norm2(exact.h) + exact_error;
+      EXPECT_LE(relative_norm_diff(r.h, exact.h), tol);
+      // The loss: at h = 0 it is sum_o 1/2 ||y_o||^2; at the end that of the exact answer, to
+      // the loss's own change within ||H - H*|| (F(H) - F(H*) <= ||g||^2 / (2 lambda_min)).
+      double yy = 0;
+      for (const auto& y : sys.ys) yy += 0.5 * norm2(y) * norm2(y);
+      EXPECT_DOUBLE_EQ(r.history.front().loss, yy);
+      EXPECT_LE(r.loss - exact.loss,
+                r.grad_norm * r.grad_norm / (2 * exact.lambda_min) + exact_error * exact.loss + 1e-12 * yy);
+      EXPECT_EQ(r.output_loss.size(), C_out);
+      EXPECT_GT(r.lambda_max, 0.0);
+      EXPECT_EQ(r.condition, 0.0) << "not computed by the iterative solvers";
+      EXPECT_LT(exact.condition, 10.0) << "independent white inputs";
+    }
+  }
+}
+
+// Adam's fixed learning rate makes it hover at a distance set by lr; on a noise-free system
+// the gradient vanishes at the answer, so it too reaches the gradient tolerance, and the same
+// bound ||H - H*|| <= ||dF/dH|| / lambda_min holds.
+TEST(FitMimoIterative, AdamReachesTheExactSolutionOfANoiseFreeSystem) {
+  const Taps taps = Taps::centred(3);
+  const std::size_t N = 1000;
+  const KnownSystem sys(2, 2, N, taps);
+  const MimoSolution exact = fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps);
+  FitOptions o = solver_options(Solver::adam);
+  o.lr = 0.05;
+  const MimoSolution r = fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, o);
+  EXPECT_EQ(r.stop_reason, "gradient tolerance");
+  EXPECT_EQ(r.lambda_max, 0.0) << "adam needs no step size";
+  const double exact_error = 4 * exact.condition * kEps * static_cast<double>(N + 2 * 2 * taps.K());
+  EXPECT_LE(relative_norm_diff(r.h, exact.h), r.grad_norm / exact.lambda_min / norm2(exact.h) + exact_error);
+}
+
+// The exact solver through the options is the exact fit itself.
+TEST(FitMimoIterative, ExactThroughOptionsIsTheExactFit) {
+  const Taps taps = Taps::centred(2);
+  const KnownSystem sys(2, 1, 300, taps);
+  const MimoSolution a = fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, 0.5);
+  const MimoSolution b =
+      fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, solver_options(Solver::exact, 0.5));
+  EXPECT_TRUE(bitwise_equal(b.h, a.h));
+  EXPECT_EQ(b.stop_reason, "solved");
+}
+
+// The kernels and every sum in the solvers have a fixed order: one thread or several, the
+// iterates are the same bits, direct and FFT kernels both, float and double.
+template <std::floating_point T>
+void expect_iterates_thread_independent() {
+  const Taps taps = Taps::causal(40);
+  const std::size_t N = 30000;
+  std::vector<std::vector<T>> xs, ys;
+  for (std::size_t c = 0; c < 3; ++c) xs.push_back(gaussian<T>(N, 20 + c));
+  for (std::size_t o = 0; o < 2; ++o) ys.push_back(gaussian<T>(N, 30 + o));
+  const int saved = omp_get_max_threads();
+  for (const Method m : {Method::direct, Method::fft})
+    for (const Solver s : {Solver::gd, Solver::nesterov, Solver::adam}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " " + std::string(to_string(m)));
+      FitOptions o = solver_options(s, 0.1);
+      o.method = m;
+      o.max_iter = 15;
+      omp_set_num_threads(1);
+      const MimoSolution one = fit_mimo<T>(spans(xs), spans(ys), taps, o);
+      omp_set_num_threads(2);
+      const MimoSolution two = fit_mimo<T>(spans(xs), spans(ys), taps, o);
+      EXPECT_TRUE(bitwise_equal(two.h, one.h));
+      EXPECT_EQ(two.loss, one.loss);
+      EXPECT_EQ(two.iterations, one.iterations);
+    }
+  omp_set_num_threads(saved);
+}
+
+TEST(FitMimoIterative, SameBitsForAnyThreadCountDouble) { expect_iterates_thread_independent<double>(); }
+TEST(FitMimoIterative, SameBitsForAnyThreadCountFloat) { expect_iterates_thread_independent<float>(); }
+
+TEST(FitMimoIterative, BadOptionsAreRefusedWithOneClearError) {
+  const Taps taps = Taps::centred(1);
+  const KnownSystem sys(2, 2, 50, taps);
+  const auto message = [&](const FitOptions& o, std::span<const double> h0 = {}) -> std::string {
+    try {
+      fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, o, h0);
+    } catch (const invalid_argument& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  FitOptions batched = solver_options(Solver::gd);
+  batched.batch = 1;
+  EXPECT_TRUE(message(batched).starts_with("batch:")) << message(batched);
+  FitOptions bad_lr = solver_options(Solver::adam);
+  bad_lr.lr = 0;
+  EXPECT_TRUE(message(bad_lr).starts_with("lr:")) << message(bad_lr);
+  const std::vector<double> short_h0(5, 0.0);
+  EXPECT_NE(message(solver_options(Solver::gd), short_h0).find("expected 12"), std::string::npos)
+      << message(solver_options(Solver::gd), short_h0);
+  // A warm start at the answer stops at once.
+  const MimoSolution at =
+      fit_mimo<double>(spans(sys.xs), spans(sys.ys), taps, solver_options(Solver::gd), sys.h_true);
+  EXPECT_LE(at.iterations, 1u);
 }
 
 TEST(FitMimo, BadInputsAreRefusedWithOneClearError) {

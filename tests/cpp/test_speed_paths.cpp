@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "convgrad/channels.hpp"
 #include "convgrad/check.hpp"
 #include "convgrad/fpenv.hpp"
 #include "core/fpmode.hpp"
@@ -358,6 +359,24 @@ TEST(FftPlans, CacheIsReusedAcrossSizesAndThreads) {
     }
   }
   EXPECT_EQ(convgrad::detail::fft::cached_plan_count(), plans);
+}
+
+// The channel FFT method plans through the same cache (core/fftw.hpp): a channel transform of
+// a new length adds its plans once, and the single-channel method at that length finds them.
+TEST(FftPlans, ChannelsAndSingleChannelShareOneCache) {
+  const Taps taps = Taps::causal(77);
+  const std::size_t N = 123457;  // a length (and so a block length) no other test here plans first
+  const convgrad::ChannelShape s = convgrad::same_shape(1, 2, 2, N, taps);
+  const auto x = gaussian<float>(s.x_size(), 41), W = gaussian<float>(s.w_size(), 42);
+  std::vector<float> y(s.y_size());
+  const std::size_t before = convgrad::detail::fft::cached_plan_count();
+  convgrad::conv_channels<float>(x, W, {}, y, s, Method::fft);
+  const std::size_t after_channels = convgrad::detail::fft::cached_plan_count();
+  EXPECT_GT(after_channels, before) << "the channel plans are in the one cache";
+  convgrad::conv<float>(std::span<const float>(x).first(N), std::span<const float>(W).first(taps.K()), taps,
+                        Method::fft);
+  EXPECT_EQ(convgrad::detail::fft::cached_plan_count(), after_channels)
+      << "the single-channel method planned its own copy of a length the channel method had planned";
 }
 
 // Under FlushDenormals a product below the smallest normal float is flushed to zero, in

@@ -1,9 +1,12 @@
 """`convgrad fit` with several inputs: several --x for one --y, or multi-channel WAV files,
 fitted by the exact least squares of y_o = sum_c h_{o,c} * x_c, against numpy.linalg.lstsq on
 the explicit design matrix [X_0 ... X_{C_in-1}] (tolerance: cond eps (N + 2 C_in K), as in
-test_fit_cli.py), and the refusals of what the multi-input fit does not do.
+test_fit_cli.py), or by the iterative solvers (within ||dF/dH|| / lambda_min of it, the bound
+their stopping rule gives), and the refusals of what the multi-input fit does not do.
 """
 import json
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -90,7 +93,9 @@ def test_correlated_inputs_warn_and_suggest_ridge(tmp_path, run_cli):
 
 
 @pytest.mark.parametrize("extra, match", [
-    (["--solver", "gd"], "exact solver only"),
+    (["--solver", "gd", "--batch", "1"], "single-input"),
+    (["--solver", "gd", "--h0", "h0.json"], "single-input"),
+    (["--history", "hist.csv"], "iterative solvers"),
     (["--report", "r.html"], "single-input"),
     (["--true-h", "t.json"], "single-input"),
 ])
@@ -118,3 +123,62 @@ def test_only_json_holds_the_filters_of_every_pair_and_lengths_must_agree(tmp_pa
                 "--kernel-size", 3, "--out", tmp_path / "h.json")
     assert p.returncode == 1 and "same length" in p.stderr and "b.npy" in p.stderr
     assert not (tmp_path / "h.json").exists()
+
+
+def write_noise_free_system(tmp_path, seed, C_in, N, lo, K):
+    """Inputs x0.npy.. and a two-channel float WAV y.wav of y_o = sum_c h_{o,c} * x_c."""
+    import convgrad
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((C_in, N))
+    h_true = rng.standard_normal((2, C_in, K)) / 8
+    y = np.array([sum(convgrad.conv(x[c], h_true[o, c], lo) for c in range(C_in)) for o in range(2)])
+    args = []
+    for c in range(C_in):
+        np.save(tmp_path / f"x{c}.npy", x[c])
+        args += ["--x", tmp_path / f"x{c}.npy"]
+    scipy.io.wavfile.write(tmp_path / "y.wav", 8000, y.T.astype(np.float32))
+    rate, y32 = scipy.io.wavfile.read(tmp_path / "y.wav")
+    return x, y32.T.astype(np.float64), args + ["--y", tmp_path / "y.wav"]
+
+
+@pytest.mark.parametrize("solver", ["gd", "nesterov", "adam"])
+def test_iterative_solvers_reach_the_exact_answer(tmp_path, run_cli, solver):
+    C_in, N, lo, K = 3, 1200, -1, 4
+    x, y, data = write_noise_free_system(tmp_path, 21, C_in, N, lo, K)
+    base = ["fit", *data, "--kernel-size", K, "--lo", lo]
+    p = run_cli(*base, "--out", tmp_path / "exact.json", "--summary", tmp_path / "exact_s.json")
+    assert p.returncode == 0, p.stderr
+    exact = json.loads((tmp_path / "exact_s.json").read_text())
+    extra = ["--lr", 0.05] if solver == "adam" else []
+    out, summary, history = tmp_path / "h.json", tmp_path / "s.json", tmp_path / "hist.csv"
+    p = run_cli(*base, "--solver", solver, *extra, "--out", out, "--summary", summary, "--history", history)
+    assert p.returncode == 0, p.stderr
+    assert f"fit: {solver}," in p.stdout and "gradient tolerance" in p.stdout
+    s = json.loads(summary.read_text())
+    assert (s["solver"], s["stop_reason"]) == (solver, "gradient tolerance")
+    assert s["condition_number"] is None
+    assert ("lambda_max" in s) == (solver != "adam") and ("adam" in s) == (solver == "adam")
+    rows = np.loadtxt(history, delimiter=",", skiprows=1, ndmin=2)
+    assert rows.shape[0] == s["iterations"] + 1
+    assert rows[0, 1] == pytest.approx(0.5 * np.sum(y * y), rel=1e-12)  # the loss at h = 0
+    assert s["grad_norm"] <= 1e-10 * rows[0, 2]
+    h, want = np.array(json.loads(out.read_text())["h"]), np.array(exact["h"])
+    lambda_min = exact["lambda_min"]
+    tol = s["grad_norm"] / lambda_min + tolerance(exact["condition_number"], N, C_in * K) * np.linalg.norm(want)
+    assert np.linalg.norm(h - want) <= tol
+
+
+def test_iterative_fit_gives_the_same_bits_for_one_thread_or_two(tmp_path, convgrad_bin):
+    _, _, data = write_noise_free_system(tmp_path, 22, 2, 50000, -8, 17)
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"h{threads}.json"
+        for method in ("direct", "fft"):
+            p = subprocess.run([str(a) for a in [convgrad_bin, "fit", *data, "--kernel-size", 17, "--lo", -8,
+                                                 "--solver", "nesterov", "--max-iter", 20, "--method", method,
+                                                 "--out", out]],
+                               capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=threads),
+                               timeout=300)
+            assert p.returncode == 0, p.stderr
+            outs.append(out.read_bytes())
+    assert outs[:2] == outs[2:]

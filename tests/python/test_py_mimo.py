@@ -3,8 +3,14 @@ shape (C_in, N) and y of shape (C_out, N), against numpy.linalg.lstsq on the exp
 matrix [X_0 ... X_{C_in-1}] and against the literal definition of its normal equations.
 
 A backward-stable solve with condition number c from sums of N products is accurate to about
-c eps (N + 2 C_in K) relative (the tolerance of test_fit_cli.py, with C_in K unknowns).
+c eps (N + 2 C_in K) relative (the tolerance of test_fit_cli.py, with C_in K unknowns). The
+iterative solvers stop at ||dF/dH|| <= grad_tol ||X^T Y||; F is quadratic with Hessian
+X^T X + ridge I on every output, so they are within ||dF/dH|| / lambda_min of the exact answer.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -136,10 +142,75 @@ def test_correlated_inputs_give_a_large_condition_number_and_ridge_advice():
     (np.zeros((2, 3, 10)), np.zeros((1, 10)), {}, ValueError, "channels, N"),
     (np.zeros((2, 10), np.float32), np.zeros((1, 10)), {}, TypeError, "float32"),
     (np.zeros((2, 10), np.int64), np.zeros((1, 10)), {}, TypeError, "dtype"),
-    (np.ones((2, 10)), np.ones((1, 10)), {"solver": "gd"}, ValueError, "exact solver only"),
+    (np.ones((2, 10)), np.ones((1, 10)), {"solver": "gd", "batch": 1}, ValueError, "batch"),
+    (np.ones((2, 10)), np.ones((1, 10)), {"solver": "gd", "h0": np.zeros(3)}, ValueError, "C_out, C_in, K"),
+    (np.ones((2, 10)), np.ones((1, 10)), {"solver": "adam", "lr": 0.0}, ValueError, "lr"),
     (np.ones((2, 10)), np.ones((1, 10)), {"ridge": -1.0}, ValueError, "ridge"),
     (np.full((2, 10), np.nan), np.ones((1, 10)), {}, ValueError, "NaN|finite"),
 ])
 def test_bad_inputs_are_refused_with_one_clear_error(x, y, kwargs, error, match):
     with pytest.raises(error, match=match):
         convgrad.fit(x, y, kernel_size=3, **kwargs)
+
+
+def noise_free_system(seed, C_in, C_out, N, lo, K):
+    """y_o = sum_c h_{o,c} * x_c for white independent inputs (well conditioned) and known h."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((C_in, N))
+    h_true = rng.standard_normal((C_out, C_in, K))
+    y = np.array([sum(convgrad.conv(x[c], h_true[o, c], lo) for c in range(C_in)) for o in range(C_out)])
+    return x, y
+
+
+@pytest.mark.parametrize("solver, ridge", [("gd", 0.0), ("nesterov", 0.0), ("gd", 20.0), ("adam", 0.0)])
+def test_iterative_solvers_reach_the_exact_answer(solver, ridge):
+    C_in, C_out, N, lo, K = 3, 2, 1500, -2, 6
+    x, y = noise_free_system(11, C_in, C_out, N, lo, K)
+    exact = convgrad.fit(x, y, kernel_size=K, lo=lo, ridge=ridge)
+    res = convgrad.fit(x, y, kernel_size=K, lo=lo, ridge=ridge, solver=solver,
+                       **({"lr": 0.05} if solver == "adam" else {}))
+    assert res.solver == solver and res.stop_reason == "gradient tolerance"
+    assert res.h.shape == (C_out, C_in, K) and res.h.dtype == np.float64
+    assert res.iterations == len(res.history["loss"]) - 1 > 0
+    assert res.history["loss"][0] == pytest.approx(0.5 * np.sum(y * y), rel=1e-12)
+    assert res.grad_norm <= 1e-10 * res.history["grad_norm"][0]  # the default grad_tol in float64
+    assert res.condition is None and res.lambda_min is None
+    tol = res.grad_norm / exact.lambda_min / np.linalg.norm(exact.h) + tolerance(exact.condition, N, C_in * K)
+    assert np.linalg.norm(res.h - exact.h) <= tol * np.linalg.norm(exact.h)
+    summary = res.summary
+    assert (summary["iterations"], summary["stop_reason"]) == (res.iterations, res.stop_reason)
+
+
+def test_warm_start_progress_and_stopping_options():
+    x, y = noise_free_system(12, 2, 2, 400, -1, 3)
+    exact = convgrad.fit(x, y, kernel_size=3)
+    seen = []
+    res = convgrad.fit(x, y, kernel_size=3, solver="gd", max_iter=3,
+                       progress=lambda it, loss, g, t: seen.append(it) is None)
+    assert res.stop_reason == "max iterations" and res.iterations == 3 and seen == [0, 1, 2, 3]
+    at = convgrad.fit(x, y, kernel_size=3, solver="nesterov", h0=exact.h, history=False)
+    assert at.iterations == 0 and at.history["loss"].size == 0
+
+
+_THREADED = """
+import sys, numpy as np, convgrad
+rng = np.random.default_rng(13)
+x, y = rng.standard_normal((3, 40000)), rng.standard_normal((2, 40000))
+dtype = np.dtype(sys.argv[2])
+for method in ("direct", "fft"):
+    res = convgrad.fit(x.astype(dtype), y.astype(dtype), kernel_size=33, solver=sys.argv[1],
+                       max_iter=10, method=method, ridge=0.1)
+    print(res.h.tobytes().hex(), repr(res.loss))
+"""
+
+
+@pytest.mark.parametrize("solver, dtype", [("gd", "float64"), ("nesterov", "float32"), ("adam", "float64")])
+def test_iterates_are_the_same_bits_for_one_thread_or_two(solver, dtype):
+    outs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        p = subprocess.run([sys.executable, "-c", _THREADED, solver, dtype], capture_output=True, text=True,
+                           env=env, timeout=300)
+        assert p.returncode == 0, p.stderr
+        outs.append(p.stdout)
+    assert outs[0] == outs[1]
