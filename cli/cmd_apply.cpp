@@ -50,13 +50,15 @@ void require_same_rate(const Kernel& k, const std::optional<double>& x_rate, con
 
 // --plot: the taps in samples (and seconds), their magnitude and phase response, and the
 // signal before and after (kept in fixed memory as it streams by: KeptForPlot).
+// x and yhat stand for n samples each.
 std::vector<report::Figure> apply_figures(const Kernel& k, const std::optional<double>& x_rate,
-                                          const std::vector<double>& x, const std::vector<double>& yhat) {
+                                          const std::vector<double>& x, const std::vector<double>& yhat,
+                                          std::uint64_t n) {
   const std::optional<double> rate = x_rate ? x_rate : k.sample_rate;
   const report::FilterView f{k.taps, k.h, std::nullopt, rate, "Taps"};
   return {report::taps_figure(f), report::magnitude_figure(f), report::phase_figure(f),
-          report::signal_figure(x, "Input", "x[n]", rate),
-          report::signal_figure(yhat, "Output", "yhat[n] = (h * x)[n]", rate, "#2ca02c")};
+          report::signal_figure(x, "Input", "x[n]", rate, "#1f77b4", n),
+          report::signal_figure(yhat, "Output", "yhat[n] = (h * x)[n]", rate, "#2ca02c", n)};
 }
 
 int run_apply(const ApplyCli& o) {
@@ -73,13 +75,7 @@ int run_apply(const ApplyCli& o) {
   check_tap_options_for_file(o.taps);  // usage errors first, before any file is read
   if (o.sample_rate) require_option_range("--sample-rate", *o.sample_rate, 1, 1 << 30, "Hz");
   const io::WavFormat format = wav_format_option(o.wav_format);
-  {
-    const std::filesystem::path p(o.out);
-    const auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec))
-      throw io_error("--out " + o.out + ": the directory " + dir.string() + " does not exist");
-  }
+  require_output_directories({{"--out", o.out}, {"--plot", o.plot}});
 
   const std::uint64_t rows = chunk_rows_option(o.chunk_rows);
   const Kernel k = read_kernel(o.h_path, "--h", o.taps);
@@ -93,25 +89,23 @@ int run_apply(const ApplyCli& o) {
   ByteProgress progress(o.quiet, o.progress);
   const bool plot = !o.plot.empty();
   KeptForPlot x_kept(plot ? x->length() : 0), yhat_kept(plot ? x->length() : 0);
-  std::vector<double> x_rows;
   // Each chunk's rows of yhat, checked (finite: else the index of the first that overflows)
   // and passed to the output (and, for --plot, kept with the same rows of x).
   const auto produce = [&](const std::function<void(std::span<const double>)>& write) {
-    filter_chunks(*x, k.h, taps, method, rows, [&](std::uint64_t first, std::span<const double> yhat) {
-      for (std::size_t i = 0; i < yhat.size(); ++i)
-        if (!std::isfinite(yhat[i]))
-          throw convgrad::invalid_argument("the filtered signal overflows at index " +
-                                           std::to_string(first + i) +
-                                           ": the inputs are too large for float64 (scale them down)");
-      write(yhat);
-      if (plot) {
-        x_rows.resize(yhat.size());
-        x->read(static_cast<std::int64_t>(first), x_rows);
-        x_kept.add(first, x_rows);
-        yhat_kept.add(first, yhat);
-      }
-      progress(x->bytes_read(), x->file_bytes());
-    });
+    filter_chunks(*x, k.h, taps, method, rows,
+                  [&](std::uint64_t first, std::span<const double> yhat, std::span<const double> x_rows) {
+                    for (std::size_t i = 0; i < yhat.size(); ++i)
+                      if (!std::isfinite(yhat[i]))
+                        throw convgrad::invalid_argument(
+                            "the filtered signal overflows at index " + std::to_string(first + i) +
+                            ": the inputs are too large for float64 (scale them down)");
+                    write(yhat);
+                    if (plot) {
+                      x_kept.add(first, x_rows);
+                      yhat_kept.add(first, yhat);
+                    }
+                    progress(x->bytes_read(), x->file_bytes());
+                  });
   };
   io::WavClipping clipped;
   std::vector<io::StagedFile> staged;
@@ -136,9 +130,9 @@ int run_apply(const ApplyCli& o) {
   progress.finish();
   warn_if_clipped(o.out, clipped, format);
   if (plot)
-    staged.push_back(io::stage_picture(
-        o.plot,
-        report::svg_document(apply_figures(k, x->sample_rate(), x_kept.values(), yhat_kept.values()))));
+    staged.push_back(
+        io::stage_picture(o.plot, report::svg_document(apply_figures(k, x->sample_rate(), x_kept.values(),
+                                                                     yhat_kept.values(), x->length()))));
   commit_all(staged);
   const std::uint64_t n = x->length();
   if (!o.quiet)

@@ -131,6 +131,12 @@ struct DataSet {
 std::unique_ptr<io::FilePairs> open_pairs(const std::vector<std::string>& xs,
                                           const std::vector<std::string>& ys, std::optional<int> channel,
                                           DataSet& set) {
+  // Under mpirun standard input reaches rank 0 only: refused on every rank alike (options only).
+  if (dist::world().distributed())
+    for (const auto* paths : {&xs, &ys})
+      for (const std::string& path : *paths)
+        if (io::is_standard_input(path))
+          throw usage_error("'-' (standard input) reaches only rank 0 under mpirun: give the ranks a file");
   std::vector<std::unique_ptr<io::SignalReader>> x, y;
   for (std::size_t p = 0; p < xs.size(); ++p) {
     x.push_back(open_input(xs[p], "x", channel_for(xs[p], channel)));
@@ -443,7 +449,7 @@ std::vector<double> first_residual(const DataSet& set, std::span<const double> h
   KeptForPlot kept(set.pairs->length(0));
   std::vector<double> y, r;
   filter_chunks(set.pairs->x(0), h, plan.taps, plan.fo.method, plan.fo.chunk_rows,
-                [&](std::uint64_t first, std::span<const double> yhat) {
+                [&](std::uint64_t first, std::span<const double> yhat, std::span<const double>) {
                   y.resize(yhat.size());
                   r.resize(yhat.size());
                   set.pairs->read_y(0, static_cast<std::int64_t>(first), y);
@@ -481,6 +487,7 @@ report::FitPage report_page(const Plan& plan, const DataSet& set, const Outcome&
   page.h_true = set.h_true;
   for (const auto& p : res.history) page.loss_history.emplace_back(static_cast<double>(p.iteration), p.loss);
   page.residual = first_residual(set, res.h, plan);
+  page.residual_samples = set.pairs->length(0);
   page.sample_rate = set.sample_rate;
   return page;
 }

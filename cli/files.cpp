@@ -48,13 +48,6 @@ io::Column column_for(std::string_view role) {
   return own.spec.empty() ? plain : own;
 }
 
-// Files whose extension names a format without columns (.npy, .mat, .json, sound files) are
-// given none.
-bool may_be_table(const std::string& path) {
-  return io::is_standard_input(path) || !(io::is_sound_file(path) || io::is_mat_file(path) ||
-                                          path.ends_with(".npy") || path.ends_with(".json"));
-}
-
 }  // namespace
 
 void add_column_option(CLI::App& cmd) {
@@ -100,6 +93,9 @@ io::Signal read_input(const std::string& path, std::string_view role, std::optio
     return s;
   };
   if (io::is_mat_file(path)) {
+    if (const io::Column c = column_for(role); !c.spec.empty() && !c.tables_only)
+      throw io_error(path + ": column '" + c.spec +
+                     "' asked for, but a .mat file has variables, not columns (--var)");
     std::optional<std::string> var = mat_variable(role);
     if (!var) {
       // Among several vectors, the one named like the option (x for --x) is meant.
@@ -117,7 +113,7 @@ io::Signal read_input(const std::string& path, std::string_view role, std::optio
     }
     return noted(io::read_mat(path, var));
   }
-  return noted(io::read_signal(path, channel, may_be_table(path) ? column_for(role) : io::Column{}));
+  return noted(io::read_signal(path, channel, column_for(role)));
 }
 
 std::unique_ptr<io::SignalReader> open_input(const std::string& path, std::string_view role,
@@ -125,7 +121,7 @@ std::unique_ptr<io::SignalReader> open_input(const std::string& path, std::strin
   // A .mat file's variable is chosen by --var and read whole (libmatio reads no windows).
   if (io::is_mat_file(path)) return io::signal_reader_of(path, read_input(path, role, channel));
   if (path.empty()) throw usage_error(str(role) + ": the file name is empty");
-  auto reader = io::open_signal_reader(path, channel, may_be_table(path) ? column_for(role) : io::Column{});
+  auto reader = io::open_signal_reader(path, channel, column_for(role));
   const auto& rate = reader->sample_rate();
   note("read %s from %s: %s, %llu samples%s", std::string(role).c_str(), io::display_name(path).c_str(),
        reader->format().c_str(), static_cast<unsigned long long>(reader->length()),

@@ -16,7 +16,8 @@ namespace convgrad::cli {
 
 void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method,
                    std::uint64_t rows,
-                   const std::function<void(std::uint64_t first, std::span<const double> yhat)>& emit) {
+                   const std::function<void(std::uint64_t first, std::span<const double> yhat,
+                                            std::span<const double> x_rows)>& emit) {
   const std::uint64_t N = x.length();
   const auto before = static_cast<std::uint64_t>(std::max<std::int64_t>(taps.hi, 0));
   const auto after = static_cast<std::uint64_t>(std::max<std::int64_t>(-taps.lo, 0));
@@ -27,7 +28,9 @@ void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Me
     window.resize(whole ? N : before + (b - a) + after);
     x.read(whole ? 0 : static_cast<std::int64_t>(a) - static_cast<std::int64_t>(before), window);
     const std::vector<double> yhat = conv<double>(window, h, taps, method);
-    emit(a, std::span<const double>(yhat).subspan(whole ? 0 : before, b - a));
+    const std::size_t at = whole ? 0 : before;
+    emit(a, std::span<const double>(yhat).subspan(at, b - a),
+         std::span<const double>(window).subspan(at, b - a));
   }
 }
 

@@ -25,9 +25,11 @@ inline constexpr std::int64_t kStreamRows = std::int64_t{1} << 20;
 // [a, b) need x[a - hi, b - lo), and the window read is widened to start at or before a and end
 // at or after b so that its own 'same' convolution holds those rows. A signal of one chunk is
 // filtered whole, as before streaming.
+// emit also gets those rows of x (for a picture of the input, without reading it again).
 void filter_chunks(io::SignalReader& x, std::span<const double> h, Taps taps, Method method,
                    std::uint64_t rows,
-                   const std::function<void(std::uint64_t first, std::span<const double> yhat)>& emit);
+                   const std::function<void(std::uint64_t first, std::span<const double> yhat,
+                                            std::span<const double> x_rows)>& emit);
 
 // A signal of n samples met chunk by chunk, kept for a picture in fixed memory: whole when it
 // has at most 2 * kStretches samples, else the minimum and maximum of each of kStretches equal

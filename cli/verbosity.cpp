@@ -3,6 +3,7 @@
 #include "verbosity.hpp"
 
 #include "commands.hpp"
+#include "world.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -96,7 +97,7 @@ int run_report(const std::function<int()>& report) {
 }
 
 void note(const char* format, ...) {
-  if (!level().verbose) return;
+  if (!level().verbose || !dist::world().is_root()) return;  // under mpirun, rank 0 speaks for all
   std::fputs("convgrad: ", stderr);
   va_list args;
   va_start(args, format);

@@ -37,6 +37,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convgrad/io.hpp"
@@ -107,6 +108,11 @@ class FilePairs {
   // From readers already opened (open_signal_reader), x[p] paired with y[p]; the same checks.
   FilePairs(std::vector<std::unique_ptr<SignalReader>> x, std::vector<std::unique_ptr<SignalReader>> y);
 
+ private:
+  FilePairs(
+      std::pair<std::vector<std::unique_ptr<SignalReader>>, std::vector<std::unique_ptr<SignalReader>>> xy);
+
+ public:
   std::size_t pairs() const { return x_.size(); }
   std::uint64_t length(std::size_t p) const { return x_[p]->length(); }
   // x_p[first, first + out.size()) and y_p[...], zero outside [0, N_p).

@@ -88,9 +88,12 @@ Figure phase_figure(const FilterView& f);
 // lowest value reached.
 Figure loss_figure(const std::vector<std::pair<double, double>>& loss_history);
 
-// A signal over time (its envelope when long), in seconds when the rate is known.
+// A signal over time (its envelope when long), in seconds when the rate is known. `samples`,
+// when not 0, is how many samples v stands for (v then the minima and maxima of equal stretches
+// of a longer signal, in order): the time axis spans them.
 Figure signal_figure(std::span<const double> v, const std::string& title, const std::string& y_label,
-                     std::optional<double> sample_rate, const std::string& colour = "#1f77b4");
+                     std::optional<double> sample_rate, const std::string& colour = "#1f77b4",
+                     std::uint64_t samples = 0);
 
 // A long signal reduced for drawing: the minimum and maximum of each of `bins` equal
 // stretches, in order, so the polyline traces the envelope. Short signals come back whole.
@@ -106,7 +109,8 @@ struct FitPage {
   std::optional<std::vector<double>> h_true;            // --true-h
   std::vector<std::pair<double, double>> loss_history;  // (iteration, loss); empty for exact
   std::vector<double> residual;                         // r = yhat - y of the first pair
-  std::optional<double> sample_rate;                    // Hz, when known
+  std::uint64_t residual_samples = 0;  // how many samples `residual` stands for (signal_figure)
+  std::optional<double> sample_rate;   // Hz, when known
 };
 
 // The fit's pictures: the loss curve (iterative solvers), the learned (and true) taps, the

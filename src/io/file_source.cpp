@@ -318,19 +318,33 @@ std::unique_ptr<SignalReader> signal_reader_of(const std::string& path, Signal s
 
 namespace {
 
-std::vector<std::unique_ptr<SignalReader>> open_all(const std::vector<std::string>& paths,
-                                                    std::optional<int> channel) {
-  std::vector<std::unique_ptr<SignalReader>> readers;
-  for (const std::string& path : paths)
-    readers.push_back(open_signal_reader(path, is_sound_file(path) ? channel : std::nullopt));
-  return readers;
+// Opens x[p] then y[p], pair by pair, after checking there are as many of each.
+std::pair<std::vector<std::unique_ptr<SignalReader>>, std::vector<std::unique_ptr<SignalReader>>> open_pairs(
+    const std::vector<std::string>& x_paths, const std::vector<std::string>& y_paths,
+    std::optional<int> channel) {
+  if (x_paths.size() != y_paths.size())
+    throw invalid_argument("FilePairs: " + std::to_string(x_paths.size()) + " x files but " +
+                           std::to_string(y_paths.size()) + " y files");
+  std::pair<std::vector<std::unique_ptr<SignalReader>>, std::vector<std::unique_ptr<SignalReader>>> r;
+  const auto open = [&](const std::string& path) {
+    return open_signal_reader(path, is_sound_file(path) ? channel : std::nullopt);
+  };
+  for (std::size_t p = 0; p < x_paths.size(); ++p) {
+    r.first.push_back(open(x_paths[p]));
+    r.second.push_back(open(y_paths[p]));
+  }
+  return r;
 }
 
 }  // namespace
 
 FilePairs::FilePairs(const std::vector<std::string>& x_paths, const std::vector<std::string>& y_paths,
                      std::optional<int> channel)
-    : FilePairs(open_all(x_paths, channel), open_all(y_paths, channel)) {}
+    : FilePairs(open_pairs(x_paths, y_paths, channel)) {}
+
+FilePairs::FilePairs(
+    std::pair<std::vector<std::unique_ptr<SignalReader>>, std::vector<std::unique_ptr<SignalReader>>> xy)
+    : FilePairs(std::move(xy.first), std::move(xy.second)) {}
 
 FilePairs::FilePairs(std::vector<std::unique_ptr<SignalReader>> x,
                      std::vector<std::unique_ptr<SignalReader>> y)

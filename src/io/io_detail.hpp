@@ -93,8 +93,9 @@ void decode_npy(const unsigned char* p, std::size_t width, std::span<double> out
 // Reads a text signal (not a table) with read_text's rules, a block of the file at a time, calling
 // on_value(v, i, offset) for the i-th value (0-based), which starts at byte `offset` of the
 // file; returns how many values there were (io_error for none). Memory: one line at a time.
-// A file that may be a table (a first line that is not all numbers: a header; values on several
-// lines, several on a line) throws maybe_table, for read_text to read or refuse whole.
+// A file that may be a table (a first line that is not all finite numbers: a header, or a NaN in
+// a column nobody asked for; a second line of values after a first of several) throws
+// maybe_table, for read_text to read or refuse whole.
 struct maybe_table : io_error {
   using io_error::io_error;
 };

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "convgrad/errors.hpp"
@@ -94,7 +95,9 @@ std::size_t split_line(std::string_view line, const std::string& path, std::size
 namespace {
 
 // The rules of a text signal applied one line at a time (see io.hpp): what is a value, what a
-// separator, and that values on several lines each hold one.
+// separator, and that values on several lines each hold one. What may be a table is left to the
+// table reader (maybe_table): a first line that is not all finite numbers (a header, or a row
+// with a NaN in a column nobody asked for), and a second line of values after a first of several.
 class TextLines {
  public:
   TextLines(const std::string& path,
@@ -104,44 +107,55 @@ class TextLines {
   // One line without its '\n', starting at byte `offset` of the file.
   void line(std::string_view line, std::uint64_t offset) {
     ++line_no_;
-    const std::size_t count =
-        split_line(line, path_, line_no_, [&](std::string_view token, std::size_t start) {
-          const double v =
-              value_lines_ == 0 ? first_line_number(token) : parse_number(token, path_, line_no_);
-          if (!std::isfinite(v))
-            throw io_error(where(path_, line_no_) + "'" + quote_token(token) +
-                           "' is not finite (sample index " + std::to_string(values_) +
-                           ", 0-based); signals must be finite");
-          on_value_(v, values_++, offset + start);
-        });
-    if (count == 0) return;  // blank or comment-only line
-    ++value_lines_;
-    if (count > 1 && first_multi_line_ == 0) {
-      first_multi_line_ = line_no_;
-      first_multi_count_ = count;
+    tokens_.clear();
+    split_line(line, path_, line_no_,
+               [&](std::string_view token, std::size_t start) { tokens_.emplace_back(token, start); });
+    if (tokens_.empty()) return;  // blank or comment-only line
+    const std::size_t count = tokens_.size();
+    if (++value_lines_ == 1) {
+      first_line_ = line_no_, first_count_ = count;
+    } else if (first_count_ > 1 || count > 1) {
+      // Values on several lines, several on one: rows of a table, which a first line of several
+      // values may begin (maybe_table); rows of one value, then several, are no table either.
+      const std::string why = where(path_, first_count_ > 1 ? first_line_ : line_no_) +
+                              std::to_string(first_count_ > 1 ? first_count_ : count) +
+                              " values on one line, but values are on several lines: a table, not a "
+                              "signal; give one value per line or all values on one line";
+      if (first_count_ > 1) throw maybe_table(why);
+      throw io_error(why);
     }
-    if (first_multi_line_ != 0 && value_lines_ > 1)
-      throw maybe_table(where(path_, first_multi_line_) + std::to_string(first_multi_count_) +
-                        " values on one line, but values are on several lines: a table, not a signal; "
-                        "give one value per line or all values on one line");
+    for (const auto& [token, start] : tokens_) {
+      const double v = value(token, count);  // before values_ moves on: its errors name the index
+      on_value_(v, values_++, offset + start);
+    }
   }
 
   std::uint64_t values() const { return values_; }
 
  private:
-  // A token of the first line that is no number may be a header's name.
-  double first_line_number(std::string_view token) const {
+  // The token as a sample: a finite number. On the first line of values a token that is none
+  // may be a header's name, and a NaN may stand in a column nobody asked for (maybe_table).
+  double value(std::string_view token, std::size_t count) const {
+    const bool first = value_lines_ == 1;
+    double v = 0;
     try {
-      return parse_number(token, path_, line_no_);
+      v = parse_number(token, path_, line_no_);
     } catch (const io_error& e) {
-      throw maybe_table(e.what());
+      if (first) throw maybe_table(e.what());
+      throw;
     }
+    if (std::isfinite(v)) return v;
+    const std::string why = where(path_, line_no_) + "'" + quote_token(token) +
+                            "' is not finite (sample index " + std::to_string(values_) +
+                            ", 0-based); signals must be finite";
+    if (first && count > 1) throw maybe_table(why);
+    throw io_error(why);
   }
 
   const std::string& path_;
   const std::function<void(double, std::uint64_t, std::uint64_t)>& on_value_;
-  std::size_t line_no_ = 0, value_lines_ = 0;
-  std::size_t first_multi_line_ = 0, first_multi_count_ = 0;  // the first line holding several values
+  std::vector<std::pair<std::string_view, std::size_t>> tokens_;  // this line's, with their offsets
+  std::size_t line_no_ = 0, value_lines_ = 0, first_line_ = 0, first_count_ = 0;
   std::uint64_t values_ = 0;
 };
 
@@ -300,6 +314,17 @@ Signal signal_of(const Lines& lines, const std::string& path) {
 
 Signal read_text(const std::string& path, const Column& choice) {
   const std::string& column = choice.spec;
+  // A signal (no column asked of this very file) is read line by line, as the window readers
+  // read it; a table, or what may be one, is read whole below.
+  if (column.empty() || choice.tables_only) {
+    try {
+      Signal s;
+      s.format = "text";
+      scan_text(path, [&](double v, std::uint64_t, std::uint64_t) { s.samples.push_back(v); });
+      return s;
+    } catch (const maybe_table&) {
+    }
+  }
   std::string bytes = read_file(path);
   std::string_view text(bytes);
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte-order mark

@@ -392,8 +392,11 @@ Figure loss_figure(const std::vector<std::pair<double, double>>& loss_history) {
 }
 
 Figure signal_figure(std::span<const double> v, const std::string& title, const std::string& y_label,
-                     std::optional<double> sample_rate, const std::string& colour) {
-  Series s = envelope(v, 1000, "", sample_rate ? 1.0 / *sample_rate : 1.0);
+                     std::optional<double> sample_rate, const std::string& colour, std::uint64_t samples) {
+  // Entry i of v is at sample i (or, standing for `samples` samples, at i samples / |v|).
+  const double per_entry =
+      samples != 0 && !v.empty() ? static_cast<double>(samples) / static_cast<double>(v.size()) : 1.0;
+  Series s = envelope(v, 1000, "", per_entry * (sample_rate ? 1.0 / *sample_rate : 1.0));
   s.colour = colour;
   Plot p{title, sample_rate ? "time (s)" : "sample n", y_label, false, {std::move(s)}, std::nullopt, "", {}};
   return {std::move(p), v.size() > 2000 ? "The envelope (minimum and maximum of each of 1000 stretches)."
@@ -407,7 +410,7 @@ std::vector<Figure> fit_figures(const FitPage& page) {
   figures.push_back(taps_figure(f));
   if (!page.residual.empty())
     figures.push_back(signal_figure(page.residual, "Residual of the first pair", "r[n] = yhat[n] - y[n]",
-                                    page.sample_rate));
+                                    page.sample_rate, "#1f77b4", page.residual_samples));
   figures.push_back(magnitude_figure(f));
   figures.push_back(phase_figure(f));
   return figures;

@@ -231,6 +231,10 @@ TEST_F(FileSourceTest, HostileFilesGiveReadSignalsErrors) {
       write_bytes("table.txt", "1 2\n3 4\n"),
       write_bytes("empty.txt", "# only a comment\n"),
       write_bytes("inf.txt", "1\ninf\n"),
+      // Two faults each: the first met, by the window reader as by the whole read.
+      write_bytes("two1.txt", "1\nabc\n1,\n"),
+      write_bytes("two2.txt", "1\nnan\n3 4\n"),
+      write_bytes("two3.txt", "1\n2 3\nx\n"),
       path("missing.npy"),
   };
   // A header that lies: it announces more samples than the file holds.
@@ -317,6 +321,24 @@ TEST_F(FileSourceTest, Float32NpyWindowsAreReadAsStored) {
     EXPECT_FALSE(io::open_signal_reader(path(name))->read_float32(0, untouched)) << name;
     EXPECT_EQ(untouched, std::vector<float>(10, -7.0f)) << name;
   }
+}
+
+// A table's unused column may hold anything a signal may not (a NaN, on its first or second
+// row): the column asked for is read, streamed or whole alike.
+TEST_F(FileSourceTest, ATableColumnIsReadWhateverTheOtherColumnsHold) {
+  write_bytes("nan.csv", "1,nan\n2,3\n4,inf\n");
+  write_bytes("nan2.csv", "1,2\n3,nan\n5,6\n");
+  for (const char* name : {"nan.csv", "nan2.csv"}) {
+    const io::Column first{"0", true};
+    const auto whole = io::read_signal(path(name), std::nullopt, first).samples;
+    EXPECT_EQ(whole, (std::vector<double>{1, name[3] == '2' ? 3.0 : 2.0, name[3] == '2' ? 5.0 : 4.0}));
+    expect_windows_equal_whole(path(name), whole, std::nullopt, first);
+  }
+}
+
+// The pairs' counts are checked before any file is opened (none of these exists).
+TEST_F(FileSourceTest, PairsOfUnequalCountsAreRefusedBeforeOpeningAnyFile) {
+  EXPECT_THROW(io::FilePairs({path("a.npy"), path("b.npy")}, {path("c.npy")}), convgrad::invalid_argument);
 }
 
 TEST_F(FileSourceTest, PairsOfDifferentLengthsAreRefusedNamingBoth) {

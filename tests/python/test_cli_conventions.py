@@ -449,3 +449,24 @@ def test_fit_and_apply_stream_standard_input_and_table_columns_as_files(cli, sig
         assert fit("--x", "-", "--y", "y.txt", stdin=stdin) == want_h
         assert np.array_equal(apply("--x", "-", stdin=stdin), want_yhat)
     assert np.allclose(want_h, [1, 2, 3], rtol=1e-12)
+
+
+def test_a_column_for_one_input_is_refused_by_a_file_without_columns(cli, signals, tmp_path):
+    """--column x=NAME names x's column: a .npy x (any case of the extension) has none and says
+    so, where a plain --column is for the tables among the inputs only."""
+    x, _ = signals
+    with open(tmp_path / "X.NPY", "wb") as f:  # np.save would add ".npy"
+        np.save(f, x)
+    for name in ["x.npy", "X.NPY"]:
+        r = cli("grad", "--x", name, "--y", "y.txt", "--causal", 3, "--column", "x=a")
+        assert r.returncode == 1 and f"{name}: column 'a' asked for, but a .npy file" in r.err, r.err
+        r = cli("fit", "--x", name, "--y", "y.txt", "--causal", 3, "--column", "x=a", "--out", "h.json")
+        assert r.returncode == 1 and f"{name}: column 'a' asked for, but a .npy file" in r.err, r.err
+    assert cli("grad", "--x", "X.NPY", "--y", "y.txt", "--causal", 3, "--column", "a").returncode == 0
+
+
+def test_apply_checks_the_plot_directory_before_filtering(cli, signals, tmp_path):
+    (tmp_path / "h0.json").write_text('{"h": [1, 2, 3], "lo": 0}')
+    r = cli("apply", "--x", "x.txt", "--h", "h0.json", "--out", "yhat.npy", "--plot", "nowhere/a.svg")
+    assert r.returncode != 0 and "nowhere" in r.err and "does not exist" in r.err, r.err
+    assert not (tmp_path / "yhat.npy").exists()

@@ -209,3 +209,17 @@ def test_adapt_report_marks_where_the_filter_diverged(run_cli, echo):
     page = (d / "r.html").read_text()
     assert f"diverged at sample {sample}" in page and "stroke-dasharray" in page  # the dashed mark
     assert not (d / "h.json").exists()  # the other outputs of a diverged run are not written
+
+
+def test_a_long_signal_is_drawn_over_its_whole_duration(run_cli, tmp_path):
+    """apply keeps a long input as the envelope of 2^15 stretches: the time axis still spans the
+    whole recording (100,000 samples at 8 kHz: 12.5 s, ticks up to 10 s)."""
+    x = (0.1 * np.random.default_rng(1).standard_normal(100_000)).astype(np.float32)
+    scipy.io.wavfile.write(tmp_path / "long.wav", 8000, x)
+    (tmp_path / "h.json").write_text('{"h": [0.5, 0.25], "lo": 0}')
+    p = run_cli("apply", "--x", tmp_path / "long.wav", "--h", tmp_path / "h.json", "--out", tmp_path / "o.wav",
+                "--plot", tmp_path / "a.svg", "--chunk-rows", 30000)
+    assert p.returncode == 0, p.stderr
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", (tmp_path / "a.svg").read_text())
+    after_input = labels[labels.index("Input"):labels.index("Output")]
+    assert "10" in after_input, after_input  # (drawn over 65,536 entries it ended at 8.2 s: ticks to 8)

@@ -220,6 +220,17 @@ def test_help_and_warnings_are_said_once(mpi_build, run_mpi, data):
     assert r.stderr.count("convgrad: warning:") == 1 and "--taps is deprecated" in r.stderr, r.stderr
 
 
+def test_verbose_notes_are_said_once_and_standard_input_is_refused(mpi_build, run_mpi, data):
+    inputs, out, args = data
+    r = run_mpi(2, "fit", *args, "--half-width", "4", "--out", out / "h.json", "--verbose")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("convgrad: read x from") == 2 and r.stderr.count("fit finished in") == 1, r.stderr
+    (out / "h.json").unlink()
+    r = run_mpi(2, "fit", "--x", "-", "--y", inputs / "y0.npy", "--half-width", "4", "--out", out / "h.json")
+    assert_clean_failure(r, out, "'-' (standard input) reaches only rank 0 under mpirun")
+    assert r.returncode == 2
+
+
 def test_only_fit_runs_across_ranks(mpi_build, run_mpi, data):
     inputs, out, args = data
     r = run_mpi(2, "apply", "--x", inputs / "x0.npy", "--h", inputs / "x1.npy", "--out", out / "y.npy")
