@@ -71,7 +71,8 @@ struct CacheAligned {
   CacheAligned(const CacheAligned<U>&) {}
   static std::size_t bytes(std::size_t n) { return (n * sizeof(V) + 63) / 64 * 64; }
   V* allocate(std::size_t n) { return static_cast<V*>(::operator new(bytes(n), kAlign)); }
-  void deallocate(V* p, std::size_t n) { ::operator delete(p, bytes(n), kAlign); }
+  // Unsized: clang declares the sized aligned delete only with -fsized-deallocation.
+  void deallocate(V* p, std::size_t) { ::operator delete(p, kAlign); }
   template <class U>
   bool operator==(const CacheAligned<U>&) const {
     return true;
