@@ -84,4 +84,17 @@ CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
 
 #undef CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
 
+// The float and double instances of those entry points, written once at the end of each
+// method's .cpp, inside its namespace.
+#define CONVGRAD_CHANNEL_METHOD_INSTANCES_OF(T)                                                   \
+  template void conv<T>(std::span<const T>, std::span<const T>, std::span<const T>, std::span<T>, \
+                        const ChannelShape&);                                                     \
+  template void grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, std::span<T>, \
+                        std::span<T>, std::span<T>, const ChannelShape&);                         \
+  template double train_step<T>(std::span<const T>, std::span<const T>, std::span<const T>,       \
+                                std::span<const T>, std::span<T>, std::span<T>, const ChannelShape&);
+#define CONVGRAD_CHANNEL_METHOD_INSTANCES   \
+  CONVGRAD_CHANNEL_METHOD_INSTANCES_OF(float) \
+  CONVGRAD_CHANNEL_METHOD_INSTANCES_OF(double)
+
 }  // namespace convgrad::detail::channels

@@ -347,15 +347,6 @@ double train_step(std::span<const T> x, std::span<const T> W, std::span<const T>
   return reduce<T>(Call<T>{D, g, p, &F}, x, bias, y, true, dW, dbias);
 }
 
-#define CONVGRAD_INSTANTIATE(T)                                                                   \
-  template void conv<T>(std::span<const T>, std::span<const T>, std::span<const T>, std::span<T>, \
-                        const ChannelShape&);                                                     \
-  template void grad<T>(std::span<const T>, std::span<const T>, std::span<const T>, std::span<T>, \
-                        std::span<T>, std::span<T>, const ChannelShape&);                         \
-  template double train_step<T>(std::span<const T>, std::span<const T>, std::span<const T>,       \
-                                std::span<const T>, std::span<T>, std::span<T>, const ChannelShape&);
-CONVGRAD_INSTANTIATE(float)
-CONVGRAD_INSTANTIATE(double)
-#undef CONVGRAD_INSTANTIATE
+CONVGRAD_CHANNEL_METHOD_INSTANCES
 
 }  // namespace convgrad::detail::channels::fft
