@@ -204,16 +204,34 @@ class ByteCursor {
   std::size_t i_ = 0;
 };
 
-class TextReader final : public SignalReader {
- public:
-  // Reads the whole file once with read_signal's rules (every error, with its line, now) and
-  // keeps where every kTextStride-th value starts.
-  explicit TextReader(const std::string& path) : SignalReader(path) {
+// A text file checked once when opened (every error, with its line, then), keeping where every
+// kTextStride-th value starts, so that a window starts reading near its first value.
+class IndexedTextReader : public SignalReader {
+ protected:
+  explicit IndexedTextReader(const std::string& path) : SignalReader(path) {
     file_bytes_ = Fd(path).size(path);
     format_ = "text";
-    n_ = detail::scan_text(path, [&](double, std::uint64_t i, std::uint64_t offset) {
-      if (i % kTextStride == 0) starts_.push_back(offset);
-    });
+  }
+  // For the scan: value i starts (or its row's line starts) at byte `offset`.
+  void index(std::uint64_t i, std::uint64_t offset) {
+    if (i % kTextStride == 0) starts_.push_back(offset);
+  }
+  // Where to start reading for value `first`, and the index of the value found there.
+  std::uint64_t start_for(std::uint64_t first) const { return starts_[first / kTextStride]; }
+  static std::uint64_t value_at_start(std::uint64_t first) { return first / kTextStride * kTextStride; }
+  [[noreturn]] void truncated(std::uint64_t sample) const {
+    throw io_error(path_ + ": truncated: the file ended before sample " + std::to_string(sample) +
+                   " (was it changed while being read?)");
+  }
+
+ private:
+  std::vector<std::uint64_t> starts_;
+};
+
+class TextReader final : public IndexedTextReader {
+ public:
+  explicit TextReader(const std::string& path) : IndexedTextReader(path) {
+    n_ = detail::scan_text(path, [&](double, std::uint64_t i, std::uint64_t offset) { index(i, offset); });
     bytes_read_ = file_bytes_;
   }
 
@@ -221,10 +239,9 @@ class TextReader final : public SignalReader {
   // The file was checked when it was opened: between two values there are only separators
   // (blanks, commas, line ends) and comments, and every token is a finite number.
   void read_inside(std::uint64_t first, std::span<double> out) override {
-    const std::uint64_t stride = first / kTextStride;
     const Fd fd(path_);
-    ByteCursor in(fd, path_, starts_[stride]);
-    std::uint64_t skip = first - stride * kTextStride;
+    ByteCursor in(fd, path_, start_for(first));
+    std::uint64_t skip = first - value_at_start(first);
     std::string token;
     int c = in.next();
     for (std::size_t k = 0; k < out.size();) {
@@ -234,9 +251,7 @@ class TextReader final : public SignalReader {
           while (c != '\n' && c != -1) c = in.next();
         c = in.next();
       }
-      if (c == -1)
-        throw io_error(path_ + ": truncated: the file ended before sample " + std::to_string(first + k) +
-                       " (was it changed while being read?)");
+      if (c == -1) truncated(first + k);
       token.clear();
       while (c != -1 && c != ' ' && c != '\t' && c != '\r' && c != '\v' && c != '\f' && c != '\n' &&
              c != ',' && c != '#') {
@@ -251,15 +266,47 @@ class TextReader final : public SignalReader {
     }
     bytes_read_ += in.bytes_read();
   }
+};
 
-  std::vector<std::uint64_t> starts_;  // byte offset of value i * kTextStride
+// One column of a text table (a CSV with a header line, say), checked with read_text's table
+// rules when opened; the index keeps where every kTextStride-th row's line starts, and a window
+// reads lines from there, taking the column's value of each.
+class TableColumnReader final : public IndexedTextReader {
+ public:
+  TableColumnReader(const std::string& path, const Column& column) : IndexedTextReader(path) {
+    const detail::TableColumn t = detail::scan_table_column(
+        path, column, [&](double, std::uint64_t i, std::uint64_t offset) { index(i, offset); });
+    n_ = t.rows;
+    column_ = t.column;
+    bytes_read_ = file_bytes_;
+  }
+
+ private:
+  void read_inside(std::uint64_t first, std::span<double> out) override {
+    const Fd fd(path_);
+    ByteCursor in(fd, path_, start_for(first));
+    std::uint64_t row = value_at_start(first);
+    std::string line;
+    for (std::size_t k = 0; k < out.size();) {
+      line.clear();
+      int c = in.next();
+      if (c == -1) truncated(first + k);
+      for (; c != -1 && c != '\n'; c = in.next()) line += static_cast<char>(c);
+      const std::optional<double> v = detail::table_row_value(line, column_, row, path_);
+      if (!v) continue;  // a blank or comment line
+      if (row++ >= first) out[k++] = *v;
+    }
+    bytes_read_ += in.bytes_read();
+  }
+
+  std::size_t column_ = 0;
 };
 
 // ---- a pipe --------------------------------------------------------------------------------
 
 // A pipe or a device (--x <(...), /dev/stdin, "-") cannot be read twice, nor at an offset: it
-// is read whole, as read_signal reads it, and windows are served from memory. So is a column
-// of a text table (the line scanner reads signals only).
+// is read whole, as read_signal reads it, and windows are served from memory. So is a text file
+// of one line that the table reader passes back (see scan_table_column).
 class WholeReader final : public SignalReader {
  public:
   WholeReader(const std::string& path, std::optional<int> channel, const Column& column)
@@ -285,17 +332,32 @@ bool is_pipe_or_device(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
+// A column of a text table, streamed; what turns out to be no table (one line), or a header with
+// no rows, is read whole as read_signal reads it (which reads it, or refuses it).
+std::unique_ptr<SignalReader> open_table_column(const std::string& path, std::optional<int> channel,
+                                                const Column& column) {
+  if (!channel || *channel == 0) {
+    try {
+      return std::make_unique<TableColumnReader>(path, column);
+    } catch (const detail::maybe_table&) {
+    }
+  }
+  return std::make_unique<WholeReader>(path, channel, column);
+}
+
 }  // namespace
 
 std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::optional<int> channel,
                                                  const Column& column) {
-  // A column asked of this very file: a table's, read whole; read_signal refuses it for the
-  // formats that hold one signal (.npy, sound files).
+  // A column asked of this very file is a table's; read_signal refuses it for the formats that
+  // hold one signal (.npy, sound files).
   const bool own_column = !column.spec.empty() && !column.tables_only;
   // .mat (libmatio) and .json are read whole, as read_signal reads them.
   const std::string ext = detail::extension(path);
-  if (is_standard_input(path) || is_pipe_or_device(path) || own_column || ext == ".mat" || ext == ".json")
+  if (is_standard_input(path) || is_pipe_or_device(path) || ext == ".mat" || ext == ".json")
     return std::make_unique<WholeReader>(path, channel, column);
+  if (own_column && !is_sound_file(path) && ext != ".npy") return open_table_column(path, channel, column);
+  if (own_column) return std::make_unique<WholeReader>(path, channel, column);
   if (is_sound_file(path)) return detail::open_sound_reader(path, channel);
   if (channel && *channel != 0)
     throw io_error(path + ": channel " + std::to_string(*channel) +
@@ -304,9 +366,8 @@ std::unique_ptr<SignalReader> open_signal_reader(const std::string& path, std::o
   try {
     return std::make_unique<TextReader>(path);
   } catch (const detail::maybe_table&) {
-    // Not a plain signal to the line scanner: a table (a header line, several columns), which
-    // read_signal reads with `column`, or refuses with the columns it has.
-    return std::make_unique<WholeReader>(path, channel, column);
+    // Not a plain signal to the line scanner: a table (a header line, several columns).
+    return open_table_column(path, channel, column);
   }
 }
 

@@ -101,6 +101,22 @@ struct maybe_table : io_error {
 };
 std::uint64_t scan_text(const std::string& path,
                         const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value);
+// One column of a text table, read as read_text reads it, a line at a time: on_value(v, i,
+// offset) for row i's value, the row's line starting at byte `offset`; returns the number of rows
+// and the column's 0-based index. Throws maybe_table for a file that is no table after all (one
+// line of values: a signal) or has a header and no rows: read it whole (read_text), which reads
+// it, or words the error. Memory: one line at a time.
+struct TableColumn {
+  std::uint64_t rows = 0;
+  std::size_t column = 0;
+};
+TableColumn scan_table_column(
+    const std::string& path, const Column& choice,
+    const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value);
+// The value in `column` of one line of a table scan_table_column checked (row: its index, for
+// the errors); nullopt for a blank or comment-only line.
+std::optional<double> table_row_value(std::string_view line, std::size_t column, std::uint64_t row,
+                                      const std::string& path);
 // One number, the whole token, as the text reader reads it (io_error naming PATH:LINE).
 double parse_text_number(std::string_view token, const std::string& path, std::size_t line);
 Signal read_sound(const std::string& path, std::optional<int> channel);

@@ -169,13 +169,15 @@ double parse_text_number(std::string_view token, const std::string& path, std::s
   return parse_number(token, path, line);
 }
 
-std::uint64_t scan_text(
-    const std::string& path,
-    const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value) {
+namespace {
+
+// Calls on_line(line, offset) for every line of the file (without its '\n'; `offset`: where the
+// line starts in the file), reading a block at a time: memory is one block and one line.
+template <class OnLine>
+void for_each_line(const std::string& path, OnLine&& on_line) {
   require_readable_file(path);
   std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
   if (!f) throw io_error(path + ": cannot open: " + std::strerror(errno));
-  TextLines lines(path, on_value);
   // `carry` holds the bytes from `carry_at` (a file offset) not yet split into whole lines.
   std::string carry;
   std::uint64_t carry_at = 0;
@@ -195,14 +197,23 @@ std::uint64_t scan_text(
     if (!start_checked) continue;
     std::size_t from = 0;
     for (std::size_t eol; (eol = carry.find('\n', from)) != std::string::npos; from = eol + 1)
-      lines.line(std::string_view(carry).substr(from, eol - from), carry_at + from);
+      on_line(std::string_view(carry).substr(from, eol - from), carry_at + from);
     if (at_end) {
-      if (from < carry.size()) lines.line(std::string_view(carry).substr(from), carry_at + from);
-      break;
+      if (from < carry.size()) on_line(std::string_view(carry).substr(from), carry_at + from);
+      return;
     }
     carry.erase(0, from);
     carry_at += from;
   }
+}
+
+}  // namespace
+
+std::uint64_t scan_text(
+    const std::string& path,
+    const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value) {
+  TextLines lines(path, on_value);
+  for_each_line(path, [&](std::string_view line, std::uint64_t offset) { lines.line(line, offset); });
   if (lines.values() == 0)
     throw io_error(path + ": no values (the file is empty or holds only comments and blank lines)");
   return lines.values();
@@ -310,7 +321,108 @@ Signal signal_of(const Lines& lines, const std::string& path) {
   return s;
 }
 
+// ---- one column of a table, a line at a time -------------------------------------------------
+
+// read_text's table rules applied one line at a time: a header of names (when the first line is
+// not all numbers), rows of as many values as the first line, and one column's value in each row,
+// a finite number (the other columns are not read). Without a header, several values on the first
+// line make a table only if a second line of values follows (else it is a one-line signal): a
+// column asked of this very file settles that at once, any other waits for the second line,
+// keeping the first row. What is still open at the end (one line, or a header with no rows under
+// it, whose error read_text words) is left to read_text: maybe_table.
+class TableLines {
+ public:
+  TableLines(const std::string& path, const Column& choice,
+             const std::function<void(double, std::uint64_t, std::uint64_t)>& on_value)
+      : path_(path), choice_(choice), on_value_(on_value) {}
+
+  void line(std::string_view line, std::uint64_t offset) {
+    ++line_no_;
+    tokens_.clear();
+    split_line(line, path_, line_no_, [&](std::string_view token, std::size_t) { tokens_.push_back(token); });
+    if (tokens_.empty()) return;  // blank or comment-only line
+    if (columns_ == 0) return first_line(offset);
+    if (tokens_.size() != columns_)
+      throw io_error(where(path_, line_no_) + std::to_string(tokens_.size()) + " values on one line but " +
+                     std::to_string(columns_) + " on line " + std::to_string(first_line_) +
+                     (names_.empty() ? "" : " (the header)") +
+                     ": every row of a table has the same number of values");
+    if (!settled_) settle_column();  // a second row: a table after all
+    row(tokens_[column_], line_no_, offset);
+  }
+
+  bool settled() const { return settled_ && values_ > 0; }
+  std::uint64_t values() const { return values_; }
+  std::size_t column() const { return column_; }
+
+ private:
+  // The first line of values: the header, or the first row (kept while the column is open).
+  void first_line(std::uint64_t offset) {
+    columns_ = tokens_.size(), first_line_ = line_no_;
+    if (!std::all_of(tokens_.begin(), tokens_.end(), is_number)) {
+      // A header's tokens are all names; else the first that is no number is a typo in the data.
+      if (!std::all_of(tokens_.begin(), tokens_.end(), is_name))
+        (void)parse_number(*std::find_if_not(tokens_.begin(), tokens_.end(), is_number), path_, line_no_);
+      for (const std::string_view name : tokens_) names_.emplace_back(unquoted(name));
+      return settle_column();
+    }
+    first_row_.assign(tokens_.begin(), tokens_.end());
+    first_row_at_ = offset;
+    if (!choice_.spec.empty() && !choice_.tables_only) settle_column();  // a column asked of this file
+  }
+
+  // The column: by name or index, or the only one.
+  void settle_column() {
+    const std::vector<std::string_view> names(names_.begin(), names_.end());
+    if (choice_.spec.empty() && columns_ > 1)
+      throw io_error(where(path_, first_line_) + "a table of " + std::to_string(columns_) + " columns (" +
+                     column_list(names, columns_) +
+                     "), not one signal: choose a column (column = NAME or INDEX, 0-based)");
+    column_ = choice_.spec.empty() ? 0 : column_index(choice_.spec, names, columns_, path_);
+    settled_ = true;
+    if (!first_row_.empty()) row(first_row_[column_], first_line_, first_row_at_);
+  }
+
+  void row(std::string_view token, std::size_t line_no, std::uint64_t offset) {
+    on_value_(sample(token, values_, path_, line_no), values_, offset);
+    ++values_;
+  }
+
+  const std::string& path_;
+  const Column& choice_;
+  const std::function<void(double, std::uint64_t, std::uint64_t)>& on_value_;
+  std::vector<std::string_view> tokens_;
+  std::vector<std::string> names_, first_row_;
+  std::uint64_t first_row_at_ = 0;
+  std::size_t line_no_ = 0, first_line_ = 0, columns_ = 0, column_ = 0;
+  bool settled_ = false;
+  std::uint64_t values_ = 0;
+};
+
 }  // namespace
+
+TableColumn scan_table_column(
+    const std::string& path, const Column& choice,
+    const std::function<void(double v, std::uint64_t i, std::uint64_t offset)>& on_value) {
+  TableLines lines(path, choice, on_value);
+  for_each_line(path, [&](std::string_view line, std::uint64_t offset) { lines.line(line, offset); });
+  if (!lines.settled()) throw maybe_table(path + ": one line of values, or a header with no rows");
+  return {lines.values(), lines.column()};
+}
+
+std::optional<double> table_row_value(std::string_view line, std::size_t column, std::uint64_t row,
+                                      const std::string& path) {
+  std::size_t count = 0;
+  std::string_view token;
+  split_line(line, path, 0, [&](std::string_view t, std::size_t) {
+    if (count++ == column) token = t;
+  });
+  if (count == 0) return std::nullopt;  // blank or comment-only line
+  if (count <= column)
+    throw io_error(path + ": row " + std::to_string(row) + " has no column " + std::to_string(column) +
+                   " (was the file changed while being read?)");
+  return sample(token, row, path, 0);
+}
 
 Signal read_text(const std::string& path, const Column& choice) {
   const std::string& column = choice.spec;

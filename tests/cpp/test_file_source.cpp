@@ -148,6 +148,58 @@ TEST_F(FileSourceTest, TableColumnsEqualTheWholeRead) {
   }
 }
 
+// A table's column is streamed, not read whole, when its first line settles which column: a
+// header line, or a column asked of this very file. Its windows, and its errors, are read_signal's.
+TEST_F(FileSourceTest, TableColumnsAreStreamedWithTheWholeReadsRules) {
+  const auto a = random_signal(2 * io::kTextStride + 51, false, 21), b = random_signal(a.size(), false, 22);
+  std::string header = "\xEF\xBB\xBF# made by a spreadsheet\n\"t\", \"a\", \"b\"\r\n", plain;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char buf[120];
+    std::snprintf(buf, sizeof buf, "%zu, %.17g, %.17g%s", i, a[i], b[i],
+                  i % 9 == 0 ? "  # note\r\n\n" : "\r\n");
+    header += buf;
+    std::snprintf(buf, sizeof buf, "nan %.17g %.17g\n", a[i], b[i]);  // a column nobody asked for
+    plain += buf;
+  }
+  const std::string with_header = write_bytes("h.csv", header), without = write_bytes("p.txt", plain);
+  for (const auto& [file, column, want] :
+       {std::tuple{with_header, io::Column{"a", false}, a}, std::tuple{with_header, io::Column{"2", true}, b},
+        std::tuple{without, io::Column{"1", false}, a}, std::tuple{without, io::Column{"2", true}, b}}) {
+    SCOPED_TRACE(file + " column " + column.spec);
+    expect_windows_equal_whole(file, want, std::nullopt, column);
+    // Streamed: the reader's pass over the samples reads the file (a whole read holds N doubles).
+    EXPECT_EQ(io::open_signal_reader(file, std::nullopt, column)->file_bytes(), fs::file_size(file));
+  }
+  // One line of several values is a signal, not a table, to a column meant only for the tables.
+  expect_windows_equal_whole(write_bytes("line.csv", "1, 2, 3\n"), {1, 2, 3}, std::nullopt,
+                             io::Column{"2", true});
+  // Hostile tables: the same error as the whole read, word for word.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"ragged.csv", "x,y\n1,2\n3\n"}, {"value.csv", "x,y\n1,2\n3,inf\n"}, {"mixed.csv", "time,2\n1,2\n"},
+      {"typo.csv", "1O,y\n1,2\n"},     {"only_header.csv", "x,y\n"},       {"which.csv", "x,y\n1,2\n"},
+      {"no_such.csv", "x,y\n1,2\n"},   {"headerless.csv", "1,2\n3,4\n"},
+  };
+  for (const auto& [name, bytes] : bad) {
+    const std::string file = write_bytes(name, bytes);
+    const io::Column column = name == "which.csv" || name == "headerless.csv"
+                                  ? io::Column{}
+                                  : io::Column{name == "no_such.csv" ? "z" : "y", false};
+    std::string whole_error, window_error;
+    try {
+      (void)io::read_signal(file, std::nullopt, column);
+    } catch (const convgrad::io_error& e) {
+      whole_error = e.what();
+    }
+    try {
+      (void)io::open_signal_reader(file, std::nullopt, column);
+    } catch (const convgrad::io_error& e) {
+      window_error = e.what();
+    }
+    EXPECT_FALSE(whole_error.empty()) << name;
+    EXPECT_EQ(window_error, whole_error) << name;
+  }
+}
+
 TEST_F(FileSourceTest, TextWindowsEqualTheWholeRead) {
   // More values than a few strides of the index, with comments, blank lines, CRLF, a BOM.
   const auto v = random_signal(3 * io::kTextStride + 123, false, 3);
