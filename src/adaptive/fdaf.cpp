@@ -64,8 +64,6 @@ namespace detail {
 namespace {
 
 using convgrad::detail::Fftw;
-using convgrad::detail::fftw_planner_mutex;
-using convgrad::detail::kFftwPlannerFlags;
 
 // An FFTW-aligned array (the plans run on any such array: FFTW's new-array execute).
 template <class V>
@@ -88,28 +86,6 @@ class Aligned {
   V* p_;
 };
 
-// The forward and inverse real transforms of length L, shared by copies of a filter.
-template <std::floating_point T>
-struct Plans {
-  typename Fftw<T>::plan forward = nullptr, inverse = nullptr;
-  explicit Plans(std::size_t L) {
-    Aligned<T> time(L);
-    Aligned<std::complex<T>> spec(L / 2 + 1);
-    std::lock_guard lock(fftw_planner_mutex());
-    forward = Fftw<T>::r2c(static_cast<int>(L), time.data(), Fftw<T>::cast(spec.data()), kFftwPlannerFlags);
-    inverse = Fftw<T>::c2r(static_cast<int>(L), Fftw<T>::cast(spec.data()), time.data(), kFftwPlannerFlags);
-    if (!forward || !inverse)
-      throw resource_limit("fdaf: FFTW could not plan a transform of length " + std::to_string(L));
-  }
-  Plans(const Plans&) = delete;
-  Plans& operator=(const Plans&) = delete;
-  ~Plans() {
-    std::lock_guard lock(fftw_planner_mutex());
-    if (forward) Fftw<T>::destroy(forward);
-    if (inverse) Fftw<T>::destroy(inverse);
-  }
-};
-
 template <std::floating_point T>
 class Fdaf final : public Filter<T> {
   using C = std::complex<T>;
@@ -121,7 +97,7 @@ class Fdaf final : public Filter<T> {
         P_(fdaf_geometry(taps.K(), this->options()).partitions),
         L_(2 * B_),
         F_(B_ + 1),
-        plans_(std::make_shared<Plans<T>>(L_)),
+        plans_(&convgrad::detail::fftw_plans<T>(L_)),
         h_(P_ * B_, T(0)),
         W_(P_ * F_, C(0)),
         X_(P_ * F_, C(0)),
@@ -292,13 +268,13 @@ class Fdaf final : public Filter<T> {
   }
 
   std::size_t B_, P_, L_, F_;
-  std::shared_ptr<Plans<T>> plans_;
-  std::vector<T> h_;              // P B taps, m = lo + j
-  std::vector<C> W_;              // P spectra of F bins: W_p = FFT([h_p, 0])
-  std::vector<C> X_;              // P input spectra, a ring (head_: the last complete block)
-  std::vector<double> S_;         // smoothed per-bin input power
-  std::vector<T> prev_;           // x' of the last complete block
-  std::vector<T> cur_x_, cur_y_;  // the current block, fill_ samples so far
+  const convgrad::detail::FftwPlans<T>* plans_;  // the library's cache: shared by every filter of length L
+  std::vector<T> h_;                             // P B taps, m = lo + j
+  std::vector<C> W_;                             // P spectra of F bins: W_p = FFT([h_p, 0])
+  std::vector<C> X_;                             // P input spectra, a ring (head_: the last complete block)
+  std::vector<double> S_;                        // smoothed per-bin input power
+  std::vector<T> prev_;                          // x' of the last complete block
+  std::vector<T> cur_x_, cur_y_;                 // the current block, fill_ samples so far
   std::vector<T> delay_;
   std::size_t head_ = 0, fill_ = 0, delay_pos_ = 0;
   bool have_power_ = false;

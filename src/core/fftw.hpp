@@ -107,7 +107,7 @@ struct FftwPlans {
 
 // The plans of length L for T, made once per (precision, length) under fftw_planner_mutex and
 // kept for the life of the process (src/core/fft.cpp): every room that transforms blocks of
-// one length (the FFT method, the channel FFT method) shares them.
+// one length (the FFT method, the channel FFT method, the frequency-domain adaptive filter) shares them.
 template <std::floating_point T>
 const FftwPlans<T>& fftw_plans(std::size_t L);
 
