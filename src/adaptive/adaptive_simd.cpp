@@ -102,10 +102,13 @@ HWY_INLINE std::size_t leftover_vectors(std::size_t k, std::size_t K, std::size_
   return k;
 }
 
-// The four chains of a dot product summed: (c0+c1)+(c2+c3), its lanes, plus the scalar tail.
+// The four chains of a dot product summed: (c0+c1)+(c2+c3), its lanes, plus the scalar tail
+// when there is one (K not a whole number of vectors): adding a tail of 0 would cost the step
+// from one sample to the next an addition.
 template <class D, class V = hn::VFromD<D>>
-HWY_INLINE hn::TFromD<D> chains_sum(D d, const V (&c)[4], hn::TFromD<D> tail) {
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(c[0], c[1]), hn::Add(c[2], c[3])))) + tail;
+HWY_INLINE hn::TFromD<D> chains_sum(D d, const V (&c)[4], hn::TFromD<D> tail, bool has_tail) {
+  const auto sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(c[0], c[1]), hn::Add(c[2], c[3]))));
+  return has_tail ? sum + tail : sum;
 }
 
 // kUpdate: g[k] += s * wu[k].  kDot: returns sum_k g[k] wd[k] with the (updated) taps. (RLS's
@@ -134,7 +137,7 @@ HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t 
     if constexpr (kUpdate) g[k] = gk = std::fma(s, wu[k], gk);
     if constexpr (kDot) tail = std::fma(gk, wd[k], tail);
   }
-  return kDot ? chains_sum(d, acc, tail) : T(0);
+  return kDot ? chains_sum(d, acc, tail, K % L != 0) : T(0);
 }
 
 // Lanes Off..Off+L-1 of the three consecutive aligned vectors v0 v1 v2 (Off = 0..2L-1, a
@@ -225,8 +228,8 @@ HWY_INLINE std::array<T, 2> pair_pass(T* HWY_RESTRICT g, const T* wu, T s0, T s1
     if constexpr (kDots >= 2) tail_b = std::fma(gk, wd[k + 1], tail_b);
   }
   std::array<T, 2> dots{T(0), T(0)};
-  if constexpr (kDots >= 1) dots[0] = chains_sum(d, acc_a, tail_a);
-  if constexpr (kDots >= 2) dots[1] = chains_sum(d, acc_b, tail_b);
+  if constexpr (kDots >= 1) dots[0] = chains_sum(d, acc_a, tail_a, K % L != 0);
+  if constexpr (kDots >= 2) dots[1] = chains_sum(d, acc_b, tail_b, K % L != 0);
   return dots;
 }
 
@@ -262,10 +265,11 @@ inline double step_factor(Rule rule, double mu, double delta, double energy) {
   const double denominator = delta + std::max(energy, 0.0);
   return denominator > 0 ? mu / denominator : 0.0;
 }
+// (Given -f, so that the negation is off that path too.)
 template <typename T>
-T step_size(Rule rule, T r, T factor) {
-  if (rule == Rule::sign_lms) return -factor * static_cast<T>((r > 0) - (r < 0));
-  return -(r * factor);
+T step_size(Rule rule, T r, T minus_factor) {
+  if (rule == Rule::sign_lms) return minus_factor * static_cast<T>((r > 0) - (r < 0));
+  return r * minus_factor;
 }
 
 // The largest step size |s| ||w_q|| accepted (a bound on |s w_q[k]|, the change of any tap):
@@ -303,12 +307,12 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
     const double enter = c.buf[p], leave = c.buf[p - K];
     const double e_q = e + enter * enter - leave * leave;
     const double lag_q = lag + enter * c.buf[p - 1] - leave * c.buf[p - K - 1];
-    const T factor = static_cast<T>(step_factor(c.rule, c.mu, c.delta, e_q));
+    const T minus_factor = -static_cast<T>(step_factor(c.rule, c.mu, c.delta, e_q));
     const T yhat = second ? std::fma(s0, static_cast<T>(lag_q), dots[1]) : dots[0];
     const T r = yhat - c.y[i];
     c.yhat[i] = yhat;
     c.r[i] = r;
-    const T s = step_size(c.rule, r, factor);
+    const T s = step_size(c.rule, r, minus_factor);
     if (!std::isfinite(r) ||
         !(std::abs(static_cast<double>(s)) * std::sqrt(std::max(e_q, 0.0)) <= kLargestStep<T>))
       return std::numeric_limits<T>::quiet_NaN();
