@@ -5,9 +5,10 @@
 //   w_q[k] = buf[q - lo - (K-1) + k],   k = 0..K-1      (w_q[K-1-j] = x[n - lo - j])
 //
 // The taps are held reversed, g[k] = h[K-1-k], so that yhat[n] = sum_j h[j] x[n-lo-j] is the
-// plain dot product g . w_q. Every loop stops early at the first sample whose residual (or
-// step) is not finite, before that sample touches the state, and returns how many samples
-// it completed; the caller reports the divergence.
+// plain dot product g . w_q. Every loop stops early at the first sample whose residual is
+// not finite (or whose LMS-family step is too large, see kLargestStep in adaptive_simd.cpp;
+// or, for RLS, whose alpha is not positive), before that sample touches the state, and returns
+// how many samples it completed; the caller reports the divergence.
 #pragma once
 
 #include <cstddef>
