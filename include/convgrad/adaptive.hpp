@@ -50,12 +50,14 @@ std::string_view to_string(Algorithm algorithm);
 // "lms", "nlms", "sign-lms" (or "sign_lms"), "rls", "fdaf"; throws invalid_argument.
 Algorithm parse_algorithm(std::string_view name);
 
-// The filter stopped learning sensibly: a residual or a step became non-finite, RLS's P lost
-// positive definiteness, or the residual's power over a window of `divergence_window` samples
-// exceeded `divergence_ratio` times the target's. `sample` is the stream index (counted from
-// the filter's first sample) where it was detected. A non-finite residual is caught before
-// that sample's update, so the taps stay finite; the power test runs at the end of each
-// window, after its updates. The filter keeps its state; set_h or a fresh filter restarts.
+// The filter stopped learning sensibly: a residual became non-finite, an LMS-family step grew
+// so large that the taps would soon overflow (|s| ||x_n|| above 2^-16 of T's largest value),
+// RLS's P lost positive definiteness, or the residual's power over a window of
+// `divergence_window` samples exceeded `divergence_ratio` times the target's. `sample` is the
+// stream index (counted from the filter's first sample) where it was detected. A non-finite
+// residual or a step that large is caught before that sample's update, so the taps stay
+// finite; the power test runs at the end of each window, after its updates. The filter keeps
+// its state; set_h or a fresh filter restarts.
 struct diverged : error {
   diverged(const std::string& what, std::uint64_t sample) : error(what), sample(sample) {}
   std::uint64_t sample;

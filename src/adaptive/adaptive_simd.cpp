@@ -1,12 +1,12 @@
 // The adaptive filters' per-sample loops with Highway (see adaptive_simd.hpp for the layout).
 //
-// NLMS and its kin spend their time in two passes over K taps per sample: the prediction
-// g . w_q and the update g += s w_q. `step` does both in one pass: it updates the taps for
-// sample q and, with the new taps still in registers, forms the next sample's prediction
-// g . w_{q+1} (the windows overlap, one sample apart). One pass instead of two halves the
-// loads of g. The last sample of a chunk updates without predicting, and the first predicts
-// without updating: the three variants are one template, so their order of operations is the
-// same and the taps come out bit for bit the same however the stream is cut into chunks.
+// NLMS and its kin spend their time in passes over the K taps: the prediction g . w_q and the
+// update g += s w_q. Samples go in pairs (q, q+1), and one pass (`pair_pass`, fused) applies
+// both updates of a pair and forms both predictions of the next, the second corrected for
+// the first's update by the lag-1 window correlation (adaptive_simd.hpp): one load and store
+// of g per two samples. A pass at a chunk's start only predicts and one at its end only
+// updates; all are one template with one order of operations, so the taps and predictions come
+// out bit for bit the same however the stream is cut into chunks and calls.
 //
 // This file is compiled once per instruction set (hwy/foreach_target.h re-includes it);
 // HWY_DYNAMIC_DISPATCH calls the best one this CPU supports, once per chunk.
@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
@@ -54,169 +55,300 @@ HWY_INLINE V rotated(D, V, V lo) {
 }
 #endif
 
-// kUpdate: g[k] += s * wu[k].  kDot: returns sum_k g[k] wd[k] with the (updated) taps.
-// When both (the fused pass), wd must be wu + 1 (the next sample's window).
-//
-// The order of the dot product, the same in every variant (so a chunk boundary, which turns
-// one fused pass into an update-only and a dot-only pass, changes no bits): the taps in
-// blocks of 8 vectors, vector u of a block into accumulator a_(u mod 4), the last whole
-// vectors (fewer than 8) likewise from a_0, the last K mod L taps one at a time with std::fma
-// (the same fused rounding as MulAdd); then (a0+a1)+(a2+a3), its lanes summed, plus the
-// scalar tail. The update is element by element: the same bits in any grouping. (Four chains
-// measured faster than eight here, K = 1024: 152 against 169 cycles per sample in float32:
-// the dot is on the critical path from one sample's residual to the next, but four chains
-// already cover the FMA latency at the pass's throughput.)
-//
-// The fused pass with AVX-512 (kM >= 0: w_q starts kM lanes into an aligned vector): both
-// windows' vectors come from one aligned load per vector of taps and two rotations, so per
-// vector of taps: 2 aligned loads (g, the input), 1 store (g), 2 rotations, 2 FMAs. With two
-// 512-bit loads and one store per cycle that would be one cycle for two FMAs, the FMA peak,
-// before the per-sample work (the dot's reduction and the scalar step, a dependency chain).
-// Measured on the Zen 5 of bench/ADAPTIVE_RESULTS.md: about 2 cycles per vector (K = 1024 to
-// 4096), and a bare loop of these instructions on aligned data takes 1.7-2.1; so this pass
-// runs at about half the FMA peak, and the unaligned loads it replaces (every window vector
-// straddles two cache lines: the windows start at every offset) took 2.5-2.7. The aligned loads read up to L
-// - 1 elements past w_{q+1} within its last cache line (CacheAligned allocates whole lines).
-template <bool kUpdate, bool kDot, int kM = -1, typename T>
+// The order of every dot product here, the same in every variant of a pass (so a chunk
+// boundary, which splits a fused pass into an update and a separate dot, changes no bits):
+// the taps in blocks of 8 vectors, vector u of a block into chain u mod 4 (whole_blocks), the
+// last whole vectors (fewer than 8) into chains 0, 1, ... in order, the last K mod L taps one
+// at a time with std::fma (the same fused rounding as MulAdd); then (c0+c1)+(c2+c3), its lanes
+// summed, plus the scalar tail. Updates are element by element: the same bits in any
+// grouping. (Four chains measured faster than eight, and than two for the pair pass below.)
+template <class At>
+HWY_INLINE std::size_t whole_blocks(std::size_t K, std::size_t L, const At& at) {
+  std::size_t k = 0;
+  for (; k + 8 * L <= K; k += 8 * L) {
+    at(k, std::integral_constant<int, 0>{});
+    at(k + L, std::integral_constant<int, 1>{});
+    at(k + 2 * L, std::integral_constant<int, 2>{});
+    at(k + 3 * L, std::integral_constant<int, 3>{});
+    at(k + 4 * L, std::integral_constant<int, 0>{});
+    at(k + 5 * L, std::integral_constant<int, 1>{});
+    at(k + 6 * L, std::integral_constant<int, 2>{});
+    at(k + 7 * L, std::integral_constant<int, 3>{});
+  }
+  return k;
+}
+
+// The leftover whole vectors from k (at most 7): at(k, chain) into chains 0, 1, 2, ...
+template <class At>
+HWY_INLINE std::size_t leftover_vectors(std::size_t k, std::size_t K, std::size_t L, const At& at) {
+  for (std::size_t u = 0; k + L <= K; ++u, k += L) {
+    switch (u) {
+      case 0:
+      case 4:
+        at(k, std::integral_constant<int, 0>{});
+        break;
+      case 1:
+      case 5:
+        at(k, std::integral_constant<int, 1>{});
+        break;
+      case 2:
+      case 6:
+        at(k, std::integral_constant<int, 2>{});
+        break;
+      default:
+        at(k, std::integral_constant<int, 3>{});
+    }
+  }
+  return k;
+}
+
+// The four chains of a dot product summed: (c0+c1)+(c2+c3), its lanes, plus the scalar tail
+// when there is one (K not a whole number of vectors): adding a tail of 0 would cost the step
+// from one sample to the next an addition.
+template <class D, class V = hn::VFromD<D>>
+HWY_INLINE hn::TFromD<D> chains_sum(D d, const V (&c)[4], hn::TFromD<D> tail, bool has_tail) {
+  const auto sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(c[0], c[1]), hn::Add(c[2], c[3]))));
+  return has_tail ? sum + tail : sum;
+}
+
+// kUpdate: g[k] += s * wu[k].  kDot: returns sum_k g[k] wd[k] with the (updated) taps. (RLS's
+// passes over K: the gain's update of the taps, and the dots g . w and pi . w.)
+template <bool kUpdate, bool kDot, typename T>
 HWY_INLINE T step(T* HWY_RESTRICT g, const T* wu, T s, const T* wd, std::size_t K) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const std::size_t L = hn::Lanes(d);
   const auto vs = hn::Set(d, s);
-  V a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
-  // Tap vector k with the window vectors xu (update) and xd (dot).
-  auto one = [&](std::size_t k, V xu, V xd, V& acc) HWY_ATTR {
+  V acc[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+  // Tap vector k into chain c.
+  auto plain = [&](std::size_t k, auto c) HWY_ATTR {
     auto gv = hn::LoadU(d, g + k);
     if constexpr (kUpdate) {
-      gv = hn::MulAdd(vs, xu, gv);
+      gv = hn::MulAdd(vs, hn::LoadU(d, wu + k), gv);
       hn::StoreU(gv, d, g + k);
     }
-    if constexpr (kDot) acc = hn::MulAdd(gv, xd, acc);
+    if constexpr (kDot)
+      acc[decltype(c)::value] = hn::MulAdd(gv, hn::LoadU(d, wd + k), acc[decltype(c)::value]);
   };
-  auto plain = [&](std::size_t k, V& acc) HWY_ATTR {
-    V xu = hn::Zero(d), xd = hn::Zero(d);
-    if constexpr (kUpdate) xu = hn::LoadU(d, wu + k);
-    if constexpr (kDot) xd = hn::LoadU(d, wd + k);
-    one(k, xu, xd, acc);
-  };
-  std::size_t k = 0;
-  if constexpr (kM >= 0) {
-    static_assert(kUpdate && kDot && kRotates);
-    const T* a = wu - kM;  // aligned; wd = wu + 1 starts kM + 1 lanes into it
-    auto rot = [&](std::size_t k, V& lo, V& acc) HWY_ATTR {
-      const V hi = hn::Load(d, a + k + L);
-      one(k, rotated<kM>(d, hi, lo), rotated<kM + 1>(d, hi, lo), acc);
-      lo = hi;
-    };
-    V lo = K >= 8 * L ? hn::Load(d, a) : hn::Zero(d);
-    for (; k + 8 * L <= K; k += 8 * L) {
-      rot(k, lo, a0);
-      rot(k + L, lo, a1);
-      rot(k + 2 * L, lo, a2);
-      rot(k + 3 * L, lo, a3);
-      rot(k + 4 * L, lo, a0);
-      rot(k + 5 * L, lo, a1);
-      rot(k + 6 * L, lo, a2);
-      rot(k + 7 * L, lo, a3);
-    }
-  } else {
-    for (; k + 8 * L <= K; k += 8 * L) {
-      plain(k, a0);
-      plain(k + L, a1);
-      plain(k + 2 * L, a2);
-      plain(k + 3 * L, a3);
-      plain(k + 4 * L, a0);
-      plain(k + 5 * L, a1);
-      plain(k + 6 * L, a2);
-      plain(k + 7 * L, a3);
-    }
-  }
-  // The last whole vectors (at most 7) into a0, a1, ... in order.
-  auto rest = [&](V& acc) HWY_ATTR {
-    if (k + L > K) return;
-    plain(k, acc);
-    k += L;
-  };
-  rest(a0), rest(a1), rest(a2), rest(a3), rest(a0), rest(a1), rest(a2);
+  std::size_t k = leftover_vectors(whole_blocks(K, L, plain), K, L, plain);
   T tail = 0;
   for (; k < K; ++k) {
     T gk = g[k];
     if constexpr (kUpdate) g[k] = gk = std::fma(s, wu[k], gk);
     if constexpr (kDot) tail = std::fma(gk, wd[k], tail);
   }
-  if constexpr (kDot) {
-    const V sum = hn::Add(hn::Add(a0, a1), hn::Add(a2, a3));
-    return hn::GetLane(hn::SumOfLanes(d, sum)) + tail;
-  }
-  return T(0);
+  return kDot ? chains_sum(d, acc, tail, K % L != 0) : T(0);
 }
 
-// The step of one sample: -mu r (LMS), -mu sign(r) (sign-error LMS), -mu r / (delta + e)
-// (NLMS; no step at all when delta + e is 0, i.e. silence with delta = 0).
-inline double step_size(Rule rule, double mu, double delta, double r, double energy) {
-  switch (rule) {
-    case Rule::lms:
-      return -mu * r;
-    case Rule::sign_lms:
-      return -mu * static_cast<double>((r > 0) - (r < 0));
-    case Rule::nlms: {
-      const double denominator = delta + std::max(energy, 0.0);
-      return denominator > 0 ? -r * (mu / denominator)
-                             : 0.0;  // mu / (delta + e) needs no r: off the critical path
+// Lanes Off..Off+L-1 of the three consecutive aligned vectors v0 v1 v2 (Off = 0..2L-1, a
+// compile-time count): a window vector that starts Off lanes into v0. v2 is read only when
+// Off > L.
+template <int Off, class D, class V>
+HWY_INLINE V lanes_from(D d, V v0, V v1, V v2) {
+  constexpr int L = static_cast<int>(64 / sizeof(hn::TFromD<D>));
+  if constexpr (Off < L)
+    return rotated<Off>(d, v1, v0);
+  else
+    return rotated<Off - L>(d, v2, v1);
+}
+
+// The LMS family's pass over the taps for a pair of samples (adaptive_simd.hpp):
+//   kUpdate:   g += s0 wu; g += s1 (wu + 1)       (element by element, two FMAs, in that order)
+//   kDots:     dots[j] = g . (wd + j), j < kDots, with the (updated) taps
+// The fused pass (kUpdate, two dots, wd = wu + 2) finishes one pair and predicts the next:
+// per vector of taps 1 load and 1 store of g and 4 FMAs, i.e. half the loads and stores of
+// g per sample that a pass per sample needs. Each dot has its own four chains in the order
+// above (whole_blocks), so every variant gives the same bits for the same taps and window.
+//
+// With AVX-512 (kM >= 0: wu starts kM lanes into an aligned vector) three of the four windows'
+// vectors come from one aligned load per vector of taps (the next one is read too when
+// w_{q+3} reaches into it, kM + 3 > L) and lane rotations, and w_{q+1}'s from an unaligned
+// load; every load is of a vector holding a lane the windows use, so none leaves the buffer's
+// last cache line. Why this mix (Zen 5 of bench/ADAPTIVE_RESULTS.md, K = 1024): the pass is
+// bound by the rotations (one per cycle) more than by the loads; four rotations per vector
+// took 4.5 cycles per vector of taps and pair, three rotations and one unaligned load 4.1
+// (two and two: 4.8). Of that, about 95 cycles per pair are the step from one pair to the
+// next (the dots' reductions, the two residuals and steps), so the pass itself runs at about
+// 3 cycles per vector of 4 FMAs, two thirds of the FMA peak.
+template <bool kUpdate, int kDots, int kM = -1, typename T>
+HWY_INLINE std::array<T, 2> pair_pass(T* HWY_RESTRICT g, const T* wu, T s0, T s1, const T* wd,
+                                      std::size_t K) {
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+  const std::size_t L = hn::Lanes(d);
+  const auto vs0 = hn::Set(d, s0), vs1 = hn::Set(d, s1);
+  V acc_a[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+  V acc_b[4] = {acc_a[0], acc_a[0], acc_a[0], acc_a[0]};
+  // Tap vector k, chain c, with the update windows' vectors x0, x1 and the dot windows' x2, x3.
+  auto one = [&](std::size_t k, auto c, V x0, V x1, V x2, V x3) HWY_ATTR {
+    constexpr int C = decltype(c)::value;
+    auto gv = hn::LoadU(d, g + k);
+    if constexpr (kUpdate) {
+      gv = hn::MulAdd(vs0, x0, gv);
+      gv = hn::MulAdd(vs1, x1, gv);
+      hn::StoreU(gv, d, g + k);
     }
+    if constexpr (kDots >= 1) acc_a[C] = hn::MulAdd(gv, x2, acc_a[C]);
+    if constexpr (kDots >= 2) acc_b[C] = hn::MulAdd(gv, x3, acc_b[C]);
+  };
+  auto plain = [&](std::size_t k, auto c) HWY_ATTR {
+    const V zero = hn::Zero(d);
+    one(k, c, kUpdate ? hn::LoadU(d, wu + k) : zero, kUpdate ? hn::LoadU(d, wu + 1 + k) : zero,
+        kDots >= 1 ? hn::LoadU(d, wd + k) : zero, kDots >= 2 ? hn::LoadU(d, wd + 1 + k) : zero);
+  };
+  std::size_t k = 0;
+  if constexpr (kM >= 0) {
+    static_assert(kUpdate && kDots == 2 && kRotates);
+    constexpr bool kThird = kM + 3 > static_cast<int>(64 / sizeof(T));  // w_{q+3} reaches a third vector
+    const T* a = wu - kM;  // aligned; the windows start kM, kM+1, kM+2, kM+3 lanes into it
+    V v0 = hn::Zero(d), v1 = v0, v2 = v0;
+    if (K >= 8 * L) {
+      v0 = hn::Load(d, a);
+      if constexpr (kThird) v1 = hn::Load(d, a + L);
+    }
+    k = whole_blocks(K, L, [&](std::size_t k, auto c) HWY_ATTR {
+      if constexpr (kThird)
+        v2 = hn::Load(d, a + k + 2 * L);
+      else
+        v1 = hn::Load(d, a + k + L);
+      one(k, c, lanes_from<kM>(d, v0, v1, v2), hn::LoadU(d, wu + 1 + k), lanes_from<kM + 2>(d, v0, v1, v2),
+          lanes_from<kM + 3>(d, v0, v1, v2));
+      v0 = v1;
+      if constexpr (kThird) v1 = v2;
+    });
+  } else {
+    k = whole_blocks(K, L, plain);
   }
-  return 0.0;
+  k = leftover_vectors(k, K, L, plain);
+  T tail_a = 0, tail_b = 0;
+  for (; k < K; ++k) {
+    T gk = g[k];
+    if constexpr (kUpdate) g[k] = gk = std::fma(s1, wu[k + 1], std::fma(s0, wu[k], gk));
+    if constexpr (kDots >= 1) tail_a = std::fma(gk, wd[k], tail_a);
+    if constexpr (kDots >= 2) tail_b = std::fma(gk, wd[k + 1], tail_b);
+  }
+  std::array<T, 2> dots{T(0), T(0)};
+  if constexpr (kDots >= 1) dots[0] = chains_sum(d, acc_a, tail_a, K % L != 0);
+  if constexpr (kDots >= 2) dots[1] = chains_sum(d, acc_b, tail_b, K % L != 0);
+  return dots;
 }
 
-// The fused pass for a window w that starts M lanes into an aligned vector.
+// The fused pass for windows starting M lanes into an aligned vector.
 template <int M, typename T>
-HWY_NOINLINE T fused_at(T* HWY_RESTRICT g, const T* w, T s, std::size_t K) {
-  return step<true, true, M>(g, w, s, w + 1, K);
+HWY_NOINLINE std::array<T, 2> fused_at(T* HWY_RESTRICT g, const T* w, T s0, T s1, std::size_t K) {
+  return pair_pass<true, 2, M>(g, w, s0, s1, w + 2, K);
 }
 
 template <typename T, std::size_t... M>
 constexpr auto fused_table(std::index_sequence<M...>) {
-  return std::array<T (*)(T*, const T*, T, std::size_t), sizeof...(M)>{&fused_at<static_cast<int>(M), T>...};
+  return std::array<std::array<T, 2> (*)(T*, const T*, T, T, std::size_t), sizeof...(M)>{
+      &fused_at<static_cast<int>(M), T>...};
 }
 
-// g += s w_q, then returns g . w_{q+1} (w = w_q; w_{q+1} = w + 1).
+// g += s0 w_q; g += s1 w_{q+1}; then returns g . w_{q+2} and g . w_{q+3} (w = w_q).
 template <typename T>
-HWY_INLINE T update_then_predict(T* HWY_RESTRICT g, const T* w, T s, std::size_t K) {
+HWY_INLINE std::array<T, 2> update_then_predict(T* HWY_RESTRICT g, const T* w, T s0, T s1, std::size_t K) {
   if constexpr (kRotates) {
     constexpr std::size_t kLanes = 64 / sizeof(T);  // a 512-bit vector
     static constexpr auto table = fused_table<T>(std::make_index_sequence<kLanes>());
-    return table[(reinterpret_cast<std::uintptr_t>(w) % 64) / sizeof(T)](g, w, s, K);
+    return table[(reinterpret_cast<std::uintptr_t>(w) % 64) / sizeof(T)](g, w, s0, s1, K);
   } else {
-    return step<true, true>(g, w, s, w + 1, K);
+    return pair_pass<true, 2>(g, w, s0, s1, w + 2, K);
   }
 }
 
+// The step of one sample is s = -f r with f = mu (LMS) or mu / (delta + e) (NLMS; f = 0, no step,
+// when delta + e is 0: silence with delta = 0), or s = -mu sign(r) (sign-error LMS). f needs
+// only the input, so it is ready before r: from one residual to its step is one multiply in T.
+inline double step_factor(Rule rule, double mu, double delta, double energy) {
+  if (rule != Rule::nlms) return mu;
+  const double denominator = delta + std::max(energy, 0.0);
+  return denominator > 0 ? mu / denominator : 0.0;
+}
+// (Given -f, so that the negation is off that path too.)
+template <typename T>
+T step_size(Rule rule, T r, T minus_factor) {
+  if (rule == Rule::sign_lms) return minus_factor * static_cast<T>((r > 0) - (r < 0));
+  return r * minus_factor;
+}
+
+// The largest step size |s| ||w_q|| accepted (a bound on |s w_q[k]|, the change of any tap):
+// 2^-16 of T's largest value. A step past it comes only from a filter blowing up, whose taps
+// would overflow within a few more samples; it is reported as divergence before it touches
+// them, so the taps stay finite.
+template <typename T>
+constexpr double kLargestStep = static_cast<double>(std::numeric_limits<T>::max()) / 65536.0;
+
+// Samples in pairs (adaptive_simd.hpp): the predictions of a pair come from one pass over the
+// taps as they were before it, which is also the pass that applies the previous pair's two
+// updates. A pair cut by the chunk's end is finished by the next chunk (c.pending).
 template <typename T>
 std::size_t lms_chunk_impl(LmsChunk<T>& c) {
-  const std::size_t K = c.K, lo = c.lo;
+  const std::size_t K = c.K, lo = c.lo, n = c.n;
   auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
-  double e = c.energy;
-  T yhat = step<false, true>(c.g, static_cast<const T*>(nullptr), T(0), window(c.q0), K);
-  for (std::size_t i = 0; i < c.n; ++i) {
-    const std::size_t q = c.q0 + i;
-    const double enter = c.buf[q - lo], leave = c.buf[q - lo - K];
+  const T* none = nullptr;
+  double e = c.energy, lag = c.lag;
+  bool pending = c.pending;
+  T s0 = c.s_pending;
+  // g . w_q and g . w_{q+1} for the next pair (q, q+1), or g . w_q alone for its second sample.
+  std::array<T, 2> dots{T(0), T(0)};
+  if (pending)
+    dots[1] = pair_pass<false, 1>(c.g, none, T(0), T(0), window(c.q0), K)[0];
+  else if (n >= 2)
+    dots = pair_pass<false, 2>(c.g, none, T(0), T(0), window(c.q0), K);
+  else if (n == 1)
+    dots[0] = pair_pass<false, 1>(c.g, none, T(0), T(0), window(c.q0), K)[0];
+  // Sample q = c.q0 + i, the first or the second of its pair: returns its step, or NaN when it
+  // diverged (its residual is not finite or its step too large, see kLargestStep), leaving e
+  // and lag at the sample before. The second's prediction folds in the first's update:
+  // g . w_q + s0 (w_{q-1} . w_q), one FMA in T.
+  auto sample = [&](std::size_t i, bool second) {
+    const std::size_t p = c.q0 + i - lo;  // the newest input of w_q
+    const double enter = c.buf[p], leave = c.buf[p - K];
     const double e_q = e + enter * enter - leave * leave;
+    const double lag_q = lag + enter * c.buf[p - 1] - leave * c.buf[p - K - 1];
+    const T minus_factor = -static_cast<T>(step_factor(c.rule, c.mu, c.delta, e_q));
+    const T yhat = second ? std::fma(s0, static_cast<T>(lag_q), dots[1]) : dots[0];
     const T r = yhat - c.y[i];
     c.yhat[i] = yhat;
     c.r[i] = r;
-    const T s = static_cast<T>(step_size(c.rule, c.mu, c.delta, r, e_q));
-    if (!std::isfinite(r) || !std::isfinite(s)) {
-      c.energy = e;
-      return i;  // diverged: sample i leaves the state untouched
-    }
+    const T s = step_size(c.rule, r, minus_factor);
+    if (!std::isfinite(r) ||
+        !(std::abs(static_cast<double>(s)) * std::sqrt(std::max(e_q, 0.0)) <= kLargestStep<T>))
+      return std::numeric_limits<T>::quiet_NaN();
     e = e_q;
-    if (i + 1 < c.n)
-      yhat = update_then_predict(c.g, window(q), s, K);
-    else
-      step<true, false>(c.g, window(q), s, static_cast<const T*>(nullptr), K);
+    lag = lag_q;
+    return s;
+  };
+  std::size_t i = 0;
+  auto stop = [&](std::size_t done) {
+    c.energy = e;
+    c.lag = lag;
+    c.pending = pending;
+    c.s_pending = pending ? s0 : T(0);
+    return done;
+  };
+  while (i < n) {
+    if (!pending) {  // the first sample of a pair
+      const T s = sample(i, false);
+      if (std::isnan(s)) return stop(i);  // diverged: sample i leaves the state untouched
+      s0 = s;
+      pending = true;
+      if (++i == n) break;  // the pair is finished by the next chunk
+    }
+    const T s1 = sample(i, true);
+    if (std::isnan(s1)) return stop(i);  // diverged: the first's step stays pending
+    pending = false;
+    const T* w = window(c.q0 + i - 1);  // w_q of the pair
+    ++i;
+    if (n - i >= 2) {
+      dots = update_then_predict(c.g, w, s0, s1, K);
+    } else {
+      pair_pass<true, 0>(c.g, w, s0, s1, none, K);
+      if (n - i == 1) dots[0] = pair_pass<false, 1>(c.g, none, T(0), T(0), w + 2, K)[0];
+    }
   }
-  c.energy = e;
-  return c.n;
+  return stop(i);
 }
 
 // One pass over the upper triangle of P, row by row, doing either or both of
@@ -336,16 +468,40 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t str
     for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
 }
 
-// trace(P - kv pi^T), exactly as the update will leave it (before the division by lambda),
-// summed in double in four interleaved partial sums (the sum is a chain of additions; it
-// decides only whether P may grow, see RlsChunk::trace_cap).
-template <typename T>
-double trace_after_update(const RlsChunk<T>& c, const T* pi) {
-  double part[4] = {0, 0, 0, 0};
-  for (std::size_t j = 0; j < c.K; ++j)
-    part[j % 4] += static_cast<double>(std::fma(-c.kv[j], pi[j], c.P[j * c.stride + j]));
-  return (part[0] + part[1]) + (part[2] + part[3]);
+// sum_{j<K} term(j) in double, in four interleaved partial sums (term j into sum j mod 4), then
+// (s0 + s1) + (s2 + s3). The sums are named locals: an array indexed by j mod 4 stayed in
+// memory, each addition waiting on the store of the one before.
+template <class Term>
+double sum_of_terms(std::size_t K, const Term& term) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t j = 0;
+  for (; j + 4 <= K; j += 4) {
+    s0 += term(j);
+    s1 += term(j + 1);
+    s2 += term(j + 2);
+    s3 += term(j + 3);
+  }
+  if (j < K) s0 += term(j++);
+  if (j < K) s1 += term(j++);
+  if (j < K) s2 += term(j);
+  return (s0 + s1) + (s2 + s3);
 }
+
+// The trace the update leaves before the division by lambda, up to rounding:
+//   trace(P - kv pi^T) = trace(P) - (pi . pi) / alpha          (kv = pi / alpha)
+// It decides only whether P may grow (RlsChunk::trace_cap). trace(P) and pi . pi need only P and
+// pi, so they are summed while alpha and 1 / alpha are formed; only the last multiply waits for
+// 1 / alpha. (Summing fma(-kv[j], pi[j], P[j][j]) waited for kv: 23 of the 151 ns per sample
+// of RLS at K = 32.)
+template <typename T>
+struct TraceTerms {
+  double trace_P = 0, pi_pi = 0;
+  TraceTerms() = default;
+  TraceTerms(const RlsChunk<T>& c, const T* pi)
+      : trace_P(sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(c.P[j * c.stride + j]); })),
+        pi_pi(sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(pi[j]) * pi[j]; })) {}
+  double after_update(T inv_alpha) const { return trace_P - pi_pi * static_cast<double>(inv_alpha); }
+};
 
 // One sample of RLS (a priori residual r = yhat - y):
 //   pi = P w,  alpha = lambda + w . pi,  kv = pi / alpha,  g -= r kv,
@@ -374,11 +530,13 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
     if (!std::isfinite(r)) return i;
     if (i == 0)
       symmetric_pass<false, true>(c.P, K, stride, none, none, T(1), aligned_window(q), pi, c.row_sums);
+    const bool forgets = c.lambda < 1;
+    const TraceTerms<T> trace = forgets ? TraceTerms<T>(c, pi) : TraceTerms<T>{};
     const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
     if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
     const T inv_alpha = T(1) / alpha;
     for (std::size_t j = 0; j < K; ++j) c.kv[j] = pi[j] * inv_alpha;
-    const bool grow = c.lambda < 1 && trace_after_update(c, pi) / c.lambda <= c.trace_cap;
+    const bool grow = forgets && trace.after_update(inv_alpha) / c.lambda <= c.trace_cap;
     const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
     step<true, false>(c.g, c.kv, -r, none, K);
     if (i + 1 < c.n) {

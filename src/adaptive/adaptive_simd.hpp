@@ -5,9 +5,10 @@
 //   w_q[k] = buf[q - lo - (K-1) + k],   k = 0..K-1      (w_q[K-1-j] = x[n - lo - j])
 //
 // The taps are held reversed, g[k] = h[K-1-k], so that yhat[n] = sum_j h[j] x[n-lo-j] is the
-// plain dot product g . w_q. Every loop stops early at the first sample whose residual (or
-// step) is not finite, before that sample touches the state, and returns how many samples
-// it completed; the caller reports the divergence.
+// plain dot product g . w_q. Every loop stops early at the first sample whose residual is
+// not finite (or whose LMS-family step is too large, see kLargestStep in adaptive_simd.cpp;
+// or, for RLS, whose alpha is not positive), before that sample touches the state, and returns
+// how many samples it completed; the caller reports the divergence.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +17,19 @@ namespace convgrad::detail::adaptive {
 
 enum class Rule { lms, nlms, sign_lms };
 
-// One chunk of the LMS family. q0 is the buffer position of the chunk's first sample;
-// `energy` carries ||w_q||^2 (in double) from sample to sample: e_q = e_{q-1} + buf[q-lo]^2
-// - buf[q-lo-K]^2 (the sample entering and the one leaving the window).
+// One chunk of the LMS family, processed in pairs of samples (q, q+1) by absolute index, q even
+// counting from the stream's start, so that one pass over the taps serves two samples:
+//
+//   yhat[q]   = g . w_q
+//   yhat[q+1] = g . w_{q+1} + s_q c_{q+1}        (c_{q+1} = w_q . w_{q+1}; = (g + s_q w_q) . w_{q+1})
+//   g += s_q w_q;  g += s_{q+1} w_{q+1}          (two FMAs per tap: the bits of two updates)
+//
+// with g the taps before the pair. A chunk (or a call) may end between the two samples of a
+// pair: then `pending` is set, g is still the taps before sample q and `s_pending` holds s_q;
+// the taps after sample q are fma(s_pending, w_q[k], g[k]), the FMA the pair's update will do.
+// q0 is the buffer position of the chunk's first sample. `energy` carries ||w_q||^2 and `lag`
+// c_q = w_{q-1} . w_q (both in double) from sample to sample (p = q - lo, the newest input):
+//   e_q = e_{q-1} + buf[p]^2 - buf[p-K]^2,   c_q = c_{q-1} + buf[p] buf[p-1] - buf[p-K] buf[p-K-1]
 template <typename T>
 struct LmsChunk {
   T* g;
@@ -31,6 +42,9 @@ struct LmsChunk {
   Rule rule;
   double mu, delta;
   double energy;  // in: e_{q0-1}; out: e of the last completed sample
+  double lag;     // in: c_{q0-1}; out: c of the last completed sample
+  bool pending;   // in and out: the last completed sample opened a pair
+  T s_pending;    // its step, when pending
 };
 std::size_t lms_chunk(LmsChunk<float>& c);
 std::size_t lms_chunk(LmsChunk<double>& c);

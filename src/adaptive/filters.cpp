@@ -142,10 +142,12 @@ void Filter<T>::process(std::span<const T> x, std::span<const T> y, std::span<T>
   samples_ += done;
   watch_divergence(y.data(), r.data(), done);
   if (done < n)
-    throw diverged(
-        std::string(to_string(algorithm_)) + " diverged at sample " + std::to_string(first + done) +
-            " (the residual or the step is no longer finite; the taps are kept as they were before it)",
-        first + done);
+    throw diverged(std::string(to_string(algorithm_)) + " diverged at sample " +
+                       std::to_string(first + done) +
+                       " (the residual is no longer finite, or the step would soon overflow the taps; the "
+                       "taps are kept as "
+                       "they were before it)",
+                   first + done);
 }
 
 template <std::floating_point T>
@@ -351,69 +353,114 @@ kernels::Rule rule_of(Algorithm algorithm) {
   }
 }
 
-// LMS, NLMS and sign-error LMS: h[m] -= s_n x[n-m] with the step s_n of adaptive_simd.cpp.
+// LMS, NLMS and sign-error LMS: h[m] -= s_n x[n-m] with the step s_n of adaptive_simd.cpp,
+// samples taken in pairs (adaptive_simd.hpp): between the two samples of a pair the state is
+// the taps before the first (g_) and the first's step (s_pending_). The history keeps one
+// input more than the windows need, for the lag product leaving c_q (adaptive_simd.hpp).
 template <std::floating_point T>
 class LmsFamily final : public Filter<T> {
  public:
   LmsFamily(Algorithm algorithm, Taps taps, Options options)
       : Filter<T>(algorithm, taps, options),
         g_(taps.K(), T(0)),
-        history_(static_cast<std::size_t>(taps.lo) + taps.K() + 1) {}
+        history_(static_cast<std::size_t>(taps.lo) + taps.K() + 2) {}
 
-  std::vector<T> h() const override { return reversed<T>(g_); }
+  // The taps after every sample so far: mid-pair, the first sample's update applied with the
+  // FMA the pair's pass will use, g[k] + s_q w_q[k] rounded once.
+  std::vector<T> h() const override {
+    std::vector<T> g(g_.begin(), g_.end());
+    if (pending_) {
+      const T* w = window(history_.end() - 1);
+      for (std::size_t k = 0; k < g.size(); ++k) g[k] = std::fma(s_pending_, w[k], g[k]);
+    }
+    return reversed<T>(g);
+  }
   std::unique_ptr<Filter<T>> clone() const override { return std::make_unique<LmsFamily>(*this); }
 
  protected:
   std::size_t run(const T* x, const T* y, T* yhat, T* r, std::size_t n) override {
     const std::size_t K = this->K(), lo = static_cast<std::size_t>(this->taps().lo);
-    const auto on_slide = [&] {
+    const auto on_slide = [&] {  // the recursions' rounding never outlives one buffer
       energy_ = exact_energy();
-    };  // the recursion's rounding never outlives one buffer
+      lag_ = exact_lag();
+    };
     return history_.run_chunks(x, n, on_slide, [&](std::size_t i, std::size_t c) {
-      kernels::LmsChunk<T> chunk{g_.data(),
-                                 K,
-                                 lo,
-                                 history_.data(),
-                                 history_.end(),
-                                 c,
-                                 y + i,
-                                 yhat + i,
-                                 r + i,
-                                 rule_of(this->algorithm()),
-                                 *this->options().mu,
-                                 this->options().delta.value_or(0),
-                                 energy_};
+      kernels::LmsChunk<T> chunk{.g = g_.data(),
+                                 .K = K,
+                                 .lo = lo,
+                                 .buf = history_.data(),
+                                 .q0 = history_.end(),
+                                 .n = c,
+                                 .y = y + i,
+                                 .yhat = yhat + i,
+                                 .r = r + i,
+                                 .rule = rule_of(this->algorithm()),
+                                 .mu = *this->options().mu,
+                                 .delta = this->options().delta.value_or(0),
+                                 .energy = energy_,
+                                 .lag = lag_,
+                                 .pending = pending_,
+                                 .s_pending = s_pending_};
       const std::size_t done = kernels::lms_chunk(chunk);
       energy_ = chunk.energy;
+      lag_ = chunk.lag;
+      pending_ = chunk.pending;
+      s_pending_ = chunk.s_pending;
       return done;
     });
   }
 
-  void assign_h(std::span<const T> h) override { g_.assign(h.rbegin(), h.rend()); }
+  // The new taps are the taps after every sample so far: mid-pair, the first's update is
+  // dropped (its step becomes 0), so the pair's second sample predicts with h as given.
+  void assign_h(std::span<const T> h) override {
+    g_.assign(h.rbegin(), h.rend());
+    s_pending_ = T(0);
+  }
   void write_state(std::string& out) const override {
     put_vector(out, g_);
     history_.write(out);
     put(out, energy_);
+    put(out, lag_);
+    put(out, static_cast<std::uint8_t>(pending_));
+    put(out, s_pending_);
   }
   void read_state(std::string_view& in) override {
     g_ = to_aligned(get_vector<T>(in, g_.size()));
     history_.read(in);
     energy_ = get<double>(in);
+    lag_ = get<double>(in);
+    const auto pending = get<std::uint8_t>(in);
+    if (pending > 1) throw invalid_argument("adaptive filter state: bad pair flag");
+    pending_ = pending != 0;
+    s_pending_ = get<T>(in);
   }
 
  private:
-  // ||w||^2 of the last sample's window, summed afresh in double.
-  double exact_energy() const {
+  // The window w_q of the sample at buffer position q (adaptive_simd.hpp).
+  const T* window(std::size_t q) const {
     const std::size_t K = this->K(), lo = static_cast<std::size_t>(this->taps().lo);
-    const T* w = history_.data() + (history_.end() - 1 - lo - (K - 1));
+    return history_.data() + (q - lo - (K - 1));
+  }
+  // ||w_q||^2 and w_{q-1} . w_q of the last sample q, summed afresh in double.
+  double exact_energy() const {
+    const T* w = window(history_.end() - 1);
     double e = 0;
-    for (std::size_t k = 0; k < K; ++k) e += static_cast<double>(w[k]) * w[k];
+    for (std::size_t k = 0; k < this->K(); ++k) e += static_cast<double>(w[k]) * w[k];
     return e;
   }
+  double exact_lag() const {
+    const T* w = window(history_.end() - 1);
+    const T* w_before = w - 1;  // w_{q-1}: the history keeps its first input
+    double c = 0;
+    for (std::size_t k = 0; k < this->K(); ++k) c += static_cast<double>(w_before[k]) * w[k];
+    return c;
+  }
 
-  detail::aligned_vector<T> g_;  // reversed taps
+  detail::aligned_vector<T> g_;  // reversed taps (mid-pair: before the pair's first sample)
   History<T> history_;
-  double energy_ = 0;
+  double energy_ = 0, lag_ = 0;
+  bool pending_ = false;  // the last sample opened a pair
+  T s_pending_ = 0;       // its step
 };
 
 // RLS (adaptive_simd.cpp has the update); P starts as I / delta.
