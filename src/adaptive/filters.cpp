@@ -182,7 +182,9 @@ void Filter<T>::set_h(std::span<const T> h) {
 }
 
 namespace {
-constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '1'};
+// The state's first bytes: "cgadapt" and the format's version, a digit. Version 2: the LMS
+// family's state holds its pending pair (the lag sum, the pairing flag, the pending step).
+constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '2'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
 void put_options(std::string& out, const Options& o) {
@@ -231,8 +233,12 @@ std::string Filter<T>::save() const {
 
 template <std::floating_point T>
 std::unique_ptr<Filter<T>> restore_filter(std::string_view in) {
-  if (in.size() < sizeof kMagic || std::memcmp(in.data(), kMagic, sizeof kMagic) != 0)
+  constexpr std::size_t kTag = sizeof kMagic - 1;  // "cgadapt", then the version
+  if (in.size() < sizeof kMagic || std::memcmp(in.data(), kMagic, kTag) != 0)
     throw invalid_argument("adaptive filter state: not a saved convgrad adaptive filter");
+  if (in[kTag] != kMagic[kTag])
+    throw invalid_argument(std::string("adaptive filter state: state format version ") + in[kTag] +
+                           ", saved by another convgrad release; this one reads version " + kMagic[kTag]);
   in.remove_prefix(sizeof kMagic);
   if (get<std::uint8_t>(in) != sizeof(T))
     throw invalid_argument(std::string("adaptive filter state: saved with another sample type than ") +

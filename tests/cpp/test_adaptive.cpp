@@ -311,6 +311,17 @@ TYPED_TEST(AdaptiveTyped, SavedStateContinuesBitForBit) {
   auto f = adaptive::make_filter<T>(Algorithm::nlms, taps);
   const std::string bytes = f->save();
   EXPECT_THROW(adaptive::restore_filter<T>(bytes.substr(0, bytes.size() - 3)), invalid_argument);
+  // A state of another format version (version 1 had no pending pair) is named as such.
+  std::string old_version = bytes;
+  old_version[7] = '1';
+  try {
+    (void)adaptive::restore_filter<T>(old_version);
+    ADD_FAILURE() << "a state of format version 1 must be refused";
+  } catch (const invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("state format version 1, saved by another convgrad release"),
+              std::string::npos)
+        << e.what();
+  }
   using Other = std::conditional_t<std::is_same_v<T, float>, double, float>;
   EXPECT_THROW(adaptive::restore_filter<Other>(bytes), invalid_argument);
 }
