@@ -2,7 +2,7 @@
 //
 // Both kernels work on one block of P samples whose windows the caller has laid out so that
 // no bounds check is needed: channel c's window is s + c * s_stride and covers every index the
-// block touches. The channel sum is a small matrix product: up to 4 output channels (OB) are
+// block touches. The channel sum is a small matrix product: up to 8 output channels (OB) are
 // formed together, so each window vector loaded feeds OB multiply-adds held in registers. The
 // order of operations depends only on the sizes, never on the thread that runs the block.
 #pragma once
@@ -13,7 +13,7 @@ namespace convgrad::detail::channels::simd {
 
 // out[o * out_stride + i] = sum_{c < C} sum_{k < K} w[(c K + k) OB + o] s[c s_stride + i + dil k]
 //                           (+ bias[o] when bias is not null, added last),   o < OB, i < P.
-// OB is 1..4. Reads s[c s_stride + 0 .. P - 1 + dil (K - 1)].
+// OB is 1..8. Reads s[c s_stride + 0 .. P - 1 + dil (K - 1)].
 void correlate_channels(const float* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
                         const float* s, std::size_t s_stride, const float* bias, float* out,
                         std::size_t out_stride, std::size_t P);
@@ -31,6 +31,10 @@ void correlate_accumulate_channels(const float* s, std::size_t s_stride, std::si
 void correlate_accumulate_channels(const double* s, std::size_t s_stride, std::size_t C, const double* r,
                                    std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
                                    std::size_t dil, double* G);
+
+// sum_{i < n} v[i] in double (vector lanes, then the lanes added): dbias's sums.
+double sum(const float* v, std::size_t n);
+double sum(const double* v, std::size_t n);
 
 // Spectra kept split (real parts, imaginary parts), bin by bin over n bins:
 //   y += a b   (conj_a: y += conj(a) b)
