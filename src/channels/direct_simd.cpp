@@ -9,6 +9,7 @@
 // Compiled once per instruction set (hwy/foreach_target.h re-includes it).
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "channels/simd.hpp"
@@ -129,6 +130,16 @@ HWY_INLINE void correlate_tile_cut(D d, const T* HWY_RESTRICT w, std::size_t C, 
 }
 #else
 constexpr bool kCutWindows = false;
+// Lanes p.. of lo and hi side by side, through memory (unused: kCutWindows is false here).
+template <int p, class V>
+HWY_INLINE V lanes_from(V lo, V hi) {
+  using D = hn::DFromV<V>;
+  const D d;
+  HWY_ALIGN hn::TFromD<D> both[2 * HWY_MAX_BYTES / sizeof(hn::TFromD<D>)];
+  hn::StoreU(lo, d, both);
+  hn::StoreU(hi, d, both + hn::Lanes(d));
+  return hn::LoadU(d, both + p);
+}
 #endif
 
 // The V-vector tile at sample i of a block of P: cut windows where they apply and the reads
@@ -315,11 +326,115 @@ void accumulate_taps(const T* s, std::size_t s_stride, std::size_t C, const T* r
   }
 }
 
+// Short kernels (dilation 1, KC taps, fewer than half a vector): the sums of KC taps of OB x CB
+// channels, OB CB KC vector accumulators over the samples as lanes, held over the block and
+// their lanes added once at its end. Per vector of samples: OB residual loads and, per input
+// channel, the window vectors of all KC taps cut from two loads (kCutWindows) or loaded.
+template <int k, std::size_t KC, std::size_t OB, std::size_t CB, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void accumulate_short_tap(D d, const T* HWY_RESTRICT sc, const hn::Vec<D> (&rv)[OB],
+                                     const hn::Vec<D> (&A)[2], std::size_t c, hn::Vec<D> (&acc)[OB][CB][KC]) {
+  const hn::Vec<D> sv = kCutWindows ? lanes_from<k>(A[0], A[1]) : hn::LoadU(d, sc + k);
+  for (std::size_t o = 0; o < OB; ++o) acc[o][c][k] = hn::MulAdd(sv, rv[o], acc[o][c][k]);
+}
+template <std::size_t KC, std::size_t OB, std::size_t CB, class D, int... k, typename T = hn::TFromD<D>>
+HWY_INLINE void accumulate_short_step(D d, const T* HWY_RESTRICT s, std::size_t s_stride,
+                                      const T* HWY_RESTRICT r, std::size_t r_stride, std::size_t i,
+                                      hn::Vec<D> (&acc)[OB][CB][KC], std::integer_sequence<int, k...>) {
+  const std::size_t L = hn::Lanes(d);
+  hn::Vec<D> rv[OB];
+  for (std::size_t o = 0; o < OB; ++o) rv[o] = hn::LoadU(d, r + o * r_stride + i);
+  for (std::size_t c = 0; c < CB; ++c) {
+    const T* sc = s + c * s_stride + i;
+    hn::Vec<D> A[2] = {hn::LoadU(d, sc), hn::Zero(d)};
+    if (kCutWindows) A[1] = hn::LoadU(d, sc + L);
+    (accumulate_short_tap<k, KC, OB, CB>(d, sc, rv, A, c, acc), ...);
+  }
+}
+
+// G[(o C + c) K + k] += sum_{i < P} s_c[i + k] r_o[i] for OB x CB channels, k < KC.
+template <std::size_t KC, std::size_t OB, std::size_t CB, typename T>
+void accumulate_short_tile(const T* s, std::size_t s_stride, const T* r, std::size_t r_stride, std::size_t P,
+                           std::size_t C, double* G) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  hn::Vec<decltype(d)> acc[OB][CB][KC];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c)
+      for (std::size_t k = 0; k < KC; ++k) acc[o][c][k] = hn::Zero(d);
+  // Cut windows read s_c[i + 2 L - 1], within the window while i + 2 L <= P + KC - 1.
+  const std::size_t cut_end = kCutWindows ? (P + KC - 1 >= 2 * L ? P + KC - 1 - 2 * L + 1 : 0) : P;
+  std::size_t i = 0;
+  for (; i + L <= P && i < cut_end; i += L)
+    accumulate_short_step<KC, OB, CB>(d, s, s_stride, r, r_stride, i, acc,
+                                      std::make_integer_sequence<int, int(KC)>());
+  for (; i + L <= P; i += L)  // the last vectors, loaded where they lie
+    for (std::size_t o = 0; o < OB; ++o)
+      for (std::size_t c = 0; c < CB; ++c)
+        for (std::size_t k = 0; k < KC; ++k)
+          acc[o][c][k] = hn::MulAdd(hn::LoadU(d, s + c * s_stride + i + k),
+                                    hn::LoadU(d, r + o * r_stride + i), acc[o][c][k]);
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c)
+      for (std::size_t k = 0; k < KC; ++k) {
+        T tail = 0;  // the last P mod L samples
+        for (std::size_t j = i; j < P; ++j) tail += s[c * s_stride + j + k] * r[o * r_stride + j];
+        G[(o * C + c) * KC + k] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, acc[o][c][k])) + tail);
+      }
+}
+
+// Output channels by OB (then one at a time), input channels by CB (then one at a time):
+// OB CB KC <= 24 accumulators.
+template <std::size_t KC, typename T>
+void accumulate_short(const T* s, std::size_t s_stride, std::size_t C, const T* r, std::size_t r_stride,
+                      std::size_t O, std::size_t P, double* G) {
+  constexpr std::size_t OB = KC <= 6 ? 4 : 3, CB = std::max<std::size_t>(1, 24 / (OB * KC));
+  const auto rows = [&](auto ob, const T* ro, double* Go) {
+    std::size_t c = 0;
+    for (; c + CB <= C; c += CB)
+      accumulate_short_tile<KC, decltype(ob)::value, CB>(s + c * s_stride, s_stride, ro, r_stride, P, C,
+                                                         Go + c * KC);
+    for (; c < C; ++c)
+      accumulate_short_tile<KC, decltype(ob)::value, 1>(s + c * s_stride, s_stride, ro, r_stride, P, C,
+                                                        Go + c * KC);
+  };
+  std::size_t o = 0;
+  for (; o + OB <= O; o += OB)
+    rows(std::integral_constant<std::size_t, OB>(), r + o * r_stride, G + o * C * KC);
+  for (; o < O; ++o) rows(std::integral_constant<std::size_t, 1>(), r + o * r_stride, G + o * C * KC);
+}
+
+// The short kernels for K < L / 2 taps (those the taps-as-lanes kernel would waste over half
+// its lanes on), dilation 1; false when they do not apply.
+template <typename T>
+bool accumulate_short_taps(const T* s, std::size_t s_stride, std::size_t C, const T* r, std::size_t r_stride,
+                           std::size_t O, std::size_t P, std::size_t K, std::size_t dil, double* G) {
+  if (dil != 1) return false;
+  switch (K) {
+    case 1:
+      return accumulate_short<1>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 2:
+      return accumulate_short<2>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 3:
+      return accumulate_short<3>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 4:
+      return accumulate_short<4>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 5:
+      return accumulate_short<5>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 6:
+      return accumulate_short<6>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 7:
+      return accumulate_short<7>(s, s_stride, C, r, r_stride, O, P, G), true;
+    default:
+      return false;
+  }
+}
+
 template <typename T>
 void correlate_accumulate_channels_impl(const T* s, std::size_t s_stride, std::size_t C, const T* r,
                                         std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
                                         std::size_t dil, double* G) {
   if (taps_as_lanes<T>(K, dil)) return accumulate_taps(s, s_stride, C, r, r_stride, O, P, K, G);
+  if (accumulate_short_taps(s, s_stride, C, r, r_stride, O, P, K, dil, G)) return;
   std::size_t o = 0;
   for (; o + 4 <= O; o += 4)
     accumulate_channels_rows<4>(s, s_stride, C, r + o * r_stride, r_stride, P, K, dil, G + o * C * K);
