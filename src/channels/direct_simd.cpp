@@ -1,10 +1,13 @@
 // The direct channel method's inner loops with Highway (see simd.hpp for what each computes).
 //
 // correlate_channels keeps OB x V output vectors in registers (OB output channels, V vectors of
-// samples) while it runs over the input channels and taps: one load of a window vector feeds
-// OB multiply-adds, one broadcast weight feeds V. correlate_accumulate_channels keeps 4 x 4
-// (output, input) channel sums of one tap in registers while it runs over the block: 8 loads
-// feed 16 multiply-adds. The FFT method's per-bin products of split spectra are here too.
+// samples) while it runs over the input channels and taps: one window vector feeds OB
+// multiply-adds, one broadcast weight feeds V. correlate_accumulate_channels (dW) keeps its
+// sums in registers for the whole block: with dilation 1 and at least L/2 taps, 6 x 4
+// (output, input) channel sums with the taps as lanes (4 loads and 6 broadcasts feed 24
+// multiply-adds, no lane sums); with fewer taps, OB x CB x K sums over the sample lanes; with
+// dilation, 4 x 4 sums of one tap at a time. The FFT method's per-bin products of split spectra
+// are here too.
 //
 // Compiled once per instruction set (hwy/foreach_target.h re-includes it).
 #include <algorithm>

@@ -22,9 +22,11 @@ void correlate_channels(const double* w, std::size_t OB, std::size_t C, std::siz
                         std::size_t out_stride, std::size_t P);
 
 // G[(o C + c) K + k] += sum_{i < P} s[c s_stride + i + dil k] r[o r_stride + i],
-//                       o < O, c < C, k < K (any O and C; formed 4 x 4 channels at a time).
-// Each sum is formed in T over the block (vector lanes, then the lanes added), then added to
-// the double G: blockwise accumulation, as core/simd.hpp's correlate_accumulate.
+//                       o < O, c < C, k < K (any O and C).
+// Each sum is formed in T over the block (over the sample lanes, then the lanes added; or, with
+// dilation 1 and at least half a vector of taps, each tap's sum in one lane sample by sample),
+// then added to the double G: blockwise accumulation, as core/simd.hpp's correlate_accumulate.
+// The order of the sums depends only on the sizes and the instruction set.
 void correlate_accumulate_channels(const float* s, std::size_t s_stride, std::size_t C, const float* r,
                                    std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
                                    std::size_t dil, double* G);

@@ -214,6 +214,7 @@ TEST(Channels, OneChannelIsTheSingleChannelCaseDouble) { expect_single_channel_c
 template <std::floating_point T>
 void expect_thread_independent() {
   const std::vector<ChannelShape> shapes = {same_shape(3, 8, 8, 5000, Taps::centred(7)),
+                                            same_shape(3, 9, 7, 2500, Taps::centred(1)),  // short dW kernel
                                             same_shape(2, 6, 4, 20000, Taps::causal(200), 2),
                                             same_shape(4, 12, 12, 3000, Taps::causal(64), 12, 3)};
   const int saved = omp_get_max_threads();
