@@ -28,8 +28,9 @@ namespace {
 
 namespace core_simd = ::convgrad::detail::simd;
 
-// Output channels formed together by correlate_channels (its OB).
-constexpr I kOutBlock = 4;
+// Output channels formed together by correlate_channels (its OB): 8 output vectors of a
+// sample vector need 3 window loads and 8 broadcasts for 24 multiply-adds.
+constexpr I kOutBlock = 8;
 
 // Block length: at least 1024 samples and twice the dilated kernel's span, so the window
 // overhead (d (Kc - 1) samples) stays small; a multiple of 64 (four 512-bit vectors of float).
@@ -68,14 +69,14 @@ Window<T> window(const T* rows, I channels, I row_length, I first, I width, std:
   return {buffer.data(), width};
 }
 
-// Forward weights of group g, output block o0..o0+OB-1 (OB <= 4), laid out for
+// Forward weights of group g, output block o0..o0+OB-1 (OB <= kOutBlock), laid out for
 // correlate_channels: w[(c' Kc + k) OB + o] = W[o0 + o, c', j0 + Kc - 1 - k] (flipped).
 // Blocks follow one another, group by group.
 template <std::floating_point T>
 std::vector<T> pack_forward(std::span<const T> W, const Dims& D) {
   std::vector<T> w(std::size_t(D.Cout * D.Cig * D.Kc));
   std::size_t at = 0;
-  for (I o0 = 0; o0 < D.Cout;) {  // blocks of up to 4 that never cross a group
+  for (I o0 = 0; o0 < D.Cout;) {  // blocks of up to kOutBlock that never cross a group
     const I OB = std::min(kOutBlock, (o0 / D.Cog + 1) * D.Cog - o0);
     for (I c = 0; c < D.Cig; ++c)
       for (I k = 0; k < D.Kc; ++k)
@@ -191,11 +192,8 @@ double reduce(std::span<const T> x, std::span<const T> W, std::span<const T> bia
                                                             sc.r.data() + o * P, std::size_t(P));
         r = sc.r.data(), r_stride = P;
       }
-      for (I o = 0; o < D.Cog; ++o) {
-        double sum = 0;
-        for (I i = 0; i < P; ++i) sum += static_cast<double>(r[o * r_stride + i]);
-        db[o] += sum;
-      }
+      if (!dbias.empty())
+        for (I o = 0; o < D.Cog; ++o) db[o] += simd::sum(r + o * r_stride, std::size_t(P));
       if (!dW.empty() || step) accumulate_block(D, s, r, r_stride, P, G);
     }
   };

@@ -1,13 +1,19 @@
 // The direct channel method's inner loops with Highway (see simd.hpp for what each computes).
 //
 // correlate_channels keeps OB x V output vectors in registers (OB output channels, V vectors of
-// samples) while it runs over the input channels and taps: one load of a window vector feeds
-// OB multiply-adds, one broadcast weight feeds V. correlate_accumulate_channels keeps 4 x 4
-// (output, input) channel sums of one tap in registers while it runs over the block: 8 loads
-// feed 16 multiply-adds. The FFT method's per-bin products of split spectra are here too.
+// samples) while it runs over the input channels and taps: one window vector feeds OB
+// multiply-adds, one broadcast weight feeds V. correlate_accumulate_channels (dW) keeps its
+// sums in registers for the whole block: with dilation 1 and at least L/2 taps, 6 x 4
+// (output, input) channel sums with the taps as lanes (4 loads and 6 broadcasts feed 24
+// multiply-adds, no lane sums); with fewer taps, OB x CB x K sums over the sample lanes; with
+// dilation, 4 x 4 sums of one tap at a time. The FFT method's per-bin products of split spectra
+// are here too.
 //
 // Compiled once per instruction set (hwy/foreach_target.h re-includes it).
+#include <algorithm>
 #include <cstddef>
+#include <type_traits>
+#include <utility>
 
 #include "channels/simd.hpp"
 
@@ -21,7 +27,30 @@ namespace convgrad::detail::channels::simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// One tile: OB output channels x V vectors (of the tag's width) of samples at s, out.
+// One tap of a tile: acc[o][v] += w_k[o] win[v], each broadcast weight feeding V vectors.
+template <std::size_t OB, std::size_t V, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void multiply_add_tap(D d, const hn::Vec<D> (&win)[V], const T* HWY_RESTRICT wk,
+                                 hn::Vec<D> (&acc)[OB][V]) {
+  for (std::size_t o = 0; o < OB; ++o) {
+    const hn::Vec<D> wo = hn::Set(d, wk[o]);
+    for (std::size_t v = 0; v < V; ++v) acc[o][v] = hn::MulAdd(wo, win[v], acc[o][v]);
+  }
+}
+
+// out[o][v] = acc[o][v] (+ bias[o]).
+template <std::size_t OB, std::size_t V, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void store_tile(D d, const hn::Vec<D> (&acc)[OB][V], const T* HWY_RESTRICT bias,
+                           T* HWY_RESTRICT out, std::size_t out_stride) {
+  const std::size_t L = hn::Lanes(d);
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t v = 0; v < V; ++v) {
+      const hn::Vec<D> a = bias ? hn::Add(acc[o][v], hn::Set(d, bias[o])) : acc[o][v];
+      hn::StoreU(a, d, out + o * out_stride + v * L);
+    }
+}
+
+// One tile: OB output channels x V vectors (of the tag's width) of samples at s, out; each
+// tap's window vectors loaded where they lie.
 template <std::size_t OB, std::size_t V, class D, typename T = hn::TFromD<D>>
 HWY_INLINE void correlate_tile(D d, const T* HWY_RESTRICT w, std::size_t C, std::size_t K, std::size_t dil,
                                const T* HWY_RESTRICT s, std::size_t s_stride, const T* HWY_RESTRICT bias,
@@ -35,20 +64,101 @@ HWY_INLINE void correlate_tile(D d, const T* HWY_RESTRICT w, std::size_t C, std:
     const T* sc = s + c * s_stride;
     const T* wc = w + c * K * OB;
     for (std::size_t k = 0; k < K; ++k) {
-      const T* p = sc + k * dil;
       Vec win[V];
-      for (std::size_t v = 0; v < V; ++v) win[v] = hn::LoadU(d, p + v * L);
-      for (std::size_t o = 0; o < OB; ++o) {
-        const Vec wo = hn::Set(d, wc[k * OB + o]);
-        for (std::size_t v = 0; v < V; ++v) acc[o][v] = hn::MulAdd(wo, win[v], acc[o][v]);
-      }
+      for (std::size_t v = 0; v < V; ++v) win[v] = hn::LoadU(d, sc + k * dil + v * L);
+      multiply_add_tap<OB, V>(d, win, wc + k * OB, acc);
     }
   }
+  store_tile<OB, V>(d, acc, bias, out, out_stride);
+}
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// With AVX-512, a tile's window vectors for taps k0 .. k0 + L - 1 (dilation 1) are cut from
+// V + 1 vectors loaded once: tap k0 + p's vector v is lanes p .. p + L - 1 of vectors v and
+// v + 1 side by side (one valignd, a shuffle, instead of a load that straddles two cache
+// lines; those loads held the kernel to about 75% of the FMA peak). The same values, so the
+// same sums, bit for bit.
+constexpr bool kCutWindows = true;
+template <int p>
+HWY_INLINE hn::Vec512<float> lanes_from(hn::Vec512<float> lo, hn::Vec512<float> hi) {
+  if constexpr (p == 0) return lo;
+  return hn::Vec512<float>{
+      _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(hi.raw), _mm512_castps_si512(lo.raw), p))};
+}
+template <int p>
+HWY_INLINE hn::Vec512<double> lanes_from(hn::Vec512<double> lo, hn::Vec512<double> hi) {
+  if constexpr (p == 0) return lo;
+  return hn::Vec512<double>{
+      _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(hi.raw), _mm512_castpd_si512(lo.raw), p))};
+}
+
+// Tap k0 + p of the tile when p < taps: its window vectors cut from A, then its multiply-adds.
+template <int p, std::size_t OB, std::size_t V, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void multiply_add_cut_tap(D d, const hn::Vec<D> (&A)[V + 1], const T* HWY_RESTRICT wk,
+                                     std::size_t taps, hn::Vec<D> (&acc)[OB][V]) {
+  if (std::size_t(p) >= taps) return;
+  hn::Vec<D> win[V];
+  for (std::size_t v = 0; v < V; ++v) win[v] = lanes_from<p>(A[v], A[v + 1]);
+  multiply_add_tap<OB, V>(d, win, wk + std::size_t(p) * OB, acc);
+}
+template <std::size_t OB, std::size_t V, class D, int... p, typename T = hn::TFromD<D>>
+HWY_INLINE void multiply_add_cut_taps(D d, const hn::Vec<D> (&A)[V + 1], const T* HWY_RESTRICT wk,
+                                      std::size_t taps, hn::Vec<D> (&acc)[OB][V],
+                                      std::integer_sequence<int, p...>) {
+  (multiply_add_cut_tap<p, OB, V>(d, A, wk, taps, acc), ...);
+}
+
+// correlate_tile for dilation 1 with the window vectors cut from aligned-or-not loads of
+// V + 1 vectors per L taps. Reads s[c s_stride + 0 .. (K - 1) / L L + (V + 1) L - 1].
+template <std::size_t OB, std::size_t V, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void correlate_tile_cut(D d, const T* HWY_RESTRICT w, std::size_t C, std::size_t K,
+                                   const T* HWY_RESTRICT s, std::size_t s_stride, const T* HWY_RESTRICT bias,
+                                   T* HWY_RESTRICT out, std::size_t out_stride) {
+  constexpr std::size_t L = 64 / sizeof(T);
+  using Vec = hn::Vec<D>;
+  Vec acc[OB][V];
   for (std::size_t o = 0; o < OB; ++o)
-    for (std::size_t v = 0; v < V; ++v) {
-      const Vec a = bias ? hn::Add(acc[o][v], hn::Set(d, bias[o])) : acc[o][v];
-      hn::StoreU(a, d, out + o * out_stride + v * L);
+    for (std::size_t v = 0; v < V; ++v) acc[o][v] = hn::Zero(d);
+  for (std::size_t c = 0; c < C; ++c) {
+    const T* sc = s + c * s_stride;
+    const T* wc = w + c * K * OB;
+    for (std::size_t k0 = 0; k0 < K; k0 += L) {
+      Vec A[V + 1];
+      for (std::size_t v = 0; v <= V; ++v) A[v] = hn::LoadU(d, sc + k0 + v * L);
+      multiply_add_cut_taps<OB, V>(d, A, wc + k0 * OB, K - k0, acc,
+                                   std::make_integer_sequence<int, int(L)>());
     }
+  }
+  store_tile<OB, V>(d, acc, bias, out, out_stride);
+}
+#else
+constexpr bool kCutWindows = false;
+// Lanes p.. of lo and hi side by side, through memory (unused: kCutWindows is false here).
+template <int p, class V>
+HWY_INLINE V lanes_from(V lo, V hi) {
+  using D = hn::DFromV<V>;
+  const D d;
+  HWY_ALIGN hn::TFromD<D> both[2 * HWY_MAX_BYTES / sizeof(hn::TFromD<D>)];
+  hn::StoreU(lo, d, both);
+  hn::StoreU(hi, d, both + hn::Lanes(d));
+  return hn::LoadU(d, both + p);
+}
+#endif
+
+// The V-vector tile at sample i of a block of P: cut windows where they apply, the kernel has
+// at least L / 2 taps and the reads stay within the window (i + (K - 1) / L L + (V + 1) L <=
+// P + K - 1), else loaded windows. (With fewer taps the V + 1 loads save few loads, and the
+// cuts measured slower than the loads: at K = 3, 64 channels, 3.8 ms against 3.5 ms.)
+template <std::size_t OB, std::size_t V, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void correlate_tile_at(D d, const T* w, std::size_t C, std::size_t K, std::size_t dil, const T* s,
+                                  std::size_t s_stride, const T* bias, T* out, std::size_t out_stride,
+                                  std::size_t i, std::size_t P) {
+  if constexpr (kCutWindows) {
+    const std::size_t L = hn::Lanes(d);
+    if (dil == 1 && L == 64 / sizeof(T) && 2 * K >= L && i + (K - 1) / L * L + (V + 1) * L <= P + K - 1)
+      return correlate_tile_cut<OB, V>(d, w, C, K, s + i, s_stride, bias, out + i, out_stride);
+  }
+  correlate_tile<OB, V>(d, w, C, K, dil, s + i, s_stride, bias, out + i, out_stride);
 }
 
 // The block of P samples: V-vector tiles, then single vectors, then single lanes.
@@ -60,9 +170,9 @@ void correlate_rows(const T* w, std::size_t C, std::size_t K, std::size_t dil, c
   const std::size_t L = hn::Lanes(d);
   std::size_t i = 0;
   for (; i + V * L <= P; i += V * L)
-    correlate_tile<OB, V>(d, w, C, K, dil, s + i, s_stride, bias, out + i, out_stride);
+    correlate_tile_at<OB, V>(d, w, C, K, dil, s, s_stride, bias, out, out_stride, i, P);
   for (; i + L <= P; i += L)
-    correlate_tile<OB, 1>(d, w, C, K, dil, s + i, s_stride, bias, out + i, out_stride);
+    correlate_tile_at<OB, 1>(d, w, C, K, dil, s, s_stride, bias, out, out_stride, i, P);
   for (; i < P; ++i) correlate_tile<OB, 1>(d1, w, C, K, dil, s + i, s_stride, bias, out + i, out_stride);
 }
 
@@ -70,7 +180,15 @@ template <typename T>
 void correlate_channels_impl(const T* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
                              const T* s, std::size_t s_stride, const T* bias, T* out, std::size_t out_stride,
                              std::size_t P) {
-  switch (OB) {
+  switch (OB) {  // OB V accumulators, at most 24 of the 32 vector registers
+    case 8:
+      return correlate_rows<8, 3>(w, C, K, dil, s, s_stride, bias, out, out_stride, P);
+    case 7:
+      return correlate_rows<7, 3>(w, C, K, dil, s, s_stride, bias, out, out_stride, P);
+    case 6:
+      return correlate_rows<6, 4>(w, C, K, dil, s, s_stride, bias, out, out_stride, P);
+    case 5:
+      return correlate_rows<5, 4>(w, C, K, dil, s, s_stride, bias, out, out_stride, P);
     case 4:
       return correlate_rows<4, 4>(w, C, K, dil, s, s_stride, bias, out, out_stride, P);
     case 3:
@@ -131,15 +249,224 @@ void accumulate_channels_rows(const T* s, std::size_t s_stride, std::size_t C, c
                                      G + c * K);
 }
 
+// The same sums with the vector lanes over the taps instead of the samples (dilation 1):
+// for each sample i, the CB window vectors s_c[i + k0 .. i + k0 + L - 1] (taps k0.. as lanes)
+// times the OB broadcast residuals r_o[i] go into OB x CB accumulators of L taps each, kept in
+// registers over the whole block: CB loads and OB broadcasts feed OB CB multiply-adds, and no
+// lanes are ever added together (each lane is one tap's sum, formed sample by sample in T).
+// The last `pad` samples are done one lane at a time, so that no load reads past tap Kc - 1.
+template <std::size_t OB, std::size_t CB, typename T>
+void accumulate_taps_tile(const T* HWY_RESTRICT s, std::size_t s_stride, const T* HWY_RESTRICT r,
+                          std::size_t r_stride, std::size_t P, std::size_t C, std::size_t K, std::size_t k0,
+                          double* HWY_RESTRICT G) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d), lanes = std::min(L, K - k0), pad = std::min(P, L - lanes);
+  using Vec = hn::Vec<decltype(d)>;
+  Vec acc[OB][CB];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c) acc[o][c] = hn::Zero(d);
+  for (std::size_t i = 0; i < P - pad; ++i) {
+    Vec sv[CB];
+    for (std::size_t c = 0; c < CB; ++c) sv[c] = hn::LoadU(d, s + c * s_stride + i + k0);
+    for (std::size_t o = 0; o < OB; ++o) {
+      const Vec ro = hn::Set(d, r[o * r_stride + i]);
+      for (std::size_t c = 0; c < CB; ++c) acc[o][c] = hn::MulAdd(sv[c], ro, acc[o][c]);
+    }
+  }
+  HWY_ALIGN T sums[OB * CB * (HWY_MAX_BYTES / sizeof(T))];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c) hn::Store(acc[o][c], d, sums + (o * CB + c) * L);
+  for (std::size_t i = P - pad; i < P; ++i)
+    for (std::size_t o = 0; o < OB; ++o)
+      for (std::size_t c = 0; c < CB; ++c)
+        for (std::size_t k = 0; k < lanes; ++k)
+          sums[(o * CB + c) * L + k] += s[c * s_stride + i + k0 + k] * r[o * r_stride + i];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c)
+      for (std::size_t k = 0; k < lanes; ++k)
+        G[(o * C + c) * K + k0 + k] += static_cast<double>(sums[(o * CB + c) * L + k]);
+}
+
+// Output channels (up to 6, OB) by input channels (4, then one at a time) by chunks of L taps.
+template <std::size_t OB, typename T>
+void accumulate_taps_rows(const T* s, std::size_t s_stride, std::size_t C, const T* r, std::size_t r_stride,
+                          std::size_t P, std::size_t K, double* G) {
+  const std::size_t L = hn::Lanes(hn::ScalableTag<T>());
+  std::size_t c = 0;
+  for (; c + 4 <= C; c += 4)
+    for (std::size_t k0 = 0; k0 < K; k0 += L)
+      accumulate_taps_tile<OB, 4>(s + c * s_stride, s_stride, r, r_stride, P, C, K, k0, G + c * K);
+  for (; c < C; ++c)
+    for (std::size_t k0 = 0; k0 < K; k0 += L)
+      accumulate_taps_tile<OB, 1>(s + c * s_stride, s_stride, r, r_stride, P, C, K, k0, G + c * K);
+}
+
+// Whether the taps-as-lanes kernel applies and wastes at most half of its lanes on taps that
+// do not exist (the last chunk of L lanes holds K mod L taps).
+template <typename T>
+bool taps_as_lanes(std::size_t K, std::size_t dil) {
+  const std::size_t L = hn::Lanes(hn::ScalableTag<T>());
+  return dil == 1 && (K + L - 1) / L * L <= 2 * K;
+}
+
+template <typename T>
+void accumulate_taps(const T* s, std::size_t s_stride, std::size_t C, const T* r, std::size_t r_stride,
+                     std::size_t O, std::size_t P, std::size_t K, double* G) {
+  std::size_t o = 0;
+  for (; o + 6 <= O; o += 6)
+    accumulate_taps_rows<6>(s, s_stride, C, r + o * r_stride, r_stride, P, K, G + o * C * K);
+  switch (O - o) {
+    case 5:
+      return accumulate_taps_rows<5>(s, s_stride, C, r + o * r_stride, r_stride, P, K, G + o * C * K);
+    case 4:
+      return accumulate_taps_rows<4>(s, s_stride, C, r + o * r_stride, r_stride, P, K, G + o * C * K);
+    case 3:
+      return accumulate_taps_rows<3>(s, s_stride, C, r + o * r_stride, r_stride, P, K, G + o * C * K);
+    case 2:
+      return accumulate_taps_rows<2>(s, s_stride, C, r + o * r_stride, r_stride, P, K, G + o * C * K);
+    case 1:
+      return accumulate_taps_rows<1>(s, s_stride, C, r + o * r_stride, r_stride, P, K, G + o * C * K);
+    default:
+      return;
+  }
+}
+
+// Short kernels (dilation 1, KC taps, fewer than half a vector): the sums of KC taps of OB x CB
+// channels, OB CB KC vector accumulators over the samples as lanes, held over the block and
+// their lanes added once at its end. Per vector of samples: OB residual loads and, per input
+// channel, the window vectors of all KC taps cut from two loads (kCutWindows) or loaded.
+template <int k, std::size_t KC, std::size_t OB, std::size_t CB, class D, typename T = hn::TFromD<D>>
+HWY_INLINE void accumulate_short_tap(D d, const T* HWY_RESTRICT sc, const hn::Vec<D> (&rv)[OB],
+                                     const hn::Vec<D> (&A)[2], std::size_t c, hn::Vec<D> (&acc)[OB][CB][KC]) {
+  const hn::Vec<D> sv = kCutWindows ? lanes_from<k>(A[0], A[1]) : hn::LoadU(d, sc + k);
+  for (std::size_t o = 0; o < OB; ++o) acc[o][c][k] = hn::MulAdd(sv, rv[o], acc[o][c][k]);
+}
+template <std::size_t KC, std::size_t OB, std::size_t CB, class D, int... k, typename T = hn::TFromD<D>>
+HWY_INLINE void accumulate_short_step(D d, const T* HWY_RESTRICT s, std::size_t s_stride,
+                                      const T* HWY_RESTRICT r, std::size_t r_stride, std::size_t i,
+                                      hn::Vec<D> (&acc)[OB][CB][KC], std::integer_sequence<int, k...>) {
+  const std::size_t L = hn::Lanes(d);
+  hn::Vec<D> rv[OB];
+  for (std::size_t o = 0; o < OB; ++o) rv[o] = hn::LoadU(d, r + o * r_stride + i);
+  for (std::size_t c = 0; c < CB; ++c) {
+    const T* sc = s + c * s_stride + i;
+    hn::Vec<D> A[2] = {hn::LoadU(d, sc), hn::Zero(d)};
+    if (kCutWindows) A[1] = hn::LoadU(d, sc + L);
+    (accumulate_short_tap<k, KC, OB, CB>(d, sc, rv, A, c, acc), ...);
+  }
+}
+
+// G[(o C + c) K + k] += sum_{i < P} s_c[i + k] r_o[i] for OB x CB channels, k < KC.
+template <std::size_t KC, std::size_t OB, std::size_t CB, typename T>
+void accumulate_short_tile(const T* s, std::size_t s_stride, const T* r, std::size_t r_stride, std::size_t P,
+                           std::size_t C, double* G) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  hn::Vec<decltype(d)> acc[OB][CB][KC];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c)
+      for (std::size_t k = 0; k < KC; ++k) acc[o][c][k] = hn::Zero(d);
+  // Cut windows read s_c[i + 2 L - 1], within the window while i + 2 L <= P + KC - 1.
+  const std::size_t cut_end = kCutWindows ? (P + KC - 1 >= 2 * L ? P + KC - 1 - 2 * L + 1 : 0) : P;
+  std::size_t i = 0;
+  for (; i + L <= P && i < cut_end; i += L)
+    accumulate_short_step<KC, OB, CB>(d, s, s_stride, r, r_stride, i, acc,
+                                      std::make_integer_sequence<int, int(KC)>());
+  for (; i + L <= P; i += L)  // the last vectors, loaded where they lie
+    for (std::size_t o = 0; o < OB; ++o)
+      for (std::size_t c = 0; c < CB; ++c)
+        for (std::size_t k = 0; k < KC; ++k)
+          acc[o][c][k] = hn::MulAdd(hn::LoadU(d, s + c * s_stride + i + k),
+                                    hn::LoadU(d, r + o * r_stride + i), acc[o][c][k]);
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t c = 0; c < CB; ++c)
+      for (std::size_t k = 0; k < KC; ++k) {
+        T tail = 0;  // the last P mod L samples
+        for (std::size_t j = i; j < P; ++j) tail += s[c * s_stride + j + k] * r[o * r_stride + j];
+        G[(o * C + c) * KC + k] += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, acc[o][c][k])) + tail);
+      }
+}
+
+// Output channels by OB (then one at a time), input channels by CB (then one at a time):
+// OB CB KC <= 24 accumulators.
+template <std::size_t KC, typename T>
+void accumulate_short(const T* s, std::size_t s_stride, std::size_t C, const T* r, std::size_t r_stride,
+                      std::size_t O, std::size_t P, double* G) {
+  constexpr std::size_t OB = KC <= 6 ? 4 : 3, CB = std::max<std::size_t>(1, 24 / (OB * KC));
+  const auto rows = [&](auto ob, const T* ro, double* Go) {
+    std::size_t c = 0;
+    for (; c + CB <= C; c += CB)
+      accumulate_short_tile<KC, decltype(ob)::value, CB>(s + c * s_stride, s_stride, ro, r_stride, P, C,
+                                                         Go + c * KC);
+    for (; c < C; ++c)
+      accumulate_short_tile<KC, decltype(ob)::value, 1>(s + c * s_stride, s_stride, ro, r_stride, P, C,
+                                                        Go + c * KC);
+  };
+  std::size_t o = 0;
+  for (; o + OB <= O; o += OB)
+    rows(std::integral_constant<std::size_t, OB>(), r + o * r_stride, G + o * C * KC);
+  for (; o < O; ++o) rows(std::integral_constant<std::size_t, 1>(), r + o * r_stride, G + o * C * KC);
+}
+
+// The short kernels for K < L / 2 taps (those the taps-as-lanes kernel would waste over half
+// its lanes on), dilation 1; false when they do not apply.
+template <typename T>
+bool accumulate_short_taps(const T* s, std::size_t s_stride, std::size_t C, const T* r, std::size_t r_stride,
+                           std::size_t O, std::size_t P, std::size_t K, std::size_t dil, double* G) {
+  if (dil != 1) return false;
+  switch (K) {
+    case 1:
+      return accumulate_short<1>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 2:
+      return accumulate_short<2>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 3:
+      return accumulate_short<3>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 4:
+      return accumulate_short<4>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 5:
+      return accumulate_short<5>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 6:
+      return accumulate_short<6>(s, s_stride, C, r, r_stride, O, P, G), true;
+    case 7:
+      return accumulate_short<7>(s, s_stride, C, r, r_stride, O, P, G), true;
+    default:
+      return false;
+  }
+}
+
 template <typename T>
 void correlate_accumulate_channels_impl(const T* s, std::size_t s_stride, std::size_t C, const T* r,
                                         std::size_t r_stride, std::size_t O, std::size_t P, std::size_t K,
                                         std::size_t dil, double* G) {
+  if (taps_as_lanes<T>(K, dil)) return accumulate_taps(s, s_stride, C, r, r_stride, O, P, K, G);
+  if (accumulate_short_taps(s, s_stride, C, r, r_stride, O, P, K, dil, G)) return;
   std::size_t o = 0;
   for (; o + 4 <= O; o += 4)
     accumulate_channels_rows<4>(s, s_stride, C, r + o * r_stride, r_stride, P, K, dil, G + o * C * K);
   for (; o < O; ++o)
     accumulate_channels_rows<1>(s, s_stride, C, r + o * r_stride, r_stride, P, K, dil, G + o * C * K);
+}
+
+// sum v[i] in double: two vectors of double lanes (v widened), then the lanes, then the rest.
+template <typename T>
+double sum_impl(const T* HWY_RESTRICT v, std::size_t n) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<T, decltype(dd)> d;  // as many T as dd has doubles
+  const std::size_t L = hn::Lanes(dd);
+  auto acc0 = hn::Zero(dd), acc1 = hn::Zero(dd);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    if constexpr (sizeof(T) == sizeof(double)) {
+      acc0 = hn::Add(acc0, hn::LoadU(d, v + i));
+      acc1 = hn::Add(acc1, hn::LoadU(d, v + i + L));
+    } else {
+      acc0 = hn::Add(acc0, hn::PromoteTo(dd, hn::LoadU(d, v + i)));
+      acc1 = hn::Add(acc1, hn::PromoteTo(dd, hn::LoadU(d, v + i + L)));
+    }
+  }
+  double total = hn::GetLane(hn::SumOfLanes(dd, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) total += static_cast<double>(v[i]);
+  return total;
 }
 
 // y += a b or conj(a) b, split complex, whole vectors then one bin at a time.
@@ -220,6 +547,9 @@ void accumulate_conj_spectra_f64(const double* rr, const double* ri, const doubl
   accumulate_conj_spectra_impl(rr, ri, xr, xi, gr, gi, n);
 }
 
+double sum_f32(const float* v, std::size_t n) { return sum_impl(v, n); }
+double sum_f64(const double* v, std::size_t n) { return sum_impl(v, n); }
+
 void correlate_channels_f32(const float* w, std::size_t OB, std::size_t C, std::size_t K, std::size_t dil,
                             const float* s, std::size_t s_stride, const float* bias, float* out,
                             std::size_t out_stride, std::size_t P) {
@@ -248,6 +578,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace convgrad::detail::channels::simd {
 
+HWY_EXPORT(sum_f32);
+HWY_EXPORT(sum_f64);
 HWY_EXPORT(correlate_channels_f32);
 HWY_EXPORT(correlate_channels_f64);
 HWY_EXPORT(correlate_accumulate_channels_f32);
@@ -256,6 +588,9 @@ HWY_EXPORT(multiply_add_spectra_f32);
 HWY_EXPORT(multiply_add_spectra_f64);
 HWY_EXPORT(accumulate_conj_spectra_f32);
 HWY_EXPORT(accumulate_conj_spectra_f64);
+
+double sum(const float* v, std::size_t n) { return HWY_DYNAMIC_DISPATCH(sum_f32)(v, n); }
+double sum(const double* v, std::size_t n) { return HWY_DYNAMIC_DISPATCH(sum_f64)(v, n); }
 
 void multiply_add_spectra(const float* ar, const float* ai, const float* br, const float* bi, float* yr,
                           float* yi, std::size_t n, bool conj_a) {

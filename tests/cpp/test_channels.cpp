@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "convgrad/errors.hpp"
@@ -146,6 +147,37 @@ void expect_methods_agree(std::uint64_t seed) {
 TEST(Channels, FastPathsMatchReferenceFloat) { expect_methods_agree<float>(11); }
 TEST(Channels, FastPathsMatchReferenceDouble) { expect_methods_agree<double>(12); }
 
+// The direct kernels' tiles and their edges (direct_simd.cpp): every output-block size of the
+// forward and dx (1..8 channels), of dW's taps-as-lanes kernel (1..6 output by 4 or 1 input
+// channels; K = 8, 15, 16, 17, 33 in float: one to three vectors of taps, the last partial) and
+// of its short kernels (K = 1, 3, 7 in float, 1 and 3 in double), short signals where the
+// window cuts do not fit and long ones with several blocks, and dilation 2 (no cuts).
+template <std::floating_point T>
+void expect_direct_tiles_agree() {
+  const std::pair<std::size_t, std::size_t> channels[] = {{1, 2},  {3, 7}, {4, 6}, {5, 9},
+                                                          {9, 13}, {2, 8}, {6, 1}};
+  std::uint64_t seed = 300;
+  for (const std::int64_t K : {1, 3, 7, 8, 15, 16, 17, 33})
+    for (const auto& [cin, cout] : channels)
+      for (const std::size_t n : {std::size_t(9), std::size_t(1100)}) {
+        ChannelShape s = same_shape(2, cin, cout, n, Taps::from_lo(-K / 2, K));
+        s.dilation = seed % 5 == 0 ? 2 : 1;
+        const Problem<T> p(s, ++seed);
+        const Outputs<T> want = run_all(p, Method::reference), got = run_all(p, Method::direct);
+        const ChannelTolerances<T> tol = channel_tolerances(p, want.loss);
+        SCOPED_TRACE(describe(s));
+        EXPECT_TRUE(within(got.y, want.y, tol.y));
+        EXPECT_TRUE(within(got.dx, want.dx, tol.dx));
+        EXPECT_TRUE(within(got.dW, want.dW, tol.dW));
+        EXPECT_TRUE(within(got.dbias, want.dbias, tol.dbias));
+        EXPECT_TRUE(within(got.step_dW, want.step_dW, tol.step_dW));
+        EXPECT_TRUE(scalar_within(got.loss, want.loss, tol.loss));
+      }
+}
+
+TEST(Channels, DirectTilesMatchReferenceFloat) { expect_direct_tiles_agree<float>(); }
+TEST(Channels, DirectTilesMatchReferenceDouble) { expect_direct_tiles_agree<double>(); }
+
 // B = C_in = C_out = 1, d = 1, no bias: the single-channel operations of ops.hpp.
 template <std::floating_point T>
 void expect_single_channel_case() {
@@ -182,6 +214,7 @@ TEST(Channels, OneChannelIsTheSingleChannelCaseDouble) { expect_single_channel_c
 template <std::floating_point T>
 void expect_thread_independent() {
   const std::vector<ChannelShape> shapes = {same_shape(3, 8, 8, 5000, Taps::centred(7)),
+                                            same_shape(3, 9, 7, 2500, Taps::centred(1)),  // short dW kernel
                                             same_shape(2, 6, 4, 20000, Taps::causal(200), 2),
                                             same_shape(4, 12, 12, 3000, Taps::causal(64), 12, 3)};
   const int saved = omp_get_max_threads();
