@@ -328,8 +328,9 @@ Signal signal_of(const Lines& lines, const std::string& path) {
 // a finite number (the other columns are not read). Without a header, several values on the first
 // line make a table only if a second line of values follows (else it is a one-line signal): a
 // column asked of this very file settles that at once, any other waits for the second line,
-// keeping the first row. What is still open at the end (one line, or a header with no rows under
-// it, whose error read_text words) is left to read_text: maybe_table.
+// keeping the first row; after a header, the first row settles it. What is still open at the end
+// (one line, or a header with no rows under it, whose error read_text words) is left to
+// read_text: maybe_table.
 class TableLines {
  public:
   TableLines(const std::string& path, const Column& choice,
@@ -364,7 +365,7 @@ class TableLines {
       if (!std::all_of(tokens_.begin(), tokens_.end(), is_name))
         (void)parse_number(*std::find_if_not(tokens_.begin(), tokens_.end(), is_number), path_, line_no_);
       for (const std::string_view name : tokens_) names_.emplace_back(unquoted(name));
-      return settle_column();
+      return;  // the column is settled by the first row: a header alone is read_text's to word
     }
     first_row_.assign(tokens_.begin(), tokens_.end());
     first_row_at_ = offset;

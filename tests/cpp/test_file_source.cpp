@@ -175,15 +175,18 @@ TEST_F(FileSourceTest, TableColumnsAreStreamedWithTheWholeReadsRules) {
                              io::Column{"2", true});
   // Hostile tables: the same error as the whole read, word for word.
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"ragged.csv", "x,y\n1,2\n3\n"}, {"value.csv", "x,y\n1,2\n3,inf\n"}, {"mixed.csv", "time,2\n1,2\n"},
-      {"typo.csv", "1O,y\n1,2\n"},     {"only_header.csv", "x,y\n"},       {"which.csv", "x,y\n1,2\n"},
-      {"no_such.csv", "x,y\n1,2\n"},   {"headerless.csv", "1,2\n3,4\n"},
+      {"ragged.csv", "x,y\n1,2\n3\n"},  {"value.csv", "x,y\n1,2\n3,inf\n"},
+      {"mixed.csv", "time,2\n1,2\n"},   {"typo.csv", "1O,y\n1,2\n"},
+      {"only_header.csv", "x,y\n"},     {"only_header_no_column.csv", "a,b\n"},
+      {"which.csv", "x,y\n1,2\n"},      {"no_such.csv", "x,y\n1,2\n"},
+      {"headerless.csv", "1,2\n3,4\n"},
   };
   for (const auto& [name, bytes] : bad) {
     const std::string file = write_bytes(name, bytes);
-    const io::Column column = name == "which.csv" || name == "headerless.csv"
-                                  ? io::Column{}
-                                  : io::Column{name == "no_such.csv" ? "z" : "y", false};
+    const io::Column column =
+        name == "which.csv" || name == "headerless.csv" || name == "only_header_no_column.csv"
+            ? io::Column{}
+            : io::Column{name == "no_such.csv" ? "z" : "y", false};
     std::string whole_error, window_error;
     try {
       (void)io::read_signal(file, std::nullopt, column);
