@@ -287,7 +287,7 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo, n = c.n;
   auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
   const T* none = nullptr;
-  double e = c.energy, lag = c.lag;
+  double e = c.energy, lag = c.lag, peak = c.peak;
   bool pending = c.pending;
   T s0 = c.s_pending;
   // g . w_q and g . w_{q+1} for the next pair (q, q+1), or g . w_q alone for its second sample.
@@ -305,8 +305,14 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
   auto sample = [&](std::size_t i, bool second) {
     const std::size_t p = c.q0 + i - lo;  // the newest input of w_q
     const double enter = c.buf[p], leave = c.buf[p - K];
-    const double e_q = e + enter * enter - leave * leave;
-    const double lag_q = lag + enter * c.buf[p - 1] - leave * c.buf[p - K - 1];
+    double e_q = e + enter * enter - leave * leave;
+    double lag_q = lag + enter * c.buf[p - 1] - leave * c.buf[p - K - 1];
+    double peak_q = std::max(peak, e_q);
+    if (e_q < kRefreshRatio * peak) {  // quiet after loud: the recursions' rounding would weigh
+      e_q = window_energy(window(c.q0 + i), K);
+      lag_q = window_lag(window(c.q0 + i), K);
+      peak_q = e_q;
+    }
     const T minus_factor = -static_cast<T>(step_factor(c.rule, c.mu, c.delta, e_q));
     const T yhat = second ? std::fma(s0, static_cast<T>(lag_q), dots[1]) : dots[0];
     const T r = yhat - c.y[i];
@@ -318,12 +324,14 @@ std::size_t lms_chunk_impl(LmsChunk<T>& c) {
       return std::numeric_limits<T>::quiet_NaN();
     e = e_q;
     lag = lag_q;
+    peak = peak_q;
     return s;
   };
   std::size_t i = 0;
   auto stop = [&](std::size_t done) {
     c.energy = e;
     c.lag = lag;
+    c.peak = peak;
     c.pending = pending;
     c.s_pending = pending ? s0 : T(0);
     return done;

@@ -30,6 +30,26 @@ enum class Rule { lms, nlms, sign_lms };
 // q0 is the buffer position of the chunk's first sample. `energy` carries ||w_q||^2 and `lag`
 // c_q = w_{q-1} . w_q (both in double) from sample to sample (p = q - lo, the newest input):
 //   e_q = e_{q-1} + buf[p]^2 - buf[p-K]^2,   c_q = c_{q-1} + buf[p] buf[p-1] - buf[p-K] buf[p-K-1]
+// Each step of these recursions rounds at the scale of the largest energy they have held since
+// they were last summed afresh (`peak`), so after a loud stretch they can be far off a quiet
+// window's true sums (cancellation): when e_q falls below kRefreshRatio peak, e_q and c_q are
+// summed afresh (window_energy, window_lag), which bounds their error by about
+// n eps / kRefreshRatio of e_q after n steps (n < the history's length: it is refreshed at
+// every slide too).
+inline constexpr double kRefreshRatio = 0x1p-16;
+template <typename T>
+double window_energy(const T* w, std::size_t K) {  // ||w||^2, in double, oldest input first
+  double e = 0;
+  for (std::size_t k = 0; k < K; ++k) e += static_cast<double>(w[k]) * w[k];
+  return e;
+}
+template <typename T>
+double window_lag(const T* w, std::size_t K) {  // w_{q-1} . w_q for w = w_q (w - 1 = w_{q-1})
+  double c = 0;
+  const T* w_before = w - 1;  // the history keeps the input before the window
+  for (std::size_t k = 0; k < K; ++k) c += static_cast<double>(w_before[k]) * w[k];
+  return c;
+}
 template <typename T>
 struct LmsChunk {
   T* g;
@@ -43,6 +63,7 @@ struct LmsChunk {
   double mu, delta;
   double energy;  // in: e_{q0-1}; out: e of the last completed sample
   double lag;     // in: c_{q0-1}; out: c of the last completed sample
+  double peak;    // in and out: the largest e since e and c were last summed afresh
   bool pending;   // in and out: the last completed sample opened a pair
   T s_pending;    // its step, when pending
 };

@@ -183,8 +183,9 @@ void Filter<T>::set_h(std::span<const T> h) {
 
 namespace {
 // The state's first bytes: "cgadapt" and the format's version, a digit. Version 2: the LMS
-// family's state holds its pending pair (the lag sum, the pairing flag, the pending step).
-constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '2'};
+// family's state holds its pending pair (the lag sum, the pairing flag, the pending step);
+// version 3: and the peak energy since its sums were last made afresh.
+constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '3'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
 void put_options(std::string& out, const Options& o) {
@@ -387,8 +388,9 @@ class LmsFamily final : public Filter<T> {
   std::size_t run(const T* x, const T* y, T* yhat, T* r, std::size_t n) override {
     const std::size_t K = this->K(), lo = static_cast<std::size_t>(this->taps().lo);
     const auto on_slide = [&] {  // the recursions' rounding never outlives one buffer
-      energy_ = exact_energy();
-      lag_ = exact_lag();
+      energy_ = kernels::window_energy(window(history_.end() - 1), this->K());
+      lag_ = kernels::window_lag(window(history_.end() - 1), this->K());
+      peak_ = energy_;
     };
     return history_.run_chunks(x, n, on_slide, [&](std::size_t i, std::size_t c) {
       kernels::LmsChunk<T> chunk{.g = g_.data(),
@@ -405,11 +407,13 @@ class LmsFamily final : public Filter<T> {
                                  .delta = this->options().delta.value_or(0),
                                  .energy = energy_,
                                  .lag = lag_,
+                                 .peak = peak_,
                                  .pending = pending_,
                                  .s_pending = s_pending_};
       const std::size_t done = kernels::lms_chunk(chunk);
       energy_ = chunk.energy;
       lag_ = chunk.lag;
+      peak_ = chunk.peak;
       pending_ = chunk.pending;
       s_pending_ = chunk.s_pending;
       return done;
@@ -427,6 +431,7 @@ class LmsFamily final : public Filter<T> {
     history_.write(out);
     put(out, energy_);
     put(out, lag_);
+    put(out, peak_);
     put(out, static_cast<std::uint8_t>(pending_));
     put(out, s_pending_);
   }
@@ -435,6 +440,7 @@ class LmsFamily final : public Filter<T> {
     history_.read(in);
     energy_ = get<double>(in);
     lag_ = get<double>(in);
+    peak_ = get<double>(in);
     const auto pending = get<std::uint8_t>(in);
     if (pending > 1) throw invalid_argument("adaptive filter state: bad pair flag");
     pending_ = pending != 0;
@@ -447,26 +453,11 @@ class LmsFamily final : public Filter<T> {
     const std::size_t K = this->K(), lo = static_cast<std::size_t>(this->taps().lo);
     return history_.data() + (q - lo - (K - 1));
   }
-  // ||w_q||^2 and w_{q-1} . w_q of the last sample q, summed afresh in double.
-  double exact_energy() const {
-    const T* w = window(history_.end() - 1);
-    double e = 0;
-    for (std::size_t k = 0; k < this->K(); ++k) e += static_cast<double>(w[k]) * w[k];
-    return e;
-  }
-  double exact_lag() const {
-    const T* w = window(history_.end() - 1);
-    const T* w_before = w - 1;  // w_{q-1}: the history keeps its first input
-    double c = 0;
-    for (std::size_t k = 0; k < this->K(); ++k) c += static_cast<double>(w_before[k]) * w[k];
-    return c;
-  }
-
   detail::aligned_vector<T> g_;  // reversed taps (mid-pair: before the pair's first sample)
   History<T> history_;
-  double energy_ = 0, lag_ = 0;
-  bool pending_ = false;  // the last sample opened a pair
-  T s_pending_ = 0;       // its step
+  double energy_ = 0, lag_ = 0, peak_ = 0;  // LmsChunk's energy, lag and peak
+  bool pending_ = false;                    // the last sample opened a pair
+  T s_pending_ = 0;                         // its step
 };
 
 // RLS (adaptive_simd.cpp has the update); P starts as I / delta.
