@@ -59,7 +59,7 @@ HWY_INLINE V rotated(D, V, V lo) {
 // boundary, which splits a fused pass into an update and a separate dot, changes no bits):
 // the taps in blocks of 8 vectors, vector u of a block into chain u mod 4 (whole_blocks), the
 // last whole vectors (fewer than 8) into chains 0, 1, ... in order, the last K mod L taps one
-// at a time with std::fma (the same fused rounding as MulAdd); then (c0+c1)+(c2+c3), its lanes
+// at a time with std::fma (MulAdd's rounding on targets with FMA); then (c0+c1)+(c2+c3), its lanes
 // summed, plus the scalar tail. Updates are element by element: the same bits in any
 // grouping. (Four chains measured faster than eight, and than two for the pair pass below.)
 template <class At>
@@ -559,6 +559,24 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
   return c.n;
 }
 
+// out = g + s w with the pair pass's own multiply-adds: whole vectors by MulAdd, the last K mod L
+// taps by std::fma. MulAdd is fused where the target has FMA and two roundings where it has none
+// (SSE2 to SSE4), so the taps read mid-pair are the pass's on every target.
+template <typename T>
+void apply_step_impl(T* HWY_RESTRICT out, const T* g, const T* w, T s, std::size_t K) {
+  const hn::ScalableTag<T> d;
+  const std::size_t L = hn::Lanes(d);
+  const auto vs = hn::Set(d, s);
+  std::size_t k = 0;
+  for (; k + L <= K; k += L) hn::StoreU(hn::MulAdd(vs, hn::LoadU(d, w + k), hn::LoadU(d, g + k)), d, out + k);
+  for (; k < K; ++k) out[k] = std::fma(s, w[k], g[k]);
+}
+void apply_step_f32(float* out, const float* g, const float* w, float s, std::size_t K) {
+  apply_step_impl(out, g, w, s, K);
+}
+void apply_step_f64(double* out, const double* g, const double* w, double s, std::size_t K) {
+  apply_step_impl(out, g, w, s, K);
+}
 std::size_t lms_chunk_f32(LmsChunk<float>& c) { return lms_chunk_impl(c); }
 std::size_t lms_chunk_f64(LmsChunk<double>& c) { return lms_chunk_impl(c); }
 std::size_t rls_chunk_f32(RlsChunk<float>& c) { return rls_chunk_impl(c); }
@@ -583,6 +601,8 @@ HWY_EXPORT(rls_chunk_f32);
 HWY_EXPORT(rls_chunk_f64);
 HWY_EXPORT(dot_f32);
 HWY_EXPORT(dot_f64);
+HWY_EXPORT(apply_step_f32);
+HWY_EXPORT(apply_step_f64);
 
 std::size_t lms_chunk(LmsChunk<float>& c) { return HWY_DYNAMIC_DISPATCH(lms_chunk_f32)(c); }
 std::size_t lms_chunk(LmsChunk<double>& c) { return HWY_DYNAMIC_DISPATCH(lms_chunk_f64)(c); }
@@ -590,6 +610,12 @@ std::size_t rls_chunk(RlsChunk<float>& c) { return HWY_DYNAMIC_DISPATCH(rls_chun
 std::size_t rls_chunk(RlsChunk<double>& c) { return HWY_DYNAMIC_DISPATCH(rls_chunk_f64)(c); }
 float dot(const float* g, const float* w, std::size_t K) { return HWY_DYNAMIC_DISPATCH(dot_f32)(g, w, K); }
 double dot(const double* g, const double* w, std::size_t K) { return HWY_DYNAMIC_DISPATCH(dot_f64)(g, w, K); }
+void apply_step(float* out, const float* g, const float* w, float s, std::size_t K) {
+  HWY_DYNAMIC_DISPATCH(apply_step_f32)(out, g, w, s, K);
+}
+void apply_step(double* out, const double* g, const double* w, double s, std::size_t K) {
+  HWY_DYNAMIC_DISPATCH(apply_step_f64)(out, g, w, s, K);
+}
 
 }  // namespace convgrad::detail::adaptive
 #endif  // HWY_ONCE

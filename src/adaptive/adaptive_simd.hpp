@@ -26,8 +26,8 @@ enum class Rule { lms, nlms, sign_lms };
 //
 // with g the taps before the pair. A chunk (or a call) may end between the two samples of a
 // pair: then `pending` is set, g is still the taps before sample q and `s_pending` holds s_q;
-// the taps after sample q are fma(s_pending, w_q[k], g[k]), the FMA the pair's update will do.
-// q0 is the buffer position of the chunk's first sample. `energy` carries ||w_q||^2 and `lag`
+// the taps after sample q are g[k] + s_pending w_q[k] by the multiply-add the pair's update will do
+// (apply_step). q0 is the buffer position of the chunk's first sample. `energy` carries ||w_q||^2 and `lag`
 // c_q = w_{q-1} . w_q (both in double) from sample to sample (p = q - lo, the newest input):
 //   e_q = e_{q-1} + buf[p]^2 - buf[p-K]^2,   c_q = c_{q-1} + buf[p] buf[p-1] - buf[p-K] buf[p-K-1]
 // Each step of these recursions rounds at the scale of the largest energy they have held since
@@ -69,6 +69,10 @@ struct LmsChunk {
 };
 std::size_t lms_chunk(LmsChunk<float>& c);
 std::size_t lms_chunk(LmsChunk<double>& c);
+// out = g + s w as the pair pass updates the taps (the same multiply-add, tap by tap): the taps
+// after a pair's first sample, read while the pair is pending.
+void apply_step(float* out, const float* g, const float* w, float s, std::size_t K);
+void apply_step(double* out, const double* g, const double* w, double s, std::size_t K);
 
 // One chunk of exponentially weighted RLS. P is K x K, row-major with rows `stride` apart
 // (stride = rls_stride(K), rows on 64-byte boundaries); only its upper triangle

@@ -373,13 +373,10 @@ class LmsFamily final : public Filter<T> {
         history_(static_cast<std::size_t>(taps.lo) + taps.K() + 2) {}
 
   // The taps after every sample so far: mid-pair, the first sample's update applied with the
-  // FMA the pair's pass will use, g[k] + s_q w_q[k] rounded once.
+  // multiply-add the pair's pass will use (kernels::apply_step), g[k] + s_q w_q[k].
   std::vector<T> h() const override {
     std::vector<T> g(g_.begin(), g_.end());
-    if (pending_) {
-      const T* w = window(history_.end() - 1);
-      for (std::size_t k = 0; k < g.size(); ++k) g[k] = std::fma(s_pending_, w[k], g[k]);
-    }
+    if (pending_) kernels::apply_step(g.data(), g_.data(), window(history_.end() - 1), s_pending_, g.size());
     return reversed<T>(g);
   }
   std::unique_ptr<Filter<T>> clone() const override { return std::make_unique<LmsFamily>(*this); }
