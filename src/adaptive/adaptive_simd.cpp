@@ -468,6 +468,95 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t str
     for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
 }
 
+// The pass of small K (rls_whole): over the whole of P, row by row, doing either or both of
+//   kUpdate:  P[i][j] = (P[i][j] - u[i] u[j]) * scale,   u = pi / sqrt(alpha)
+//             (= (P - kv pi^T) / lambda; scale 1 skips the multiply)
+//   kMatvec:  pi_next = P w  with the (updated) P, as sum_i w[i] P[i][:]: P is symmetric, so
+//             its rows are its columns, and the product is axpys with no lane sums
+// The update is exactly symmetric by construction: u[i] u[j] is one exact product inside an
+// FMA, the same for (i, j) and (j, i). Against the triangle pass (symmetric_pass) it does twice
+// the elements, but its per-element work is 2-3 operations with no reduction, where the
+// triangle's K rows each end in a lane sum (at K = 32 in float64 those sums outweigh the
+// arithmetic). The product's order of operations is the same in every variant (even rows into
+// one set of sums, odd rows into another, then the two added), so a chunk boundary changes
+// nothing. NV: the vectors of a row (stride / L), a compile-time count up to 8 keeping the
+// sums in registers; 0 for any other count (targets with narrow vectors), sums in pi_next.
+template <bool kUpdate, bool kMatvec, int NV, typename T>
+HWY_NOINLINE void whole_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t stride, const T* u, T scale,
+                             const T* w, T* HWY_RESTRICT pi_next) {
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+  const std::size_t L = hn::Lanes(d);
+  const bool scaled = scale != T(1);
+  const V vscale = hn::Set(d, scale);
+  // Vector v of row i, updated (and stored) when kUpdate.
+  auto element = [&](std::size_t i, std::size_t v, V ui) HWY_ATTR {
+    V p = hn::Load(d, P + i * stride + v * L);
+    if constexpr (kUpdate) {
+      p = hn::NegMulAdd(ui, hn::Load(d, u + v * L), p);
+      if (scaled) p = hn::Mul(p, vscale);
+      hn::Store(p, d, P + i * stride + v * L);
+    }
+    return p;
+  };
+  auto u_of = [&](std::size_t i) HWY_ATTR { return hn::Set(d, kUpdate ? u[i] : T(0)); };
+  auto w_of = [&](std::size_t i) HWY_ATTR { return hn::Set(d, kMatvec ? w[i] : T(0)); };
+  if constexpr (NV > 0) {
+    V even[NV], odd[NV];
+    for (int v = 0; v < NV; ++v) even[v] = odd[v] = hn::Zero(d);
+    auto row = [&](std::size_t i, V(&sums)[NV]) HWY_ATTR {
+      const V ui = u_of(i), wi = w_of(i);
+      for (int v = 0; v < NV; ++v) {
+        const V p = element(i, static_cast<std::size_t>(v), ui);
+        if constexpr (kMatvec) sums[v] = hn::MulAdd(wi, p, sums[v]);
+      }
+    };
+    std::size_t i = 0;
+    for (; i + 2 <= K; i += 2) {
+      row(i, even);
+      row(i + 1, odd);
+    }
+    if (i < K) row(i, even);
+    if constexpr (kMatvec)
+      for (int v = 0; v < NV; ++v) hn::Store(hn::Add(even[v], odd[v]), d, pi_next + v * L);
+  } else {
+    const std::size_t nv = stride / L;
+    if constexpr (kMatvec) std::fill(pi_next, pi_next + stride, T(0));
+    for (std::size_t i = 0; i < K; ++i) {
+      const V ui = u_of(i), wi = w_of(i);
+      for (std::size_t v = 0; v < nv; ++v) {
+        const V p = element(i, v, ui);
+        if constexpr (kMatvec) hn::Store(hn::MulAdd(wi, p, hn::Load(d, pi_next + v * L)), d, pi_next + v * L);
+      }
+    }
+  }
+}
+
+// whole_pass for this target's vectors per row.
+template <bool kUpdate, bool kMatvec, typename T>
+void whole_pass_any(T* P, std::size_t K, std::size_t stride, const T* u, T scale, const T* w, T* pi_next) {
+  switch (stride / hn::Lanes(hn::ScalableTag<T>())) {
+    case 1:
+      return whole_pass<kUpdate, kMatvec, 1>(P, K, stride, u, scale, w, pi_next);
+    case 2:
+      return whole_pass<kUpdate, kMatvec, 2>(P, K, stride, u, scale, w, pi_next);
+    case 3:
+      return whole_pass<kUpdate, kMatvec, 3>(P, K, stride, u, scale, w, pi_next);
+    case 4:
+      return whole_pass<kUpdate, kMatvec, 4>(P, K, stride, u, scale, w, pi_next);
+    case 5:
+      return whole_pass<kUpdate, kMatvec, 5>(P, K, stride, u, scale, w, pi_next);
+    case 6:
+      return whole_pass<kUpdate, kMatvec, 6>(P, K, stride, u, scale, w, pi_next);
+    case 7:
+      return whole_pass<kUpdate, kMatvec, 7>(P, K, stride, u, scale, w, pi_next);
+    case 8:
+      return whole_pass<kUpdate, kMatvec, 8>(P, K, stride, u, scale, w, pi_next);
+    default:
+      return whole_pass<kUpdate, kMatvec, 0>(P, K, stride, u, scale, w, pi_next);
+  }
+}
+
 // sum_{j<K} term(j) in double, in four interleaved partial sums (term j into sum j mod 4), then
 // (s0 + s1) + (s2 + s3). The sums are named locals: an array indexed by j mod 4 stayed in
 // memory, each addition waiting on the store of the one before.
@@ -505,17 +594,29 @@ struct TraceTerms {
 
 // One sample of RLS (a priori residual r = yhat - y):
 //   pi = P w,  alpha = lambda + w . pi,  kv = pi / alpha,  g -= r kv,
-//   P = (P - kv pi^T) / lambda                       (the Riccati update, upper triangle)
-// pi of the chunk's first sample comes from a pass of its own; every later one from the pass
-// that updates P for the sample before it.
+//   P = (P - kv pi^T) / lambda                       (the Riccati update)
+// in the triangle form (symmetric_pass) or, for small K, the whole form (whole_pass, with
+// kv pi^T as u u^T, u = pi sqrt(1 / alpha)). pi of the chunk's first sample comes from a pass
+// of its own; every later one from the pass that updates P for the sample before it.
 template <typename T>
 std::size_t rls_chunk_impl(RlsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo, stride = c.stride;
+  const bool whole = rls_whole<T>(K);
   auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
   // The window copied to aligned scratch (zeros past K) for symmetric_pass.
   auto aligned_window = [&](std::size_t q) {
     std::copy(window(q), window(q) + K, c.w);
     return static_cast<const T*>(c.w);
+  };
+  // P's update for the sample whose P w was pi (kUpdate), and the product P w_q with the
+  // updated P (kMatvec) into pi_next.
+  auto pass = [&](auto update, auto matvec, const T* pi, T scale, std::size_t q, T* pi_next) {
+    constexpr bool kUpdate = decltype(update)::value, kMatvec = decltype(matvec)::value;
+    if (whole)
+      whole_pass_any<kUpdate, kMatvec>(c.P, K, stride, c.u, scale, kMatvec ? window(q) : nullptr, pi_next);
+    else
+      symmetric_pass<kUpdate, kMatvec>(c.P, K, stride, c.kv, pi, scale, kMatvec ? aligned_window(q) : nullptr,
+                                       pi_next, c.row_sums);
   };
   const T* none = nullptr;
   T* pi = c.pi;
@@ -528,24 +629,26 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
     c.yhat[i] = yhat;
     c.r[i] = r;
     if (!std::isfinite(r)) return i;
-    if (i == 0)
-      symmetric_pass<false, true>(c.P, K, stride, none, none, T(1), aligned_window(q), pi, c.row_sums);
+    if (i == 0) pass(std::false_type{}, std::true_type{}, none, T(1), q, pi);
     const bool forgets = c.lambda < 1;
     const TraceTerms<T> trace = forgets ? TraceTerms<T>(c, pi) : TraceTerms<T>{};
     const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
     if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
     const T inv_alpha = T(1) / alpha;
     for (std::size_t j = 0; j < K; ++j) c.kv[j] = pi[j] * inv_alpha;
+    if (whole) {
+      const T root = std::sqrt(inv_alpha);
+      for (std::size_t j = 0; j < K; ++j) c.u[j] = pi[j] * root;
+    }
     const bool grow = forgets && trace.after_update(inv_alpha) / c.lambda <= c.trace_cap;
     const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
-    step<true, false>(c.g, c.kv, -r, none, K);
     if (i + 1 < c.n) {
-      yhat = step<false, true>(c.g, none, T(0), window(q + 1), K);
-      symmetric_pass<true, true>(c.P, K, stride, c.kv, pi, scale, aligned_window(q + 1), pi_next, c.row_sums);
+      yhat = step<true, true>(c.g, c.kv, -r, window(q + 1), K);  // the update, then g . w_{q+1}
+      pass(std::true_type{}, std::true_type{}, pi, scale, q + 1, pi_next);
       std::swap(pi, pi_next);
     } else {
-      symmetric_pass<true, false>(c.P, K, stride, c.kv, pi, scale, none, static_cast<T*>(nullptr),
-                                  c.row_sums);
+      step<true, false>(c.g, c.kv, -r, none, K);
+      pass(std::true_type{}, std::false_type{}, pi, scale, q + 1, nullptr);
     }
   }
   return c.n;

@@ -50,10 +50,12 @@ std::size_t lms_chunk(LmsChunk<float>& c);
 std::size_t lms_chunk(LmsChunk<double>& c);
 
 // One chunk of exponentially weighted RLS. P is K x K, row-major with rows `stride` apart
-// (stride = rls_stride(K), rows on 64-byte boundaries); only its upper triangle
-// (j >= i) is read and written, so it stays exactly symmetric; columns K..stride-1 are zero.
-// pi, pi_next, kv, w and row_sums are scratch of `stride` elements on 64-byte boundaries, zero
-// past K (pi's and kv's padding stays zero because P's does).
+// (stride = rls_stride(K), rows on 64-byte boundaries); columns K..stride-1 are zero. For
+// small K (rls_whole(K)) P is kept whole and updated in a form symmetric by construction;
+// otherwise only its upper triangle (j >= i) is read and written, so it stays exactly
+// symmetric (its lower triangle is left as it was). Either way it is exactly symmetric.
+// pi, pi_next, kv, u, w and row_sums are scratch of `stride` elements on 64-byte boundaries,
+// zero past K (pi's, kv's and u's padding stays zero because P's does).
 // P's growth is capped: the division by lambda is skipped when it would lift trace(P) above
 // trace_cap (its starting value K / delta), so silence cannot blow P up.
 template <typename T>
@@ -63,6 +65,7 @@ struct RlsChunk {
   T* pi;
   T* pi_next;
   T* kv;
+  T* u;
   T* w;
   T* row_sums;
   std::size_t K, stride, lo;
@@ -79,6 +82,15 @@ template <typename T>
 constexpr std::size_t rls_stride(std::size_t K) {
   constexpr std::size_t kLine = 64 / sizeof(T);
   return (K + kLine - 1) / kLine * kLine;
+}
+// Whether RLS keeps P whole (K taps of T within kWholeRowBytes, i.e. one row of P within 8
+// AVX-512 vectors): at small K the pass over the triangle costs more in its per-row lane sums
+// than a whole P costs in its doubled arithmetic (adaptive_simd.cpp, whole_pass). It depends on
+// K and T only, never on the instruction set, so a state moves between CPUs.
+constexpr std::size_t kWholeRowBytes = 512;
+template <typename T>
+constexpr bool rls_whole(std::size_t K) {
+  return K * sizeof(T) <= kWholeRowBytes;
 }
 std::size_t rls_chunk(RlsChunk<float>& c);
 std::size_t rls_chunk(RlsChunk<double>& c);

@@ -184,7 +184,8 @@ void Filter<T>::set_h(std::span<const T> h) {
 namespace {
 // The state's first bytes: "cgadapt" and the format's version, a digit. Version 2: the LMS
 // family's state holds its pending pair (the lag sum, the pairing flag, the pending step).
-constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '2'};
+// Version 3: RLS's P is saved whole and symmetric (before, only its upper triangle was kept).
+constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '3'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
 void put_options(std::string& out, const Options& o) {
@@ -484,7 +485,7 @@ class Rls final : public Filter<T> {
                            " x " + std::to_string(K) + " matrix P; RLS takes at most " +
                            std::to_string(kMaxRlsTaps) + " taps (nlms or fdaf learn long filters)");
     P_.assign(K * stride_, T(0));
-    for (auto* v : {&pi_, &pi_next_, &kv_, &w_, &row_sums_}) v->assign(stride_, T(0));
+    for (auto* v : {&pi_, &pi_next_, &kv_, &u_, &w_, &row_sums_}) v->assign(stride_, T(0));
     const T p0 = static_cast<T>(1 / *this->options().delta);
     for (std::size_t i = 0; i < K; ++i) P_[i * stride_ + i] = p0;
   }
@@ -505,6 +506,7 @@ class Rls final : public Filter<T> {
                                      pi_.data(),
                                      pi_next_.data(),
                                      kv_.data(),
+                                     u_.data(),
                                      w_.data(),
                                      row_sums_.data(),
                                      K,
@@ -523,13 +525,14 @@ class Rls final : public Filter<T> {
   }
 
   void assign_h(std::span<const T> h) override { g_.assign(h.rbegin(), h.rend()); }
-  // P is saved as K x K (its padding columns are zero and not saved).
+  // P is saved as K x K, whole and symmetric: each element from the upper triangle, which
+  // both forms of the update keep (the whole form keeps the lower too, equal to it bit for
+  // bit). Its padding columns are zero and not saved.
   void write_state(std::string& out) const override {
     const std::size_t K = this->K();
     std::vector<T> P(K * K);
     for (std::size_t i = 0; i < K; ++i)
-      std::copy_n(P_.begin() + static_cast<std::ptrdiff_t>(i * stride_), K,
-                  P.begin() + static_cast<std::ptrdiff_t>(i * K));
+      for (std::size_t j = 0; j < K; ++j) P[i * K + j] = P_[std::min(i, j) * stride_ + std::max(i, j)];
     put_vector(out, g_);
     put_vector(out, P);
     history_.write(out);
@@ -548,9 +551,10 @@ class Rls final : public Filter<T> {
   detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
   std::size_t stride_;           // P's row stride: K rounded up to a cache line
-  detail::aligned_vector<T> P_;  // upper triangle used (in the reversed tap order), zero padding
+  // in the reversed tap order, zero padding; whole or its upper triangle (kernels::rls_whole)
+  detail::aligned_vector<T> P_;
   // scratch of stride_ elements, zero past K (adaptive_simd.hpp)
-  detail::aligned_vector<T> pi_, pi_next_, kv_, w_, row_sums_;
+  detail::aligned_vector<T> pi_, pi_next_, kv_, u_, w_, row_sums_;
 };
 
 }  // namespace
