@@ -468,9 +468,10 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t str
     for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
 }
 
-// The pass of small K (rls_whole): over the whole of P, row by row, doing either or both of
-//   kUpdate:  P[i][j] = (P[i][j] - u[i] u[j]) * scale,   u = pi / sqrt(alpha)
-//             (= (P - kv pi^T) / lambda; scale 1 skips the multiply)
+// The pass of small K (rls_whole): over the whole of the stored matrix, here P (the filter's
+// P is a factor times it, see rls_chunk_impl), row by row, doing either or both of
+//   kUpdate:  P[i][j] = (P[i][j] - u[i] u[j]) * scale    (scale 1, all but a few samples in
+//             2^16, skips the multiply: one FMA per element)
 //   kMatvec:  pi_next = P w  with the (updated) P, as sum_i w[i] P[i][:]: P is symmetric, so
 //             its rows are its columns, and the product is axpys with no lane sums
 // The update is exactly symmetric by construction: u[i] u[j] is one exact product inside an
@@ -586,18 +587,28 @@ template <typename T>
 struct TraceTerms {
   double trace_P = 0, pi_pi = 0;
   TraceTerms() = default;
-  TraceTerms(const RlsChunk<T>& c, const T* pi)
-      : trace_P(sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(c.P[j * c.stride + j]); })),
-        pi_pi(sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(pi[j]) * pi[j]; })) {}
+  // P = factor S with S the stored matrix, pi = factor (S w) with S w given.
+  TraceTerms(const RlsChunk<T>& c, const T* S_w, double factor)
+      : trace_P(factor *
+                sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(c.P[j * c.stride + j]); })),
+        pi_pi(factor * factor *
+              sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(S_w[j]) * S_w[j]; })) {}
   double after_update(T inv_alpha) const { return trace_P - pi_pi * static_cast<double>(inv_alpha); }
 };
+
+// The whole form keeps P as factor times the stored matrix S, so that the division by lambda
+// is one scalar multiply (factor /= lambda) instead of one per element: S's update is then one
+// FMA per element, S -= v v^T with v = (S w) sqrt(factor / alpha). When the factor passes
+// kFoldFactor (adaptive_simd.hpp) the pass folds it into S (S = (S - v v^T) factor, factor =
+// 1): a value the stream decides, so every cut folds at the same sample.
 
 // One sample of RLS (a priori residual r = yhat - y):
 //   pi = P w,  alpha = lambda + w . pi,  kv = pi / alpha,  g -= r kv,
 //   P = (P - kv pi^T) / lambda                       (the Riccati update)
-// in the triangle form (symmetric_pass) or, for small K, the whole form (whole_pass, with
-// kv pi^T as u u^T, u = pi sqrt(1 / alpha)). pi of the chunk's first sample comes from a pass
-// of its own; every later one from the pass that updates P for the sample before it.
+// in the triangle form (symmetric_pass: P stored as it is, the factor stays 1) or, for small
+// K, the whole form (whole_pass: P = factor S, kv pi^T / factor = v v^T). The stored
+// matrix's product S w of the chunk's first sample comes from a pass of its own; every later
+// one from the pass that updates S for the sample before it.
 template <typename T>
 std::size_t rls_chunk_impl(RlsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo, stride = c.stride;
@@ -608,8 +619,8 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
     std::copy(window(q), window(q) + K, c.w);
     return static_cast<const T*>(c.w);
   };
-  // P's update for the sample whose P w was pi (kUpdate), and the product P w_q with the
-  // updated P (kMatvec) into pi_next.
+  // The stored matrix's update for the sample whose S w was pi (kUpdate), times scale, and
+  // the product S w_q with the updated S (kMatvec) into pi_next.
   auto pass = [&](auto update, auto matvec, const T* pi, T scale, std::size_t q, T* pi_next) {
     constexpr bool kUpdate = decltype(update)::value, kMatvec = decltype(matvec)::value;
     if (whole)
@@ -619,29 +630,39 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
                                        pi_next, c.row_sums);
   };
   const T* none = nullptr;
-  T* pi = c.pi;
+  T* pi = c.pi;  // S w of the current sample
   T* pi_next = c.pi_next;
+  T factor = c.factor;
+  const bool forgets = c.lambda < 1;
+  const double cap = c.trace_cap * c.lambda;  // trace(P) / lambda <= trace_cap
+  const T forget = static_cast<T>(1 / c.lambda);
   T yhat = step<false, true>(c.g, none, T(0), window(c.q0), K);
-  for (std::size_t i = 0; i < c.n; ++i) {
+  std::size_t i = 0;
+  for (; i < c.n; ++i) {
     const std::size_t q = c.q0 + i;
     const T* w = window(q);
     const T r = yhat - c.y[i];
     c.yhat[i] = yhat;
     c.r[i] = r;
-    if (!std::isfinite(r)) return i;
+    if (!std::isfinite(r)) break;
     if (i == 0) pass(std::false_type{}, std::true_type{}, none, T(1), q, pi);
-    const bool forgets = c.lambda < 1;
-    const TraceTerms<T> trace = forgets ? TraceTerms<T>(c, pi) : TraceTerms<T>{};
-    const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
-    if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
+    const TraceTerms<T> trace = forgets ? TraceTerms<T>(c, pi, factor) : TraceTerms<T>{};
+    const T alpha = static_cast<T>(c.lambda) + factor * step<false, true>(pi, none, T(0), w, K);
+    if (!(alpha > 0) || !std::isfinite(alpha)) break;  // P is no longer positive definite
     const T inv_alpha = T(1) / alpha;
-    for (std::size_t j = 0; j < K; ++j) c.kv[j] = pi[j] * inv_alpha;
+    const T gain = factor * inv_alpha;  // kv = pi / alpha = (S w) factor / alpha
+    for (std::size_t j = 0; j < K; ++j) c.kv[j] = pi[j] * gain;
     if (whole) {
-      const T root = std::sqrt(inv_alpha);
+      // sqrt(factor / alpha) as sqrt(factor) sqrt(alpha) / alpha: the root and the division
+      // run side by side.
+      const T root = (std::sqrt(factor) * std::sqrt(alpha)) * inv_alpha;
       for (std::size_t j = 0; j < K; ++j) c.u[j] = pi[j] * root;
     }
-    const bool grow = forgets && trace.after_update(inv_alpha) / c.lambda <= c.trace_cap;
-    const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
+    // P / lambda, unless that lifts trace(P) past the cap
+    const T grown = forgets && trace.after_update(inv_alpha) <= cap ? factor * forget : factor;
+    const bool fold = !whole || grown > static_cast<T>(kFoldFactor);
+    const T scale = fold ? grown : T(1);
+    factor = fold ? T(1) : grown;
     if (i + 1 < c.n) {
       yhat = step<true, true>(c.g, c.kv, -r, window(q + 1), K);  // the update, then g . w_{q+1}
       pass(std::true_type{}, std::true_type{}, pi, scale, q + 1, pi_next);
@@ -651,7 +672,8 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
       pass(std::true_type{}, std::false_type{}, pi, scale, q + 1, nullptr);
     }
   }
-  return c.n;
+  c.factor = factor;  // of the samples completed: a sample that stops the chunk changes nothing
+  return i;
 }
 
 std::size_t lms_chunk_f32(LmsChunk<float>& c) { return lms_chunk_impl(c); }

@@ -51,7 +51,8 @@ std::size_t lms_chunk(LmsChunk<double>& c);
 
 // One chunk of exponentially weighted RLS. P is K x K, row-major with rows `stride` apart
 // (stride = rls_stride(K), rows on 64-byte boundaries); columns K..stride-1 are zero. For
-// small K (rls_whole(K)) P is kept whole and updated in a form symmetric by construction;
+// small K (rls_whole(K)) P is kept whole, as `factor` times the stored matrix, and updated in
+// a form symmetric by construction;
 // otherwise only its upper triangle (j >= i) is read and written, so it stays exactly
 // symmetric (its lower triangle is left as it was). Either way it is exactly symmetric.
 // pi, pi_next, kv, u, w and row_sums are scratch of `stride` elements on 64-byte boundaries,
@@ -75,6 +76,7 @@ struct RlsChunk {
   T* yhat;
   T* r;
   double lambda, trace_cap;
+  T factor;  // in and out: P is factor times the stored matrix (whole form; 1 for the triangle)
 };
 // The row stride of P for K taps: K rounded up to a whole cache line (64 bytes), which is a
 // whole number of vectors on every target.
@@ -83,15 +85,20 @@ constexpr std::size_t rls_stride(std::size_t K) {
   constexpr std::size_t kLine = 64 / sizeof(T);
   return (K + kLine - 1) / kLine * kLine;
 }
-// Whether RLS keeps P whole (K taps of T within kWholeRowBytes, i.e. one row of P within 8
-// AVX-512 vectors): at small K the pass over the triangle costs more in its per-row lane sums
-// than a whole P costs in its doubled arithmetic (adaptive_simd.cpp, whole_pass). It depends on
-// K and T only, never on the instruction set, so a state moves between CPUs.
-constexpr std::size_t kWholeRowBytes = 512;
+// Whether RLS keeps P whole (K taps of T within kWholeRowBytes, i.e. K <= 40 in float64 and 80
+// in float32): at small K the pass over the triangle costs more in its per-row lane sums than
+// a whole P costs in its doubled elements (adaptive_simd.cpp, whole_pass). Measured on the
+// Zen 5 of bench/ADAPTIVE_RESULTS.md, lambda = 0.9999, ns per sample (triangle -> whole):
+// float64 K = 32 130 -> 101, 40 165 -> 142, 48 197 -> 201, 56 236 -> 264; float32 K = 32
+// 120 -> 60, 64 226 -> 168, 80 295 -> 246, 96 366 -> 357, 128 560 -> 556. It depends on K
+// and T only, never on the instruction set, so a saved state moves between CPUs.
+constexpr std::size_t kWholeRowBytes = 320;
 template <typename T>
 constexpr bool rls_whole(std::size_t K) {
   return K * sizeof(T) <= kWholeRowBytes;
 }
+// The largest factor (RlsChunk) kept apart from the stored matrix before it is folded in.
+constexpr double kFoldFactor = 65536.0;
 std::size_t rls_chunk(RlsChunk<float>& c);
 std::size_t rls_chunk(RlsChunk<double>& c);
 

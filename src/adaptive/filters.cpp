@@ -184,7 +184,8 @@ void Filter<T>::set_h(std::span<const T> h) {
 namespace {
 // The state's first bytes: "cgadapt" and the format's version, a digit. Version 2: the LMS
 // family's state holds its pending pair (the lag sum, the pairing flag, the pending step).
-// Version 3: RLS's P is saved whole and symmetric (before, only its upper triangle was kept).
+// Version 3: RLS's P is saved whole and symmetric (before, only its upper triangle was kept),
+// as a matrix and a factor (adaptive_simd.hpp, RlsChunk).
 constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '3'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
@@ -519,8 +520,11 @@ class Rls final : public Filter<T> {
                                      yhat + i,
                                      r + i,
                                      this->options().lambda,
-                                     trace_cap};
-          return kernels::rls_chunk(chunk);
+                                     trace_cap,
+                                     factor_};
+          const std::size_t done = kernels::rls_chunk(chunk);
+          factor_ = chunk.factor;
+          return done;
         });
   }
 
@@ -535,6 +539,7 @@ class Rls final : public Filter<T> {
       for (std::size_t j = 0; j < K; ++j) P[i * K + j] = P_[std::min(i, j) * stride_ + std::max(i, j)];
     put_vector(out, g_);
     put_vector(out, P);
+    put(out, factor_);
     history_.write(out);
   }
   void read_state(std::string_view& in) override {
@@ -544,15 +549,19 @@ class Rls final : public Filter<T> {
     for (std::size_t i = 0; i < K; ++i)
       std::copy_n(P.begin() + static_cast<std::ptrdiff_t>(i * K), K,
                   P_.begin() + static_cast<std::ptrdiff_t>(i * stride_));
+    factor_ = get<T>(in);
+    if (!(factor_ >= 1 && factor_ <= static_cast<T>(kernels::kFoldFactor)))
+      throw invalid_argument("adaptive filter state: bad scale of RLS's P");
     history_.read(in);
   }
 
  private:
   detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
-  std::size_t stride_;           // P's row stride: K rounded up to a cache line
+  std::size_t stride_;  // P's row stride: K rounded up to a cache line
   // in the reversed tap order, zero padding; whole or its upper triangle (kernels::rls_whole)
   detail::aligned_vector<T> P_;
+  T factor_ = 1;  // P is factor_ times P_ (the whole form; always 1 for the triangle)
   // scratch of stride_ elements, zero past K (adaptive_simd.hpp)
   detail::aligned_vector<T> pi_, pi_next_, kv_, u_, w_, row_sums_;
 };

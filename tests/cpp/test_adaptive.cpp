@@ -104,13 +104,14 @@ void rls_equals_the_exact_fit(std::int64_t lo, std::size_t K) {
   }
 }
 
-// Both forms of the update (adaptive_simd.hpp, rls_whole): K = 12 and 45 keep P whole (45: a
-// padded row stride, 48); K = 71 and 90 update its upper triangle, with rows that start at
-// every lane of a vector and padded strides (72, 96).
+// Both forms of the update (adaptive_simd.hpp, rls_whole): K = 12 and 37 keep P whole (37: a
+// padded row stride, 40); K = 45, 71 and 90 update its upper triangle, with rows that start at
+// every lane of a vector and padded strides (48, 72, 96).
 TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
-  static_assert(kernels::rls_whole<double>(45) && !kernels::rls_whole<double>(71));
+  static_assert(kernels::rls_whole<double>(37) && !kernels::rls_whole<double>(45));
   rls_equals_the_exact_fit(0, 12);
   rls_equals_the_exact_fit(3, 12);
+  rls_equals_the_exact_fit(2, 37);
   rls_equals_the_exact_fit(2, 45);
   rls_equals_the_exact_fit(1, 71);
   rls_equals_the_exact_fit(0, 90);
@@ -584,9 +585,9 @@ TEST(AdaptiveRls, SilenceDoesNotBlowUpP) {
 
 // RLS over 10^7 samples with forgetting stays well behaved (the horizon; 10^6 under a
 // sanitizer): P stays symmetric positive definite (exactly symmetric by construction, see
-// RlsWholeFormKeepsPExactlySymmetric, and alpha > 0 is checked every sample, else `diverged`), and the taps still track the system
-// after it changes half way. The stream is generated block by block (y through the system's
-// taps with the library's conv on each block plus the previous K - 1 inputs).
+// RlsWholeFormKeepsPExactlySymmetric, and alpha > 0 is checked every sample, else `diverged`), and the taps
+// still track the system after it changes half way. The stream is generated block by block (y through the
+// system's taps with the library's conv on each block plus the previous K - 1 inputs).
 TEST(AdaptiveRls, TracksOverTenMillionSamples) {
   const std::size_t K = 4, N = kSanitized ? 1000000 : 10000000, B = 1 << 16;
   const Taps taps = Taps::causal(K);
@@ -607,11 +608,12 @@ TEST(AdaptiveRls, TracksOverTenMillionSamples) {
 }
 
 // The whole form of RLS's update (small K: adaptive_simd.cpp, whole_pass) keeps both triangles
-// of P, equal bit for bit: after 20000 samples of forgetting (lambda = 0.999, so P is scaled
-// every sample), P[i][j] == P[j][i] for every pair and the diagonal is positive. Run on the
-// kernel itself: the saved state shows only one triangle (filters.cpp, write_state). K = 5: a
-// row of one vector (or part of one); 33: padded rows of several; the largest whole K (8
-// AVX-512 vectors).
+// of P, equal bit for bit: after 20000 samples of forgetting (lambda = 0.999: P's factor grows
+// by 1 / lambda a sample and is folded into the stored matrix, a scaled pass, every 11,000 or
+// so), S[i][j] == S[j][i] for every pair and the diagonal is positive. Run on the kernel
+// itself: the saved state shows only one triangle (filters.cpp, write_state). K = 5: a row of
+// one vector (or part of one); 33: padded rows of several; the largest whole K (5 AVX-512
+// vectors).
 TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
   using T = TypeParam;
   for (const std::size_t K : {std::size_t{5}, std::size_t{33}, kernels::kWholeRowBytes / sizeof(T)}) {
@@ -643,8 +645,10 @@ TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
                                yhat.data(),
                                r.data(),
                                0.999,
-                               100.0 * static_cast<double>(K)};
+                               100.0 * static_cast<double>(K),
+                               T(1)};
     ASSERT_EQ(kernels::rls_chunk(chunk), n);
+    EXPECT_GT(chunk.factor, T(1));  // forgetting since the last fold
     std::size_t asymmetric = 0, not_positive = 0;
     for (std::size_t i = 0; i < K; ++i) {
       not_positive += !(P[i * stride + i] > 0);
@@ -667,8 +671,8 @@ TEST(AdaptiveTargets, EveryCompiledInstructionSetKeepsThePromises) {
   for (const std::string& target : simd::available_targets()) {
     SCOPED_TRACE("target " + target);
     simd::force_target(target);
-    rls_equals_the_exact_fit(2, 45);  // P whole
-    rls_equals_the_exact_fit(1, 71);  // P's upper triangle
+    rls_equals_the_exact_fit(2, 37);  // P whole
+    rls_equals_the_exact_fit(2, 45);  // P's upper triangle
     results_do_not_depend_on_the_cuts<float>(Taps::causal(143));
     results_do_not_depend_on_the_cuts<double>(Taps::causal(71));  // 71, 143: see the cut test
   }
