@@ -591,8 +591,15 @@ struct TraceTerms {
   TraceTerms(const RlsChunk<T>& c, const T* S_w, double factor)
       : trace_P(factor *
                 sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(c.P[j * c.stride + j]); })),
-        pi_pi(factor * factor *
-              sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(S_w[j]) * S_w[j]; })) {}
+        pi_pi(factor * factor * self_dot(S_w, c.K)) {}
+  // v . v in double: in float64 the vector dot product (the scalar sum was 9% of RLS's time at
+  // K = 32); float32's in double, where its squares cannot overflow.
+  static double self_dot(const T* v, std::size_t K) {
+    if constexpr (std::is_same_v<T, double>)
+      return step<false, true>(const_cast<T*>(v), static_cast<const T*>(nullptr), T(0), v, K);
+    else
+      return sum_of_terms(K, [&](std::size_t j) { return static_cast<double>(v[j]) * v[j]; });
+  }
   double after_update(T inv_alpha) const { return trace_P - pi_pi * static_cast<double>(inv_alpha); }
 };
 
