@@ -533,29 +533,17 @@ HWY_NOINLINE void whole_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t strid
   }
 }
 
-// whole_pass for this target's vectors per row.
+// whole_pass for this target's vectors per row: a table of the counts 1..8, then any count.
+template <bool kUpdate, bool kMatvec, typename T, std::size_t... NV>
+constexpr auto whole_pass_table(std::index_sequence<NV...>) {
+  return std::array<void (*)(T*, std::size_t, std::size_t, const T*, T, const T*, T*), sizeof...(NV)>{
+      &whole_pass<kUpdate, kMatvec, static_cast<int>(NV), T>...};
+}
 template <bool kUpdate, bool kMatvec, typename T>
 void whole_pass_any(T* P, std::size_t K, std::size_t stride, const T* u, T scale, const T* w, T* pi_next) {
-  switch (stride / hn::Lanes(hn::ScalableTag<T>())) {
-    case 1:
-      return whole_pass<kUpdate, kMatvec, 1>(P, K, stride, u, scale, w, pi_next);
-    case 2:
-      return whole_pass<kUpdate, kMatvec, 2>(P, K, stride, u, scale, w, pi_next);
-    case 3:
-      return whole_pass<kUpdate, kMatvec, 3>(P, K, stride, u, scale, w, pi_next);
-    case 4:
-      return whole_pass<kUpdate, kMatvec, 4>(P, K, stride, u, scale, w, pi_next);
-    case 5:
-      return whole_pass<kUpdate, kMatvec, 5>(P, K, stride, u, scale, w, pi_next);
-    case 6:
-      return whole_pass<kUpdate, kMatvec, 6>(P, K, stride, u, scale, w, pi_next);
-    case 7:
-      return whole_pass<kUpdate, kMatvec, 7>(P, K, stride, u, scale, w, pi_next);
-    case 8:
-      return whole_pass<kUpdate, kMatvec, 8>(P, K, stride, u, scale, w, pi_next);
-    default:
-      return whole_pass<kUpdate, kMatvec, 0>(P, K, stride, u, scale, w, pi_next);
-  }
+  static constexpr auto table = whole_pass_table<kUpdate, kMatvec, T>(std::make_index_sequence<9>());
+  const std::size_t nv = stride / hn::Lanes(hn::ScalableTag<T>());
+  table[nv < table.size() ? nv : 0](P, K, stride, u, scale, w, pi_next);  // 0: any count
 }
 
 // sum_{j<K} term(j) in double, in four interleaved partial sums (term j into sum j mod 4), then
