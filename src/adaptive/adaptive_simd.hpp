@@ -55,8 +55,8 @@ std::size_t lms_chunk(LmsChunk<double>& c);
 // a form symmetric by construction;
 // otherwise only its upper triangle (j >= i) is read and written, so it stays exactly
 // symmetric (its lower triangle is left as it was). Either way it is exactly symmetric.
-// pi, pi_next, kv, u, w and row_sums are scratch of `stride` elements on 64-byte boundaries,
-// zero past K (pi's, kv's and u's padding stays zero because P's does).
+// pi, pi_next, kv, u, u_b, w and row_sums are scratch of `stride` elements on 64-byte
+// boundaries, zero past K (the padding stays zero because P's does).
 // P's growth is capped: the division by lambda is skipped when it would lift trace(P) above
 // trace_cap (its starting value K / delta), so silence cannot blow P up.
 template <typename T>
@@ -66,7 +66,8 @@ struct RlsChunk {
   T* pi;
   T* pi_next;
   T* kv;
-  T* u;
+  T* u;    // whole form: v of a pair's first sample; while `pending`, part of the state
+  T* u_b;  // whole form: v of a pair's second sample
   T* w;
   T* row_sums;
   std::size_t K, stride, lo;
@@ -76,7 +77,8 @@ struct RlsChunk {
   T* yhat;
   T* r;
   double lambda, trace_cap;
-  T factor;  // in and out: P is factor times the stored matrix (whole form; 1 for the triangle)
+  T factor;      // in and out: P is factor times the stored matrix (whole form; 1 for the triangle)
+  bool pending;  // in and out (whole form): the last sample opened a pair, its v in u, not yet in P
 };
 // The row stride of P for K taps: K rounded up to a whole cache line (64 bytes), which is a
 // whole number of vectors on every target.

@@ -185,7 +185,8 @@ namespace {
 // The state's first bytes: "cgadapt" and the format's version, a digit. Version 2: the LMS
 // family's state holds its pending pair (the lag sum, the pairing flag, the pending step).
 // Version 3: RLS's P is saved whole and symmetric (before, only its upper triangle was kept),
-// as a matrix and a factor (adaptive_simd.hpp, RlsChunk).
+// as a matrix and a factor, with the pending first sample of a pair (adaptive_simd.hpp,
+// RlsChunk).
 constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '3'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
@@ -486,7 +487,7 @@ class Rls final : public Filter<T> {
                            " x " + std::to_string(K) + " matrix P; RLS takes at most " +
                            std::to_string(kMaxRlsTaps) + " taps (nlms or fdaf learn long filters)");
     P_.assign(K * stride_, T(0));
-    for (auto* v : {&pi_, &pi_next_, &kv_, &u_, &w_, &row_sums_}) v->assign(stride_, T(0));
+    for (auto* v : {&pi_, &pi_next_, &kv_, &u_, &u_b_, &w_, &row_sums_}) v->assign(stride_, T(0));
     const T p0 = static_cast<T>(1 / *this->options().delta);
     for (std::size_t i = 0; i < K; ++i) P_[i * stride_ + i] = p0;
   }
@@ -502,28 +503,15 @@ class Rls final : public Filter<T> {
     return history_.run_chunks(
         x, n, [] {},
         [&](std::size_t i, std::size_t c) {
-          kernels::RlsChunk<T> chunk{g_.data(),
-                                     P_.data(),
-                                     pi_.data(),
-                                     pi_next_.data(),
-                                     kv_.data(),
-                                     u_.data(),
-                                     w_.data(),
-                                     row_sums_.data(),
-                                     K,
-                                     stride_,
-                                     lo,
-                                     history_.data(),
-                                     history_.end(),
-                                     c,
-                                     y + i,
-                                     yhat + i,
-                                     r + i,
-                                     this->options().lambda,
-                                     trace_cap,
-                                     factor_};
+          kernels::RlsChunk<T> chunk{
+              g_.data(), P_.data(),   pi_.data(),      pi_next_.data(),        kv_.data(),
+              u_.data(), u_b_.data(), w_.data(),       row_sums_.data(),       K,
+              stride_,   lo,          history_.data(), history_.end(),         c,
+              y + i,     yhat + i,    r + i,           this->options().lambda, trace_cap,
+              factor_,   pending_};
           const std::size_t done = kernels::rls_chunk(chunk);
           factor_ = chunk.factor;
+          pending_ = chunk.pending;
           return done;
         });
   }
@@ -540,6 +528,8 @@ class Rls final : public Filter<T> {
     put_vector(out, g_);
     put_vector(out, P);
     put(out, factor_);
+    put(out, static_cast<std::uint8_t>(pending_));
+    put_vector(out, std::vector<T>(u_.begin(), u_.begin() + static_cast<std::ptrdiff_t>(K)));
     history_.write(out);
   }
   void read_state(std::string_view& in) override {
@@ -552,6 +542,11 @@ class Rls final : public Filter<T> {
     factor_ = get<T>(in);
     if (!(factor_ >= 1 && factor_ <= static_cast<T>(kernels::kFoldFactor)))
       throw invalid_argument("adaptive filter state: bad scale of RLS's P");
+    const auto pending = get<std::uint8_t>(in);
+    if (pending > 1) throw invalid_argument("adaptive filter state: bad pair flag");
+    pending_ = pending != 0;
+    const auto v = get_vector<T>(in, K);
+    std::copy(v.begin(), v.end(), u_.begin());
     history_.read(in);
   }
 
@@ -561,9 +556,10 @@ class Rls final : public Filter<T> {
   std::size_t stride_;  // P's row stride: K rounded up to a cache line
   // in the reversed tap order, zero padding; whole or its upper triangle (kernels::rls_whole)
   detail::aligned_vector<T> P_;
-  T factor_ = 1;  // P is factor_ times P_ (the whole form; always 1 for the triangle)
+  T factor_ = 1;          // P is factor_ times P_ (the whole form; always 1 for the triangle)
+  bool pending_ = false;  // the whole form: the last sample opened a pair; its v in u_, not in P_
   // scratch of stride_ elements, zero past K (adaptive_simd.hpp)
-  detail::aligned_vector<T> pi_, pi_next_, kv_, u_, w_, row_sums_;
+  detail::aligned_vector<T> pi_, pi_next_, kv_, u_, u_b_, w_, row_sums_;
 };
 
 }  // namespace

@@ -622,7 +622,7 @@ TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
     const std::size_t stride = kernels::rls_stride<T>(K), n = 20000;
     using Storage = adaptive::detail::aligned_vector<T>;
     Storage P(K * stride, T(0)), g(K, T(0)), pi(stride, T(0)), pi_next(stride, T(0)), kv(stride, T(0)),
-        u(stride, T(0)), w(stride, T(0)), row_sums(stride, T(0));
+        u(stride, T(0)), u_b(stride, T(0)), w(stride, T(0)), row_sums(stride, T(0));
     for (std::size_t i = 0; i < K; ++i) P[i * stride + i] = T(100);
     const auto x = gaussian<T>(K + n, 131);  // the history: window q is x[q - K + 1 .. q]
     const auto y = gaussian<T>(n, 132);
@@ -633,6 +633,7 @@ TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
                                pi_next.data(),
                                kv.data(),
                                u.data(),
+                               u_b.data(),
                                w.data(),
                                row_sums.data(),
                                K,
@@ -646,7 +647,8 @@ TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
                                r.data(),
                                0.999,
                                100.0 * static_cast<double>(K),
-                               T(1)};
+                               T(1),
+                               false};
     ASSERT_EQ(kernels::rls_chunk(chunk), n);
     EXPECT_GT(chunk.factor, T(1));  // forgetting since the last fold
     std::size_t asymmetric = 0, not_positive = 0;
