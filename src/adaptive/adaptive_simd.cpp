@@ -720,10 +720,12 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
     return true;
   };
   std::size_t i = 0;
+  double trace_S = 0;  // trace(S) before the pair, for the forgetting cap
   while (i < n) {
+    if (!pending || i == 0) trace_S = forgets ? trace_of_S() : 0.0;
     if (!pending) {  // the first sample of a pair
       T f_after;
-      if (!sample(i, pa, factor, forgets ? trace_of_S() : 0.0, va, f_after)) break;
+      if (!sample(i, pa, factor, trace_S, va, f_after)) break;
       factor = f_after;
       pending = true;
       if (++i == n) break;  // the pair is finished by the next chunk
@@ -732,8 +734,8 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
     const T t = step<false, true>(va, none, T(0), window(i), K);
     for (std::size_t j = 0; j < K; ++j) pb[j] = std::fma(-va[j], t, pb[j]);
     T f_after;
-    const double trace_S = forgets ? trace_of_S() - TraceTerms<T>::self_dot(va, K) : 0.0;
-    if (!sample(i, pb, factor, trace_S, vb, f_after)) break;  // v_a stays pending
+    const double trace_after_a = forgets ? trace_S - TraceTerms<T>::self_dot(va, K) : 0.0;
+    if (!sample(i, pb, factor, trace_after_a, vb, f_after)) break;  // v_a stays pending
     pending = false;
     ++i;
     const bool fold = f_after > static_cast<T>(kFoldFactor);
