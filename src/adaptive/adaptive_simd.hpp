@@ -90,10 +90,13 @@ constexpr std::size_t rls_stride(std::size_t K) {
 // Whether RLS keeps P whole (K taps of T within kWholeRowBytes, i.e. K <= 40 in float64 and 80
 // in float32): at small K the pass over the triangle costs more in its per-row lane sums than
 // a whole P costs in its doubled elements (adaptive_simd.cpp, whole_pass). Measured on the
-// Zen 5 of bench/ADAPTIVE_RESULTS.md, lambda = 0.9999, ns per sample (triangle -> whole):
-// float64 K = 32 130 -> 101, 40 165 -> 142, 48 197 -> 201, 56 236 -> 264; float32 K = 32
-// 120 -> 60, 64 226 -> 168, 80 295 -> 246, 96 366 -> 357, 128 560 -> 556. It depends on K
-// and T only, never on the instruction set, so a saved state moves between CPUs.
+// Zen 5 of bench/ADAPTIVE_RESULTS.md, lambda = 0.9999, ns per sample (triangle -> whole, one
+// sample per pass): float64 K = 32 130 -> 101, 40 165 -> 142, 48 197 -> 201, 56 236 -> 264;
+// float32 K = 32 120 -> 60, 64 226 -> 168, 80 295 -> 246, 96 366 -> 357, 128 560 -> 556. With
+// pairs of samples per pass (what whole_pass does now) float64 K = 32 and 40 take 84-87 and
+// 114 ns, float32 K = 64 and 80 136-139 and 198-201; the crossover was not measured again and
+// may lie higher. It depends on K and T only, never on the instruction set, so a saved state
+// moves between CPUs.
 constexpr std::size_t kWholeRowBytes = 320;
 template <typename T>
 constexpr bool rls_whole(std::size_t K) {
