@@ -675,8 +675,9 @@ std::size_t rls_triangle_impl(RlsChunk<T>& c) {
 // stored once per two samples. b's product is corrected for a's update:
 //   S' w_b = (S - v_a v_a^T) w_b = S w_b - v_a (v_a . w_b)
 // and trace(S') = trace(S) - v_a . v_a. A chunk (or a call) ending between a and b leaves S
-// as it was before a, with v_a pending in c.u (RlsChunk::pending; the state saves it), and the
-// next chunk forms S w_b with a pass of its own: the same bits as the pass of the pair.
+// as it was before a, with a pending (RlsChunk::pending: its S w_a in c.pi and its root; the
+// state saves them), and the next chunk forms S w_b with a pass of its own: the same bits as
+// the pass of the pair.
 template <typename T>
 std::size_t rls_whole_impl(RlsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo, stride = c.stride, n = c.n;
@@ -690,9 +691,12 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
   bool pending = c.pending;
   T* va = c.u;  // v of the pair's first sample
   T* vb = c.u_b;
-  T* pa = c.pi;  // S w of the pair's first sample, then of its second
-  T* pb = c.pi_next;
+  T* pa = c.pi;       // S w of the pair's first sample (while pending, part of the state)
+  T* pb = c.pi_next;  // S w of its second
+  T root_a = c.root;  // the first sample's sqrt(f / alpha): v_a = root_a pa
   if (n == 0) return 0;
+  if (pending)
+    for (std::size_t j = 0; j < K; ++j) va[j] = pa[j] * root_a;  // as the first sample formed it
   auto trace_of_S = [&] {
     return sum_of_terms(K, [&](std::size_t j) { return static_cast<double>(c.P[j * stride + j]); });
   };
@@ -706,7 +710,7 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
   // Sample i with pi = S w_i (S as updated by the samples before it), P = f S and trace(S)
   // given: its residual, v (into v), the taps' update (and the next prediction) and the factor
   // it leaves (into f_after). False when it diverged, before it changed anything but yhat, r.
-  auto sample = [&](std::size_t i, const T* pi, T f, double trace_S, T* v, T& f_after) {
+  auto sample = [&](std::size_t i, const T* pi, T f, double trace_S, T* v, T& root, T& f_after) {
     const T r = yhat - c.y[i];
     c.yhat[i] = yhat;
     c.r[i] = r;
@@ -719,7 +723,7 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
     const T inv_alpha = T(1) / alpha;
     const T gain = f * inv_alpha;  // kv = P w / alpha = (S w) f / alpha
     // sqrt(f / alpha) as sqrt(f) sqrt(alpha) / alpha: the root and the division side by side
-    const T root = (std::sqrt(f) * std::sqrt(alpha)) * inv_alpha;
+    root = (std::sqrt(f) * std::sqrt(alpha)) * inv_alpha;
     for (std::size_t j = 0; j < K; ++j) {
       c.kv[j] = pi[j] * gain;
       v[j] = pi[j] * root;
@@ -738,17 +742,18 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
     if (!pending || i == 0) trace_S = forgets ? trace_of_S() : 0.0;
     if (!pending) {  // the first sample of a pair
       T f_after;
-      if (!sample(i, pa, factor, trace_S, va, f_after)) break;
+      if (!sample(i, pa, factor, trace_S, va, root_a, f_after)) break;
       factor = f_after;
       pending = true;
       if (++i == n) break;  // the pair is finished by the next chunk
     }
-    // S' w_b = S w_b - v_a (v_a . w_b)
-    const T t = step<false, true>(va, none, T(0), window(i), K);
+    // S' w_b = S w_b - v_a (v_a . w_b), v_a . w_b as root_a (pa . w_b): pa . w_b needs only
+    // the pass, so it is summed while the first sample's alpha is
+    const T t = root_a * step<false, true>(pa, none, T(0), window(i), K);
     for (std::size_t j = 0; j < K; ++j) pb[j] = std::fma(-va[j], t, pb[j]);
-    T f_after;
+    T f_after, root_b;
     const double trace_after_a = forgets ? trace_S - TraceTerms<T>::self_dot(va, K) : 0.0;
-    if (!sample(i, pb, factor, trace_after_a, vb, f_after)) break;  // v_a stays pending
+    if (!sample(i, pb, factor, trace_after_a, vb, root_b, f_after)) break;  // a stays pending
     pending = false;
     ++i;
     const bool fold = f_after > static_cast<T>(kFoldFactor);
@@ -763,6 +768,7 @@ std::size_t rls_whole_impl(RlsChunk<T>& c) {
   }
   c.factor = factor;
   c.pending = pending;
+  c.root = pending ? root_a : T(0);
   return i;
 }
 

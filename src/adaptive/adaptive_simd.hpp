@@ -63,10 +63,10 @@ template <typename T>
 struct RlsChunk {
   T* g;
   T* P;
-  T* pi;
+  T* pi;  // whole form: S w of a pair's first sample; while `pending`, part of the state
   T* pi_next;
   T* kv;
-  T* u;    // whole form: v of a pair's first sample; while `pending`, part of the state
+  T* u;    // whole form: v of a pair's first sample
   T* u_b;  // whole form: v of a pair's second sample
   T* w;
   T* row_sums;
@@ -78,7 +78,8 @@ struct RlsChunk {
   T* r;
   double lambda, trace_cap;
   T factor;      // in and out: P is factor times the stored matrix (whole form; 1 for the triangle)
-  bool pending;  // in and out (whole form): the last sample opened a pair, its v in u, not yet in P
+  bool pending;  // in and out (whole form): the last sample opened a pair, not yet in P
+  T root;        // in and out (whole form, pending): that sample's sqrt(factor / alpha)
 };
 // The row stride of P for K taps: K rounded up to a whole cache line (64 bytes), which is a
 // whole number of vectors on every target.

@@ -503,15 +503,33 @@ class Rls final : public Filter<T> {
     return history_.run_chunks(
         x, n, [] {},
         [&](std::size_t i, std::size_t c) {
-          kernels::RlsChunk<T> chunk{
-              g_.data(), P_.data(),   pi_.data(),      pi_next_.data(),        kv_.data(),
-              u_.data(), u_b_.data(), w_.data(),       row_sums_.data(),       K,
-              stride_,   lo,          history_.data(), history_.end(),         c,
-              y + i,     yhat + i,    r + i,           this->options().lambda, trace_cap,
-              factor_,   pending_};
+          kernels::RlsChunk<T> chunk{g_.data(),
+                                     P_.data(),
+                                     pi_.data(),
+                                     pi_next_.data(),
+                                     kv_.data(),
+                                     u_.data(),
+                                     u_b_.data(),
+                                     w_.data(),
+                                     row_sums_.data(),
+                                     K,
+                                     stride_,
+                                     lo,
+                                     history_.data(),
+                                     history_.end(),
+                                     c,
+                                     y + i,
+                                     yhat + i,
+                                     r + i,
+                                     this->options().lambda,
+                                     trace_cap,
+                                     factor_,
+                                     pending_,
+                                     root_};
           const std::size_t done = kernels::rls_chunk(chunk);
           factor_ = chunk.factor;
           pending_ = chunk.pending;
+          root_ = chunk.root;
           return done;
         });
   }
@@ -529,7 +547,8 @@ class Rls final : public Filter<T> {
     put_vector(out, P);
     put(out, factor_);
     put(out, static_cast<std::uint8_t>(pending_));
-    put_vector(out, std::vector<T>(u_.begin(), u_.begin() + static_cast<std::ptrdiff_t>(K)));
+    put_vector(out, std::vector<T>(pi_.begin(), pi_.begin() + static_cast<std::ptrdiff_t>(K)));
+    put(out, root_);
     history_.write(out);
   }
   void read_state(std::string_view& in) override {
@@ -546,7 +565,8 @@ class Rls final : public Filter<T> {
     if (pending > 1) throw invalid_argument("adaptive filter state: bad pair flag");
     pending_ = pending != 0;
     const auto v = get_vector<T>(in, K);
-    std::copy(v.begin(), v.end(), u_.begin());
+    std::copy(v.begin(), v.end(), pi_.begin());
+    root_ = get<T>(in);
     history_.read(in);
   }
 
@@ -557,7 +577,8 @@ class Rls final : public Filter<T> {
   // in the reversed tap order, zero padding; whole or its upper triangle (kernels::rls_whole)
   detail::aligned_vector<T> P_;
   T factor_ = 1;          // P is factor_ times P_ (the whole form; always 1 for the triangle)
-  bool pending_ = false;  // the whole form: the last sample opened a pair; its v in u_, not in P_
+  bool pending_ = false;  // the whole form: the last sample opened a pair, not yet in P_: its
+  T root_ = 0;            // P_ w in pi_ and its root (adaptive_simd.hpp, RlsChunk)
   // scratch of stride_ elements, zero past K (adaptive_simd.hpp)
   detail::aligned_vector<T> pi_, pi_next_, kv_, u_, u_b_, w_, row_sums_;
 };

@@ -648,7 +648,8 @@ TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
                                0.999,
                                100.0 * static_cast<double>(K),
                                T(1),
-                               false};
+                               false,
+                               T(0)};
     ASSERT_EQ(kernels::rls_chunk(chunk), n);
     EXPECT_GT(chunk.factor, T(1));  // forgetting since the last fold
     std::size_t asymmetric = 0, not_positive = 0;
