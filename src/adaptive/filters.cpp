@@ -567,6 +567,8 @@ class Rls final : public Filter<T> {
     const auto v = get_vector<T>(in, K);
     std::copy(v.begin(), v.end(), pi_.begin());
     root_ = get<T>(in);
+    if (!(root_ >= 0 && std::isfinite(root_)))
+      throw invalid_argument("adaptive filter state: bad pending sample of RLS");
     history_.read(in);
   }
 
