@@ -476,6 +476,94 @@ HWY_INLINE void symmetric_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t str
     for (std::size_t j = 0; j < K; ++j) pi_next[j] += row_sums[j];
 }
 
+// The pass of small K (rls_whole): over the whole of the stored matrix, here P (the filter's
+// P is a factor times it, see rls_whole_impl), row by row, for a pair of samples (a, b):
+//   kUpdates = 2:  P[i][j] = ((P[i][j] - ua[i] ua[j]) - ub[i] ub[j]) * scale   (the two
+//                  samples' updates, two FMAs per element; scale 1, all but a few pairs in
+//                  2^16, skips the multiply)
+//   kProducts:     pc = P wc (and pd = P wd) with the updated P, as sums over rows
+//                  w[i] P[i][:]: P is symmetric, so its rows are its columns, and the products
+//                  are axpys with no lane sums
+// So P is loaded and stored once per two samples. The update is exactly symmetric by
+// construction: ua[i] ua[j] is one exact product inside an FMA, the same for (i, j) and (j, i).
+// Against the triangle pass (symmetric_pass) it does twice the elements, but with no lane
+// sums, which outweigh the arithmetic at small K. Every product has the same order of
+// operations in every variant (even rows into one set of sums, odd rows into another, then
+// the two added), so a chunk boundary changes nothing. NV: the vectors of a row (stride / L),
+// a compile-time count up to 8 keeping the sums in registers; 0 for any other count (targets
+// with narrow vectors), sums in pc and pd.
+template <int kUpdates, int kProducts, int NV, typename T>
+HWY_NOINLINE void whole_pass(T* HWY_RESTRICT P, std::size_t K, std::size_t stride, const T* ua, const T* ub,
+                             T scale, const T* wc, const T* wd, T* HWY_RESTRICT pc, T* HWY_RESTRICT pd) {
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+  const std::size_t L = hn::Lanes(d);
+  const bool scaled = scale != T(1);
+  const V vscale = hn::Set(d, scale);
+  // Vector v of row i, updated (and stored) when kUpdates.
+  auto element = [&](std::size_t i, std::size_t v, V uai, V ubi) HWY_ATTR {
+    V p = hn::Load(d, P + i * stride + v * L);
+    if constexpr (kUpdates == 2) {
+      p = hn::NegMulAdd(uai, hn::Load(d, ua + v * L), p);
+      p = hn::NegMulAdd(ubi, hn::Load(d, ub + v * L), p);
+      if (scaled) p = hn::Mul(p, vscale);
+      hn::Store(p, d, P + i * stride + v * L);
+    }
+    return p;
+  };
+  auto at = [&](const T* x, std::size_t i, bool used) HWY_ATTR { return hn::Set(d, used ? x[i] : T(0)); };
+  if constexpr (NV > 0) {
+    V ce[NV], co[NV], de[NV], dob[NV];  // products c and d, even and odd rows
+    for (int v = 0; v < NV; ++v) ce[v] = co[v] = de[v] = dob[v] = hn::Zero(d);
+    auto row = [&](std::size_t i, V(&cs)[NV], V(&ds)[NV]) HWY_ATTR {
+      const V uai = at(ua, i, kUpdates == 2), ubi = at(ub, i, kUpdates == 2);
+      const V wci = at(wc, i, kProducts >= 1), wdi = at(wd, i, kProducts >= 2);
+      for (int v = 0; v < NV; ++v) {
+        const V p = element(i, static_cast<std::size_t>(v), uai, ubi);
+        if constexpr (kProducts >= 1) cs[v] = hn::MulAdd(wci, p, cs[v]);
+        if constexpr (kProducts >= 2) ds[v] = hn::MulAdd(wdi, p, ds[v]);
+      }
+    };
+    std::size_t i = 0;
+    for (; i + 2 <= K; i += 2) {
+      row(i, ce, de);
+      row(i + 1, co, dob);
+    }
+    if (i < K) row(i, ce, de);
+    for (int v = 0; v < NV; ++v) {
+      if constexpr (kProducts >= 1) hn::Store(hn::Add(ce[v], co[v]), d, pc + v * L);
+      if constexpr (kProducts >= 2) hn::Store(hn::Add(de[v], dob[v]), d, pd + v * L);
+    }
+  } else {
+    const std::size_t nv = stride / L;
+    if constexpr (kProducts >= 1) std::fill(pc, pc + stride, T(0));
+    if constexpr (kProducts >= 2) std::fill(pd, pd + stride, T(0));
+    for (std::size_t i = 0; i < K; ++i) {
+      const V uai = at(ua, i, kUpdates == 2), ubi = at(ub, i, kUpdates == 2);
+      const V wci = at(wc, i, kProducts >= 1), wdi = at(wd, i, kProducts >= 2);
+      for (std::size_t v = 0; v < nv; ++v) {
+        const V p = element(i, v, uai, ubi);
+        if constexpr (kProducts >= 1) hn::Store(hn::MulAdd(wci, p, hn::Load(d, pc + v * L)), d, pc + v * L);
+        if constexpr (kProducts >= 2) hn::Store(hn::MulAdd(wdi, p, hn::Load(d, pd + v * L)), d, pd + v * L);
+      }
+    }
+  }
+}
+
+// whole_pass for this target's vectors per row: a table of the counts 1..8, then any count.
+template <int kUpdates, int kProducts, typename T, std::size_t... NV>
+constexpr auto whole_pass_table(std::index_sequence<NV...>) {
+  return std::array<void (*)(T*, std::size_t, std::size_t, const T*, const T*, T, const T*, const T*, T*, T*),
+                    sizeof...(NV)>{&whole_pass<kUpdates, kProducts, static_cast<int>(NV), T>...};
+}
+template <int kUpdates, int kProducts, typename T>
+void whole_pass_any(T* P, std::size_t K, std::size_t stride, const T* ua, const T* ub, T scale, const T* wc,
+                    const T* wd, T* pc, T* pd) {
+  static constexpr auto table = whole_pass_table<kUpdates, kProducts, T>(std::make_index_sequence<9>());
+  const std::size_t nv = stride / hn::Lanes(hn::ScalableTag<T>());
+  table[nv < table.size() ? nv : 0](P, K, stride, ua, ub, scale, wc, wd, pc, pd);  // 0: any count
+}
+
 // sum_{j<K} term(j) in double, in four interleaved partial sums (term j into sum j mod 4), then
 // (s0 + s1) + (s2 + s3). The sums are named locals: an array indexed by j mod 4 stayed in
 // memory, each addition waiting on the store of the one before.
@@ -505,19 +593,42 @@ template <typename T>
 struct TraceTerms {
   double trace_P = 0, pi_pi = 0;
   TraceTerms() = default;
+  TraceTerms(double trace, double pi_dot_pi) : trace_P(trace), pi_pi(pi_dot_pi) {}
   TraceTerms(const RlsChunk<T>& c, const T* pi)
       : trace_P(sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(c.P[j * c.stride + j]); })),
-        pi_pi(sum_of_terms(c.K, [&](std::size_t j) { return static_cast<double>(pi[j]) * pi[j]; })) {}
+        pi_pi(self_dot(pi, c.K)) {}
+  // v . v in double: in float64 the vector dot product (the scalar sum was 9% of RLS's time at
+  // K = 32); float32's in double, where its squares cannot overflow.
+  static double self_dot(const T* v, std::size_t K) {
+    if constexpr (std::is_same_v<T, double>) {
+      const hn::ScalableTag<T> d;
+      const std::size_t L = hn::Lanes(d);
+      auto a0 = hn::Zero(d), a1 = a0;
+      std::size_t k = 0;
+      for (; k + 2 * L <= K; k += 2 * L) {
+        const auto x0 = hn::LoadU(d, v + k), x1 = hn::LoadU(d, v + k + L);
+        a0 = hn::MulAdd(x0, x0, a0);
+        a1 = hn::MulAdd(x1, x1, a1);
+      }
+      for (; k + L <= K; k += L) a0 = hn::MulAdd(hn::LoadU(d, v + k), hn::LoadU(d, v + k), a0);
+      double sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
+      for (; k < K; ++k) sum = std::fma(v[k], v[k], sum);
+      return sum;
+    } else {
+      return sum_of_terms(K, [&](std::size_t j) { return static_cast<double>(v[j]) * v[j]; });
+    }
+  }
   double after_update(T inv_alpha) const { return trace_P - pi_pi * static_cast<double>(inv_alpha); }
 };
 
 // One sample of RLS (a priori residual r = yhat - y):
 //   pi = P w,  alpha = lambda + w . pi,  kv = pi / alpha,  g -= r kv,
-//   P = (P - kv pi^T) / lambda                       (the Riccati update, upper triangle)
-// pi of the chunk's first sample comes from a pass of its own; every later one from the pass
-// that updates P for the sample before it.
+//   P = (P - kv pi^T) / lambda                       (the Riccati update)
+// Larger K: the triangle form (symmetric_pass, P stored as it is). pi of the chunk's first
+// sample comes from a pass of its own; every later one from the pass that updates P for the
+// sample before it.
 template <typename T>
-std::size_t rls_chunk_impl(RlsChunk<T>& c) {
+std::size_t rls_triangle_impl(RlsChunk<T>& c) {
   const std::size_t K = c.K, lo = c.lo, stride = c.stride;
   auto window = [&](std::size_t q) { return c.buf + (q - lo - (K - 1)); };
   // The window copied to aligned scratch (zeros past K) for symmetric_pass.
@@ -528,35 +639,150 @@ std::size_t rls_chunk_impl(RlsChunk<T>& c) {
   const T* none = nullptr;
   T* pi = c.pi;
   T* pi_next = c.pi_next;
+  const bool forgets = c.lambda < 1;
+  const double cap = c.trace_cap * c.lambda;  // trace(P) / lambda <= trace_cap
   T yhat = step<false, true>(c.g, none, T(0), window(c.q0), K);
-  for (std::size_t i = 0; i < c.n; ++i) {
+  std::size_t i = 0;
+  for (; i < c.n; ++i) {
     const std::size_t q = c.q0 + i;
     const T* w = window(q);
     const T r = yhat - c.y[i];
     c.yhat[i] = yhat;
     c.r[i] = r;
-    if (!std::isfinite(r)) return i;
+    if (!std::isfinite(r)) break;
     if (i == 0)
       symmetric_pass<false, true>(c.P, K, stride, none, none, T(1), aligned_window(q), pi, c.row_sums);
-    const bool forgets = c.lambda < 1;
     const TraceTerms<T> trace = forgets ? TraceTerms<T>(c, pi) : TraceTerms<T>{};
     const T alpha = static_cast<T>(c.lambda) + step<false, true>(pi, none, T(0), w, K);
-    if (!(alpha > 0) || !std::isfinite(alpha)) return i;  // P is no longer positive definite
+    if (!(alpha > 0) || !std::isfinite(alpha)) break;  // P is no longer positive definite
     const T inv_alpha = T(1) / alpha;
     for (std::size_t j = 0; j < K; ++j) c.kv[j] = pi[j] * inv_alpha;
-    const bool grow = forgets && trace.after_update(inv_alpha) / c.lambda <= c.trace_cap;
-    const T scale = grow ? static_cast<T>(1 / c.lambda) : T(1);
-    step<true, false>(c.g, c.kv, -r, none, K);
+    // P / lambda, unless that lifts trace(P) past the cap
+    const T scale = forgets && trace.after_update(inv_alpha) <= cap ? static_cast<T>(1 / c.lambda) : T(1);
     if (i + 1 < c.n) {
-      yhat = step<false, true>(c.g, none, T(0), window(q + 1), K);
+      yhat = step<true, true>(c.g, c.kv, -r, window(q + 1), K);  // the update, then g . w_{q+1}
       symmetric_pass<true, true>(c.P, K, stride, c.kv, pi, scale, aligned_window(q + 1), pi_next, c.row_sums);
       std::swap(pi, pi_next);
     } else {
+      step<true, false>(c.g, c.kv, -r, none, K);
       symmetric_pass<true, false>(c.P, K, stride, c.kv, pi, scale, none, static_cast<T*>(nullptr),
                                   c.row_sums);
     }
   }
-  return c.n;
+  return i;
+}
+
+// Small K: the whole form. P = factor S with S the stored matrix, so that the division by
+// lambda is one scalar multiply (factor /= lambda) instead of one per element; S's update is
+// S -= v v^T with v = (S w) sqrt(factor / alpha) (= kv pi^T / factor). When the factor passes
+// kFoldFactor (adaptive_simd.hpp) a pass folds it into S (S = (S - ...) factor, factor = 1): a
+// value the stream decides, so every cut folds at the same sample.
+//
+// Samples go in pairs (a, b), formed by absolute index as in the LMS family, so that one pass
+// over S applies both updates and forms both products of the next pair (whole_pass): S is
+// stored once per two samples. b's product is corrected for a's update:
+//   S' w_b = (S - v_a v_a^T) w_b = S w_b - v_a (v_a . w_b)
+// and trace(S') = trace(S) - v_a . v_a. A chunk (or a call) ending between a and b leaves S
+// as it was before a, with a pending (RlsChunk::pending: its S w_a in c.pi and its root; the
+// state saves them), and the next chunk forms S w_b with a pass of its own: the same bits as
+// the pass of the pair.
+template <typename T>
+std::size_t rls_whole_impl(RlsChunk<T>& c) {
+  const std::size_t K = c.K, lo = c.lo, stride = c.stride, n = c.n;
+  auto window = [&](std::size_t i) { return c.buf + (c.q0 + i - lo - (K - 1)); };  // sample i's
+  const T* none = nullptr;
+  T* nowhere = nullptr;
+  const bool forgets = c.lambda < 1;
+  const double cap = c.trace_cap * c.lambda;  // trace(P) / lambda <= trace_cap
+  const T forget = static_cast<T>(1 / c.lambda);
+  T factor = c.factor;
+  bool pending = c.pending;
+  T* va = c.u;  // v of the pair's first sample
+  T* vb = c.u_b;
+  T* pa = c.pi;       // S w of the pair's first sample (while pending, part of the state)
+  T* pb = c.pi_next;  // S w of its second
+  T root_a = c.root;  // the first sample's sqrt(f / alpha): v_a = root_a pa
+  if (n == 0) return 0;
+  if (pending)
+    for (std::size_t j = 0; j < K; ++j) va[j] = pa[j] * root_a;  // as the first sample formed it
+  auto trace_of_S = [&] {
+    return sum_of_terms(K, [&](std::size_t j) { return static_cast<double>(c.P[j * stride + j]); });
+  };
+  T yhat = step<false, true>(c.g, none, T(0), window(0), K);
+  if (pending)
+    whole_pass_any<0, 1>(c.P, K, stride, none, none, T(1), window(0), none, pb, nowhere);
+  else if (n >= 2)
+    whole_pass_any<0, 2>(c.P, K, stride, none, none, T(1), window(0), window(1), pa, pb);
+  else
+    whole_pass_any<0, 1>(c.P, K, stride, none, none, T(1), window(0), none, pa, nowhere);
+  // Sample i with pi = S w_i (S as updated by the samples before it), P = f S and trace(S)
+  // given: its residual, v (into v), the taps' update (and the next prediction) and the factor
+  // it leaves (into f_after). False when it diverged, before it changed anything but yhat, r.
+  auto sample = [&](std::size_t i, const T* pi, T f, double trace_S, T* v, T& root, T& f_after) {
+    const T r = yhat - c.y[i];
+    c.yhat[i] = yhat;
+    c.r[i] = r;
+    if (!std::isfinite(r)) return false;
+    const TraceTerms<T> trace =
+        forgets ? TraceTerms<T>(f * trace_S, f * f * TraceTerms<T>::self_dot(pi, K)) : TraceTerms<T>{};
+    const T alpha =
+        static_cast<T>(c.lambda) + f * step<false, true>(const_cast<T*>(pi), none, T(0), window(i), K);
+    if (!(alpha > 0) || !std::isfinite(alpha)) return false;  // P is no longer positive definite
+    const T inv_alpha = T(1) / alpha;
+    const T gain = f * inv_alpha;  // kv = P w / alpha = (S w) f / alpha
+    // sqrt(f / alpha) as sqrt(f) sqrt(alpha) / alpha: the root and the division side by side
+    root = (std::sqrt(f) * std::sqrt(alpha)) * inv_alpha;
+    for (std::size_t j = 0; j < K; ++j) {
+      c.kv[j] = pi[j] * gain;
+      v[j] = pi[j] * root;
+    }
+    // P / lambda, unless that lifts trace(P) past the cap
+    f_after = forgets && trace.after_update(inv_alpha) <= cap ? f * forget : f;
+    if (i + 1 < n)
+      yhat = step<true, true>(c.g, c.kv, -r, window(i + 1), K);  // the update, then g . w_{i+1}
+    else
+      step<true, false>(c.g, c.kv, -r, none, K);
+    return true;
+  };
+  std::size_t i = 0;
+  double trace_S = 0;  // trace(S) before the pair, for the forgetting cap
+  while (i < n) {
+    if (!pending || i == 0) trace_S = forgets ? trace_of_S() : 0.0;
+    if (!pending) {  // the first sample of a pair
+      T f_after;
+      if (!sample(i, pa, factor, trace_S, va, root_a, f_after)) break;
+      factor = f_after;
+      pending = true;
+      if (++i == n) break;  // the pair is finished by the next chunk
+    }
+    // S' w_b = S w_b - v_a (v_a . w_b), v_a . w_b as root_a (pa . w_b): pa . w_b needs only
+    // the pass, so it is summed while the first sample's alpha is
+    const T t = root_a * step<false, true>(pa, none, T(0), window(i), K);
+    for (std::size_t j = 0; j < K; ++j) pb[j] = std::fma(-va[j], t, pb[j]);
+    T f_after, root_b;
+    const double trace_after_a = forgets ? trace_S - TraceTerms<T>::self_dot(va, K) : 0.0;
+    if (!sample(i, pb, factor, trace_after_a, vb, root_b, f_after)) break;  // a stays pending
+    pending = false;
+    ++i;
+    const bool fold = f_after > static_cast<T>(kFoldFactor);
+    const T scale = fold ? f_after : T(1);
+    factor = fold ? T(1) : f_after;
+    if (n - i >= 2)
+      whole_pass_any<2, 2>(c.P, K, stride, va, vb, scale, window(i), window(i + 1), pa, pb);
+    else if (n - i == 1)
+      whole_pass_any<2, 1>(c.P, K, stride, va, vb, scale, window(i), none, pa, nowhere);
+    else
+      whole_pass_any<2, 0>(c.P, K, stride, va, vb, scale, none, none, nowhere, nowhere);
+  }
+  c.factor = factor;
+  c.pending = pending;
+  c.root = pending ? root_a : T(0);
+  return i;
+}
+
+template <typename T>
+std::size_t rls_chunk_impl(RlsChunk<T>& c) {
+  return rls_whole<T>(c.K) ? rls_whole_impl(c) : rls_triangle_impl(c);
 }
 
 // out = g + s w with the pair pass's own multiply-adds: whole vectors by MulAdd, the last K mod L

@@ -75,19 +75,24 @@ void apply_step(float* out, const float* g, const float* w, float s, std::size_t
 void apply_step(double* out, const double* g, const double* w, double s, std::size_t K);
 
 // One chunk of exponentially weighted RLS. P is K x K, row-major with rows `stride` apart
-// (stride = rls_stride(K), rows on 64-byte boundaries); only its upper triangle
-// (j >= i) is read and written, so it stays exactly symmetric; columns K..stride-1 are zero.
-// pi, pi_next, kv, w and row_sums are scratch of `stride` elements on 64-byte boundaries, zero
-// past K (pi's and kv's padding stays zero because P's does).
+// (stride = rls_stride(K), rows on 64-byte boundaries); columns K..stride-1 are zero. For
+// small K (rls_whole(K)) P is kept whole, as `factor` times the stored matrix, and updated in
+// a form symmetric by construction;
+// otherwise only its upper triangle (j >= i) is read and written, so it stays exactly
+// symmetric (its lower triangle is left as it was). Either way it is exactly symmetric.
+// pi, pi_next, kv, u, u_b, w and row_sums are scratch of `stride` elements on 64-byte
+// boundaries, zero past K (the padding stays zero because P's does).
 // P's growth is capped: the division by lambda is skipped when it would lift trace(P) above
 // trace_cap (its starting value K / delta), so silence cannot blow P up.
 template <typename T>
 struct RlsChunk {
   T* g;
   T* P;
-  T* pi;
+  T* pi;  // whole form: S w of a pair's first sample; while `pending`, part of the state
   T* pi_next;
   T* kv;
+  T* u;    // whole form: v of a pair's first sample
+  T* u_b;  // whole form: v of a pair's second sample
   T* w;
   T* row_sums;
   std::size_t K, stride, lo;
@@ -97,6 +102,9 @@ struct RlsChunk {
   T* yhat;
   T* r;
   double lambda, trace_cap;
+  T factor;      // in and out: P is factor times the stored matrix (whole form; 1 for the triangle)
+  bool pending;  // in and out (whole form): the last sample opened a pair, not yet in P
+  T root;        // in and out (whole form, pending): that sample's sqrt(factor / alpha)
 };
 // The row stride of P for K taps: K rounded up to a whole cache line (64 bytes), which is a
 // whole number of vectors on every target.
@@ -105,6 +113,23 @@ constexpr std::size_t rls_stride(std::size_t K) {
   constexpr std::size_t kLine = 64 / sizeof(T);
   return (K + kLine - 1) / kLine * kLine;
 }
+// Whether RLS keeps P whole (K taps of T within kWholeRowBytes, i.e. K <= 40 in float64 and 80
+// in float32): at small K the pass over the triangle costs more in its per-row lane sums than
+// a whole P costs in its doubled elements (adaptive_simd.cpp, whole_pass). Measured on the
+// Zen 5 of bench/ADAPTIVE_RESULTS.md, lambda = 0.9999, ns per sample (triangle -> whole, one
+// sample per pass): float64 K = 32 130 -> 101, 40 165 -> 142, 48 197 -> 201, 56 236 -> 264;
+// float32 K = 32 120 -> 60, 64 226 -> 168, 80 295 -> 246, 96 366 -> 357, 128 560 -> 556. With
+// pairs of samples per pass (what whole_pass does now) float64 K = 32 and 40 take 84-87 and
+// 114 ns, float32 K = 64 and 80 136-139 and 198-201; the crossover was not measured again and
+// may lie higher. It depends on K and T only, never on the instruction set, so a saved state
+// moves between CPUs.
+constexpr std::size_t kWholeRowBytes = 320;
+template <typename T>
+constexpr bool rls_whole(std::size_t K) {
+  return K * sizeof(T) <= kWholeRowBytes;
+}
+// The largest factor (RlsChunk) kept apart from the stored matrix before it is folded in.
+constexpr double kFoldFactor = 65536.0;
 std::size_t rls_chunk(RlsChunk<float>& c);
 std::size_t rls_chunk(RlsChunk<double>& c);
 

@@ -183,8 +183,10 @@ void Filter<T>::set_h(std::span<const T> h) {
 
 namespace {
 // The state's first bytes: "cgadapt" and the format's version, a digit. Version 2: the LMS
-// family's state holds its pending pair (the lag sum, the pairing flag, the pending step);
-// version 3: and the peak energy since its sums were last made afresh.
+// family's state holds its pending pair (the lag sum, the pairing flag, the pending step).
+// Version 3: the LMS family's state adds the peak energy since its sums were last made afresh;
+// RLS's P is saved whole and symmetric (before, only its upper triangle was kept), as a matrix
+// and a factor, with the pending first sample of a pair (adaptive_simd.hpp, RlsChunk).
 constexpr char kMagic[8] = {'c', 'g', 'a', 'd', 'a', 'p', 't', '3'};
 
 // Field by field (a struct's padding bytes would make equal states save differently).
@@ -472,7 +474,7 @@ class Rls final : public Filter<T> {
                            " x " + std::to_string(K) + " matrix P; RLS takes at most " +
                            std::to_string(kMaxRlsTaps) + " taps (nlms or fdaf learn long filters)");
     P_.assign(K * stride_, T(0));
-    for (auto* v : {&pi_, &pi_next_, &kv_, &w_, &row_sums_}) v->assign(stride_, T(0));
+    for (auto* v : {&pi_, &pi_next_, &kv_, &u_, &u_b_, &w_, &row_sums_}) v->assign(stride_, T(0));
     const T p0 = static_cast<T>(1 / *this->options().delta);
     for (std::size_t i = 0; i < K; ++i) P_[i * stride_ + i] = p0;
   }
@@ -493,6 +495,8 @@ class Rls final : public Filter<T> {
                                      pi_.data(),
                                      pi_next_.data(),
                                      kv_.data(),
+                                     u_.data(),
+                                     u_b_.data(),
                                      w_.data(),
                                      row_sums_.data(),
                                      K,
@@ -505,21 +509,33 @@ class Rls final : public Filter<T> {
                                      yhat + i,
                                      r + i,
                                      this->options().lambda,
-                                     trace_cap};
-          return kernels::rls_chunk(chunk);
+                                     trace_cap,
+                                     factor_,
+                                     pending_,
+                                     root_};
+          const std::size_t done = kernels::rls_chunk(chunk);
+          factor_ = chunk.factor;
+          pending_ = chunk.pending;
+          root_ = chunk.root;
+          return done;
         });
   }
 
   void assign_h(std::span<const T> h) override { g_.assign(h.rbegin(), h.rend()); }
-  // P is saved as K x K (its padding columns are zero and not saved).
+  // P is saved as K x K, whole and symmetric: each element from the upper triangle, which
+  // both forms of the update keep (the whole form keeps the lower too, equal to it bit for
+  // bit). Its padding columns are zero and not saved.
   void write_state(std::string& out) const override {
     const std::size_t K = this->K();
     std::vector<T> P(K * K);
     for (std::size_t i = 0; i < K; ++i)
-      std::copy_n(P_.begin() + static_cast<std::ptrdiff_t>(i * stride_), K,
-                  P.begin() + static_cast<std::ptrdiff_t>(i * K));
+      for (std::size_t j = 0; j < K; ++j) P[i * K + j] = P_[std::min(i, j) * stride_ + std::max(i, j)];
     put_vector(out, g_);
     put_vector(out, P);
+    put(out, factor_);
+    put(out, static_cast<std::uint8_t>(pending_));
+    put_vector(out, std::vector<T>(pi_.begin(), pi_.begin() + static_cast<std::ptrdiff_t>(K)));
+    put(out, root_);
     history_.write(out);
   }
   void read_state(std::string_view& in) override {
@@ -529,16 +545,31 @@ class Rls final : public Filter<T> {
     for (std::size_t i = 0; i < K; ++i)
       std::copy_n(P.begin() + static_cast<std::ptrdiff_t>(i * K), K,
                   P_.begin() + static_cast<std::ptrdiff_t>(i * stride_));
+    factor_ = get<T>(in);
+    if (!(factor_ >= 1 && factor_ <= static_cast<T>(kernels::kFoldFactor)))
+      throw invalid_argument("adaptive filter state: bad scale of RLS's P");
+    const auto pending = get<std::uint8_t>(in);
+    if (pending > 1) throw invalid_argument("adaptive filter state: bad pair flag");
+    pending_ = pending != 0;
+    const auto v = get_vector<T>(in, K);
+    std::copy(v.begin(), v.end(), pi_.begin());
+    root_ = get<T>(in);
+    if (!(root_ >= 0 && std::isfinite(root_)))
+      throw invalid_argument("adaptive filter state: bad pending sample of RLS");
     history_.read(in);
   }
 
  private:
   detail::aligned_vector<T> g_;  // reversed taps
   History<T> history_;
-  std::size_t stride_;           // P's row stride: K rounded up to a cache line
-  detail::aligned_vector<T> P_;  // upper triangle used (in the reversed tap order), zero padding
+  std::size_t stride_;  // P's row stride: K rounded up to a cache line
+  // in the reversed tap order, zero padding; whole or its upper triangle (kernels::rls_whole)
+  detail::aligned_vector<T> P_;
+  T factor_ = 1;          // P is factor_ times P_ (the whole form; always 1 for the triangle)
+  bool pending_ = false;  // the whole form: the last sample opened a pair, not yet in P_: its
+  T root_ = 0;            // P_ w in pi_ and its root (adaptive_simd.hpp, RlsChunk)
   // scratch of stride_ elements, zero past K (adaptive_simd.hpp)
-  detail::aligned_vector<T> pi_, pi_next_, kv_, w_, row_sums_;
+  detail::aligned_vector<T> pi_, pi_next_, kv_, u_, u_b_, w_, row_sums_;
 };
 
 }  // namespace

@@ -17,6 +17,8 @@
 #include "convgrad/check.hpp"
 #include "convgrad/fit.hpp"
 #include "convgrad/ops.hpp"
+#include "adaptive/adaptive_internal.hpp"
+#include "adaptive/adaptive_simd.hpp"
 #include "core/simd.hpp"
 #include "test_util.hpp"
 
@@ -27,6 +29,7 @@ using adaptive::Algorithm;
 using adaptive::Filter;
 using adaptive::Options;
 namespace simd = ::convgrad::detail::simd;
+namespace kernels = ::convgrad::detail::adaptive;
 
 constexpr Algorithm kAll[] = {Algorithm::lms, Algorithm::nlms, Algorithm::sign_lms, Algorithm::rls,
                               Algorithm::fdaf};
@@ -101,11 +104,17 @@ void rls_equals_the_exact_fit(std::int64_t lo, std::size_t K) {
   }
 }
 
-// K = 45 gives P rows that start at every lane of a vector and a padded row stride (48).
+// Both forms of the update (adaptive_simd.hpp, rls_whole): K = 12 and 37 keep P whole (37: a
+// padded row stride, 40); K = 45, 71 and 90 update its upper triangle, with rows that start at
+// every lane of a vector and padded strides (48, 72, 96).
 TEST(AdaptiveRls, EqualsTheExactRidgeFitAfterEverySampleCount) {
+  static_assert(kernels::rls_whole<double>(37) && !kernels::rls_whole<double>(45));
   rls_equals_the_exact_fit(0, 12);
   rls_equals_the_exact_fit(3, 12);
+  rls_equals_the_exact_fit(2, 37);
   rls_equals_the_exact_fit(2, 45);
+  rls_equals_the_exact_fit(1, 71);
+  rls_equals_the_exact_fit(0, 90);
 }
 
 // FDAF without normalisation is block LMS: over one block it moves h by -mu dh, with dh the
@@ -615,10 +624,10 @@ TEST(AdaptiveRls, SilenceDoesNotBlowUpP) {
 }
 
 // RLS over 10^7 samples with forgetting stays well behaved (the horizon; 10^6 under a
-// sanitizer): P stays symmetric positive definite (only its upper triangle exists, and
-// alpha > 0 is checked every sample, else `diverged`), and the taps still track the system
-// after it changes half way. The stream is generated block by block (y through the system's
-// taps with the library's conv on each block plus the previous K - 1 inputs).
+// sanitizer): P stays symmetric positive definite (exactly symmetric by construction, see
+// RlsWholeFormKeepsPExactlySymmetric, and alpha > 0 is checked every sample, else `diverged`), and the taps
+// still track the system after it changes half way. The stream is generated block by block (y through the
+// system's taps with the library's conv on each block plus the previous K - 1 inputs).
 TEST(AdaptiveRls, TracksOverTenMillionSamples) {
   const std::size_t K = 4, N = kSanitized ? 1000000 : 10000000, B = 1 << 16;
   const Taps taps = Taps::causal(K);
@@ -638,6 +647,61 @@ TEST(AdaptiveRls, TracksOverTenMillionSamples) {
   EXPECT_LE(adaptive::misalignment<double>(f->h(), h_true), kConvergedMisalignment);
 }
 
+// The whole form of RLS's update (small K: adaptive_simd.cpp, whole_pass) keeps both triangles
+// of P, equal bit for bit: after 20000 samples of forgetting (lambda = 0.999: P's factor grows
+// by 1 / lambda a sample and is folded into the stored matrix, a scaled pass, every 11,000 or
+// so), S[i][j] == S[j][i] for every pair and the diagonal is positive. Run on the kernel
+// itself: the saved state shows only one triangle (filters.cpp, write_state). K = 5: a row of
+// one vector (or part of one); 33: padded rows of several; the largest whole K (5 AVX-512
+// vectors).
+TYPED_TEST(AdaptiveTyped, RlsWholeFormKeepsPExactlySymmetric) {
+  using T = TypeParam;
+  for (const std::size_t K : {std::size_t{5}, std::size_t{33}, kernels::kWholeRowBytes / sizeof(T)}) {
+    SCOPED_TRACE("K = " + std::to_string(K));
+    ASSERT_TRUE(kernels::rls_whole<T>(K));
+    const std::size_t stride = kernels::rls_stride<T>(K), n = 20000;
+    using Storage = adaptive::detail::aligned_vector<T>;
+    Storage P(K * stride, T(0)), g(K, T(0)), pi(stride, T(0)), pi_next(stride, T(0)), kv(stride, T(0)),
+        u(stride, T(0)), u_b(stride, T(0)), w(stride, T(0)), row_sums(stride, T(0));
+    for (std::size_t i = 0; i < K; ++i) P[i * stride + i] = T(100);
+    const auto x = gaussian<T>(K + n, 131);  // the history: window q is x[q - K + 1 .. q]
+    const auto y = gaussian<T>(n, 132);
+    std::vector<T> yhat(n), r(n);
+    kernels::RlsChunk<T> chunk{g.data(),
+                               P.data(),
+                               pi.data(),
+                               pi_next.data(),
+                               kv.data(),
+                               u.data(),
+                               u_b.data(),
+                               w.data(),
+                               row_sums.data(),
+                               K,
+                               stride,
+                               0,
+                               x.data(),
+                               K,
+                               n,
+                               y.data(),
+                               yhat.data(),
+                               r.data(),
+                               0.999,
+                               100.0 * static_cast<double>(K),
+                               T(1),
+                               false,
+                               T(0)};
+    ASSERT_EQ(kernels::rls_chunk(chunk), n);
+    EXPECT_GT(chunk.factor, T(1));  // forgetting since the last fold
+    std::size_t asymmetric = 0, not_positive = 0;
+    for (std::size_t i = 0; i < K; ++i) {
+      not_positive += !(P[i * stride + i] > 0);
+      for (std::size_t j = 0; j < i; ++j) asymmetric += P[i * stride + j] != P[j * stride + i];
+    }
+    EXPECT_EQ(asymmetric, 0u);
+    EXPECT_EQ(not_positive, 0u);
+  }
+}
+
 // ---- every instruction set ---------------------------------------------------------------------
 
 // The kernels are compiled for several instruction sets (Highway dispatches to the CPU's best;
@@ -650,7 +714,8 @@ TEST(AdaptiveTargets, EveryCompiledInstructionSetKeepsThePromises) {
   for (const std::string& target : simd::available_targets()) {
     SCOPED_TRACE("target " + target);
     simd::force_target(target);
-    rls_equals_the_exact_fit(2, 45);
+    rls_equals_the_exact_fit(2, 37);  // P whole
+    rls_equals_the_exact_fit(2, 45);  // P's upper triangle
     results_do_not_depend_on_the_cuts<float>(Taps::causal(143));
     results_do_not_depend_on_the_cuts<double>(Taps::causal(71));  // 71, 143: see the cut test
     // h() mid-pair applies the pending step with std::fma: the SIMD pass must fuse it too.
