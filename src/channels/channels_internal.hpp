@@ -93,7 +93,7 @@ CONVGRAD_CHANNEL_METHOD_ENTRY_POINTS
                         std::span<T>, std::span<T>, const ChannelShape&);                         \
   template double train_step<T>(std::span<const T>, std::span<const T>, std::span<const T>,       \
                                 std::span<const T>, std::span<T>, std::span<T>, const ChannelShape&);
-#define CONVGRAD_CHANNEL_METHOD_INSTANCES   \
+#define CONVGRAD_CHANNEL_METHOD_INSTANCES     \
   CONVGRAD_CHANNEL_METHOD_INSTANCES_OF(float) \
   CONVGRAD_CHANNEL_METHOD_INSTANCES_OF(double)
 
