@@ -81,6 +81,18 @@ ChannelTolerances<T> channel_tolerances(const Problem<T>& p, double loss) {
           (nres + dr / 2) * dr + Y * std::numeric_limits<double>::epsilon() * loss};
 }
 
+// Every output of a method (run_all) within its tolerance of the reference's.
+template <std::floating_point T>
+void expect_outputs_within(const Outputs<T>& got, const Outputs<T>& want, const ChannelTolerances<T>& tol) {
+  EXPECT_TRUE(within(got.y, want.y, tol.y));
+  EXPECT_TRUE(within(got.dx, want.dx, tol.dx));
+  EXPECT_TRUE(within(got.dW, want.dW, tol.dW));
+  EXPECT_TRUE(within(got.dbias, want.dbias, tol.dbias));
+  EXPECT_TRUE(within(got.step_dW, want.step_dW, tol.step_dW));
+  EXPECT_TRUE(within(got.step_dbias, want.step_dbias, tol.step_dbias));
+  EXPECT_TRUE(scalar_within(got.loss, want.loss, tol.loss));
+}
+
 std::string describe(const ChannelShape& s) {
   std::ostringstream o;
   o << "B=" << s.batch << " C_in=" << s.in_channels << " C_out=" << s.out_channels << " N_in=" << s.n_in
@@ -132,13 +144,7 @@ void expect_methods_agree(std::uint64_t seed) {
     for (const Method m : kFast) {
       SCOPED_TRACE(describe(s) + " method " + std::string(to_string(m)));
       const Outputs<T> got = run_all(p, m);
-      EXPECT_TRUE(within(got.y, want.y, tol.y));
-      EXPECT_TRUE(within(got.dx, want.dx, tol.dx));
-      EXPECT_TRUE(within(got.dW, want.dW, tol.dW));
-      EXPECT_TRUE(within(got.dbias, want.dbias, tol.dbias));
-      EXPECT_TRUE(within(got.step_dW, want.step_dW, tol.step_dW));
-      EXPECT_TRUE(within(got.step_dbias, want.step_dbias, tol.step_dbias));
-      EXPECT_TRUE(scalar_within(got.loss, want.loss, tol.loss));
+      expect_outputs_within(got, want, tol);
     }
     ++index;
   }
@@ -166,12 +172,7 @@ void expect_direct_tiles_agree() {
         const Outputs<T> want = run_all(p, Method::reference), got = run_all(p, Method::direct);
         const ChannelTolerances<T> tol = channel_tolerances(p, want.loss);
         SCOPED_TRACE(describe(s));
-        EXPECT_TRUE(within(got.y, want.y, tol.y));
-        EXPECT_TRUE(within(got.dx, want.dx, tol.dx));
-        EXPECT_TRUE(within(got.dW, want.dW, tol.dW));
-        EXPECT_TRUE(within(got.dbias, want.dbias, tol.dbias));
-        EXPECT_TRUE(within(got.step_dW, want.step_dW, tol.step_dW));
-        EXPECT_TRUE(scalar_within(got.loss, want.loss, tol.loss));
+        expect_outputs_within(got, want, tol);
       }
 }
 

@@ -101,6 +101,22 @@ void expect_windows_equal_whole(const std::string& file, const std::vector<doubl
   }
 }
 
+// The errors read_signal and open_signal_reader give for `file` (empty: none).
+std::pair<std::string, std::string> refusals(const std::string& file, const io::Column& column) {
+  std::string whole, window;
+  try {
+    (void)io::read_signal(file, std::nullopt, column);
+  } catch (const convgrad::io_error& e) {
+    whole = e.what();
+  }
+  try {
+    (void)io::open_signal_reader(file, std::nullopt, column);
+  } catch (const convgrad::io_error& e) {
+    window = e.what();
+  }
+  return {whole, window};
+}
+
 }  // namespace
 
 TEST_F(FileSourceTest, NpyWindowsEqualTheWholeRead) {
@@ -132,17 +148,7 @@ TEST_F(FileSourceTest, TableColumnsEqualTheWholeRead) {
   expect_windows_equal_whole(path("t.csv"), b, std::nullopt, io::Column{"2", true});
   expect_windows_equal_whole(path("one.csv"), b);  // a header line over one column needs none
   for (const io::Column& c : {io::Column{}, io::Column{"speed", false}}) {
-    std::string whole_error, window_error;
-    try {
-      (void)io::read_signal(path("t.csv"), std::nullopt, c);
-    } catch (const convgrad::io_error& e) {
-      whole_error = e.what();
-    }
-    try {
-      (void)io::open_signal_reader(path("t.csv"), std::nullopt, c);
-    } catch (const convgrad::io_error& e) {
-      window_error = e.what();
-    }
+    const auto [whole_error, window_error] = refusals(path("t.csv"), c);
     EXPECT_NE(whole_error.find("0 'time', 1 'a', 2 'b'"), std::string::npos) << whole_error;
     EXPECT_EQ(window_error, whole_error);
   }
@@ -187,17 +193,7 @@ TEST_F(FileSourceTest, TableColumnsAreStreamedWithTheWholeReadsRules) {
         name == "which.csv" || name == "headerless.csv" || name == "only_header_no_column.csv"
             ? io::Column{}
             : io::Column{name == "no_such.csv" ? "z" : "y", false};
-    std::string whole_error, window_error;
-    try {
-      (void)io::read_signal(file, std::nullopt, column);
-    } catch (const convgrad::io_error& e) {
-      whole_error = e.what();
-    }
-    try {
-      (void)io::open_signal_reader(file, std::nullopt, column);
-    } catch (const convgrad::io_error& e) {
-      window_error = e.what();
-    }
+    const auto [whole_error, window_error] = refusals(file, column);
     EXPECT_FALSE(whole_error.empty()) << name;
     EXPECT_EQ(window_error, whole_error) << name;
   }
